@@ -1,0 +1,121 @@
+package slowfs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// requireFUSE skips without root or /dev/fuse, unless the environment
+// demands integration tests, in which case it fails.
+func requireFUSE(t *testing.T) {
+	t.Helper()
+	why := ""
+	if os.Geteuid() != 0 {
+		why = "needs root"
+	} else if _, err := os.Stat("/dev/fuse"); err != nil {
+		why = "needs /dev/fuse: " + err.Error()
+	}
+	if why == "" {
+		return
+	}
+	if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+func mountForTest(t *testing.T, o Options) (backing, mnt string, srv *Server) {
+	t.Helper()
+	requireFUSE(t)
+	dir := t.TempDir()
+	backing, mnt = filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
+	for _, p := range []string{backing, mnt} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := Mount(backing, mnt, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			exec.Command("umount", "-l", mnt).Run()
+		}
+	})
+	return backing, mnt, srv
+}
+
+func TestMountDelaysMetadataAndFsync(t *testing.T) {
+	const delay, fsyncDelay = 3 * time.Millisecond, 10 * time.Millisecond
+	backing, mnt, srv := mountForTest(t, Options{Delay: delay, FsyncDelay: fsyncDelay})
+
+	start := time.Now()
+	_, err := os.Stat(filepath.Join(mnt, "missing"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("stat missing: err = %v, want ENOENT", err)
+	}
+	if got := time.Since(start); got < delay {
+		t.Errorf("stat of a missing name took %v, want at least the %v lookup delay", got, delay)
+	}
+
+	f, err := os.Create(filepath.Join(mnt, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("hello"); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Since(start); got < fsyncDelay {
+		t.Errorf("fsync took %v, want at least %v", got, fsyncDelay)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(mnt, "f"), filepath.Join(mnt, "g")); err != nil {
+		t.Fatal(err)
+	}
+
+	data, err := os.ReadFile(filepath.Join(backing, "g"))
+	if err != nil || string(data) != "hello" {
+		t.Fatalf("backing file g = %q, %v; want \"hello\"", data, err)
+	}
+	counts := srv.Counts()
+	for _, op := range []string{"lookup", "create", "fsync", "rename"} {
+		if counts[op] == 0 {
+			t.Errorf("no %s counted; counts = %v", op, counts)
+		}
+	}
+}
+
+func TestMountReaddirBatches(t *testing.T) {
+	backing, mnt, srv := mountForTest(t, Options{Delay: time.Millisecond})
+	const n = 3*readdirBatch + 1
+	for i := range n {
+		if err := os.WriteFile(filepath.Join(backing, "e"+strconv.Itoa(i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != n {
+		t.Fatalf("readdir returned %d entries, want %d", len(ents), n)
+	}
+	// n entries in batches of readdirBatch: at least 4 round trips.
+	if got := srv.Counts()["readdir"]; got < 4 {
+		t.Errorf("readdir round trips = %d, want >= 4 for %d entries", got, n)
+	}
+}

@@ -1,0 +1,155 @@
+package slowfs
+
+import (
+	"context"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// node is go-fuse's loopback node with a delay in front of every
+// metadata call. Children are wrapped too (WrapChild), so the whole tree
+// is slow.
+type node struct {
+	*fs.LoopbackNode
+	d *delayer
+}
+
+var (
+	_ fs.NodeWrapChilder    = (*node)(nil)
+	_ fs.NodeLookuper       = (*node)(nil)
+	_ fs.NodeGetattrer      = (*node)(nil)
+	_ fs.NodeSetattrer      = (*node)(nil)
+	_ fs.NodeCreater        = (*node)(nil)
+	_ fs.NodeMknoder        = (*node)(nil)
+	_ fs.NodeMkdirer        = (*node)(nil)
+	_ fs.NodeSymlinker      = (*node)(nil)
+	_ fs.NodeLinker         = (*node)(nil)
+	_ fs.NodeUnlinker       = (*node)(nil)
+	_ fs.NodeRmdirer        = (*node)(nil)
+	_ fs.NodeRenamer        = (*node)(nil)
+	_ fs.NodeOpener         = (*node)(nil)
+	_ fs.NodeOpendirHandler = (*node)(nil)
+	_ fs.NodeReadlinker     = (*node)(nil)
+	_ fs.NodeStatfser       = (*node)(nil)
+	_ fs.NodeGetxattrer     = (*node)(nil)
+	_ fs.NodeSetxattrer     = (*node)(nil)
+	_ fs.NodeListxattrer    = (*node)(nil)
+	_ fs.NodeRemovexattrer  = (*node)(nil)
+	_ fs.NodeFsyncer        = (*node)(nil)
+)
+
+// WrapChild makes every node the loopback creates a slow one.
+func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d}
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.d.wait(OpLookup)
+	return n.LoopbackNode.Lookup(ctx, name, out)
+}
+
+func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.d.wait(OpGetattr)
+	return n.LoopbackNode.Getattr(ctx, f, out)
+}
+
+func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	n.d.wait(OpSetattr)
+	return n.LoopbackNode.Setattr(ctx, f, in, out)
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	n.d.wait(OpCreate)
+	return n.LoopbackNode.Create(ctx, name, flags, mode, out)
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.d.wait(OpMknod)
+	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.d.wait(OpMkdir)
+	return n.LoopbackNode.Mkdir(ctx, name, mode, out)
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.d.wait(OpSymlink)
+	return n.LoopbackNode.Symlink(ctx, target, name, out)
+}
+
+func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	n.d.wait(OpLink)
+	return n.LoopbackNode.Link(ctx, target, name, out)
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	n.d.wait(OpUnlink)
+	return n.LoopbackNode.Unlink(ctx, name)
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	n.d.wait(OpRmdir)
+	return n.LoopbackNode.Rmdir(ctx, name)
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	n.d.wait(OpRename)
+	return n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.d.wait(OpOpen)
+	return n.LoopbackNode.Open(ctx, flags)
+}
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	n.d.wait(OpOpendir)
+	fh, fl, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	return &dirHandle{inner: fh, d: n.d}, fl, 0
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	n.d.wait(OpReadlink)
+	return n.LoopbackNode.Readlink(ctx)
+}
+
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	n.d.wait(OpStatfs)
+	return n.LoopbackNode.Statfs(ctx, out)
+}
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	n.d.wait(OpXattr)
+	return n.LoopbackNode.Getxattr(ctx, attr, dest)
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	n.d.wait(OpXattr)
+	return n.LoopbackNode.Setxattr(ctx, attr, data, flags)
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	n.d.wait(OpXattr)
+	return n.LoopbackNode.Listxattr(ctx, dest)
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	n.d.wait(OpXattr)
+	return n.LoopbackNode.Removexattr(ctx, attr)
+}
+
+// Fsync is on the node so that the bridge calls it before the file
+// handle's own Fsync.
+func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
+	n.d.wait(OpFsync)
+	if fh, ok := f.(fs.FileFsyncer); ok {
+		return fh.Fsync(ctx, flags)
+	}
+	return syscall.ENOTSUP
+}
