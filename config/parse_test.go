@@ -1,0 +1,262 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodConfig = `
+[[tier]]
+name = "tmp"
+path = "/dev/shm/t"
+kind = "tmpfs"
+
+[[tier]]
+name = "fast"
+path = "/srv/fast/"
+kind = "local"
+
+[[tier]]
+name = "slow"
+path = "/srv/slow"
+kind = "nfs"
+
+[[rule]]
+match = "volatile/**"
+tier = "tmp"
+
+[[rule]]
+match = "mail/{hash}/{user}/**"
+tier = "slow"
+
+[[rule]]
+match = "**"
+tier = "fast"
+
+[kernel]
+entry_timeout = "2m"
+negative_timeout = "0s"
+`
+
+func TestParse(t *testing.T) {
+	c, err := Parse("test.toml", []byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != "test.toml" {
+		t.Errorf("Source = %q", c.Source)
+	}
+	want := []Tier{{"tmp", "/dev/shm/t", KindTmpfs}, {"fast", "/srv/fast", KindLocal}, {"slow", "/srv/slow", KindNFS}}
+	if len(c.Tiers) != len(want) {
+		t.Fatalf("Tiers = %+v", c.Tiers)
+	}
+	for i := range want {
+		if c.Tiers[i] != want[i] {
+			t.Errorf("Tiers[%d] = %+v, want %+v", i, c.Tiers[i], want[i])
+		}
+	}
+	k := c.Kernel
+	if k.EntryTimeout.Duration != 2*time.Minute || k.AttrTimeout.Duration != DefaultAttrTimeout || k.NegativeTimeout.Duration != 0 {
+		t.Errorf("Kernel = %+v, want entry 2m, attr default, negative 0 (explicit)", k)
+	}
+	tests := map[string]int{
+		"volatile/f5/alice/x":  0,
+		"mail/f5/alice/cur/1":  2,
+		"index/f5/alice/x":     1,
+		"":                     1,
+		"mail/notahash/alice/": 1,
+	}
+	for path, tier := range tests {
+		if got := c.Placement.Tier(path); got != tier {
+			t.Errorf("Placement.Tier(%q) = %d, want %d", path, got, tier)
+		}
+	}
+	if c.TierIndex("slow") != 2 || c.TierIndex("nope") != -1 {
+		t.Errorf("TierIndex wrong: slow=%d nope=%d", c.TierIndex("slow"), c.TierIndex("nope"))
+	}
+}
+
+func TestParseKernelDefaults(t *testing.T) {
+	c, err := Parse("x", []byte(`
+[[tier]]
+name = "a"
+path = "/a"
+kind = "local"
+[[rule]]
+match = "**"
+tier = "a"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kernel
+	if k.EntryTimeout.Duration != 60*time.Second || k.AttrTimeout.Duration != 60*time.Second || k.NegativeTimeout.Duration != 10*time.Second {
+		t.Errorf("Kernel = %+v, want 60s 60s 10s", k)
+	}
+}
+
+// edit returns goodConfig with old replaced by new (which must occur).
+func edit(t *testing.T, old, new string) string {
+	t.Helper()
+	if !strings.Contains(goodConfig, old) {
+		t.Fatalf("goodConfig has no %q", old)
+	}
+	return strings.Replace(goodConfig, old, new, 1)
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		field  string // FieldError.Field of the first error
+		reason string // substring of the message
+	}{
+		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
+		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel)"},
+		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind)"},
+		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier)"},
+		{"unknown kernel key", goodConfig + "max_write = 1\n", "kernel.max_write", "unknown key (want entry_timeout, attr_timeout, negative_timeout)"},
+		{"unknown subtable", goodConfig + "[kernel.x]\ny = 1\n", "kernel.x", "unknown key"},
+		{"no tiers", "[[rule]]\nmatch = \"**\"\ntier = \"a\"\n", "tier", "no [[tier]] tables"},
+		{"missing name", edit(t, `name = "fast"`, ``), "tier[2].name", "missing"},
+		{"bad name", edit(t, `name = "fast"`, `name = "fa st"`), "tier[2].name", `"fa st": use only letters`},
+		{"duplicate name", edit(t, `name = "slow"`, `name = "tmp"`), "tier[3].name", `"tmp" is also the name of tier[1]`},
+		{"missing kind", edit(t, `kind = "nfs"`, ``), "tier[3].kind", "missing (want tmpfs, local or nfs)"},
+		{"bad kind", edit(t, `kind = "nfs"`, `kind = "ssd"`), "tier[3].kind", `"ssd" is not a kind (want tmpfs, local or nfs)`},
+		{"missing path", edit(t, `path = "/srv/slow"`, ``), "tier[3].path", "missing"},
+		{"relative path", edit(t, `path = "/srv/slow"`, `path = "srv/slow"`), "tier[3].path", `"srv/slow" is not an absolute path`},
+		{"no rules", goodConfig[:strings.Index(goodConfig, "[[rule]]")], "rule", "no [[rule]] tables"},
+		{"rule unknown tier", edit(t, `tier = "slow"`, `tier = "fats"`), "rule[2].tier", `"fats" is not a tier (have: tmp, fast, slow)`},
+		{"rule missing tier", edit(t, `tier = "slow"`, ``), "rule[2].tier", "missing"},
+		{"rule missing match", edit(t, `match = "volatile/**"`, ``), "rule[1].match", "missing"},
+		{"bad glob", edit(t, `match = "mail/{hash}/{user}/**"`, `match = "mail/{hsh}/**"`), "rule[2].match", "unknown capture {hsh}, want {hash} or {user}"},
+		{"no catch-all", edit(t, `match = "**"`, `match = "other/**"`), "rule[3].match", `"other/**" is the last rule, but the last rule must be the catch-all "**"`},
+		{"unreachable", goodConfig + "[[rule]]\nmatch = \"x/**\"\ntier = \"fast\"\n", "rule[4]", "unreachable: rule[3] matches everything"},
+		{"negative timeout", edit(t, `entry_timeout = "2m"`, `entry_timeout = "-5s"`), "kernel.entry_timeout", `"-5s" is negative`},
+		{"bad duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = "2 minutes"`), "", `kernel.entry_timeout`},
+		{"integer duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = 60`), "", `duration must be a quoted string`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("/etc/tierfs.toml", []byte(tt.config))
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %q is not a *FieldError", err)
+			}
+			if fe.Source != "/etc/tierfs.toml" || fe.Field != tt.field {
+				t.Errorf("error %q: source %q field %q, want field %q", err, fe.Source, fe.Field, tt.field)
+			}
+			prefix := "/etc/tierfs.toml: "
+			if tt.field != "" {
+				prefix += tt.field + ": "
+			}
+			if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q, want prefix %q and reason %q", err, prefix, tt.reason)
+			}
+		})
+	}
+}
+
+// TestParseReportsAll checks several problems come back together.
+func TestParseReportsAll(t *testing.T) {
+	cfg := strings.Replace(edit(t, `kind = "nfs"`, `kind = "ssd"`), `tier = "slow"`, `tier = "fats"`, 1)
+	_, err := Parse("c", []byte(cfg))
+	if err == nil || !strings.Contains(err.Error(), "c: tier[3].kind:") || !strings.Contains(err.Error(), "c: rule[2].tier:") {
+		t.Errorf("error = %v, want both tier[3].kind and rule[2].tier", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tierfs.toml")
+	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Source != path {
+		t.Errorf("Source = %q, want %q", c.Source, path)
+	}
+	_, err = Load(path + ".missing")
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path+".missing") {
+		t.Errorf("Load(missing) = %v, want ErrNotExist naming the file", err)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default("/var/lib/tierfs")
+	if c.Source != DefaultSource {
+		t.Errorf("Source = %q", c.Source)
+	}
+	want := []Tier{
+		{"tmpfs", "/dev/shm/tierfs", KindTmpfs},
+		{"fast", "/var/lib/tierfs/fast", KindLocal},
+		{"slow", "/var/lib/tierfs/slow", KindLocal},
+	}
+	for i := range want {
+		if c.Tiers[i] != want[i] {
+			t.Errorf("Tiers[%d] = %+v, want %+v", i, c.Tiers[i], want[i])
+		}
+	}
+	tests := map[string]string{
+		"volatile/f5/alice/mailboxes.lock":          "tmpfs",
+		"listindex/f5/alice/dovecot.list.index.log": "tmpfs",
+		"index/f5/alice/.INBOX/dovecot.index":       "fast",
+		"mail/f5/alice/cur/1":                       "fast",
+		"":                                          "fast",
+	}
+	for path, tier := range tests {
+		if got := c.Tiers[c.Placement.Tier(path)].Name; got != tier {
+			t.Errorf("Tier(%q) = %s, want %s", path, got, tier)
+		}
+	}
+	if c.Kernel.NegativeTimeout.Duration != DefaultNegativeTimeout {
+		t.Errorf("Kernel = %+v", c.Kernel)
+	}
+	if rel := Default("rel"); !filepath.IsAbs(rel.Tiers[1].Path) {
+		t.Errorf("Default(rel) fast path %q is not absolute", rel.Tiers[1].Path)
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	for _, c := range []*Config{Default("/var/lib/tierfs"), mustParse(t, goodConfig)} {
+		data, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("marshalled", data)
+		if err != nil {
+			t.Fatalf("Parse(Marshal()) = %v\n%s", err, data)
+		}
+		if len(back.Tiers) != len(c.Tiers) || len(back.Rules) != len(c.Rules) || back.Kernel != c.Kernel {
+			t.Fatalf("round trip differs:\n%s", data)
+		}
+		for i := range c.Tiers {
+			if back.Tiers[i] != c.Tiers[i] {
+				t.Errorf("tier %d: %+v != %+v", i, back.Tiers[i], c.Tiers[i])
+			}
+		}
+		for i := range c.Rules {
+			if back.Rules[i] != c.Rules[i] {
+				t.Errorf("rule %d: %+v != %+v", i, back.Rules[i], c.Rules[i])
+			}
+		}
+	}
+}
+
+func mustParse(t *testing.T, s string) *Config {
+	t.Helper()
+	c, err := Parse("test", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
