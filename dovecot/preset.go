@@ -15,14 +15,23 @@ const (
 // Subtree is one top-level directory of the preset. Per user it holds
 // <Name>/{hash}/{user}, where {hash} is Dovecot's %2.256Nu.
 type Subtree struct {
-	Name string // top-level directory under the mount point
-	Role string // RoleTmpfs, RoleFast or RoleMail
-	// Keys23 are the 2.3 mail_location keys pointing here ("" is the
-	// root, the first field of mail_location).
-	Keys23 []string
-	// Settings24 are the 2.4 settings pointing here.
-	Settings24 []string
-	Why        string // one line for the generated config's comments
+	Name   string  // top-level directory under the mount point
+	Role   string  // RoleTmpfs, RoleFast or RoleMail
+	Params []Param // the Dovecot settings that point here
+	Why    string  // one line for the generated config's comments
+}
+
+// Param is one Dovecot setting pointing into a subtree.
+type Param struct {
+	Key23 string // 2.3 mail_location key; "" is the root (first field)
+	Set24 string // the 2.4 setting
+	// File is appended to the per-user directory: LISTINDEX and
+	// mailbox_list_index_prefix name a file prefix, not a directory.
+	File string
+	// MaildirOnly: CONTROL moves maildir's dovecot-uidlist, rewritten on
+	// every delivery, off the mail tier. dbox has no uidlist and keeps its
+	// few control files beside the mail, so it needs no CONTROL.
+	MaildirOnly bool
 }
 
 // Subtrees returns the preset's subtrees in rule order. Dovecot never
@@ -32,23 +41,26 @@ func Subtrees() []Subtree {
 	return []Subtree{
 		{
 			Name: "volatile", Role: RoleTmpfs,
-			Keys23: []string{"VOLATILEDIR"}, Settings24: []string{"mail_volatile_path"},
-			Why: "lock files that need not survive a reboot",
+			Params: []Param{{Key23: "VOLATILEDIR", Set24: "mail_volatile_path"}},
+			Why:    "lock files that need not survive a reboot",
 		},
 		{
 			Name: "listindex", Role: RoleTmpfs,
-			Keys23: []string{"LISTINDEX"}, Settings24: []string{"mailbox_list_index_prefix"},
-			Why: "the mailbox list index, rebuilt from the mailboxes when lost",
+			Params: []Param{{Key23: "LISTINDEX", Set24: "mailbox_list_index_prefix", File: "dovecot.list.index"}},
+			Why:    "the mailbox list index, rebuilt from the mailboxes when lost",
 		},
 		{
 			Name: "index", Role: RoleFast,
-			Keys23: []string{"INDEX", "CONTROL"}, Settings24: []string{"mail_index_path", "mail_control_path"},
-			Why: "indexes, dovecot-uidlist, subscriptions: durable and hot",
+			Params: []Param{
+				{Key23: "INDEX", Set24: "mail_index_path"},
+				{Key23: "CONTROL", Set24: "mail_control_path", MaildirOnly: true},
+			},
+			Why: "indexes and maildir control files (dovecot-uidlist): durable and hot",
 		},
 		{
 			Name: "mail", Role: RoleMail,
-			Keys23: []string{""}, Settings24: []string{"mail_path"},
-			Why: "the messages",
+			Params: []Param{{Key23: "", Set24: "mail_path"}},
+			Why:    "the messages",
 		},
 	}
 }
