@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// optionList collects -o arguments; each may hold several
+// comma-separated options, as mount(8) passes them.
+type optionList []string
+
+func (o *optionList) String() string { return strings.Join(*o, ",") }
+
+func (o *optionList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*o = append(*o, s)
+		}
+	}
+	return nil
+}
+
+// mountFlags maps the standard mount(8) options that are flags.
+var mountFlags = map[string]struct {
+	set, clear uintptr
+}{
+	"ro":          {unix.MS_RDONLY, 0},
+	"rw":          {0, unix.MS_RDONLY},
+	"nosuid":      {unix.MS_NOSUID, 0},
+	"suid":        {0, unix.MS_NOSUID},
+	"nodev":       {unix.MS_NODEV, 0},
+	"dev":         {0, unix.MS_NODEV},
+	"noexec":      {unix.MS_NOEXEC, 0},
+	"exec":        {0, unix.MS_NOEXEC},
+	"noatime":     {unix.MS_NOATIME, unix.MS_RELATIME | unix.MS_STRICTATIME},
+	"relatime":    {unix.MS_RELATIME, unix.MS_NOATIME | unix.MS_STRICTATIME},
+	"strictatime": {unix.MS_STRICTATIME, unix.MS_NOATIME | unix.MS_RELATIME},
+	"nodiratime":  {unix.MS_NODIRATIME, 0},
+	"diratime":    {0, unix.MS_NODIRATIME},
+	"sync":        {unix.MS_SYNCHRONOUS, 0},
+	"async":       {0, unix.MS_SYNCHRONOUS},
+	"dirsync":     {unix.MS_DIRSYNC, 0},
+}
+
+// ignoredOption reports options meant for mount(8), fstab or systemd,
+// not for the filesystem.
+func ignoredOption(o string) bool {
+	switch o {
+	case "defaults", "_netdev", "nofail", "auto", "noauto", "user", "users", "nouser", "owner", "group":
+		return true
+	}
+	return strings.HasPrefix(o, "x-") || strings.HasPrefix(o, "comment=")
+}
+
+// parseMountOptions turns -o options into mount settings. As root,
+// allow_other and default_permissions are on unless turned off: Dovecot's
+// mail processes run as other users, and the kernel must then check
+// permissions itself.
+func parseMountOptions(opts []string, root bool) (fuse.MountOptions, error) {
+	mo := fuse.MountOptions{AllowOther: root}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	defaultPerms := root
+	for _, o := range opts {
+		if f, ok := mountFlags[o]; ok {
+			flags = flags&^f.clear | f.set
+			continue
+		}
+		switch {
+		case ignoredOption(o):
+		case o == "allow_other":
+			mo.AllowOther = true
+		case o == "noallow_other":
+			mo.AllowOther = false
+		case o == "default_permissions":
+			defaultPerms = true
+		case o == "nodefault_permissions":
+			defaultPerms = false
+		case strings.HasPrefix(o, "fsname="):
+			mo.FsName = strings.TrimPrefix(o, "fsname=")
+		default:
+			return mo, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
+		}
+	}
+	if mo.AllowOther && !defaultPerms {
+		return mo, fmt.Errorf("mount option allow_other needs default_permissions: without it any local user could read every mailbox")
+	}
+	if defaultPerms {
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	mo.DirectMountFlags = flags
+	return mo, nil
+}

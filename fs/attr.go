@@ -1,0 +1,192 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// fillAttr copies a backend stat into a FUSE attribute.
+func fillAttr(a *fuse.Attr, st *unix.Stat_t) {
+	a.Ino = st.Ino
+	a.Size = uint64(st.Size)
+	a.Blocks = uint64(st.Blocks)
+	a.Atime, a.Atimensec = uint64(st.Atim.Sec), uint32(st.Atim.Nsec)
+	a.Mtime, a.Mtimensec = uint64(st.Mtim.Sec), uint32(st.Mtim.Nsec)
+	a.Ctime, a.Ctimensec = uint64(st.Ctim.Sec), uint32(st.Ctim.Nsec)
+	a.Mode = st.Mode
+	a.Nlink = uint32(st.Nlink)
+	a.Uid, a.Gid = st.Uid, st.Gid
+	a.Rdev = uint32(st.Rdev)
+	a.Blksize = uint32(st.Blksize)
+}
+
+// later reports whether timestamp a is after b.
+func later(a, b unix.Timespec) bool {
+	return a.Sec > b.Sec || (a.Sec == b.Sec && a.Nsec > b.Nsec)
+}
+
+// mergeDirStat folds another tier's copy of a directory into st: the
+// directory shows the newest mtime and ctime of its copies, because
+// Dovecot's maildir sync compares directory mtimes.
+func mergeDirStat(st, other *unix.Stat_t) {
+	if later(other.Mtim, st.Mtim) {
+		st.Mtim = other.Mtim
+	}
+	if later(other.Ctim, st.Ctim) {
+		st.Ctim = other.Ctim
+	}
+	if later(other.Atim, st.Atim) {
+		st.Atim = other.Atim
+	}
+}
+
+// dirStat stats a directory on every tier that holds it, in priority
+// order; the first copy gives owner and mode, the newest gives times.
+func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
+	found := false
+	mask := n.dirs.Load()
+	for _, ti := range n.r.place.Order(p) {
+		if mask&bit(ti) == 0 {
+			continue
+		}
+		var s unix.Stat_t
+		err := n.r.tiers[ti].Lstat(p, &s)
+		if err == unix.ENOENT || err == unix.ENOTDIR {
+			continue
+		}
+		if err != nil {
+			return errno(err)
+		}
+		if !found {
+			*st, found = s, true
+			continue
+		}
+		mergeDirStat(st, &s)
+	}
+	if !found {
+		return syscall.ENOENT
+	}
+	return 0
+}
+
+// stat stats the node on the tier(s) holding it.
+func (n *node) stat(p string, st *unix.Stat_t) syscall.Errno {
+	if n.IsDir() {
+		return n.dirStat(p, st)
+	}
+	return errno(n.tierOf().Lstat(p, st))
+}
+
+func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if fg, ok := f.(gofs.FileGetattrer); ok {
+		return fg.Getattr(ctx, out)
+	}
+	p, e := n.relPath()
+	if e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	if e := n.stat(p, &st); e != 0 {
+		return e
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if fs, ok := f.(gofs.FileSetattrer); ok && !n.IsDir() {
+		if e := fs.Setattr(ctx, in, out); e != 0 {
+			return e
+		}
+		return n.Getattr(ctx, f, out)
+	}
+	p, e := n.relPath()
+	if e != 0 {
+		return e
+	}
+	for _, ti := range n.holders() {
+		if e := setattrOn(n.r.tiers[ti], p, in); e != 0 {
+			return e
+		}
+	}
+	return n.Getattr(ctx, nil, out)
+}
+
+// holders lists the tiers a setattr must change: every copy of a
+// directory, or the one tier of a file.
+func (n *node) holders() []int {
+	if !n.IsDir() {
+		return []int{int(n.tier.Load())}
+	}
+	var out []int
+	mask := n.dirs.Load()
+	for ti := range n.r.tiers {
+		if mask&bit(ti) != 0 {
+			out = append(out, ti)
+		}
+	}
+	return out
+}
+
+// backend is the subset of tier calls setattr needs.
+type backend interface {
+	Chown(rel string, uid, gid int) error
+	Chmod(rel string, mode uint32) error
+	Truncate(rel string, size int64) error
+	Utimens(rel string, ts []unix.Timespec) error
+}
+
+// setattrOn applies a SETATTR to one backing copy: owner before mode
+// (chown clears set-id bits), size before times (truncate sets mtime).
+func setattrOn(t backend, p string, in *fuse.SetAttrIn) syscall.Errno {
+	if in.Valid&(fuse.FATTR_UID|fuse.FATTR_GID) != 0 {
+		uid, gid := -1, -1
+		if in.Valid&fuse.FATTR_UID != 0 {
+			uid = int(in.Uid)
+		}
+		if in.Valid&fuse.FATTR_GID != 0 {
+			gid = int(in.Gid)
+		}
+		if err := t.Chown(p, uid, gid); err != nil {
+			return errno(err)
+		}
+	}
+	if in.Valid&fuse.FATTR_MODE != 0 {
+		if err := t.Chmod(p, in.Mode&07777); err != nil {
+			return errno(err)
+		}
+	}
+	if in.Valid&fuse.FATTR_SIZE != 0 {
+		if err := t.Truncate(p, int64(in.Size)); err != nil {
+			return errno(err)
+		}
+	}
+	if in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME) != 0 {
+		if err := t.Utimens(p, timesOf(in)); err != nil {
+			return errno(err)
+		}
+	}
+	return 0
+}
+
+// timesOf turns SETATTR time fields into utimensat's pair.
+func timesOf(in *fuse.SetAttrIn) []unix.Timespec {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+	switch {
+	case in.Valid&fuse.FATTR_ATIME_NOW != 0:
+		ts[0].Nsec = unix.UTIME_NOW
+	case in.Valid&fuse.FATTR_ATIME != 0:
+		ts[0] = unix.Timespec{Sec: int64(in.Atime), Nsec: int64(in.Atimensec)}
+	}
+	switch {
+	case in.Valid&fuse.FATTR_MTIME_NOW != 0:
+		ts[1].Nsec = unix.UTIME_NOW
+	case in.Valid&fuse.FATTR_MTIME != 0:
+		ts[1] = unix.Timespec{Sec: int64(in.Mtime), Nsec: int64(in.Mtimensec)}
+	}
+	return ts
+}

@@ -1,0 +1,164 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// openFlagsMask drops flags the backing open must not see: the kernel
+// computes append offsets itself (and F_SETFL may toggle O_APPEND later),
+// and creation was already decided.
+const openFlagsMask = ^uint32(unix.O_APPEND | fuse.FMODE_EXEC | unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY)
+
+// fuseOpenFlags are the per-open flags for a file on tier t. A close on
+// a local tier has nothing to report, so skip the FLUSH round trip; on
+// NFS, close is where write errors surface.
+func fuseOpenFlags(t *tiers.Tier) uint32 {
+	if t.Kind == tiers.KindNFS {
+		return 0
+	}
+	return fuse.FOPEN_NOFLUSH
+}
+
+// placeChild picks the tier for a new child p of n and makes sure n
+// exists there.
+func (n *node) placeChild(p string) (int, syscall.Errno) {
+	ti := n.r.place.Tier(p)
+	return ti, n.ensureOn(ti)
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, nil, 0, syscall.EPERM
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	ti, e := n.placeChild(p)
+	if e != 0 {
+		return nil, nil, 0, e
+	}
+	t := n.r.tiers[ti]
+	fd, err := t.Open(p, int(flags&openFlagsMask)|unix.O_CREAT|int(flags&unix.O_EXCL), mode, cred(ctx))
+	if err != nil {
+		return nil, nil, 0, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, nil, 0, errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	ch := n.newChild(ctx, ti, &st, 0)
+	return ch, newHandle(fd), fuseOpenFlags(t), 0
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	p, e := n.relPath()
+	if e != 0 {
+		return nil, 0, e
+	}
+	t := n.tierOf()
+	fd, err := t.Open(p, int(flags&openFlagsMask), 0, nil)
+	if err != nil {
+		return nil, 0, errno(err)
+	}
+	return newHandle(fd), fuseOpenFlags(t), 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.makeChild(ctx, name, out, func(t *tiers.Tier, p string) error {
+		return t.Mkdir(p, mode, cred(ctx))
+	})
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.makeChild(ctx, name, out, func(t *tiers.Tier, p string) error {
+		return t.Mknod(p, mode, dev, cred(ctx))
+	})
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.makeChild(ctx, name, out, func(t *tiers.Tier, p string) error {
+		return t.Symlink(target, p, cred(ctx))
+	})
+}
+
+// makeChild creates a child with mk on the tier its rule names and
+// returns its node.
+func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, mk func(t *tiers.Tier, p string) error) (*gofs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, e
+	}
+	ti, e := n.placeChild(p)
+	if e != 0 {
+		return nil, e
+	}
+	t := n.r.tiers[ti]
+	if err := mk(t, p); err != nil {
+		return nil, errno(err)
+	}
+	var st unix.Stat_t
+	if err := t.Lstat(p, &st); err != nil {
+		return nil, errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	var dirs uint64
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		dirs = bit(ti)
+	}
+	return n.newChild(ctx, ti, &st, dirs), 0
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	p, e := n.relPath()
+	if e != 0 {
+		return nil, e
+	}
+	target, err := n.tierOf().Readlink(p)
+	return []byte(target), errno(err)
+}
+
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.hidden(name) {
+		return nil, syscall.EPERM
+	}
+	src, ok := target.(*node)
+	if !ok {
+		return nil, syscall.EXDEV
+	}
+	from, e := src.relPath()
+	if e != 0 {
+		return nil, e
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil, e
+	}
+	// A hard link is made beside its source: the data never moves.
+	ti := int(src.tier.Load())
+	if e := n.ensureOn(ti); e != 0 {
+		return nil, e
+	}
+	t := n.r.tiers[ti]
+	if err := t.Link(from, p); err != nil {
+		return nil, errno(err)
+	}
+	var st unix.Stat_t
+	if err := t.Lstat(p, &st); err != nil {
+		return nil, errno(err)
+	}
+	fillAttr(&out.Attr, &st)
+	return n.newChild(ctx, ti, &st, 0), 0
+}

@@ -1,0 +1,136 @@
+package fs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// journalDir holds intents of multi-tier changes, at the root of the
+// first persistent tier.
+const journalDir = ".tierfs-journal"
+
+const opRenameDir = "rename-dir"
+
+// intent is one multi-tier change: written durably before the first
+// step, removed after the last, replayed at mount if still present.
+type intent struct {
+	Op    string   `json:"op"`
+	From  string   `json:"from"`
+	To    string   `json:"to"`
+	Tiers []string `json:"tiers"` // in the order the steps run
+}
+
+type journal struct {
+	t *tiers.Tier
+}
+
+func openJournal(t *tiers.Tier) (*journal, error) {
+	if err := t.Mkdir(journalDir, 0o700, nil); err != nil && err != unix.EEXIST {
+		return nil, fmt.Errorf("tier %q: create %s: %w", t.Name, journalDir, err)
+	}
+	return &journal{t: t}, nil
+}
+
+// begin writes an intent durably and returns its id.
+func (j *journal) begin(in intent) (string, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	var r [8]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	tmp := journalDir + "/" + id + ".tmp"
+	fd, err := j.t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
+	if err != nil {
+		return "", err
+	}
+	_, werr := unix.Write(fd, b)
+	serr := unix.Fsync(fd)
+	unix.Close(fd)
+	if werr != nil || serr != nil {
+		j.t.Unlink(tmp)
+		return "", fmt.Errorf("write %s: %v %v", tmp, werr, serr)
+	}
+	if err := j.t.Rename(tmp, journalDir+"/"+id+".json", 0); err != nil {
+		return "", err
+	}
+	return id, j.t.FsyncDir(journalDir)
+}
+
+// end removes a finished intent.
+func (j *journal) end(id string) error {
+	if err := j.t.Unlink(journalDir + "/" + id + ".json"); err != nil {
+		return err
+	}
+	return j.t.FsyncDir(journalDir)
+}
+
+// pending returns the unfinished intents by id; torn temporaries (a
+// crash before the intent was complete, so before any step) are removed.
+func (j *journal) pending() (map[string]intent, error) {
+	ents, err := j.t.ReadDir(journalDir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]intent{}
+	for _, d := range ents {
+		p := journalDir + "/" + d.Name
+		id, ok := strings.CutSuffix(d.Name, ".json")
+		if !ok {
+			j.t.Unlink(p)
+			continue
+		}
+		in, err := j.read(p)
+		if err != nil {
+			return nil, fmt.Errorf("journal %s: %w", p, err)
+		}
+		out[id] = in
+	}
+	return out, nil
+}
+
+func (j *journal) read(p string) (intent, error) {
+	var in intent
+	fd, err := j.t.Open(p, unix.O_RDONLY, 0, nil)
+	if err != nil {
+		return in, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 64<<10)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return in, err
+	}
+	return in, json.Unmarshal(buf[:n], &in)
+}
+
+// replay finishes the intents a crash left behind, before the mount
+// serves its first request.
+func (r *Root) replay(ctx context.Context) error {
+	pend, err := r.journal.pending()
+	if err != nil {
+		return err
+	}
+	for id, in := range pend {
+		if in.Op != opRenameDir {
+			return fmt.Errorf("journal %s: unknown operation %q", id, in.Op)
+		}
+		r.log.Warn("finishing a directory rename interrupted by a crash", "from", in.From, "to", in.To, "tiers", in.Tiers)
+		if e := r.applyRenameDir(in, nil); e != 0 {
+			return fmt.Errorf("journal %s: rename %s to %s: %w", id, in.From, in.To, e)
+		}
+		if err := r.journal.end(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// maxTiers bounds the tier count so a directory's tiers fit a bitmask
+// and a tier index fits the top byte of an inode number.
+const maxTiers = 32
+
+// reservedPrefix marks tierfs's own files at a tier root (marker,
+// journal); they are hidden from the mount.
+const reservedPrefix = ".tierfs"
+
+// node is a file or directory of the mount. Files live on one tier;
+// directories may exist on several.
+type node struct {
+	gofs.Inode
+	r *Root
+
+	tier atomic.Int32  // regular files, symlinks, specials: the tier holding the data
+	dirs atomic.Uint64 // directories: bitmask of tiers known to hold it
+}
+
+var (
+	_ gofs.NodeLookuper    = (*node)(nil)
+	_ gofs.NodeGetattrer   = (*node)(nil)
+	_ gofs.NodeSetattrer   = (*node)(nil)
+	_ gofs.NodeCreater     = (*node)(nil)
+	_ gofs.NodeOpener      = (*node)(nil)
+	_ gofs.NodeMkdirer     = (*node)(nil)
+	_ gofs.NodeMknoder     = (*node)(nil)
+	_ gofs.NodeSymlinker   = (*node)(nil)
+	_ gofs.NodeReadlinker  = (*node)(nil)
+	_ gofs.NodeLinker      = (*node)(nil)
+	_ gofs.NodeUnlinker    = (*node)(nil)
+	_ gofs.NodeRmdirer     = (*node)(nil)
+	_ gofs.NodeRenamer     = (*node)(nil)
+	_ gofs.NodeReaddirer   = (*node)(nil)
+	_ gofs.NodeFsyncer     = (*node)(nil)
+	_ gofs.NodeStatfser    = (*node)(nil)
+	_ gofs.NodeGetxattrer  = (*node)(nil)
+	_ gofs.NodeSetxattrer  = (*node)(nil)
+	_ gofs.NodeListxattrer = (*node)(nil)
+	_ gofs.NodeRemovexattrer = (*node)(nil)
+)
+
+func allTiers(n int) uint64 { return 1<<uint(n) - 1 }
+
+func bit(ti int) uint64 { return 1 << uint(ti) }
+
+// relPath is the node's path inside the mount ("" for the root). It
+// fails for a node that is no longer linked into the tree, so that an
+// operation on an unlinked file never resolves to the tier root.
+func (n *node) relPath() (string, syscall.Errno) {
+	if n == n.r.root {
+		return "", 0
+	}
+	var parts []string
+	var p *gofs.Inode = n.EmbeddedInode()
+	root := n.r.root.EmbeddedInode()
+	for p != root {
+		name, parent := p.Parent()
+		if parent == nil {
+			return "", syscall.ESTALE
+		}
+		parts = append(parts, name)
+		p = parent
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, "/"), 0
+}
+
+// childPath is the path of name inside directory n.
+func (n *node) childPath(name string) (string, syscall.Errno) {
+	p, errno := n.relPath()
+	if errno != 0 {
+		return "", errno
+	}
+	if p == "" {
+		return name, 0
+	}
+	return p + "/" + name, 0
+}
+
+// hidden reports whether name is tierfs's own and must not be visible.
+func (n *node) hidden(name string) bool {
+	return n == n.r.root && strings.HasPrefix(name, reservedPrefix)
+}
+
+func (n *node) tierOf() *tiers.Tier { return n.r.tiers[n.tier.Load()] }
+
+// ino maps a backing inode to the number the mount shows. The tier goes
+// in the top byte, so numbers from different tiers never collide, hard
+// links share one number, and a path replaced by rename gets a new one.
+func ino(ti int, backing uint64) uint64 {
+	return uint64(ti+1)<<56 | backing&(1<<56-1)
+}
+
+// newChild builds the node for a child found on tier ti.
+func (n *node) newChild(ctx context.Context, ti int, st *unix.Stat_t, dirs uint64) *gofs.Inode {
+	ch := &node{r: n.r}
+	ch.tier.Store(int32(ti))
+	ch.dirs.Store(dirs)
+	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: ino(ti, st.Ino)})
+	if known, ok := in.Operations().(*node); ok && known != ch && dirs != 0 {
+		known.dirs.Store(dirs) // an inode the kernel still knows: refresh what we learned
+	}
+	return in
+}
+
+// cred is the caller's identity for backend calls that create files.
+func cred(ctx context.Context) *tiers.Cred {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return &tiers.Cred{Uid: c.Uid, Gid: c.Gid}
+	}
+	return nil
+}
+
+// errno converts a backend error, keeping its errno.
+func errno(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	return gofs.ToErrno(err)
+}

@@ -1,0 +1,106 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// Readdir merges the directory's copies: each name once, with the type
+// and inode number of the copy that a lookup of that name would find.
+func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	p, e := n.relPath()
+	if e != 0 {
+		return nil, e
+	}
+	mask := n.dirs.Load()
+	var lists [maxTiers][]tiers.Dirent
+	copies := 0
+	for ti, t := range n.r.tiers {
+		if mask&bit(ti) == 0 {
+			continue
+		}
+		ents, err := t.ReadDir(p)
+		if missing(err) {
+			continue
+		}
+		if err != nil {
+			return nil, errno(err)
+		}
+		lists[ti] = ents
+		copies++
+	}
+	if copies == 0 {
+		return nil, syscall.ENOENT
+	}
+	out := []fuse.DirEntry{{Name: ".", Mode: fuse.S_IFDIR}, {Name: "..", Mode: fuse.S_IFDIR}}
+	if copies == 1 {
+		return gofs.NewListDirStream(n.single(lists[:len(n.r.tiers)], out)), 0
+	}
+	return gofs.NewListDirStream(n.merge(p, lists[:len(n.r.tiers)], out)), 0
+}
+
+// single lists a directory that exists on one tier.
+func (n *node) single(lists [][]tiers.Dirent, out []fuse.DirEntry) []fuse.DirEntry {
+	for ti, ents := range lists {
+		for _, d := range ents {
+			if !n.hidden(d.Name) {
+				out = append(out, dirEntry(ti, d))
+			}
+		}
+	}
+	return out
+}
+
+// merge lists a directory with copies on several tiers; a name on more
+// than one tier shows as the copy first in its rule order.
+func (n *node) merge(p string, lists [][]tiers.Dirent, out []fuse.DirEntry) []fuse.DirEntry {
+	type seen struct {
+		ti int
+		d  tiers.Dirent
+	}
+	byName := map[string][]seen{}
+	var names []string
+	for ti, ents := range lists {
+		for _, d := range ents {
+			if n.hidden(d.Name) {
+				continue
+			}
+			if _, ok := byName[d.Name]; !ok {
+				names = append(names, d.Name)
+			}
+			byName[d.Name] = append(byName[d.Name], seen{ti, d})
+		}
+	}
+	sort.Strings(names) // a stable order across calls
+	for _, name := range names {
+		cands := byName[name]
+		best := cands[0]
+		if len(cands) > 1 {
+			child := name
+			if p != "" {
+				child = p + "/" + name
+			}
+		order:
+			for _, ti := range n.r.place.Order(child) {
+				for _, c := range cands {
+					if c.ti == ti {
+						best = c
+						break order
+					}
+				}
+			}
+		}
+		out = append(out, dirEntry(best.ti, best.d))
+	}
+	return out
+}
+
+func dirEntry(ti int, d tiers.Dirent) fuse.DirEntry {
+	return fuse.DirEntry{Name: d.Name, Ino: ino(ti, d.Ino), Mode: uint32(d.Type) << 12}
+}

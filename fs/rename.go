@@ -1,0 +1,214 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+)
+
+// Rename never moves data: a file stays on the tier that holds it, so
+// the rename is one atomic renameat2 there and never EXDEV. A directory
+// present on several tiers is renamed on each under a journal intent.
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&^uint32(unix.RENAME_NOREPLACE) != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT are not offered
+	}
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	if n.hidden(name) || np.hidden(newName) {
+		return syscall.EPERM
+	}
+	from, e := n.childPath(name)
+	if e != 0 {
+		return e
+	}
+	to, e := np.childPath(newName)
+	if e != 0 {
+		return e
+	}
+	if e := n.tiersUp(); e != 0 {
+		return e
+	}
+	if e := np.tiersUp(); e != 0 {
+		return e
+	}
+	var st unix.Stat_t
+	ti, e := n.find(from, &st)
+	if e != 0 {
+		return e
+	}
+	target, e := np.targetCopies(to)
+	if e != 0 {
+		return e
+	}
+	if flags&unix.RENAME_NOREPLACE != 0 && len(target) > 0 {
+		return syscall.EEXIST
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return n.renameDir(from, to, np, target)
+	}
+	return n.renameFile(ti, from, to, np, target)
+}
+
+// targetCopies maps each tier holding p (a child of n) to its file type.
+func (n *node) targetCopies(p string) (map[int]uint32, syscall.Errno) {
+	out := map[int]uint32{}
+	mask := n.dirs.Load()
+	for ti, t := range n.r.tiers {
+		if mask&bit(ti) == 0 {
+			continue
+		}
+		var st unix.Stat_t
+		err := t.Lstat(p, &st)
+		if missing(err) {
+			continue
+		}
+		if err != nil {
+			return nil, errno(err)
+		}
+		out[ti] = st.Mode & unix.S_IFMT
+	}
+	return out, 0
+}
+
+// renameFile renames a non-directory on its own tier; a target on other
+// tiers is removed afterwards, so a crash in between keeps both names'
+// data (the winner shows, "tierfs check" reports the other).
+func (n *node) renameFile(ti int, from, to string, np *node, target map[int]uint32) syscall.Errno {
+	for _, typ := range target {
+		if typ == unix.S_IFDIR {
+			return syscall.EISDIR
+		}
+	}
+	if e := np.ensureOn(ti); e != 0 {
+		return e
+	}
+	if err := n.r.tiers[ti].Rename(from, to, 0); err != nil {
+		return errno(err)
+	}
+	for tj := range target {
+		if tj == ti {
+			continue
+		}
+		if err := n.r.tiers[tj].Unlink(to); err != nil && !missing(err) {
+			n.r.log.Warn("rename: could not remove the replaced target", "path", to, "tier", n.r.tiers[tj].Name, "err", err)
+		}
+	}
+	return 0
+}
+
+// renameDir renames a directory on every tier holding it. With more
+// than one tier involved the steps are journaled first, so a crash in
+// the middle is completed at the next mount.
+func (n *node) renameDir(from, to string, np *node, target map[int]uint32) syscall.Errno {
+	for ti, typ := range target {
+		if typ != unix.S_IFDIR {
+			return syscall.ENOTDIR
+		}
+		ents, err := n.r.tiers[ti].ReadDir(to)
+		if err != nil {
+			return errno(err)
+		}
+		if len(ents) > 0 {
+			return syscall.ENOTEMPTY
+		}
+	}
+	copies, e := n.dirCopiesOf(from)
+	if e != 0 {
+		return e
+	}
+	if len(copies) == 0 {
+		return syscall.ENOENT
+	}
+	in := intent{Op: opRenameDir, From: from, To: to}
+	for _, ti := range copies {
+		in.Tiers = append(in.Tiers, n.r.tiers[ti].Name)
+	}
+	for ti := range target {
+		if !contains(copies, ti) {
+			in.Tiers = append(in.Tiers, n.r.tiers[ti].Name)
+		}
+	}
+	if len(in.Tiers) == 1 {
+		return n.r.renameDirOn(copies[0], from, to, np)
+	}
+	id, err := n.r.journal.begin(in)
+	if err != nil {
+		n.r.log.Error("rename: cannot write the journal intent", "from", from, "to", to, "err", err)
+		return syscall.EIO
+	}
+	if e := n.r.applyRenameDir(in, np); e != 0 {
+		return e // the intent stays: the next mount finishes the job
+	}
+	if err := n.r.journal.end(id); err != nil {
+		n.r.log.Warn("rename: cannot clear the journal intent", "id", id, "err", err)
+	}
+	return 0
+}
+
+// applyRenameDir carries out a rename-dir intent; it is idempotent, so
+// replay after a crash runs the same code. np, when known, is the new
+// parent's node, whose tier mask learns the new copies.
+func (r *Root) applyRenameDir(in intent, np *node) syscall.Errno {
+	for i, name := range in.Tiers {
+		ti := r.tierIndex(name)
+		if ti < 0 {
+			r.log.Error("journal names an unknown tier", "tier", name)
+			return syscall.EIO
+		}
+		if i == 1 {
+			r.crashAt("dir-rename-between-tiers")
+		}
+		var st unix.Stat_t
+		err := r.tiers[ti].Lstat(in.From, &st)
+		switch {
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			if e := r.renameDirOn(ti, in.From, in.To, np); e != 0 {
+				return e
+			}
+		case err == nil || missing(err):
+			// Done before the crash, or never here; an empty target
+			// left on this tier is harmless in the union.
+		default:
+			return errno(err)
+		}
+	}
+	return 0
+}
+
+// renameDirOn renames directory from to to on tier ti.
+func (r *Root) renameDirOn(ti int, from, to string, np *node) syscall.Errno {
+	if np != nil {
+		if e := np.ensureOn(ti); e != 0 {
+			return e
+		}
+	} else {
+		dir, _ := splitPath(to)
+		if e := r.ensureDirPath(ti, dir); e != 0 {
+			return e
+		}
+	}
+	return errno(r.tiers[ti].Rename(from, to, 0))
+}
+
+func (r *Root) tierIndex(name string) int {
+	for i, t := range r.tiers {
+		if t.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,125 @@
+// Package fs is the tierfs node tree: one namespace over several tiers.
+// Lookups ask the tiers that hold the parent directory, in the order the
+// placement rules give for the name; new files go to the tier of the
+// first matching rule; renames and links never move data.
+package fs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/tierfs/tierfs/policy"
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// Options configure a Root.
+type Options struct {
+	Tiers     []*tiers.Tier // in config order; index = Tier.Index
+	Placement *policy.Placement
+	Logger    *slog.Logger
+
+	// CrashPoint names a step at which the daemon kills itself with
+	// SIGKILL; tests use it to prove crash safety. Empty in production.
+	CrashPoint string
+}
+
+// Root is the state shared by every node of one mount.
+type Root struct {
+	tiers   []*tiers.Tier
+	place   *policy.Placement
+	log     *slog.Logger
+	crash   string
+	journal *journal
+	root    *node
+}
+
+// NewRoot checks the options, replays unfinished directory renames and
+// returns the root of the tree, ready to mount.
+func NewRoot(ctx context.Context, o Options) (*Root, error) {
+	if len(o.Tiers) == 0 || len(o.Tiers) > maxTiers {
+		return nil, fmt.Errorf("tierfs needs 1 to %d tiers, got %d", maxTiers, len(o.Tiers))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Root{tiers: o.Tiers, place: o.Placement, log: o.Logger, crash: o.CrashPoint}
+	r.root = &node{r: r}
+	r.root.dirs.Store(allTiers(len(o.Tiers)))
+	j, err := openJournal(journalTier(o.Tiers))
+	if err != nil {
+		return nil, err
+	}
+	r.journal = j
+	if err := r.replay(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// journalTier is the first persistent tier (tmpfs if there is none).
+func journalTier(ts []*tiers.Tier) *tiers.Tier {
+	for _, t := range ts {
+		if t.Persistent() {
+			return t
+		}
+	}
+	return ts[0]
+}
+
+// MountOptions are the kernel-facing settings of a mount.
+type MountOptions struct {
+	fuse.MountOptions
+	EntryTimeout    time.Duration
+	AttrTimeout     time.Duration
+	NegativeTimeout time.Duration
+}
+
+// Mount mounts r at mountpoint and starts the tier health monitor; it
+// returns once the kernel answers requests on the mount.
+func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*fuse.Server, error) {
+	mo.MountOptions.PanicHandler = func(v any) fuse.Status {
+		r.log.Error("panic in a FUSE handler; answered EIO", "panic", fmt.Sprint(v))
+		return fuse.EIO
+	}
+	if mo.Name == "" {
+		mo.Name = "tierfs"
+	}
+	opts := &gofs.Options{
+		MountOptions:    mo.MountOptions,
+		EntryTimeout:    &mo.EntryTimeout,
+		AttrTimeout:     &mo.AttrTimeout,
+		NegativeTimeout: &mo.NegativeTimeout,
+		NullPermissions: true,
+		RootStableAttr:  &gofs.StableAttr{Ino: 1},
+	}
+	syscall.Umask(0) // the kernel already applied the caller's umask
+	srv, err := gofs.Mount(mountpoint, r.root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
+	return srv, nil
+}
+
+// Health probing: a tier that vanishes or hangs turns into EIO within
+// about healthInterval+healthTimeout.
+const (
+	healthInterval = 500 * time.Millisecond
+	healthTimeout  = 2 * time.Second
+)
+
+// crashAt kills the process at a named step when a test asked for it.
+func (r *Root) crashAt(point string) {
+	if r.crash != "" && r.crash == point {
+		r.log.Warn("crash point reached; killing the daemon", "point", point)
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+}

@@ -1,0 +1,113 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+)
+
+// tierXattr names the virtual attribute that tells which tier holds a
+// file ("tierfs where" reads it). It is not listed, so copies made with
+// cp -a or rsync -X do not try to set it.
+const tierXattr = "user.tierfs.tier"
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	p, e := n.relPath()
+	if e != 0 {
+		return 0, e
+	}
+	if attr == tierXattr {
+		return copyOut(n.whereName(), dest)
+	}
+	ti := n.primary(p)
+	if ti < 0 {
+		return 0, syscall.ENOENT
+	}
+	sz, err := n.r.tiers[ti].Getxattr(p, attr, dest)
+	return uint32(sz), errno(err)
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if attr == tierXattr {
+		return syscall.EPERM
+	}
+	p, e := n.relPath()
+	if e != 0 {
+		return e
+	}
+	for _, ti := range n.holders() {
+		if err := n.r.tiers[ti].Setxattr(p, attr, data, int(flags)); err != nil {
+			return errno(err)
+		}
+	}
+	return 0
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if attr == tierXattr {
+		return syscall.EPERM
+	}
+	p, e := n.relPath()
+	if e != 0 {
+		return e
+	}
+	for _, ti := range n.holders() {
+		if err := n.r.tiers[ti].Removexattr(p, attr); err != nil {
+			return errno(err)
+		}
+	}
+	return 0
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	p, e := n.relPath()
+	if e != 0 {
+		return 0, e
+	}
+	ti := n.primary(p)
+	if ti < 0 {
+		return 0, syscall.ENOENT
+	}
+	sz, err := n.r.tiers[ti].Listxattr(p, dest)
+	return uint32(sz), errno(err)
+}
+
+// primary is the tier whose copy answers reads of the node's metadata.
+func (n *node) primary(p string) int {
+	if !n.IsDir() {
+		return int(n.tier.Load())
+	}
+	mask := n.dirs.Load()
+	for _, ti := range n.r.place.Order(p) {
+		if mask&bit(ti) != 0 {
+			return ti
+		}
+	}
+	return -1
+}
+
+// whereName is the value of user.tierfs.tier: the tier of a file, or
+// the comma-separated tiers of a directory.
+func (n *node) whereName() string {
+	if !n.IsDir() {
+		return n.tierOf().Name
+	}
+	s := ""
+	for _, ti := range n.holders() {
+		if s != "" {
+			s += ","
+		}
+		s += n.r.tiers[ti].Name
+	}
+	return s
+}
+
+// copyOut answers a getxattr with a value computed by tierfs.
+func copyOut(v string, dest []byte) (uint32, syscall.Errno) {
+	if len(dest) == 0 {
+		return uint32(len(v)), 0
+	}
+	if len(dest) < len(v) {
+		return uint32(len(v)), syscall.ERANGE
+	}
+	return uint32(copy(dest, v)), 0
+}

@@ -1,0 +1,62 @@
+package tiers
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dirent is one directory entry as the tier reports it.
+type Dirent struct {
+	Name string
+	Ino  uint64
+	Type uint8 // DT_* value
+}
+
+// ReadDir lists the directory rel, without "." and "..".
+func (t *Tier) ReadDir(rel string) ([]Dirent, error) {
+	fd, err := t.OpenDir(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var out []Dirent
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		out = parseDirents(buf[:n], out)
+	}
+}
+
+// parseDirents decodes struct linux_dirent64 records.
+func parseDirents(b []byte, out []Dirent) []Dirent {
+	for len(b) >= 19 {
+		ino := binary.NativeEndian.Uint64(b[0:8])
+		reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+		if reclen < 19 || reclen > len(b) {
+			break
+		}
+		typ := b[18]
+		name := b[19:reclen]
+		for i, c := range name {
+			if c == 0 {
+				name = name[:i]
+				break
+			}
+		}
+		b = b[reclen:]
+		if s := string(name); s != "." && s != ".." {
+			out = append(out, Dirent{Name: s, Ino: ino, Type: typ})
+		}
+	}
+	return out
+}
