@@ -139,37 +139,41 @@ func (g *Glob) Match(path string) (Captures, bool) {
 	return c, true
 }
 
-// matchSegs matches the remaining segments against the remaining path p,
-// where "" means no segments are left. A capture set on a branch that
-// later fails is overwritten by the successful branch, because every
-// capture segment lies on it; on overall failure Match drops them.
+// matchSegs matches segs against path p, where "" means no segments.
+// Each segment other than `**` consumes exactly one path segment, so the
+// classic wildcard algorithm applies: on a mismatch, let the most recent
+// `**` swallow one more segment and retry from just after it. That is
+// O(len(segs)·segments(p)) however many `**` a pattern has, where plain
+// recursion would be exponential in them. A capture set on an abandoned
+// attempt is overwritten by the successful one, because every capture
+// after the last `**` is matched again on it; on overall failure Match
+// drops them.
 func matchSegs(segs []segment, p string, c *Captures) bool {
-	for len(segs) > 0 {
-		s := segs[0]
-		if s.kind == segAny {
-			if len(segs) == 1 {
+	si, star, starP := 0, -1, ""
+	for {
+		if si < len(segs) && segs[si].kind == segAny {
+			if si == len(segs)-1 {
 				return true
 			}
-			for {
-				if matchSegs(segs[1:], p, c) {
-					return true
-				}
-				if p == "" {
-					return false
-				}
-				_, p = splitFirst(p)
+			star, starP = si, p
+			si++
+			continue
+		}
+		if si < len(segs) && p != "" {
+			head, rest := splitFirst(p)
+			if segs[si].match(head, c) {
+				si, p = si+1, rest
+				continue
 			}
+		} else if si == len(segs) && p == "" {
+			return true
 		}
-		if p == "" {
+		if star < 0 || starP == "" {
 			return false
 		}
-		head, rest := splitFirst(p)
-		if !s.match(head, c) {
-			return false
-		}
-		segs, p = segs[1:], rest
+		_, starP = splitFirst(starP)
+		si, p = star+1, starP
 	}
-	return p == ""
 }
 
 func (s *segment) match(name string, c *Captures) bool {
