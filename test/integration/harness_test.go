@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,9 +120,10 @@ func fileExists(p string) bool {
 // tierSpec is one tier of a test configuration. The harness chooses its path
 // unless Path is set.
 type tierSpec struct {
-	Name string
-	Kind string // tmpfs | local | nfs
-	Path string
+	Name    string
+	Kind    string // tmpfs | local | nfs
+	Path    string
+	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory) or "ext4" (a loop-mounted image)
 }
 
 // ruleSpec is one placement rule.
@@ -187,7 +189,7 @@ type fixture struct {
 	mnt      string            // mount point
 	tiers    map[string]string // tier name → backing directory
 	order    []string          // tier names in configuration order
-	tmpfs    []string          // tmpfs mounts the harness made (unmounted at cleanup)
+	mounts   []string          // tmpfs and ext4 mounts the harness made (unmounted at cleanup)
 	d        *daemon           // the running daemon, nil when not mounted
 }
 
@@ -224,7 +226,10 @@ func newFixture(t testing.TB, cfg fsConfig) *fixture {
 			if err := os.Mkdir(tr.Path, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if tr.Kind == "tmpfs" {
+			switch {
+			case tr.Backing == "ext4":
+				f.mountExt4(t, tr.Path)
+			case tr.Kind == "tmpfs":
 				f.mountTmpfs(t, tr.Path)
 			}
 		}
@@ -247,7 +252,27 @@ func (f *fixture) mountTmpfs(t testing.TB, dir string) {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tierfs-test", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v\n%s", dir, err, out)
 	}
-	f.tmpfs = append(f.tmpfs, dir)
+	f.mounts = append(f.mounts, dir)
+}
+
+// mountExt4 loop-mounts a fresh 64 MiB ext4 image on dir, for tests that
+// need a tier on a filesystem of its own.
+func (f *fixture) mountExt4(t testing.TB, dir string) {
+	t.Helper()
+	img := dir + ".img"
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount -o loop %s: %v\n%s", img, err, out)
+	}
+	f.mounts = append(f.mounts, dir)
 }
 
 // cleanup unmounts tierfs (if still mounted) and the harness's tmpfs mounts.
@@ -255,7 +280,7 @@ func (f *fixture) cleanup(t testing.TB) {
 	if f.d != nil {
 		f.unmount(t)
 	}
-	for _, dir := range f.tmpfs {
+	for _, dir := range slices.Backward(f.mounts) {
 		unmountPath(t, dir)
 	}
 }

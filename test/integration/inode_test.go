@@ -1,0 +1,192 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Guarantee 9: rename over an open file gives the path a new st_ino while
+// the open descriptor keeps the old number and still reads the old bytes.
+func TestRenameOverOpenFile(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		idx, tmp := filepath.Join(tg.dir, "dovecot.index"), filepath.Join(tg.dir, "dovecot.index.tmp")
+		mustWrite(t, idx, "old bytes")
+		fd, err := unix.Open(idx, unix.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		oldIno := lstat(t, idx).Ino
+		mustWrite(t, tmp, "new bytes, longer")
+		newIno := lstat(t, tmp).Ino
+		if oldIno == newIno {
+			t.Fatalf("two live files share st_ino %d", oldIno)
+		}
+		if err := unix.Rename(tmp, idx); err != nil {
+			t.Fatal(err)
+		}
+		if got := lstat(t, idx).Ino; got != newIno {
+			t.Errorf("path after rename over it: st_ino %d, want the new file's %d (old was %d)", got, newIno, oldIno)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Ino != oldIno {
+			t.Errorf("open descriptor after its path was replaced: st_ino %d (%v), want %d", st.Ino, err, oldIno)
+		}
+		buf := make([]byte, 64)
+		n, err := unix.Pread(fd, buf, 0)
+		if err != nil || string(buf[:n]) != "old bytes" {
+			t.Errorf("open descriptor after its path was replaced reads %q (%v), want %q", buf[:n], err, "old bytes")
+		}
+		mustContent(t, idx, "new bytes, longer")
+	})
+}
+
+// Guarantee 9: st_ino is unique among live files and directories across
+// all tiers, kept by rename, shared by hard links, reported the same by
+// readdir (d_ino) and stat, and not a function of the path: a file that
+// replaces an unlinked but still open file gets a new number.
+func TestInodeNumbers(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		seen := map[uint64]string{}
+		add := func(p string) {
+			ino := lstat(t, p).Ino
+			if prev, ok := seen[ino]; ok && prev != p {
+				t.Errorf("st_ino %d of %s is also %s's", ino, p, prev)
+			}
+			seen[ino] = p
+		}
+		for i := range 30 {
+			p := filepath.Join(tg.dir, fmt.Sprintf("f%d%s", i, []string{"", ".tmp", ".slow"}[i%3]))
+			mustWrite(t, p, "x")
+			add(p)
+		}
+		add(tg.dir)
+		for _, d := range []string{"d1", "d2"} {
+			if err := unix.Mkdir(filepath.Join(tg.dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			add(filepath.Join(tg.dir, d))
+		}
+		// rename keeps the number
+		a := filepath.Join(tg.dir, "f0")
+		ino := lstat(t, a).Ino
+		if err := unix.Rename(a, filepath.Join(tg.dir, "d1", "moved")); err != nil {
+			t.Fatal(err)
+		}
+		if got := lstat(t, filepath.Join(tg.dir, "d1", "moved")).Ino; got != ino {
+			t.Errorf("rename changed st_ino from %d to %d", ino, got)
+		}
+		// readdir and stat agree
+		for _, e := range readDirents(t, tg.dir) {
+			if e.name == "." || e.name == ".." {
+				continue
+			}
+			if st := lstat(t, filepath.Join(tg.dir, e.name)); st.Ino != e.ino {
+				t.Errorf("%s: d_ino %d but st_ino %d", e.name, e.ino, st.Ino)
+			}
+		}
+		// a path re-created while the old file is open gets a new number
+		p := filepath.Join(tg.dir, "f1.tmp")
+		old := lstat(t, p).Ino
+		fd, err := unix.Open(p, unix.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		if err := unix.Unlink(p); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, p, "new")
+		if got := lstat(t, p).Ino; got == old {
+			t.Errorf("re-created %s has the st_ino %d of the unlinked file that is still open", p, got)
+		}
+	})
+}
+
+// Guarantee 9: st_ino is stable for a file's life: after the kernel forgot
+// the inodes (drop_caches) and after an unmount and a new mount.
+func TestInodeStable(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	paths := []string{"volatile/t/a", "index/t/b", "mail/u/cur/c", "span/d/e.slow", "span/d/f"}
+	want := map[string]uint64{}
+	for _, p := range paths {
+		fx.mkdirAll(t, filepath.Dir(p))
+		fx.writeFile(t, p, p)
+		want[p] = lstat(t, fx.path(p)).Ino
+	}
+	if err := unix.Link(fx.path("span/d/f"), fx.path("span/d/g")); err != nil {
+		t.Fatal(err)
+	}
+	want["span/d/g"] = want["span/d/f"]
+	check := func(when string) {
+		t.Helper()
+		for p, ino := range want {
+			if got := lstat(t, fx.path(p)).Ino; got != ino {
+				t.Errorf("%s: st_ino of %s is %d, was %d", when, p, got, ino)
+			}
+		}
+	}
+	dropCaches(t)
+	check("after drop_caches")
+	fx.unmount(t)
+	fx.mount(t)
+	check("after remount")
+}
+
+// dropCaches makes the kernel forget unused dentries and inodes, so FUSE
+// sends FORGET and the next access looks the name up again.
+func dropCaches(t testing.TB) {
+	t.Helper()
+	unix.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+		t.Fatalf("drop caches: %v", err)
+	}
+}
+
+// dirent is one entry of getdents64.
+type dirent struct {
+	ino  uint64
+	typ  uint8
+	name string
+}
+
+// readDirents lists dir with getdents64, keeping d_ino and d_type, which
+// os.ReadDir hides.
+func readDirents(t testing.TB, dir string) []dirent {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var out []dirent
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("getdents %s: %v", dir, err)
+		}
+		if n == 0 {
+			return out
+		}
+		for b := buf[:n]; len(b) > 0; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			out = append(out, dirent{ino: binary.NativeEndian.Uint64(b[0:8]), typ: b[18], name: string(name)})
+			b = b[reclen:]
+		}
+	}
+}
