@@ -1,0 +1,147 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountRefused runs tierfs mount (foreground or daemonizing) and checks it
+// exits non-zero, mounts nothing and says every one of want in its output.
+func mountRefused(t *testing.T, fx *fixture, foreground bool, want ...string) {
+	t.Helper()
+	args := []string{"mount", "--config", fx.cfgPath, "--state-dir", fx.stateDir, fx.mnt}
+	if foreground {
+		args = append(args[:1], append([]string{"--foreground"}, args[1:]...)...)
+	}
+	d, err := startDaemon(fx.bin, nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountPath(t, fx.mnt) })
+	if !d.wait(mountWait) {
+		d.kill()
+		t.Fatalf("tierfs %v did not exit within %v; output:\n%s", args, mountWait, d.log())
+	}
+	out := d.log()
+	if d.waitErr == nil {
+		t.Errorf("tierfs %v exited 0, want a refusal; output:\n%s", args, out)
+	}
+	if isMountPoint(fx.mnt) {
+		t.Errorf("something is mounted on %s after a refused mount", fx.mnt)
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("refusal message does not mention %q:\n%s", w, out)
+		}
+	}
+}
+
+// A persistent tier without its .tierfs-tier marker (an NFS export that is
+// not mounted looks like that) or with another tier's marker is refused,
+// naming the tier and telling to run tierfs init.
+func TestFailClosedMarker(t *testing.T) {
+	for _, foreground := range []bool{true, false} {
+		name := map[bool]string{true: "foreground", false: "daemon"}[foreground]
+		t.Run("missing-"+name, func(t *testing.T) {
+			fx := newFixture(t, defaultConfig())
+			if err := os.Remove(fx.tierPath("slow", ".tierfs-tier")); err != nil {
+				t.Fatalf("premise: tierfs init should have written slow's marker: %v", err)
+			}
+			mountRefused(t, fx, foreground, `slow`, "tierfs init")
+			if fileExists(fx.tierPath("slow", ".tierfs-tier")) {
+				t.Error("tierfs mount created a marker by itself")
+			}
+		})
+		t.Run("wrong-"+name, func(t *testing.T) {
+			fx := newFixture(t, defaultConfig())
+			data, err := os.ReadFile(fx.tierPath("fast", ".tierfs-tier"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWrite(t, fx.tierPath("slow", ".tierfs-tier"), string(data))
+			mountRefused(t, fx, foreground, `slow`)
+		})
+	}
+}
+
+// A tmpfs-kind tier whose directory is not on tmpfs is refused.
+func TestFailClosedTmpfsKind(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Tiers[0].Path = t.TempDir() // the test's disk, not tmpfs
+	fx := newFixture(t, cfg)
+	mountRefused(t, fx, true, `tmp`, "tmpfs")
+}
+
+// Lazily unmounting the tmpfs under the tmp tier while tierfs is mounted
+// turns stat, open and create under volatile/ into EIO within a bounded
+// time, never ENOENT, and nothing is written into the directory that the
+// unmount uncovered.
+func TestFailClosedLazyUnmount(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	fx.mkdirAll(t, "volatile/f5/alice")
+	fx.writeFile(t, "volatile/f5/alice/seen", "x")
+	lstat(t, fx.path("volatile/f5/alice/seen"))
+	if out, err := exec.Command("umount", "-l", fx.tiers["tmp"]).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the tmp tier: %v %s", err, out)
+	}
+	underneath := fx.tiers["tmp"]
+	checkEmpty := func() {
+		t.Helper()
+		if ents, err := os.ReadDir(underneath); err != nil || len(ents) != 0 {
+			t.Errorf("directory under the unmounted tmpfs: %d entries (%v), want none", len(ents), err)
+		}
+	}
+	checkEmpty()
+	i := 0
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"stat of a name never looked up", func() error {
+			i++
+			var st unix.Stat_t
+			return unix.Lstat(fx.path("volatile/f5/alice/fresh"+string(rune('a'+i%26))), &st)
+		}},
+		{"open of an existing file", func() error {
+			fd, err := unix.Open(fx.path("volatile/f5/alice/seen"), unix.O_RDONLY, 0)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return err
+		}},
+		{"create", func() error {
+			fd, err := unix.Open(fx.path("volatile/f5/alice/new"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return err
+		}},
+		{"mkdir", func() error { return unix.Mkdir(fx.path("volatile/f5/alice/dir"), 0o755) }},
+		{"stat of a cached file", func() error { var st unix.Stat_t; return unix.Lstat(fx.path("volatile/f5/alice/seen"), &st) }},
+	}
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				err := o.op()
+				if errors.Is(err, unix.EIO) {
+					return
+				}
+				if err != nil && !errors.Is(err, unix.EEXIST) {
+					t.Fatalf("%s under a vanished tier: got %s, want EIO", o.name, errName(err))
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s under a vanished tier still answers %s after 10s, want EIO", o.name, errName(err))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	checkEmpty()
+}
