@@ -207,6 +207,18 @@ func mountTierfs(t testing.TB, cfg fsConfig) *fixture {
 // tierfs init. It does not mount.
 func newFixture(t testing.TB, cfg fsConfig) *fixture {
 	t.Helper()
+	f := prepareFixture(t, &cfg)
+	f.writeConfig(t, cfg.toml())
+	if out, err := f.run("init", "--config", f.cfgPath, "--state-dir", f.stateDir); err != nil {
+		t.Fatalf("tierfs init: %v\n%s\nconfig:\n%s", err, out, cfg.toml())
+	}
+	return f
+}
+
+// prepareFixture makes the mount point, the state directory and the tier
+// directories of cfg (filling in their paths), without config or init.
+func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
+	t.Helper()
 	requireIntegration(t)
 	f := &fixture{bin: tierfsBinary(t), base: t.TempDir(), tiers: map[string]string{}}
 	f.cfgPath = filepath.Join(f.base, "tierfs.toml")
@@ -237,13 +249,15 @@ func newFixture(t testing.TB, cfg fsConfig) *fixture {
 		f.tiers[tr.Name] = tr.Path
 		f.order = append(f.order, tr.Name)
 	}
-	if err := os.WriteFile(f.cfgPath, []byte(cfg.toml()), 0o644); err != nil {
+	return f
+}
+
+// writeConfig writes the configuration file.
+func (f *fixture) writeConfig(t testing.TB, text string) {
+	t.Helper()
+	if err := os.WriteFile(f.cfgPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := f.run("init", "--config", f.cfgPath, "--state-dir", f.stateDir); err != nil {
-		t.Fatalf("tierfs init: %v\n%s\nconfig:\n%s", err, out, cfg.toml())
-	}
-	return f
 }
 
 // mountTmpfs mounts a small tmpfs on dir.

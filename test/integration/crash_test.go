@@ -1,0 +1,77 @@
+package integration
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// crashPointEnv makes the daemon SIGKILL itself at a named step.
+const crashPointEnv = "TIERFS_CRASHPOINT"
+
+// The daemon is killed in the middle of renaming a directory that spans
+// tiers (after the journal intent and the rename on the first tier). After
+// a new mount the rename is complete on every tier and no file is lost.
+func TestCrashDuringDirectoryRename(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	files := map[string]string{"a": "fast", "b.slow": "slow", "sub/c.slow": "slow", "sub/d": "fast", "deep/er/e.slow": "slow"}
+	for name := range files {
+		fx.mkdirAll(t, filepath.Dir("span/old/"+name))
+		fx.writeFile(t, "span/old/"+name, "content of "+name)
+	}
+	if got := fx.tiersHolding("span/old"); len(got) != 2 {
+		t.Fatalf("premise: span/old should be on fast and slow, is on %v", got)
+	}
+	fx.unmount(t)
+	fx.mount(t, crashPointEnv+"=dir-rename-between-tiers")
+	d := fx.d
+
+	errc := make(chan error, 1)
+	go func() { errc <- os.Rename(fx.path("span/old"), fx.path("span/new")) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("rename succeeded although the daemon was to crash in the middle of it")
+		}
+		t.Logf("rename during the crash: %v", err)
+	case <-time.After(mountWait):
+		t.Fatal("rename did not return after the daemon crash")
+	}
+	if !d.wait(mountWait) {
+		t.Fatal("the daemon did not die at the crash point")
+	}
+	var ee *exec.ExitError
+	if !errors.As(d.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("daemon ended with %v, want killed by SIGKILL at the crash point\n%s", d.waitErr, d.log())
+	}
+	fx.d = nil
+	if out, err := exec.Command("umount", "-l", fx.mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the dead mount: %v %s", err, out)
+	}
+	// The crash point is between the tiers: the rename is half done.
+	if o, n := fx.tiersHolding("span/old"), fx.tiersHolding("span/new"); len(o) == 0 || len(n) == 0 {
+		t.Fatalf("premise: after the crash span/old should be on one tier and span/new on another; old on %v, new on %v", o, n)
+	}
+
+	fx.mount(t)
+	for name, tier := range files {
+		mustContent(t, fx.path("span/new/"+name), "content of "+name)
+		fx.requireOnTier(t, "span/new/"+name, tier)
+	}
+	if got := fx.tiersHolding("span/old"); len(got) != 0 {
+		t.Errorf("after recovery span/old is still on tiers %v", got)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(fx.path("span/old"), &st); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("span/old after recovery: got %s, want ENOENT", errName(err))
+	}
+	if got := readdirNames(t, fx.path("span")); len(got) != 1 || got[0] != "new" {
+		t.Errorf("span/ after recovery: %v, want [new]", got)
+	}
+}
