@@ -1,0 +1,361 @@
+package dovecottest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kind selects what Dovecot's mail root is.
+type Kind string
+
+const (
+	// KindTierfs is a real tierfs FUSE mount over the tiers.
+	KindTierfs Kind = "tierfs"
+	// KindPlain is a plain directory whose subtrees are symlinks into the
+	// tiers: the same placement as the test rules, without FUSE.
+	KindPlain Kind = "plain"
+)
+
+// Rule is one placement rule of the tierfs configuration.
+type Rule struct {
+	Match string
+	Tier  string
+}
+
+// DefaultRules are the test suite's placement rules: volatile files and
+// the mailbox list index on tmpfs, everything else (indexes and mail) on
+// the fast tier. The slow tier is left for the mover.
+var DefaultRules = []Rule{
+	{"volatile/**", TierTmp},
+	{"listindex/**", TierTmp},
+	{"index/**", TierFast},
+	{"mail/**", TierFast},
+	{"**", TierFast},
+}
+
+// StorageOptions describe a Storage.
+type StorageOptions struct {
+	Kind Kind
+	// Dir holds the tiers, the mount point, tierfs's config, state and
+	// log. Empty means a new temporary directory, removed by Close.
+	Dir string
+	// TierfsBin is the tierfs binary; needed for KindTierfs.
+	TierfsBin string
+	// Owner owns the top-level subtrees Dovecot writes into.
+	Owner Account
+	// Rules default to DefaultRules.
+	Rules []Rule
+}
+
+// Storage is Dovecot's mail root and the tiers beneath it.
+type Storage struct {
+	Kind       Kind
+	Root       string // the path Dovecot's settings start with
+	Tiers      Tiers
+	ConfigPath string // tierfs configuration (also written for KindPlain)
+	StateDir   string
+	LogPath    string // tierfs mount's stderr
+
+	opts    StorageOptions
+	dir     string
+	tempDir bool
+	tmpfsUp bool
+	mount   *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+}
+
+// NewStorage creates the tiers (mounting a private tmpfs), writes the
+// tierfs configuration, runs `tierfs init` and mounts: the returned
+// Storage is ready for Dovecot.
+func NewStorage(ctx context.Context, opts StorageOptions) (*Storage, error) {
+	if opts.Rules == nil {
+		opts.Rules = DefaultRules
+	}
+	s := &Storage{Kind: opts.Kind, opts: opts, dir: opts.Dir}
+	if s.Kind != KindTierfs && s.Kind != KindPlain {
+		return nil, fmt.Errorf("storage kind %q: want %q or %q", opts.Kind, KindTierfs, KindPlain)
+	}
+	if s.dir == "" {
+		dir, err := os.MkdirTemp("", "tierfsstore-")
+		if err != nil {
+			return nil, fmt.Errorf("storage dir: %w", err)
+		}
+		s.dir, s.tempDir = dir, true
+	}
+	if err := s.create(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Storage) create(ctx context.Context) error {
+	if err := os.Chmod(s.dir, 0o755); err != nil {
+		return fmt.Errorf("storage dir: %w", err)
+	}
+	var err error
+	if s.Tiers, err = newTiers(s.dir); err != nil {
+		return err
+	}
+	if err := s.Tiers.mountTmpfs(ctx); err != nil {
+		return err
+	}
+	s.tmpfsUp = true
+	s.Root = filepath.Join(s.dir, "mnt")
+	s.StateDir = filepath.Join(s.dir, "state")
+	s.LogPath = filepath.Join(s.dir, "tierfs.log")
+	s.ConfigPath = filepath.Join(s.dir, "tierfs.toml")
+	for _, d := range []string{s.Root, s.StateDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("storage dir: %w", err)
+		}
+	}
+	if err := os.WriteFile(s.ConfigPath, []byte(s.configTOML()), 0o644); err != nil {
+		return fmt.Errorf("write tierfs config: %w", err)
+	}
+	if s.Kind == KindTierfs {
+		if _, err := s.Tierfs(ctx, "init", "--config", s.ConfigPath, "--state-dir", s.StateDir); err != nil {
+			return err
+		}
+	}
+	return s.Start(ctx)
+}
+
+// configTOML renders the tierfs configuration for the tiers and rules.
+func (s *Storage) configTOML() string {
+	var b strings.Builder
+	tier := func(name, path, kind string) {
+		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, path, kind)
+	}
+	tier(TierTmp, s.Tiers.Tmp, "tmpfs")
+	tier(TierFast, s.Tiers.Fast, "local")
+	// A local directory stands in for NFS: the suite tests placement,
+	// not NFS.
+	tier(TierSlow, s.Tiers.Slow, "local")
+	for _, r := range s.opts.Rules {
+		fmt.Fprintf(&b, "[[rule]]\nmatch = %q\ntier = %q\n\n", r.Match, r.Tier)
+	}
+	return b.String()
+}
+
+// Tierfs runs the tierfs binary with args and returns its stdout.
+func (s *Storage) Tierfs(ctx context.Context, args ...string) ([]byte, error) {
+	if s.opts.TierfsBin == "" {
+		return nil, errors.New("tierfs binary not set")
+	}
+	cmd := exec.CommandContext(ctx, s.opts.TierfsBin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("tierfs %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out, nil
+}
+
+// Start mounts the storage (tierfs) or links its subtrees (plain) and
+// makes sure the top-level subtrees exist and belong to the mail owner,
+// as a boot script would after tmpfs came up empty.
+func (s *Storage) Start(ctx context.Context) error {
+	switch s.Kind {
+	case KindTierfs:
+		if err := s.mountTierfs(ctx); err != nil {
+			return err
+		}
+	case KindPlain:
+		if err := s.linkPlain(); err != nil {
+			return err
+		}
+	}
+	for _, sub := range Subtrees {
+		p := filepath.Join(s.Root, sub)
+		if err := os.MkdirAll(p, 0o750); err != nil {
+			return fmt.Errorf("subtree %s: %w", sub, err)
+		}
+		if err := os.Chown(p, s.opts.Owner.UID, s.opts.Owner.GID); err != nil {
+			return fmt.Errorf("subtree %s: %w", sub, err)
+		}
+	}
+	return nil
+}
+
+// linkPlain makes Root/<subtree> a symlink to the tier the rules choose.
+func (s *Storage) linkPlain() error {
+	for _, sub := range Subtrees {
+		tier := s.tierFor(sub + "/x")
+		if err := os.MkdirAll(s.Tiers.Dir(tier), 0o755); err != nil {
+			return fmt.Errorf("plain tier %s: %w", tier, err)
+		}
+		target := filepath.Join(s.Tiers.Dir(tier), sub)
+		if err := os.MkdirAll(target, 0o750); err != nil {
+			return fmt.Errorf("plain subtree %s: %w", sub, err)
+		}
+		link := filepath.Join(s.Root, sub)
+		if dst, err := os.Readlink(link); err == nil && dst == target {
+			continue
+		}
+		if err := os.Symlink(target, link); err != nil {
+			return fmt.Errorf("plain subtree %s: %w", sub, err)
+		}
+	}
+	return nil
+}
+
+// tierFor is the rules' tier for a path under a top-level subtree. Only
+// the "<subtree>/**" and "**" forms are understood; that is all the plain
+// storage needs.
+func (s *Storage) tierFor(path string) string {
+	for _, r := range s.opts.Rules {
+		prefix, ok := strings.CutSuffix(r.Match, "**")
+		if ok && strings.HasPrefix(path, prefix) {
+			return r.Tier
+		}
+	}
+	return TierFast
+}
+
+func (s *Storage) mountTierfs(ctx context.Context) error {
+	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("tierfs log: %w", err)
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== mount at %s\n", time.Now().Format(time.RFC3339Nano))
+	cmd := exec.Command(s.opts.TierfsBin, "mount", "--foreground", "--config", s.ConfigPath,
+		"--state-dir", s.StateDir, s.Root)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start tierfs mount: %w", err)
+	}
+	s.mount = cmd
+	s.exited = make(chan struct{})
+	go func(exited chan struct{}) {
+		s.waitErr = cmd.Wait()
+		close(exited)
+	}(s.exited)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := IsMounted(s.Root, "fuse.tierfs")
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			s.mount = nil
+			return fmt.Errorf("tierfs mount exited before mounting (%v); log:\n%s", s.waitErr, s.Log())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tierfs not mounted on %s after 20s; log:\n%s", s.Root, s.Log())
+		}
+	}
+}
+
+// Stop unmounts tierfs and waits for the mount process to exit. For plain
+// storage it does nothing. Dovecot must be stopped first.
+func (s *Storage) Stop() error {
+	if s.mount == nil {
+		return nil
+	}
+	err := unmount(s.Root)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		_ = s.mount.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = s.mount.Process.Kill()
+			<-s.exited
+		}
+		if err == nil {
+			err = errors.New("tierfs mount did not exit after unmount")
+		}
+	}
+	s.mount = nil
+	if err == nil && s.waitErr != nil {
+		err = fmt.Errorf("tierfs mount exited with %v; log:\n%s", s.waitErr, s.Log())
+	}
+	return err
+}
+
+// WipeTmpfs replaces the tmpfs with an empty one, as a reboot would. The
+// storage must be stopped.
+func (s *Storage) WipeTmpfs(ctx context.Context) error {
+	if s.mount != nil {
+		return errors.New("wipe tmpfs: storage still mounted")
+	}
+	if err := s.Tiers.unmountTmpfs(); err != nil {
+		return err
+	}
+	s.tmpfsUp = false
+	if err := s.Tiers.mountTmpfs(ctx); err != nil {
+		return err
+	}
+	s.tmpfsUp = true
+	return nil
+}
+
+// Log returns what the tierfs mount wrote to stderr.
+func (s *Storage) Log() string {
+	b, _ := os.ReadFile(s.LogPath)
+	return string(b)
+}
+
+// Close unmounts everything and removes a temporary Dir.
+func (s *Storage) Close() error {
+	errs := []error{s.Stop()}
+	if s.tmpfsUp {
+		errs = append(errs, s.Tiers.unmountTmpfs())
+		s.tmpfsUp = false
+	}
+	if s.tempDir {
+		errs = append(errs, os.RemoveAll(s.dir))
+		s.tempDir = false
+	}
+	return errors.Join(errs...)
+}
+
+// IsMounted reports whether a filesystem of type fstype is mounted on dir,
+// according to /proc/self/mountinfo.
+func IsMounted(dir, fstype string) (bool, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, fmt.Errorf("read mountinfo: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) >= 5 && len(g) >= 1 && unescapeMountinfo(f[4]) == dir && g[0] == fstype {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+func sleepShort() { time.Sleep(100 * time.Millisecond) }
