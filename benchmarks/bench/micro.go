@@ -1,0 +1,194 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// microWorkload is the metadata micro-suite: the syscalls a mail server
+// makes most, each timed on its own.
+type microWorkload struct{}
+
+func (microWorkload) Name() string { return "micro" }
+
+func (microWorkload) Metrics() []string {
+	return []string{"stat-warm", "stat-cold", "stat-miss", "open-close", "create-unlink",
+		"create-4k-fsync", "rename", "append-fsync", "readdir"}
+}
+
+// Run creates Files files, then measures each operation over them.
+func (w microWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
+	n := env.Sizes.Files
+	d := env.Dir
+	name := func(prefix string, i int) string { return filepath.Join(d, fmt.Sprintf("%s%06d", prefix, i)) }
+	payload := make([]byte, 4096)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	for i := range n {
+		if err := os.WriteFile(name("f", i), payload[:100], 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var out []Sample
+	add := func(metric, unit string, v float64) { out = append(out, Sample{metric, unit, v}) }
+	var st unix.Stat_t
+
+	// stat of existing files with warm caches: one untimed pass, then
+	// three timed ones.
+	statAll := func(i int) error { return unix.Lstat(name("f", i%n), &st) }
+	if _, err := rate(ctx, n, statAll); err != nil {
+		return nil, err
+	}
+	v, err := rate(ctx, 3*n, statAll)
+	if err != nil {
+		return nil, fmt.Errorf("stat-warm: %w", err)
+	}
+	add("stat-warm", "ops/s", v)
+
+	// stat after the kernel dropped its dentries and inodes: every name
+	// has to be looked up in the filesystem again.
+	if err := dropCaches(2); err != nil {
+		return nil, err
+	}
+	if v, err = rate(ctx, n, statAll); err != nil {
+		return nil, fmt.Errorf("stat-cold: %w", err)
+	}
+	add("stat-cold", "ops/s", v)
+
+	// stat of names that do not exist (Dovecot probes lock and cache
+	// files): one untimed pass, three timed.
+	statMiss := func(i int) error {
+		if err := unix.Lstat(name("m", i%n), &st); !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("stat of missing name: %v, want ENOENT", err)
+		}
+		return nil
+	}
+	if _, err := rate(ctx, n, statMiss); err != nil {
+		return nil, err
+	}
+	if v, err = rate(ctx, 3*n, statMiss); err != nil {
+		return nil, fmt.Errorf("stat-miss: %w", err)
+	}
+	add("stat-miss", "ops/s", v)
+
+	if v, err = rate(ctx, n, func(i int) error {
+		fd, err := unix.Open(name("f", i), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		return unix.Close(fd)
+	}); err != nil {
+		return nil, fmt.Errorf("open-close: %w", err)
+	}
+	add("open-close", "ops/s", v)
+
+	if v, err = rate(ctx, n, func(i int) error {
+		p := name("c", i)
+		fd, err := unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return err
+		}
+		if err := unix.Close(fd); err != nil {
+			return err
+		}
+		return unix.Unlink(p)
+	}); err != nil {
+		return nil, fmt.Errorf("create-unlink: %w", err)
+	}
+	add("create-unlink", "ops/s", v)
+
+	if v, err = rate(ctx, n, func(i int) error {
+		return writeFileSync(name("w", i), payload, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY)
+	}); err != nil {
+		return nil, fmt.Errorf("create-4k-fsync: %w", err)
+	}
+	add("create-4k-fsync", "ops/s", v)
+
+	if v, err = rate(ctx, n, func(i int) error { return unix.Rename(name("w", i), name("r", i)) }); err != nil {
+		return nil, fmt.Errorf("rename: %w", err)
+	}
+	add("rename", "ops/s", v)
+
+	// O_APPEND + fsync on one file, as Dovecot appends to its
+	// transaction logs.
+	logPath := filepath.Join(d, "append.log")
+	if v, err = rate(ctx, n, func(i int) error {
+		return writeFileSync(logPath, payload[:200], unix.O_CREAT|unix.O_APPEND|unix.O_WRONLY)
+	}); err != nil {
+		return nil, fmt.Errorf("append-fsync: %w", err)
+	}
+	add("append-fsync", "ops/s", v)
+	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(200*n) {
+		return nil, fmt.Errorf("append-fsync: %s has size %v (%v), want %d", logPath, sizeOf(fi), err, 200*n)
+	}
+
+	v, err = readdirRate(ctx, filepath.Join(d, "big"), env.Sizes.ReaddirEntries)
+	if err != nil {
+		return nil, fmt.Errorf("readdir: %w", err)
+	}
+	add("readdir", "entries/s", v)
+	return out, nil
+}
+
+func sizeOf(fi os.FileInfo) int64 {
+	if fi == nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// writeFileSync opens path with flags, writes data, fsyncs and closes.
+func writeFileSync(path string, data []byte, flags int) error {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.Write(fd, data); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	if err := unix.Fsync(fd); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// readdirRate fills dir with n empty files (untimed) and times three
+// full listings of the names, like a maildir sync scanning cur/.
+func readdirRate(ctx context.Context, dir string, n int) (float64, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return 0, err
+	}
+	for i := range n {
+		fd, err := unix.Open(filepath.Join(dir, fmt.Sprintf("%d.M%dP1.host,S=4096:2,S", 1700000000+i, i)),
+			unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		unix.Close(fd)
+	}
+	const passes = 3
+	listings, err := rate(ctx, passes, func(int) error {
+		f, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			return err
+		}
+		if len(names) != n {
+			return fmt.Errorf("listed %d names, want %d", len(names), n)
+		}
+		return nil
+	})
+	return listings * float64(n), err
+}

@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// Run mounts every selected target in turn and runs the selected
+// workloads on it, Rounds times. Targets rotate their order from round to
+// round so slow drift of the machine does not favour one of them. A
+// failing workload is recorded in the report and ends that target's
+// round; the run goes on with the next target.
+func Run(ctx context.Context, opts *Options) (*Report, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the benchmark mounts filesystems and must run as root")
+	}
+	ws, err := NewWorkspace(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := ws.Close(); cerr != nil {
+			opts.logf("cleanup: %v", cerr)
+		}
+	}()
+	rep := newReport(opts)
+	targets := makeTargets(ws, opts.Targets)
+	var workloads []Workload
+	for _, w := range AllWorkloads() {
+		if slices.Contains(opts.Workloads, w.Name()) {
+			workloads = append(workloads, w)
+		}
+	}
+	for round := range opts.Rounds {
+		for i := range targets {
+			t := targets[(round+i)%len(targets)]
+			if err := runTarget(ctx, ws, rep, round, t, workloads); err != nil {
+				rep.addError(t.Name(), round, err)
+				opts.logf("round %d %s: %v", round+1, t.Name(), err)
+			}
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+		}
+	}
+	return rep, nil
+}
+
+func makeTargets(ws *Workspace, names []string) []Target {
+	var out []Target
+	for _, name := range AllTargets() {
+		if !slices.Contains(names, name) {
+			continue
+		}
+		switch name {
+		case TargetNative:
+			out = append(out, newNativeTarget(ws))
+		case TargetTierfs:
+			out = append(out, newTierfsTarget(ws, name, false))
+		case TargetMergerfs:
+			out = append(out, newMergerfsTarget(ws, ws.Opts.MergerfsOpts))
+		case TargetSlowMail:
+			out = append(out, newTierfsTarget(ws, name, true))
+		case TargetSlow:
+			out = append(out, newSlowTarget(ws))
+		}
+	}
+	return out
+}
+
+// runTarget mounts t, runs the workloads on it and unmounts it.
+func runTarget(ctx context.Context, ws *Workspace, rep *Report, round int, t Target, workloads []Workload) (err error) {
+	opts := ws.Opts
+	root, err := t.Mount(ctx)
+	defer func() { err = errors.Join(err, t.Unmount()) }()
+	if err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	for _, w := range workloads {
+		dir := workDir(root, w.Name())
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("%s: %w", w.Name(), err)
+		}
+		env := &Env{Target: t.Name(), Root: root, Dir: dir, Sizes: opts.Sizes, MmapDisable: needsMmapDisable(t), ws: ws}
+		before := requestCounts(ctx, opts, t)
+		start := time.Now()
+		samples, err := w.Run(ctx, env)
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.Name(), err)
+		}
+		if before != nil {
+			if after := requestCounts(ctx, opts, t); after != nil {
+				rep.addCounts(t.Name(), w.Name(), round, diffCounts(before, after))
+			}
+		}
+		for _, s := range samples {
+			rep.add(t.Name(), round, s)
+		}
+		opts.logf("round %d %-16s %-9s %6.1fs %s", round+1, t.Name(), w.Name(), time.Since(start).Seconds(), brief(samples))
+	}
+	return nil
+}
+
+// requestCounts snapshots t's counters when counting is on and t has
+// them; nil otherwise.
+func requestCounts(ctx context.Context, opts *Options, t Target) map[string]uint64 {
+	rc, ok := t.(RequestCounter)
+	if !opts.Counts || !ok {
+		return nil
+	}
+	m, err := rc.RequestCounts(ctx)
+	if err != nil {
+		opts.logf("%s: request counts: %v", t.Name(), err)
+		return nil
+	}
+	return m
+}
+
+func diffCounts(before, after map[string]uint64) map[string]uint64 {
+	d := map[string]uint64{}
+	for k, v := range after {
+		if v > before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+func brief(samples []Sample) string {
+	s := ""
+	for _, x := range samples {
+		s += fmt.Sprintf(" %s=%.4g", x.Metric, x.Value)
+	}
+	return s
+}

@@ -1,0 +1,8 @@
+package bench
+
+import "syscall"
+
+func syncAll() error {
+	syscall.Sync()
+	return nil
+}
