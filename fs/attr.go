@@ -85,7 +85,7 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	if fg, ok := f.(gofs.FileGetattrer); ok {
 		return fg.Getattr(ctx, out)
 	}
-	p, e := n.relPath()
+	p, e := n.dataPath()
 	if e != 0 {
 		return e
 	}

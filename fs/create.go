@@ -61,7 +61,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	p, e := n.relPath()
+	p, e := n.dataPath()
 	if e != 0 {
 		return nil, 0, e
 	}

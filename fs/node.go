@@ -27,8 +27,9 @@ type node struct {
 	gofs.Inode
 	r *Root
 
-	tier atomic.Int32  // regular files, symlinks, specials: the tier holding the data
-	dirs atomic.Uint64 // directories: bitmask of tiers known to hold it
+	tier atomic.Int32           // regular files, symlinks, specials: the tier holding the data
+	dirs atomic.Uint64          // directories: bitmask of tiers known to hold it
+	kept atomic.Pointer[string] // files whose name was replaced: see keptDir
 }
 
 var (
@@ -52,6 +53,7 @@ var (
 	_ gofs.NodeSetxattrer    = (*node)(nil)
 	_ gofs.NodeListxattrer   = (*node)(nil)
 	_ gofs.NodeRemovexattrer = (*node)(nil)
+	_ gofs.NodeOnForgetter   = (*node)(nil)
 )
 
 func allTiers(n int) uint64 { return 1<<uint(n) - 1 }

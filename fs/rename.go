@@ -51,7 +51,16 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return n.renameDir(from, to, np, target)
 	}
-	return n.renameFile(ti, from, to, np, target)
+	return n.renameFile(ti, from, to, np, newName, target)
+}
+
+// knownChild returns the node the kernel holds for name, if any.
+func (n *node) knownChild(name string) *node {
+	if ch := n.GetChild(name); ch != nil {
+		nd, _ := ch.Operations().(*node)
+		return nd
+	}
+	return nil
 }
 
 // targetCopies maps each tier holding p (a child of n) to its file type.
@@ -78,7 +87,7 @@ func (n *node) targetCopies(p string) (map[int]uint32, syscall.Errno) {
 // renameFile renames a non-directory on its own tier; a target on other
 // tiers is removed afterwards, so a crash in between keeps both names'
 // data (the winner shows, "tierfs check" reports the other).
-func (n *node) renameFile(ti int, from, to string, np *node, target map[int]uint32) syscall.Errno {
+func (n *node) renameFile(ti int, from, to string, np *node, newName string, target map[int]uint32) syscall.Errno {
 	for _, typ := range target {
 		if typ == unix.S_IFDIR {
 			return syscall.EISDIR
@@ -86,6 +95,9 @@ func (n *node) renameFile(ti int, from, to string, np *node, target map[int]uint
 	}
 	if e := np.ensureOn(ti); e != 0 {
 		return e
+	}
+	if _, ok := target[ti]; ok {
+		n.r.keepReplaced(ti, to, np.knownChild(newName))
 	}
 	if err := n.r.tiers[ti].Rename(from, to, 0); err != nil {
 		return errno(err)

@@ -57,6 +57,9 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 		return nil, err
 	}
 	r.journal = j
+	if err := prepareKept(o.Tiers); err != nil {
+		return nil, err
+	}
 	if err := r.replay(ctx); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,74 @@
+package fs
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// keptDir holds, on each tier, an extra hard link to every file whose
+// last name was replaced by a rename while the kernel still knew its
+// inode. A process that looked the name up just before the rename then
+// still opens the old file, as on a native filesystem, instead of getting
+// ESTALE. The link goes when the kernel forgets the inode; leftovers from
+// a crash are only extra links and are removed at mount.
+const keptDir = ".tierfs-replaced"
+
+// prepareKept makes the directory of kept links on every tier and
+// empties it.
+func prepareKept(ts []*tiers.Tier) error {
+	for _, t := range ts {
+		if err := t.Mkdir(keptDir, 0o700, nil); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("tier %q: create %s: %w", t.Name, keptDir, err)
+		}
+		ents, err := t.ReadDir(keptDir)
+		if err != nil {
+			return fmt.Errorf("tier %q: list %s: %w", t.Name, keptDir, err)
+		}
+		for _, d := range ents {
+			t.Unlink(keptDir + "/" + d.Name)
+		}
+	}
+	return nil
+}
+
+// keepReplaced links the file at p on tier ti into keptDir when the
+// kernel knows it as node old, so that old stays openable after a
+// rename replaces p.
+func (r *Root) keepReplaced(ti int, p string, old *node) {
+	if old == nil || old.IsDir() || int(old.tier.Load()) != ti {
+		return
+	}
+	kp := fmt.Sprintf("%s/%016x", keptDir, rand.Uint64())
+	if err := r.tiers[ti].Link(p, kp); err != nil {
+		return // best effort: without it a racing open gets ESTALE
+	}
+	if prev := old.kept.Swap(&kp); prev != nil {
+		r.tiers[ti].Unlink(*prev)
+	}
+}
+
+// OnForget drops the kept link of a replaced file once the kernel no
+// longer references it.
+func (n *node) OnForget() {
+	if kp := n.kept.Swap(nil); kp != nil {
+		n.tierOf().Unlink(*kp)
+	}
+}
+
+// dataPath is where the node's data can be reached: its path in the
+// tree, or its kept link once its name was replaced.
+func (n *node) dataPath() (string, syscall.Errno) {
+	p, e := n.relPath()
+	if e == 0 {
+		return p, 0
+	}
+	if kp := n.kept.Load(); kp != nil {
+		return *kp, 0
+	}
+	return "", e
+}
