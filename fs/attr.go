@@ -49,7 +49,7 @@ func mergeDirStat(st, other *unix.Stat_t) {
 func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
 	found := false
 	mask := n.dirs.Load()
-	for _, ti := range n.r.place.Order(p) {
+	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}

@@ -29,7 +29,10 @@ func fuseOpenFlags(t *tiers.Tier) uint32 {
 // placeChild picks the tier for a new child p of n and makes sure n
 // exists there.
 func (n *node) placeChild(p string) (int, syscall.Errno) {
-	ti := n.r.place.Tier(p)
+	ti := n.r.placement().Tier(p)
+	if err := n.r.tiers[ti].Attached(); err != nil {
+		return ti, errno(err) // never create on the directory beneath a vanished tier
+	}
 	return ti, n.ensureOn(ti)
 }
 

@@ -64,7 +64,7 @@ func (r *Root) ensureDirPath(ti int, p string) syscall.Errno {
 // visibleDir stats the copy of directory p that the mount shows, looking
 // on every tier but skip.
 func (r *Root) visibleDir(p string, skip int, st *unix.Stat_t) syscall.Errno {
-	for _, ti := range r.place.Order(p) {
+	for _, ti := range r.placement().Order(p) {
 		if ti == skip {
 			continue
 		}

@@ -19,7 +19,7 @@ func missing(err error) bool { return err == unix.ENOENT || err == unix.ENOTDIR 
 // EIO, never ENOENT.
 func (n *node) find(p string, st *unix.Stat_t) (int, syscall.Errno) {
 	mask := n.dirs.Load()
-	for _, ti := range n.r.place.Order(p) {
+	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}
@@ -31,7 +31,20 @@ func (n *node) find(p string, st *unix.Stat_t) (int, syscall.Errno) {
 			return -1, errno(err)
 		}
 	}
-	return -1, syscall.ENOENT
+	return -1, n.confirmMissing()
+}
+
+// confirmMissing answers ENOENT only if every tier holding n is still
+// attached: a lazily unmounted tier keeps answering through its root
+// descriptor, and its "no such file" must become EIO.
+func (n *node) confirmMissing() syscall.Errno {
+	mask := n.dirs.Load()
+	for ti, t := range n.r.tiers {
+		if mask&bit(ti) != 0 && t.Attached() != nil {
+			return syscall.EIO
+		}
+	}
+	return syscall.ENOENT
 }
 
 // dirCopies stats directory p on the tiers after first (which holds it),

@@ -87,7 +87,7 @@ func (n *node) merge(p string, lists [][]tiers.Dirent, out []fuse.DirEntry) []fu
 				child = p + "/" + name
 			}
 		order:
-			for _, ti := range n.r.place.Order(child) {
+			for _, ti := range n.r.placement().Order(child) {
 				for _, c := range cands {
 					if c.ti == ti {
 						best = c

@@ -34,7 +34,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	// interrupted move would otherwise reappear.
 	removed := false
 	mask := n.dirs.Load()
-	for _, ti := range n.r.place.Order(p) {
+	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}
@@ -97,7 +97,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (n *node) dirCopiesOf(p string) ([]int, syscall.Errno) {
 	var out []int
 	mask := n.dirs.Load()
-	for _, ti := range n.r.place.Order(p) {
+	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}

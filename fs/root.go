@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,11 +34,13 @@ type Options struct {
 // Root is the state shared by every node of one mount.
 type Root struct {
 	tiers   []*tiers.Tier
-	place   *policy.Placement
+	place   atomic.Pointer[policy.Placement]
 	log     *slog.Logger
 	crash   string
 	journal *journal
 	root    *node
+
+	requests requestCounts
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -49,7 +52,11 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	r := &Root{tiers: o.Tiers, place: o.Placement, log: o.Logger, crash: o.CrashPoint}
+	if o.Placement == nil || o.Placement.NumTiers() != len(o.Tiers) {
+		return nil, fmt.Errorf("placement rules do not match the %d tiers", len(o.Tiers))
+	}
+	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint}
+	r.place.Store(o.Placement)
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))
 	j, err := openJournal(journalTier(o.Tiers))
@@ -103,8 +110,13 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		RootStableAttr:  &gofs.StableAttr{Ino: 1},
 	}
 	syscall.Umask(0) // the kernel already applied the caller's umask
-	srv, err := gofs.Mount(mountpoint, r.root, opts)
+	raw := countingFS{RawFileSystem: gofs.NewNodeFS(r.root, opts), c: &r.requests}
+	srv, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	go srv.Serve()
+	if err := srv.WaitMount(); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
@@ -126,3 +138,18 @@ func (r *Root) crashAt(point string) {
 		select {}
 	}
 }
+
+func (r *Root) placement() *policy.Placement { return r.place.Load() }
+
+// SetPlacement replaces the placement rules (on SIGHUP). Files already
+// placed stay where they are; new files follow the new rules.
+func (r *Root) SetPlacement(p *policy.Placement) error {
+	if p == nil || p.NumTiers() != len(r.tiers) {
+		return fmt.Errorf("new rules must use the same %d tiers", len(r.tiers))
+	}
+	r.place.Store(p)
+	return nil
+}
+
+// cacheStats reports the metadata cache's hits and misses.
+func (r *Root) cacheStats() CacheStats { return CacheStats{} }

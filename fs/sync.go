@@ -45,7 +45,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 		probe = p
 	}
 	var st unix.Statfs_t
-	if err := n.r.tiers[n.r.place.Tier(probe)].Statfs(&st); err != nil {
+	if err := n.r.tiers[n.r.placement().Tier(probe)].Statfs(&st); err != nil {
 		return errno(err)
 	}
 	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail

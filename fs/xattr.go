@@ -77,7 +77,7 @@ func (n *node) primary(p string) int {
 		return int(n.tier.Load())
 	}
 	mask := n.dirs.Load()
-	for _, ti := range n.r.place.Order(p) {
+	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) != 0 {
 			return ti
 		}

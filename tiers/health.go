@@ -97,3 +97,17 @@ func Monitor(ctx context.Context, ts []*Tier, interval, timeout time.Duration, o
 		}
 	}
 }
+
+// Attached checks, synchronously, that the tier path still leads to the
+// tier's root. Callers use it before answering "no such file" or before
+// creating, the two answers that would be wrong on a vanished tier.
+func (t *Tier) Attached() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(t.Path, &st); err != nil || st.Dev != t.rootDev || st.Ino != t.rootIno {
+		return errDown
+	}
+	return nil
+}

@@ -1,11 +1,14 @@
 package tiers
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 )
 
 // Lstat stats rel without following a final symlink.
-func (t *Tier) Lstat(rel string, st *unix.Stat_t) error {
+func (t *Tier) Lstat(rel string, st *unix.Stat_t) (err error) {
+	defer t.observe("lstat", time.Now(), &err)
 	if rel == "" {
 		if err := t.check(); err != nil {
 			return err
@@ -19,9 +22,10 @@ func (t *Tier) Lstat(rel string, st *unix.Stat_t) error {
 
 // Open opens (or with O_CREAT creates, as c) the file rel. A final
 // symlink is never followed: the kernel resolves symlinks before it asks.
-func (t *Tier) Open(rel string, flags int, mode uint32, c *Cred) (int, error) {
+func (t *Tier) Open(rel string, flags int, mode uint32, c *Cred) (_ int, err error) {
+	defer t.observe("open", time.Now(), &err)
 	fd := -1
-	err := asCaller(c, func() error {
+	err = asCaller(c, func() error {
 		var err error
 		fd, err = t.openBeneath(rel, flags|unix.O_NOFOLLOW, mode&07777)
 		return err
@@ -30,35 +34,40 @@ func (t *Tier) Open(rel string, flags int, mode uint32, c *Cred) (int, error) {
 }
 
 // OpenDir opens the directory rel for reading or fsync.
-func (t *Tier) OpenDir(rel string) (int, error) {
+func (t *Tier) OpenDir(rel string) (_ int, err error) {
+	defer t.observe("opendir", time.Now(), &err)
 	return t.openBeneath(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 }
 
 // Mkdir creates the directory rel as c.
-func (t *Tier) Mkdir(rel string, mode uint32, c *Cred) error {
+func (t *Tier) Mkdir(rel string, mode uint32, c *Cred) (err error) {
+	defer t.observe("mkdir", time.Now(), &err)
 	return t.atParent(rel, func(dirfd int, name string) error {
 		return asCaller(c, func() error { return unix.Mkdirat(dirfd, name, mode) })
 	})
 }
 
 // Mknod creates a special file rel as c.
-func (t *Tier) Mknod(rel string, mode, dev uint32, c *Cred) error {
+func (t *Tier) Mknod(rel string, mode, dev uint32, c *Cred) (err error) {
+	defer t.observe("mknod", time.Now(), &err)
 	return t.atParent(rel, func(dirfd int, name string) error {
 		return asCaller(c, func() error { return unix.Mknodat(dirfd, name, mode, int(dev)) })
 	})
 }
 
 // Symlink creates rel pointing at target, as c.
-func (t *Tier) Symlink(target, rel string, c *Cred) error {
+func (t *Tier) Symlink(target, rel string, c *Cred) (err error) {
+	defer t.observe("symlink", time.Now(), &err)
 	return t.atParent(rel, func(dirfd int, name string) error {
 		return asCaller(c, func() error { return unix.Symlinkat(target, dirfd, name) })
 	})
 }
 
 // Readlink returns the target of the symlink rel.
-func (t *Tier) Readlink(rel string) (string, error) {
+func (t *Tier) Readlink(rel string) (_ string, err error) {
+	defer t.observe("readlink", time.Now(), &err)
 	var target string
-	err := t.atParent(rel, func(dirfd int, name string) error {
+	err = t.atParent(rel, func(dirfd int, name string) error {
 		buf := make([]byte, 256)
 		for {
 			n, err := unix.Readlinkat(dirfd, name, buf)
@@ -76,14 +85,16 @@ func (t *Tier) Readlink(rel string) (string, error) {
 }
 
 // Unlink removes the non-directory rel.
-func (t *Tier) Unlink(rel string) error {
+func (t *Tier) Unlink(rel string) (err error) {
+	defer t.observe("unlink", time.Now(), &err)
 	return t.atParent(rel, func(dirfd int, name string) error {
 		return unix.Unlinkat(dirfd, name, 0)
 	})
 }
 
 // Rmdir removes the empty directory rel.
-func (t *Tier) Rmdir(rel string) error {
+func (t *Tier) Rmdir(rel string) (err error) {
+	defer t.observe("rmdir", time.Now(), &err)
 	return t.atParent(rel, func(dirfd int, name string) error {
 		return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 	})
@@ -91,7 +102,8 @@ func (t *Tier) Rmdir(rel string) error {
 
 // Rename renames oldRel to newRel within the tier, atomically replacing
 // newRel unless flags say otherwise (renameat2 flags).
-func (t *Tier) Rename(oldRel, newRel string, flags uint) error {
+func (t *Tier) Rename(oldRel, newRel string, flags uint) (err error) {
+	defer t.observe("rename", time.Now(), &err)
 	return t.atParent(oldRel, func(olddir int, oldName string) error {
 		return t.atParent(newRel, func(newdir int, newName string) error {
 			return unix.Renameat2(olddir, oldName, newdir, newName, flags)
@@ -100,7 +112,8 @@ func (t *Tier) Rename(oldRel, newRel string, flags uint) error {
 }
 
 // Link makes newRel another name of oldRel.
-func (t *Tier) Link(oldRel, newRel string) error {
+func (t *Tier) Link(oldRel, newRel string) (err error) {
+	defer t.observe("link", time.Now(), &err)
 	return t.atParent(oldRel, func(olddir int, oldName string) error {
 		return t.atParent(newRel, func(newdir int, newName string) error {
 			return unix.Linkat(olddir, oldName, newdir, newName, 0)
@@ -110,7 +123,8 @@ func (t *Tier) Link(oldRel, newRel string) error {
 
 // Chmod changes the mode of rel; on a symlink it fails with EOPNOTSUPP
 // rather than follow it out of the tier.
-func (t *Tier) Chmod(rel string, mode uint32) error {
+func (t *Tier) Chmod(rel string, mode uint32) (err error) {
+	defer t.observe("chmod", time.Now(), &err)
 	if rel == "" {
 		return t.withRootPath(func(p string) error { return unix.Fchmodat(unix.AT_FDCWD, p, mode, 0) })
 	}
@@ -120,7 +134,8 @@ func (t *Tier) Chmod(rel string, mode uint32) error {
 }
 
 // Chown changes owner and group of rel (-1 keeps one).
-func (t *Tier) Chown(rel string, uid, gid int) error {
+func (t *Tier) Chown(rel string, uid, gid int) (err error) {
+	defer t.observe("chown", time.Now(), &err)
 	if rel == "" {
 		if err := t.check(); err != nil {
 			return err
@@ -134,7 +149,8 @@ func (t *Tier) Chown(rel string, uid, gid int) error {
 
 // Utimens sets access and modification times of rel (UTIME_OMIT and
 // UTIME_NOW allowed).
-func (t *Tier) Utimens(rel string, ts []unix.Timespec) error {
+func (t *Tier) Utimens(rel string, ts []unix.Timespec) (err error) {
+	defer t.observe("utimens", time.Now(), &err)
 	if rel == "" {
 		return t.withRootPath(func(p string) error { return unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, 0) })
 	}
@@ -144,7 +160,8 @@ func (t *Tier) Utimens(rel string, ts []unix.Timespec) error {
 }
 
 // Truncate sets the size of the regular file rel.
-func (t *Tier) Truncate(rel string, size int64) error {
+func (t *Tier) Truncate(rel string, size int64) (err error) {
+	defer t.observe("truncate", time.Now(), &err)
 	fd, err := t.openBeneath(rel, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
@@ -154,7 +171,8 @@ func (t *Tier) Truncate(rel string, size int64) error {
 }
 
 // FsyncDir flushes the directory rel itself to stable storage.
-func (t *Tier) FsyncDir(rel string) error {
+func (t *Tier) FsyncDir(rel string) (err error) {
+	defer t.observe("fsyncdir", time.Now(), &err)
 	fd, err := t.OpenDir(rel)
 	if err != nil {
 		return err
@@ -164,7 +182,8 @@ func (t *Tier) FsyncDir(rel string) error {
 }
 
 // Statfs reports the filesystem of the tier.
-func (t *Tier) Statfs(st *unix.Statfs_t) error {
+func (t *Tier) Statfs(st *unix.Statfs_t) (err error) {
+	defer t.observe("statfs", time.Now(), &err)
 	if err := t.check(); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"encoding/binary"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,7 +15,8 @@ type Dirent struct {
 }
 
 // ReadDir lists the directory rel, without "." and "..".
-func (t *Tier) ReadDir(rel string) ([]Dirent, error) {
+func (t *Tier) ReadDir(rel string) (_ []Dirent, err error) {
+	defer t.observe("readdir", time.Now(), &err)
 	fd, err := t.OpenDir(rel)
 	if err != nil {
 		return nil, err

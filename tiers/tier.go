@@ -8,6 +8,7 @@ package tiers
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +39,10 @@ type Tier struct {
 
 	down    atomic.Bool
 	lastErr atomic.Pointer[string]
+
+	// Observe, if set before the tier is used, is called after every
+	// backend call with its name, duration and error.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // Persistent reports whether the tier keeps its data across a reboot.
@@ -91,4 +96,11 @@ func initTmpfs(spec Spec) error {
 		return fmt.Errorf("tier %q: kind is tmpfs but %s is not on tmpfs (filesystem magic %#x); mount a tmpfs there or change the kind", spec.Name, spec.Path, sfs.Type)
 	}
 	return nil
+}
+
+// observe reports one backend call to the tier's observer (metrics).
+func (t *Tier) observe(op string, start time.Time, err *error) {
+	if t.Observe != nil {
+		t.Observe(op, time.Since(start), *err)
+	}
 }

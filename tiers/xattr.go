@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,9 +24,10 @@ func (t *Tier) atXattrPath(rel string, fn func(p string) error) error {
 }
 
 // Getxattr reads attribute attr of rel into dest (size query when dest is empty).
-func (t *Tier) Getxattr(rel, attr string, dest []byte) (int, error) {
+func (t *Tier) Getxattr(rel, attr string, dest []byte) (_ int, err error) {
+	defer t.observe("getxattr", time.Now(), &err)
 	var n int
-	err := t.atXattrPath(rel, func(p string) error {
+	err = t.atXattrPath(rel, func(p string) error {
 		var err error
 		n, err = unix.Lgetxattr(p, attr, dest)
 		return err
@@ -34,19 +36,22 @@ func (t *Tier) Getxattr(rel, attr string, dest []byte) (int, error) {
 }
 
 // Setxattr sets attribute attr of rel.
-func (t *Tier) Setxattr(rel, attr string, data []byte, flags int) error {
+func (t *Tier) Setxattr(rel, attr string, data []byte, flags int) (err error) {
+	defer t.observe("setxattr", time.Now(), &err)
 	return t.atXattrPath(rel, func(p string) error { return unix.Lsetxattr(p, attr, data, flags) })
 }
 
 // Removexattr removes attribute attr of rel.
-func (t *Tier) Removexattr(rel, attr string) error {
+func (t *Tier) Removexattr(rel, attr string) (err error) {
+	defer t.observe("removexattr", time.Now(), &err)
 	return t.atXattrPath(rel, func(p string) error { return unix.Lremovexattr(p, attr) })
 }
 
 // Listxattr lists the attribute names of rel into dest.
-func (t *Tier) Listxattr(rel string, dest []byte) (int, error) {
+func (t *Tier) Listxattr(rel string, dest []byte) (_ int, err error) {
+	defer t.observe("listxattr", time.Now(), &err)
 	var n int
-	err := t.atXattrPath(rel, func(p string) error {
+	err = t.atXattrPath(rel, func(p string) error {
 		var err error
 		n, err = unix.Llistxattr(p, dest)
 		return err

@@ -1,0 +1,48 @@
+package fs
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// TierStatus is one tier as "tierfs status" shows it.
+type TierStatus struct {
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	Kind      string `json:"kind"`
+	Up        bool   `json:"up"`
+	Error     string `json:"error,omitempty"`
+	Bytes     uint64 `json:"bytes"`
+	BytesFree uint64 `json:"bytes_free"`
+	Files     uint64 `json:"files"` // inodes in use on the tier's filesystem
+	FilesFree uint64 `json:"files_free"`
+}
+
+// Status is a snapshot of a mount's state.
+type Status struct {
+	Tiers    []TierStatus      `json:"tiers"`
+	Requests map[string]uint64 `json:"requests"` // FUSE requests by opcode
+	Cache    CacheStats        `json:"cache"`
+}
+
+// CacheStats counts lookups answered by the metadata cache.
+type CacheStats struct {
+	Hits   uint64 `json:"hits"`
+	Misses uint64 `json:"misses"`
+}
+
+// Status reports tier health, space and request counts. It is cheap
+// (one statfs per healthy tier) and safe to call from any goroutine.
+func (r *Root) Status() Status {
+	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats()}
+	for _, t := range r.tiers {
+		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError()}
+		var st unix.Statfs_t
+		if ts.Up && t.Statfs(&st) == nil {
+			bs := uint64(st.Bsize)
+			ts.Bytes, ts.BytesFree = st.Blocks*bs, st.Bavail*bs
+			ts.Files, ts.FilesFree = st.Files-st.Ffree, st.Ffree
+		}
+		s.Tiers = append(s.Tiers, ts)
+	}
+	return s
+}
