@@ -116,6 +116,9 @@ func requestCounts(ctx context.Context, opts *Options, t Target) map[string]uint
 		return nil
 	}
 	m, err := rc.RequestCounts(ctx)
+	if errors.Is(err, errNoCounters) {
+		return nil
+	}
 	if err != nil {
 		opts.logf("%s: request counts: %v", t.Name(), err)
 		return nil

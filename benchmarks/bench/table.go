@@ -102,7 +102,7 @@ func (r *Report) writeCounts(w io.Writer) {
 	fmt.Fprintln(w, "\nrequests served per workload (first round):")
 	first := r.Counts[0].Round
 	for _, c := range r.Counts {
-		if c.Round != first {
+		if c.Round != first || len(c.Ops) == 0 {
 			continue
 		}
 		ops := make([]string, 0, len(c.Ops))

@@ -2,7 +2,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,4 +110,8 @@ func (t *mergerfsTarget) Unmount() error {
 }
 
 // errNotMounted is returned by counters of targets that are not mounted.
-var errNotMounted = fmt.Errorf("target not mounted")
+var errNotMounted = errors.New("target not mounted")
+
+// errNoCounters is returned by a counter that has nothing to report
+// (tierfs without -tierfs-metrics-url); the run skips it silently.
+var errNoCounters = errors.New("no request counters configured")

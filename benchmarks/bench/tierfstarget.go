@@ -130,6 +130,9 @@ func (t *tierfsTarget) RequestCounts(ctx context.Context) (map[string]uint64, er
 	if t.d == nil {
 		return nil, errNotMounted
 	}
+	if t.ws.Opts.TierfsMetricsURL == "" && t.slow == nil {
+		return nil, errNoCounters
+	}
 	out := map[string]uint64{}
 	if url := t.ws.Opts.TierfsMetricsURL; url != "" {
 		m, err := scrapeCounter(ctx, url, t.ws.Opts.TierfsMetric)

@@ -63,10 +63,10 @@ type Sizes struct {
 // FullSizes are the sizes of a normal run.
 func FullSizes() Sizes {
 	return Sizes{
-		Files: 5000, ReaddirEntries: 10000, SeqBytes: 256 << 20,
-		MaildirMsgs: 2000, MsgSize: 4096,
-		PostmarkFiles: 2000, PostmarkTx: 10000,
-		DovecotUsers: 4, DovecotMsgs: 250, DovecotClients: 2,
+		Files: 2000, ReaddirEntries: 10000, SeqBytes: 256 << 20,
+		MaildirMsgs: 1000, MsgSize: 4096,
+		PostmarkFiles: 1000, PostmarkTx: 4000,
+		DovecotUsers: 4, DovecotMsgs: 100, DovecotClients: 2,
 	}
 }
 

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,9 +38,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	opts, out, err := parseFlags(args, stderr)
+	opts, out, render, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if render != "" {
+		return rerender(render, out, stdout)
 	}
 	rep, runErr := bench.Run(ctx, opts)
 	if rep == nil {
@@ -61,11 +65,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return runErr
 }
 
-func parseFlags(args []string, stderr io.Writer) (*bench.Options, string, error) {
+// rerender reads a bench.json and writes its table and files again.
+func rerender(path, out string, stdout io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Finish()
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if out == "" {
+		return nil
+	}
+	return writeOutputs(&rep, out)
+}
+
+func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, render string, err error) {
 	fset := flag.NewFlagSet("tierfs-bench", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	var (
-		out         = fset.String("out", "", "directory for bench.json, bench.svg and bench.md (none if empty)")
+		outFlag     = fset.String("out", "", "directory for bench.json, bench.svg and bench.md (none if empty)")
+		renderFlag  = fset.String("render", "", "do not run: re-render the table and files from this bench.json")
 		quick       = fset.Bool("quick", false, "small sizes and 3 rounds: about two minutes")
 		rounds      = fset.Int("rounds", 0, "rounds per target (default 5, or 3 with -quick)")
 		targets     = fset.String("targets", strings.Join(bench.AllTargets(), ","), "comma-separated targets")
@@ -87,10 +112,10 @@ func parseFlags(args []string, stderr io.Writer) (*bench.Options, string, error)
 	var ov sizeOverrides
 	ov.register(fset)
 	if err := fset.Parse(args); err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	if fset.NArg() > 0 {
-		return nil, "", fmt.Errorf("unexpected arguments: %q", fset.Args())
+		return nil, "", "", fmt.Errorf("unexpected arguments: %q", fset.Args())
 	}
 	if *quick {
 		sizes = bench.QuickSizes()
@@ -102,7 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (*bench.Options, string, error)
 			*rounds = 3
 		}
 	}
-	opts := &bench.Options{
+	opts = &bench.Options{
 		Rounds: *rounds, Sizes: sizes, Targets: splitList(*targets), Workloads: splitList(*workloads),
 		SlowDelay: *slowDelay, WorkParent: *workParent, TmpfsSize: *tmpfsSize, KeepWorkdir: *keep,
 		MergerfsBin: *mergerfs, MergerfsOpts: *mergerOpts, PostmarkBin: *postmark,
@@ -112,15 +137,17 @@ func parseFlags(args []string, stderr io.Writer) (*bench.Options, string, error)
 	if *configExtra != "" {
 		b, err := os.ReadFile(*configExtra)
 		if err != nil {
-			return nil, "", fmt.Errorf("-tierfs-config-extra: %w", err)
+			return nil, "", "", fmt.Errorf("-tierfs-config-extra: %w", err)
 		}
 		opts.TierfsConfigExtra = string(b)
 	}
-	var err error
-	if opts.RepoDir, err = findRepo(*repo); err != nil {
-		return nil, "", err
+	if *renderFlag != "" {
+		return opts, *outFlag, *renderFlag, nil
 	}
-	return opts, *out, opts.Validate()
+	if opts.RepoDir, err = findRepo(*repo); err != nil {
+		return nil, "", "", err
+	}
+	return opts, *outFlag, "", opts.Validate()
 }
 
 // sizeOverrides are the per-size flags; zero keeps the preset.
