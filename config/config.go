@@ -1,7 +1,7 @@
 // Package config reads tierfs's TOML configuration: the tiers, the
-// placement rules over them and the kernel cache timeouts. Parse checks
-// syntax and meaning without touching the disk; Check looks at the disk
-// before a mount.
+// placement rules over them, the kernel cache timeouts and the metrics
+// endpoint. Parse checks syntax and meaning without touching the disk;
+// Check looks at the disk before a mount.
 //
 // Errors name the source, the field and the reason, as in
 // `/etc/tierfs.toml: rule[3].tier: "fats" is not a tier (have: tmp, fast, slow)`.
@@ -41,6 +41,7 @@ type Config struct {
 	Tiers     []Tier            `toml:"tier"`
 	Rules     []RuleSpec        `toml:"rule"`
 	Kernel    Kernel            `toml:"kernel"`
+	Metrics   Metrics           `toml:"metrics,omitempty"`
 	Placement *policy.Placement `toml:"-"` // compiled by Parse
 }
 

@@ -76,13 +76,15 @@ func Parse(source string, data []byte) (*Config, error) {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return []string{"tier", "rule", "kernel"}
+		return []string{"tier", "rule", "kernel", "metrics"}
 	case "tier":
 		return []string{"name", "path", "kind"}
 	case "rule":
 		return []string{"match", "tier"}
 	case "kernel":
 		return []string{"entry_timeout", "attr_timeout", "negative_timeout"}
+	case "metrics":
+		return []string{"listen"}
 	}
 	return nil
 }
@@ -162,6 +164,7 @@ func (c *Config) validate() error {
 	}
 	c.validateTiers(fail)
 	rules := c.validateRules(fail)
+	c.validateMetrics(fail)
 	for _, k := range []struct {
 		key string
 		d   Duration
