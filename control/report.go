@@ -1,0 +1,28 @@
+package control
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/tierfs/tierfs/fs"
+)
+
+// StatusReport is the answer to GET /status: the filesystem's own
+// snapshot and what identifies the daemon.
+type StatusReport struct {
+	Mountpoint string    `json:"mountpoint"`
+	Config     string    `json:"config"` // the config file, or "embedded default"
+	PID        int       `json:"pid"`
+	Started    time.Time `json:"started"`
+	Uptime     float64   `json:"uptime_seconds"`
+	fs.Status
+	// Mover is the mover's own report, present once a mover runs; it is
+	// raw JSON so that this package does not depend on the mover.
+	Mover json.RawMessage `json:"mover,omitempty"`
+}
+
+// ReloadResult is the answer to a successful POST /reload.
+type ReloadResult struct {
+	Config string `json:"config"`
+	Rules  int    `json:"rules"`
+}
