@@ -99,6 +99,7 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if fs, ok := f.(gofs.FileSetattrer); ok && !n.IsDir() {
+		// An open file is never moved: no move to interrupt.
 		if e := fs.Setattr(ctx, in, out); e != 0 {
 			return e
 		}
@@ -108,6 +109,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	if e != 0 {
 		return e
 	}
+	n.r.moves.interrupt(p)
 	for _, ti := range n.holders() {
 		if e := setattrOn(n.r.tiers[ti], p, in); e != 0 {
 			return e

@@ -59,8 +59,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	ch := n.newChild(ctx, ti, &st, 0)
-	return ch, newHandle(fd), fuseOpenFlags(t), 0
+	ch := n.newChild(ctx, ti, p, &st, 0)
+	cn := ch.Operations().(*node)
+	cn.opens.Add(1)
+	return ch, newHandle(fd, cn), fuseOpenFlags(t), 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -68,12 +70,17 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if e != 0 {
 		return nil, 0, e
 	}
+	// Count the open before looking at the tier: a move either sees it
+	// and gives up, or has finished switching the node when we look.
+	n.opens.Add(1)
+	n.r.moves.interrupt(p)
 	t := n.tierOf()
 	fd, err := t.Open(p, int(flags&openFlagsMask), 0, nil)
 	if err != nil {
+		n.opens.Add(-1)
 		return nil, 0, errno(err)
 	}
-	return newHandle(fd), fuseOpenFlags(t), 0
+	return newHandle(fd, n), fuseOpenFlags(t), 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -121,7 +128,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
-	return n.newChild(ctx, ti, &st, dirs), 0
+	return n.newChild(ctx, ti, p, &st, dirs), 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -150,6 +157,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, e
 	}
 	// A hard link is made beside its source: the data never moves.
+	n.r.moves.interrupt(from)
 	ti := int(src.tier.Load())
 	if e := n.ensureOn(ti); e != 0 {
 		return nil, e
@@ -163,5 +171,5 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, &st, 0), 0
+	return n.newChild(ctx, ti, p, &st, 0), 0
 }

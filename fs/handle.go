@@ -1,13 +1,27 @@
 package fs
 
 import (
+	"context"
+	"syscall"
+
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 )
 
-// newHandle wraps a backing descriptor. The loopback handle implements
-// every file operation and offers its descriptor for FUSE passthrough,
-// so reads, writes and mmap run in the kernel at native speed; where the
+// handle is an open file. The embedded loopback handle implements every
+// file operation and offers its descriptor for FUSE passthrough, so
+// reads, writes and mmap run in the kernel at native speed; where the
 // kernel refuses passthrough, go-fuse falls back to the same handle.
-func newHandle(fd int) gofs.FileHandle {
-	return gofs.NewLoopbackFile(fd)
+// The node counts its handles: the mover never moves an open file.
+type handle struct {
+	*gofs.LoopbackFile
+	n *node
+}
+
+func newHandle(fd int, n *node) *handle {
+	return &handle{LoopbackFile: gofs.NewLoopbackFile(fd).(*gofs.LoopbackFile), n: n}
+}
+
+func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.n.opens.Add(-1)
+	return h.LoopbackFile.Release(ctx)
 }

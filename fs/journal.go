@@ -121,6 +121,15 @@ func (r *Root) replay(ctx context.Context) error {
 		return err
 	}
 	for id, in := range pend {
+		if in.Op == opMove {
+			if err := r.replayMove(in); err != nil {
+				return fmt.Errorf("journal %s: %w", id, err)
+			}
+			if err := r.journal.end(id); err != nil {
+				return err
+			}
+			continue
+		}
 		if in.Op != opRenameDir {
 			return fmt.Errorf("journal %s: unknown operation %q", id, in.Op)
 		}

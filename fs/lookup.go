@@ -80,6 +80,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if e != 0 {
 		return nil, e
 	}
+	n.r.moves.wait(p)
 	var st unix.Stat_t
 	ti, e := n.find(p, &st)
 	if e != 0 {
@@ -92,5 +93,5 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		}
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, &st, dirs), 0
+	return n.newChild(ctx, ti, p, &st, dirs), 0
 }

@@ -27,9 +27,10 @@ type node struct {
 	gofs.Inode
 	r *Root
 
-	tier atomic.Int32           // regular files, symlinks, specials: the tier holding the data
-	dirs atomic.Uint64          // directories: bitmask of tiers known to hold it
-	kept atomic.Pointer[string] // files whose name was replaced: see keptDir
+	tier  atomic.Int32           // regular files, symlinks, specials: the tier holding the data
+	dirs  atomic.Uint64          // directories: bitmask of tiers known to hold it
+	kept  atomic.Pointer[string] // files whose name was replaced: see keptDir
+	opens atomic.Int32           // open handles (the mover skips open files)
 }
 
 var (
@@ -111,11 +112,11 @@ func ino(ti int, backing uint64) uint64 {
 }
 
 // newChild builds the node for a child found on tier ti.
-func (n *node) newChild(ctx context.Context, ti int, st *unix.Stat_t, dirs uint64) *gofs.Inode {
+func (n *node) newChild(ctx context.Context, ti int, p string, st *unix.Stat_t, dirs uint64) *gofs.Inode {
 	ch := &node{r: n.r}
 	ch.tier.Store(int32(ti))
 	ch.dirs.Store(dirs)
-	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: ino(ti, st.Ino)})
+	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.r.inoOf(ti, p, st)})
 	if known, ok := in.Operations().(*node); ok && known != ch && dirs != 0 {
 		known.dirs.Store(dirs) // an inode the kernel still knows: refresh what we learned
 	}

@@ -30,6 +30,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	if e := n.tiersUp(); e != 0 {
 		return e
 	}
+	n.r.moves.interrupt(p)
 	// Remove the name from every tier: a copy left behind by an
 	// interrupted move would otherwise reappear.
 	removed := false

@@ -36,6 +36,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if e := np.tiersUp(); e != 0 {
 		return e
 	}
+	n.r.moves.interrupt(from)
+	n.r.moves.interrupt(to)
 	var st unix.Stat_t
 	ti, e := n.find(from, &st)
 	if e != 0 {

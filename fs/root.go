@@ -26,6 +26,9 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
+	// MoveTargets are the tiers the mover may move files to.
+	MoveTargets []int
+
 	// CrashPoint names a step at which the daemon kills itself with
 	// SIGKILL; tests use it to prove crash safety. Empty in production.
 	CrashPoint string
@@ -40,7 +43,9 @@ type Root struct {
 	journal *journal
 	root    *node
 
-	requests requestCounts
+	requests    requestCounts
+	moves       moves
+	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -57,6 +62,9 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	}
 	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint}
 	r.place.Store(o.Placement)
+	for _, ti := range o.MoveTargets {
+		r.moveTargets |= bit(ti)
+	}
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))
 	j, err := openJournal(journalTier(o.Tiers))
@@ -66,6 +74,11 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	r.journal = j
 	if err := prepareKept(o.Tiers); err != nil {
 		return nil, err
+	}
+	for _, t := range o.Tiers {
+		if err := t.ClearMoving(); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.replay(ctx); err != nil {
 		return nil, err

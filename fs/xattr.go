@@ -1,7 +1,9 @@
 package fs
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"syscall"
 )
 
@@ -27,13 +29,14 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	if attr == tierXattr {
+	if ownXattr(attr) {
 		return syscall.EPERM
 	}
 	p, e := n.relPath()
 	if e != 0 {
 		return e
 	}
+	n.r.moves.interrupt(p)
 	for _, ti := range n.holders() {
 		if err := n.r.tiers[ti].Setxattr(p, attr, data, int(flags)); err != nil {
 			return errno(err)
@@ -43,7 +46,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	if attr == tierXattr {
+	if ownXattr(attr) {
 		return syscall.EPERM
 	}
 	p, e := n.relPath()
@@ -67,8 +70,40 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 	if ti < 0 {
 		return 0, syscall.ENOENT
 	}
-	sz, err := n.r.tiers[ti].Listxattr(p, dest)
-	return uint32(sz), errno(err)
+	buf := make([]byte, 64<<10)
+	sz, err := n.r.tiers[ti].Listxattr(p, buf)
+	if err != nil {
+		return 0, errno(err)
+	}
+	return copyNames(hideOwn(buf[:sz]), dest)
+}
+
+// ownXattr reports attributes that belong to tierfs, which users may
+// neither set nor copy.
+func ownXattr(attr string) bool {
+	return attr == tierXattr || strings.HasPrefix(attr, "trusted.tierfs.")
+}
+
+// hideOwn drops tierfs's own names from a NUL-separated list.
+func hideOwn(list []byte) []byte {
+	out := list[:0:0]
+	for _, name := range bytes.SplitAfter(list, []byte{0}) {
+		if len(name) > 0 && !ownXattr(string(bytes.TrimRight(name, "\x00"))) {
+			out = append(out, name...)
+		}
+	}
+	return out
+}
+
+// copyNames answers a listxattr with a filtered list.
+func copyNames(list, dest []byte) (uint32, syscall.Errno) {
+	if len(dest) == 0 {
+		return uint32(len(list)), 0
+	}
+	if len(dest) < len(list) {
+		return uint32(len(list)), syscall.ERANGE
+	}
+	return uint32(copy(dest, list)), 0
 }
 
 // primary is the tier whose copy answers reads of the node's metadata.

@@ -1,0 +1,309 @@
+package fs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// Reasons a move is skipped; the mover retries later.
+var (
+	ErrOpen       = errors.New("file is open")
+	ErrChanged    = errors.New("file changed while it was copied")
+	ErrHardLinked = errors.New("file has several names")
+	ErrNotFile    = errors.New("not a regular file")
+	ErrMoving     = errors.New("file is already being moved")
+	ErrDuplicate  = errors.New("a copy already exists on the destination tier")
+)
+
+// inoXattr keeps a moved file's inode number, so that st_ino does not
+// change when the data changes tier.
+const inoXattr = "trusted.tierfs.ino"
+
+// moveState is one move in progress. Its mutex is held while the move
+// commits; operations on the file wait for it, or mark the move
+// interrupted so that it gives up.
+type moveState struct {
+	mu          sync.Mutex
+	interrupted bool
+}
+
+// moves tracks moves in progress by path.
+type moves struct {
+	active atomic.Int32 // fast path: no map access while nothing moves
+	mu     sync.Mutex
+	m      map[string]*moveState
+}
+
+func (ms *moves) get(p string) *moveState {
+	if ms.active.Load() == 0 {
+		return nil
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.m[p]
+}
+
+// interrupt makes a move of p give up (or waits for its commit to end).
+func (ms *moves) interrupt(p string) {
+	if s := ms.get(p); s != nil {
+		s.mu.Lock()
+		s.interrupted = true
+		s.mu.Unlock()
+	}
+}
+
+// wait blocks while a move of p commits.
+func (ms *moves) wait(p string) {
+	if s := ms.get(p); s != nil {
+		s.mu.Lock()
+		s.mu.Unlock() //nolint:staticcheck // an empty critical section is the point: wait for the commit
+	}
+}
+
+func (ms *moves) begin(p string) (*moveState, bool) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.m == nil {
+		ms.m = map[string]*moveState{}
+	}
+	if _, ok := ms.m[p]; ok {
+		return nil, false
+	}
+	s := &moveState{}
+	ms.m[p] = s
+	ms.active.Add(1)
+	return s, true
+}
+
+func (ms *moves) end(p string) {
+	ms.mu.Lock()
+	delete(ms.m, p)
+	ms.mu.Unlock()
+	ms.active.Add(-1)
+}
+
+// Move moves file p (a path inside the mount) to tier dst, following
+// the crash-safe protocol: copy to a temporary on dst, fsync, rename into
+// place, fsync the directory; then, with operations on the file held
+// off, check the source is unchanged, switch the node, unlink the source
+// and fsync its directory. A journal intent covers the window in which
+// both copies exist. It returns the bytes moved.
+func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
+	if dst < 0 || dst >= len(r.tiers) {
+		return 0, fmt.Errorf("move %s: no tier %d", p, dst)
+	}
+	src, st, err := r.locate(p)
+	if err != nil {
+		return 0, err
+	}
+	if src == dst {
+		return 0, nil
+	}
+	if st.Nlink > 1 {
+		return 0, ErrHardLinked
+	}
+	n := r.knownNode(p)
+	if n != nil && n.opens.Load() > 0 {
+		return 0, ErrOpen
+	}
+	state, ok := r.moves.begin(p)
+	if !ok {
+		return 0, ErrMoving
+	}
+	defer r.moves.end(p)
+	if err := r.moveData(ctx, p, src, dst, n, state); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
+// moveData runs the steps of Move once the file is registered as moving.
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, state *moveState) error {
+	ts, td := r.tiers[src], r.tiers[dst]
+	r.crashAt("move-before-copy")
+	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, n)})
+	if err != nil {
+		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
+	}
+	r.crashAt("move-after-copy")
+	dir, _ := splitPath(p)
+	if e := r.ensureDirPath(dst, dir); e != 0 {
+		td.Unlink(tmp)
+		return fmt.Errorf("create %s on tier %s: %w", dir, td.Name, e)
+	}
+	r.markDir(dir, dst)
+	id, err := r.journal.begin(intent{Op: opMove, From: p, Tiers: []string{ts.Name, td.Name}})
+	if err != nil {
+		td.Unlink(tmp)
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := td.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
+		td.Unlink(tmp)
+		r.journal.end(id)
+		if err == unix.EEXIST {
+			return ErrDuplicate
+		}
+		return fmt.Errorf("rename into place on tier %s: %w", td.Name, err)
+	}
+	if err := td.FsyncDir(dir); err != nil {
+		return r.undoMove(id, td, p, fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err))
+	}
+	r.crashAt("move-after-rename")
+	if err := r.commitMove(p, src, dst, before, state); err != nil {
+		return r.undoMove(id, td, p, err)
+	}
+	if err := r.journal.end(id); err != nil {
+		r.log.Warn("move: cannot clear the journal intent", "path", p, "err", err)
+	}
+	return nil
+}
+
+// commitMove switches the file to its new tier under the move's lock,
+// unless it was opened or changed since the copy began.
+func (r *Root) commitMove(p string, src, dst int, before tiers.SourceState, state *moveState) error {
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	n := r.knownNode(p)
+	if state.interrupted || (n != nil && n.opens.Load() > 0) {
+		return ErrOpen
+	}
+	var st unix.Stat_t
+	if err := r.tiers[src].Lstat(p, &st); err != nil || tiers.StateOf(&st) != before {
+		return ErrChanged
+	}
+	if n != nil {
+		n.tier.Store(int32(dst))
+	}
+	r.crashAt("move-after-switch")
+	if err := r.tiers[src].Unlink(p); err != nil {
+		// The node already reads the new copy, which is identical.
+		r.log.Warn("move: source copy left behind; tierfs check will remove it", "path", p, "err", err)
+		return nil
+	}
+	dir, _ := splitPath(p)
+	if err := r.tiers[src].FsyncDir(dir); err != nil {
+		r.log.Warn("move: fsync of the source directory failed", "path", p, "err", err)
+	}
+	r.crashAt("move-after-unlink")
+	return nil
+}
+
+// undoMove removes the destination copy of a move that gave up. The
+// source was never touched.
+func (r *Root) undoMove(id string, td *tiers.Tier, p string, cause error) error {
+	if err := td.Unlink(p); err != nil && !missing(err) {
+		return fmt.Errorf("%w (and removing the copy failed: %v; it is journaled)", cause, err)
+	}
+	dir, _ := splitPath(p)
+	td.FsyncDir(dir)
+	if err := r.journal.end(id); err != nil {
+		r.log.Warn("move: cannot clear the journal intent", "path", p, "err", err)
+	}
+	return cause
+}
+
+// locate finds the tier holding file p without going through nodes.
+func (r *Root) locate(p string) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
+	for _, ti := range r.placement().Order(p) {
+		err := r.tiers[ti].Lstat(p, &st)
+		if err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFREG {
+				return -1, st, ErrNotFile
+			}
+			return ti, st, nil
+		}
+		if !missing(err) {
+			return -1, st, err
+		}
+	}
+	return -1, st, unix.ENOENT
+}
+
+// knownNode returns the node the kernel holds for p, if any.
+func (r *Root) knownNode(p string) *node {
+	n := r.root
+	for _, name := range strings.Split(p, "/") {
+		if n = n.knownChild(name); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// markDir records that directory dir now exists on tier ti in the
+// nodes the kernel knows, so lookups there ask ti.
+func (r *Root) markDir(dir string, ti int) {
+	n := r.root
+	n.dirs.Or(bit(ti))
+	if dir == "" {
+		return
+	}
+	for _, name := range strings.Split(dir, "/") {
+		if n = n.knownChild(name); n == nil {
+			return
+		}
+		n.dirs.Or(bit(ti))
+	}
+}
+
+// inoBytes is the inode number the moved copy must keep.
+func (r *Root) inoBytes(src int, p string, n *node) []byte {
+	var v uint64
+	if n != nil {
+		v = n.StableAttr().Ino
+	} else {
+		var st unix.Stat_t
+		if r.tiers[src].Lstat(p, &st) == nil {
+			v = r.inoOf(src, p, &st)
+		}
+	}
+	return binary.BigEndian.AppendUint64(nil, v)
+}
+
+// inoOf is the inode number the mount shows for file p found on tier
+// ti: the number it kept from before a move, or one made from the
+// backing inode.
+func (r *Root) inoOf(ti int, p string, st *unix.Stat_t) uint64 {
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && r.moveTargets&bit(ti) != 0 {
+		var b [8]byte
+		if n, err := r.tiers[ti].Getxattr(p, inoXattr, b[:]); err == nil && n == 8 {
+			return binary.BigEndian.Uint64(b[:])
+		}
+	}
+	return ino(ti, st.Ino)
+}
+
+const opMove = "move"
+
+// replayMove settles a move interrupted by a crash: if both copies
+// exist, identical ones resolve to the destination, differing ones are
+// both kept and reported.
+func (r *Root) replayMove(in intent) error {
+	if len(in.Tiers) != 2 {
+		return fmt.Errorf("move intent with %d tiers", len(in.Tiers))
+	}
+	src, dst := r.tierIndex(in.Tiers[0]), r.tierIndex(in.Tiers[1])
+	if src < 0 || dst < 0 {
+		return fmt.Errorf("move intent names unknown tiers %v", in.Tiers)
+	}
+	res, where, err := tiers.ResolveDuplicate(r.tiers[dst], r.tiers[src], in.From)
+	switch {
+	case err != nil:
+		return err
+	case res == tiers.KeptBoth:
+		r.log.Error("interrupted move left two different copies; kept both", "path", in.From, "set_aside", where)
+	case res == tiers.RemovedCopy:
+		r.log.Info("interrupted move finished", "path", in.From, "tier", in.Tiers[1])
+	}
+	return nil
+}
