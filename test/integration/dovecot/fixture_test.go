@@ -12,15 +12,14 @@ import (
 
 // fixture is one Dovecot on one storage for one mail format.
 type fixture struct {
-	t           *testing.T
-	ctx         context.Context
-	format      string
-	store       *dovecottest.Storage
-	srv         *dovecottest.Server
-	opts        dovecottest.Options
-	users       []dovecottest.User
-	passwords   map[string]string
-	storeClosed bool
+	t         *testing.T
+	ctx       context.Context
+	format    string
+	store     *dovecottest.Storage
+	srv       *dovecottest.Server
+	opts      dovecottest.Options
+	users     []dovecottest.User
+	passwords map[string]string
 }
 
 // newFixture mounts a fresh storage and starts Dovecot on it with the
@@ -48,7 +47,12 @@ func newFixture(t *testing.T, format string, mmapDisable bool) *fixture {
 			t.Errorf("close storage: %v", err)
 		}
 	})
-	settings, err := f.mailSettings(ctx)
+	if env.kind == dovecottest.KindTierfs {
+		if ok, err := dovecottest.IsMounted(f.store.Root, "fuse.tierfs"); err != nil || !ok {
+			t.Fatalf("tierfs not mounted on %s (%v)", f.store.Root, err)
+		}
+	}
+	settings, err := f.store.DovecotSettings(ctx, format)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,21 +79,8 @@ func newFixture(t *testing.T, format string, mmapDisable bool) *fixture {
 			}
 		}
 	})
+	f.checkMmap(mmapDisable)
 	return f
-}
-
-// mailSettings asks tierfs for the Dovecot 2.3 settings of the preset
-// layout under the storage's root.
-func (f *fixture) mailSettings(ctx context.Context) (string, error) {
-	out, err := f.store.Tierfs(ctx, "dovecot-config", "--config", f.store.ConfigPath,
-		"--format", f.format, "--version", "2.3", f.store.Root)
-	if err != nil {
-		return "", err
-	}
-	if !strings.Contains(string(out), f.store.Root) {
-		return "", fmt.Errorf("tierfs dovecot-config printed no path under %s:\n%s", f.store.Root, out)
-	}
-	return string(out), nil
 }
 
 // restart stops Dovecot and starts it again (new ports, same log).
@@ -118,6 +109,19 @@ func (f *fixture) startAll() {
 		f.t.Fatalf("mount again: %v", err)
 	}
 	f.restart()
+}
+
+// checkMmap fails unless Dovecot runs with the mmap_disable the test
+// asked for (the settings from tierfs carry their own value).
+func (f *fixture) checkMmap(disable bool) {
+	f.t.Helper()
+	out, err := f.srv.Doveadm(f.ctx, "config", "-h", "mmap_disable")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(out)), yesNo(disable); got != want {
+		f.t.Fatalf("dovecot runs with mmap_disable = %s, want %s", got, want)
+	}
 }
 
 // checkLog fails the test for every problem line in Dovecot's log.

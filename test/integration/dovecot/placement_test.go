@@ -88,7 +88,7 @@ func tierFiles(t *testing.T, tiers dovecottest.Tiers) []tierFile {
 // subtree, and unless the tiers hold the files the format must have
 // written: list indexes on tmpfs, indexes on fast under index/, messages
 // on fast under mail/. Call it with Dovecot stopped.
-func checkPlacement(t *testing.T, f *fixture, stage string) {
+func checkPlacement(t *testing.T, f *fixture, stage string, wiped bool) {
 	t.Helper()
 	count := map[string]map[fileClass]int{}
 	var others []string
@@ -118,6 +118,84 @@ func checkPlacement(t *testing.T, f *fixture, stage string) {
 		}
 	}
 	t.Logf("%s: files per tier and class: %v; other files: %v", stage, count, others)
+	checkRequired(t, f, stage, wiped)
+}
+
+// required are paths (relative to a tier root, as regular expressions)
+// that must exist on a tier after the scenario, per format: they prove
+// each kind of file was written where the settings point, through the
+// mount, onto the tier its rule names. alice (f5) has created mailboxes,
+// so her mailbox-list locks went to volatile/; she has a keyword.
+var required = map[string][]struct {
+	tier    string
+	pattern string
+	// beforeWipe: made only by the scenario's first part, so gone
+	// after the tmpfs wipe.
+	beforeWipe bool
+}{
+	"": {
+		{dovecottest.TierTmp, `^volatile/f5/alice$`, true},
+		{dovecottest.TierTmp, `^listindex/f5/alice/dovecot\.list\.index(\.log)?$`, false},
+		{dovecottest.TierTmp, `^listindex/09/user4/dovecot\.list\.index(\.log)?$`, false},
+		{dovecottest.TierFast, `^index/bf/alice@example\.com/`, false},
+	},
+	"maildir": {
+		{dovecottest.TierFast, `^index/f5/alice/\.INBOX/dovecot\.index\.log$`, false},
+		{dovecottest.TierFast, `^index/f5/alice/\.INBOX/dovecot-uidlist$`, false},
+		{dovecottest.TierFast, `^index/f5/alice/\.INBOX/dovecot-keywords$`, false},
+		{dovecottest.TierFast, `^index/f5/alice/\.Archive/dovecot-uidlist$`, false},
+		{dovecottest.TierFast, `^mail/09/user4/cur/[^/]+$`, false},
+		{dovecottest.TierFast, `^mail/f5/alice/\.Work\.Q1/(cur|new)/[^/]+$`, false},
+	},
+	"sdbox": {
+		{dovecottest.TierFast, `^index/f5/alice/mailboxes/INBOX/dovecot\.index\.log$`, false},
+		{dovecottest.TierFast, `^index/f5/alice/mailboxes/Archive/dovecot\.index(\.log)?$`, false},
+		{dovecottest.TierFast, `^mail/09/user4/mailboxes/INBOX/dbox-Mails/u\.[0-9]+$`, false},
+		{dovecottest.TierFast, `^mail/f5/alice/mailboxes/Work/Q1/dbox-Mails/u\.1$`, false},
+	},
+	"mdbox": {
+		{dovecottest.TierFast, `^index/f5/alice/storage/dovecot\.map\.index(\.log)?$`, false},
+		{dovecottest.TierFast, `^index/09/user4/storage/dovecot\.map\.index(\.log)?$`, false},
+		{dovecottest.TierFast, `^index/f5/alice/mailboxes/INBOX/dovecot\.index\.log$`, false},
+		{dovecottest.TierFast, `^mail/09/user4/storage/m\.[0-9]+$`, false},
+	},
+}
+
+// checkRequired fails for each required path no file or directory on its
+// tier matches.
+func checkRequired(t *testing.T, f *fixture, stage string, wiped bool) {
+	t.Helper()
+	for _, key := range []string{"", f.format} {
+		for _, r := range required[key] {
+			if wiped && r.beforeWipe {
+				continue
+			}
+			re := regexp.MustCompile(r.pattern)
+			if !tierHas(t, f.store.Tiers.Dir(r.tier), re) {
+				t.Errorf("%s: nothing on the %s tier matches %s", stage, r.tier, r.pattern)
+			}
+		}
+	}
+}
+
+// tierHas reports whether any path below root matches re.
+func tierHas(t *testing.T, root string, re *regexp.Regexp) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(root, p); re.MatchString(rel) {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return found
 }
 
 // misplaced says why fl is not where the rules put it, or "".

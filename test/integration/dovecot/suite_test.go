@@ -58,7 +58,7 @@ func runScenario(t *testing.T, format string, mmapDisable bool) {
 
 	f.stopAll()
 	phase("stopped")
-	checkPlacement(t, f, "after unmount")
+	checkPlacement(t, f, "after unmount", false)
 	f.startAll()
 	phase("restarted")
 	compareSnapshots(t, "after remount and restart", before, snapshot(t, f, deliveryUsers))
@@ -73,7 +73,7 @@ func runScenario(t *testing.T, format string, mmapDisable bool) {
 	compareSnapshots(t, "after tmpfs wipe", before, snapshot(t, f, deliveryUsers))
 	f.checkLog("after tmpfs wipe")
 	f.stopAll()
-	checkPlacement(t, f, "after tmpfs wipe")
+	checkPlacement(t, f, "after tmpfs wipe", true)
 }
 
 func yesNo(b bool) string {

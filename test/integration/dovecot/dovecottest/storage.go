@@ -162,6 +162,20 @@ func (s *Storage) Tierfs(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
+// DovecotSettings returns what `tierfs dovecot-config` prints for format
+// (maildir, sdbox or mdbox) and Dovecot 2.3 at the storage's root.
+func (s *Storage) DovecotSettings(ctx context.Context, format string) (string, error) {
+	out, err := s.Tierfs(ctx, "dovecot-config", "--config", s.ConfigPath,
+		"--format", format, "--version", "2.3", s.Root)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(string(out), s.Root+"/") {
+		return "", fmt.Errorf("tierfs dovecot-config printed no path under %s:\n%s", s.Root, out)
+	}
+	return string(out), nil
+}
+
 // Start mounts the storage (tierfs) or links its subtrees (plain) and
 // makes sure the top-level subtrees exist and belong to the mail owner,
 // as a boot script would after tmpfs came up empty.
