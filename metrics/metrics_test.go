@@ -1,0 +1,123 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/fs"
+)
+
+func fakeStatus() fs.Status {
+	return fs.Status{
+		Requests: map[string]uint64{"CREATE": 5, "LOOKUP": 12},
+		Cache:    fs.CacheStats{Hits: 7, Misses: 3},
+		Tiers: []fs.TierStatus{
+			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90},
+			{Name: "slow", Kind: "nfs", Up: false, Error: "stat: EIO"},
+		},
+	}
+}
+
+func TestStatusCollector(t *testing.T) {
+	m := New(fakeStatus)
+	want := `
+# HELP tierfs_fuse_requests_total FUSE requests received from the kernel, by opcode.
+# TYPE tierfs_fuse_requests_total counter
+tierfs_fuse_requests_total{op="CREATE"} 5
+tierfs_fuse_requests_total{op="LOOKUP"} 12
+# HELP tierfs_cache_hits_total Lookups answered by the metadata cache.
+# TYPE tierfs_cache_hits_total counter
+tierfs_cache_hits_total 7
+# HELP tierfs_tier_up 1 if the tier's health probe passes, 0 if the tier is down (its operations fail with EIO).
+# TYPE tierfs_tier_up gauge
+tierfs_tier_up{kind="local",tier="fast"} 1
+tierfs_tier_up{kind="nfs",tier="slow"} 0
+# HELP tierfs_tier_free_bytes Bytes available to tierfs on the filesystem holding the tier.
+# TYPE tierfs_tier_free_bytes gauge
+tierfs_tier_free_bytes{tier="fast"} 400
+`
+	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_tier_up", "tierfs_tier_free_bytes")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTierObserver(t *testing.T) {
+	m := New(fakeStatus)
+	obs := m.TierObserver("fast")
+	for range 3 {
+		obs("lstat", 50*time.Microsecond, nil)
+	}
+	obs("lstat", time.Millisecond, fmt.Errorf("lstat x: %w", unix.ENOENT))
+	obs("open", time.Millisecond, errors.New("strange"))
+	m.TierObserver("slow")("mkdir", time.Second, unix.EIO)
+
+	checks := []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"ops fast lstat", testutil.ToFloat64(m.tierOps.WithLabelValues("fast", "lstat")), 4},
+		{"ops fast open", testutil.ToFloat64(m.tierOps.WithLabelValues("fast", "open")), 1},
+		{"ops slow mkdir", testutil.ToFloat64(m.tierOps.WithLabelValues("slow", "mkdir")), 1},
+		{"errs fast lstat ENOENT", testutil.ToFloat64(m.tierErrs.WithLabelValues("fast", "lstat", "ENOENT")), 1},
+		{"errs fast open other", testutil.ToFloat64(m.tierErrs.WithLabelValues("fast", "open", "other")), 1},
+		{"errs slow mkdir EIO", testutil.ToFloat64(m.tierErrs.WithLabelValues("slow", "mkdir", "EIO")), 1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.tierLat, "tierfs_tier_operation_duration_seconds"); n != 3 {
+		t.Errorf("latency histograms = %d, want 3 (fast/lstat, fast/open, slow/mkdir)", n)
+	}
+	m.Mover.Moved("fast", "slow", 4096)
+	m.Mover.Failed("fast", "slow")
+	if got := testutil.ToFloat64(m.Mover.bytes.WithLabelValues("fast", "slow")); got != 4096 {
+		t.Errorf("mover bytes = %v", got)
+	}
+}
+
+func TestStartUnix(t *testing.T) {
+	dir, err := os.MkdirTemp("", "met")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "sub", "m.sock")
+	m := New(fakeStatus)
+	e, err := Start("unix", sock, m.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket: %v %v", fi, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{Dial: func(_, _ string) (net.Conn, error) { return net.Dial("unix", sock) }}}
+	resp, err := hc.Get("http://x/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `tierfs_fuse_requests_total{op="CREATE"} 5`) {
+		t.Errorf("scrape lacks the CREATE count:\n%s", body)
+	}
+	if !strings.Contains(string(body), "go_goroutines") {
+		t.Error("scrape lacks the Go runtime metrics")
+	}
+}

@@ -1,0 +1,42 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Mover counts the work of the mover, by source and destination tier.
+// The mover calls Moved and Failed; the series exist (at zero) from the
+// first move on.
+type Mover struct {
+	files    *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	failures *prometheus.CounterVec
+}
+
+func newMover() *Mover {
+	labels := []string{"from", "to"}
+	return &Mover{
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierfs_mover_files_total", Help: "Files moved between tiers.",
+		}, labels),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierfs_mover_bytes_total", Help: "Bytes copied by completed moves between tiers.",
+		}, labels),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierfs_mover_failures_total", Help: "Moves that failed or were abandoned (e.g. the file changed during the copy).",
+		}, labels),
+	}
+}
+
+func (m *Mover) register(reg prometheus.Registerer) {
+	reg.MustRegister(m.files, m.bytes, m.failures)
+}
+
+// Moved records one file of size bytes moved from one tier to another.
+func (m *Mover) Moved(from, to string, bytes int64) {
+	m.files.WithLabelValues(from, to).Inc()
+	m.bytes.WithLabelValues(from, to).Add(float64(bytes))
+}
+
+// Failed records a move that did not complete.
+func (m *Mover) Failed(from, to string) {
+	m.failures.WithLabelValues(from, to).Inc()
+}

@@ -1,0 +1,60 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tierfs/tierfs/fs"
+)
+
+// The series read from fs.Status at scrape time.
+var (
+	descRequests = prometheus.NewDesc("tierfs_fuse_requests_total",
+		"FUSE requests received from the kernel, by opcode.", []string{"op"}, nil)
+	descCacheHits = prometheus.NewDesc("tierfs_cache_hits_total",
+		"Lookups answered by the metadata cache.", nil, nil)
+	descCacheMisses = prometheus.NewDesc("tierfs_cache_misses_total",
+		"Lookups the metadata cache could not answer.", nil, nil)
+	descTierUp = prometheus.NewDesc("tierfs_tier_up",
+		"1 if the tier's health probe passes, 0 if the tier is down (its operations fail with EIO).", []string{"tier", "kind"}, nil)
+	descTierSize = prometheus.NewDesc("tierfs_tier_size_bytes",
+		"Size of the filesystem holding the tier.", []string{"tier"}, nil)
+	descTierFree = prometheus.NewDesc("tierfs_tier_free_bytes",
+		"Bytes available to tierfs on the filesystem holding the tier.", []string{"tier"}, nil)
+	descTierFiles = prometheus.NewDesc("tierfs_tier_files",
+		"Inodes in use on the filesystem holding the tier.", []string{"tier"}, nil)
+	descTierFilesFree = prometheus.NewDesc("tierfs_tier_files_free",
+		"Free inodes on the filesystem holding the tier.", []string{"tier"}, nil)
+)
+
+// statusCollector turns a status snapshot into metrics at scrape time.
+type statusCollector struct{ status func() fs.Status }
+
+func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses,
+		descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree} {
+		ch <- d
+	}
+}
+
+func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.status()
+	for op, n := range s.Requests {
+		ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), op)
+	}
+	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(s.Cache.Hits))
+	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(s.Cache.Misses))
+	for _, t := range s.Tiers {
+		up := 0.0
+		if t.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, up, t.Name, t.Kind)
+		if !t.Up {
+			continue // no space figures from a tier that does not answer
+		}
+		ch <- prometheus.MustNewConstMetric(descTierSize, prometheus.GaugeValue, float64(t.Bytes), t.Name)
+		ch <- prometheus.MustNewConstMetric(descTierFree, prometheus.GaugeValue, float64(t.BytesFree), t.Name)
+		ch <- prometheus.MustNewConstMetric(descTierFiles, prometheus.GaugeValue, float64(t.Files), t.Name)
+		ch <- prometheus.MustNewConstMetric(descTierFilesFree, prometheus.GaugeValue, float64(t.FilesFree), t.Name)
+	}
+}
