@@ -41,6 +41,7 @@ type Config struct {
 	Tiers     []Tier            `toml:"tier"`
 	Rules     []RuleSpec        `toml:"rule"`
 	Kernel    Kernel            `toml:"kernel"`
+	Cache     Cache             `toml:"cache"`
 	Metrics   Metrics           `toml:"metrics,omitempty"`
 	Placement *policy.Placement `toml:"-"` // compiled by Parse
 }
@@ -65,6 +66,16 @@ type Kernel struct {
 	AttrTimeout     Duration `toml:"attr_timeout"`
 	NegativeTimeout Duration `toml:"negative_timeout"`
 }
+
+// Cache sizes tierfs's own metadata cache (which tier holds a name,
+// negative results, stat results from nfs tiers). Memory used by it stays
+// within Size; what the kernel caches is governed by [kernel].
+type Cache struct {
+	Size ByteSize `toml:"size"`
+}
+
+// DefaultCacheSize is the metadata cache size when [cache] is left out.
+const DefaultCacheSize ByteSize = 64 << 20
 
 // DefaultSource is Config.Source of the embedded default.
 const DefaultSource = "embedded default"
@@ -99,6 +110,7 @@ func Default(stateDir string) *Config {
 			AttrTimeout:     Duration{DefaultAttrTimeout},
 			NegativeTimeout: Duration{DefaultNegativeTimeout},
 		},
+		Cache: Cache{Size: DefaultCacheSize},
 	}
 	for _, r := range dovecot.PresetRules("tmpfs", "fast", "fast") {
 		c.Rules = append(c.Rules, RuleSpec{Match: r.Match, Tier: r.Tier})

@@ -65,6 +65,9 @@ func Parse(source string, data []byte) (*Config, error) {
 			*d.d = d.v
 		}
 	}
+	if !md.IsDefined("cache", "size") {
+		c.Cache.Size = DefaultCacheSize
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -76,13 +79,15 @@ func Parse(source string, data []byte) (*Config, error) {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return []string{"tier", "rule", "kernel", "metrics"}
+		return []string{"tier", "rule", "kernel", "cache", "metrics"}
 	case "tier":
 		return []string{"name", "path", "kind"}
 	case "rule":
 		return []string{"match", "tier"}
 	case "kernel":
 		return []string{"entry_timeout", "attr_timeout", "negative_timeout"}
+	case "cache":
+		return []string{"size"}
 	case "metrics":
 		return []string{"listen"}
 	}

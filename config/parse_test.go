@@ -116,7 +116,7 @@ func TestParseErrors(t *testing.T) {
 		reason string // substring of the message
 	}{
 		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
-		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, metrics)"},
+		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics)"},
 		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind)"},
 		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier)"},
 		{"unknown kernel key", goodConfig + "max_write = 1\n", "kernel.max_write", "unknown key (want entry_timeout, attr_timeout, negative_timeout)"},
@@ -259,4 +259,34 @@ func mustParse(t *testing.T, s string) *Config {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ByteSize
+		ok   bool
+	}{
+		{"64MiB", 64 << 20, true},
+		{"512 KiB", 512 << 10, true},
+		{"1024", 1024, true},
+		{"2GiB", 2 << 30, true},
+		{"-1", 0, false},
+		{"ten", 0, false},
+		{"1.5GiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseByteSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+	c, err := Parse("t.toml", []byte("[[tier]]\nname=\"a\"\npath=\"/a\"\nkind=\"local\"\n[[rule]]\nmatch=\"**\"\ntier=\"a\"\n[cache]\nsize=\"8MiB\"\n"))
+	if err != nil || c.Cache.Size != 8<<20 {
+		t.Fatalf("cache.size: got %v, %v; want 8MiB", c, err)
+	}
+	_, err = Parse("t.toml", []byte("[[tier]]\nname=\"a\"\npath=\"/a\"\nkind=\"local\"\n[[rule]]\nmatch=\"**\"\ntier=\"a\"\n[cache]\nsize=\"lots\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "cache") {
+		t.Fatalf("bad cache.size: got %v, want an error naming cache", err)
+	}
 }
