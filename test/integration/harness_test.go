@@ -302,6 +302,7 @@ func (f *fixture) cleanup(t testing.TB) {
 // run runs the tierfs binary to completion and returns its combined output.
 func (f *fixture) run(args ...string) (string, error) {
 	cmd := exec.Command(f.bin, args...)
+	cmd.Env = childEnv()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -496,6 +497,14 @@ func isTierfsMount(p string) bool {
 	return false
 }
 
+// childEnv is the environment for processes the tests start: ours, with
+// the race detector's default one-second sleep at exit turned off (it
+// would add a second to every unmount and helper).
+func childEnv() []string {
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return append(os.Environ(), "GORACE="+gorace)
+}
+
 // daemon is a running tierfs process and its captured stderr+stdout.
 type daemon struct {
 	cmd     *exec.Cmd
@@ -508,7 +517,7 @@ type daemon struct {
 // startDaemon starts bin with args and extra env; its output is captured.
 func startDaemon(bin string, env []string, args ...string) (*daemon, error) {
 	d := &daemon{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Env = append(childEnv(), env...)
 	d.cmd.Stdout = lockedWriter{&d.mu, &d.buf}
 	d.cmd.Stderr = lockedWriter{&d.mu, &d.buf}
 	if err := d.cmd.Start(); err != nil {

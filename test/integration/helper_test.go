@@ -235,7 +235,7 @@ func startHelper(t testing.TB) *helper {
 	t.Helper()
 	h := &helper{t: t, done: make(chan struct{})}
 	h.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	h.cmd.Env = append(os.Environ(), envHelper+"=shell")
+	h.cmd.Env = append(childEnv(), envHelper+"=shell")
 	h.cmd.Stderr = lockedWriter{&h.mu, &h.errb}
 	var err error
 	if h.stdin, err = h.cmd.StdinPipe(); err != nil {
