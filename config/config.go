@@ -43,6 +43,7 @@ type Config struct {
 	Kernel    Kernel            `toml:"kernel"`
 	Cache     Cache             `toml:"cache"`
 	Metrics   Metrics           `toml:"metrics,omitempty"`
+	Mover     Mover             `toml:"mover"`
 	Placement *policy.Placement `toml:"-"` // compiled by Parse
 }
 
@@ -57,6 +58,7 @@ type Tier struct {
 type RuleSpec struct {
 	Match string `toml:"match"`
 	Tier  string `toml:"tier"`
+	Aging
 }
 
 // Kernel holds how long the kernel may cache what tierfs tells it.
@@ -111,6 +113,7 @@ func Default(stateDir string) *Config {
 			NegativeTimeout: Duration{DefaultNegativeTimeout},
 		},
 		Cache: Cache{Size: DefaultCacheSize},
+		Mover: Mover{Interval: Duration{DefaultMoverInterval}},
 	}
 	for _, r := range dovecot.PresetRules("tmpfs", "fast", "fast") {
 		c.Rules = append(c.Rules, RuleSpec{Match: r.Match, Tier: r.Tier})

@@ -68,6 +68,9 @@ func Parse(source string, data []byte) (*Config, error) {
 	if !md.IsDefined("cache", "size") {
 		c.Cache.Size = DefaultCacheSize
 	}
+	if !md.IsDefined("mover", "interval") {
+		c.Mover.Interval = Duration{DefaultMoverInterval}
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -79,11 +82,13 @@ func Parse(source string, data []byte) (*Config, error) {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return []string{"tier", "rule", "kernel", "cache", "metrics"}
+		return []string{"tier", "rule", "kernel", "cache", "metrics", "mover"}
 	case "tier":
 		return []string{"name", "path", "kind"}
 	case "rule":
-		return []string{"match", "tier"}
+		return []string{"match", "tier", "demote_after", "demote_to", "only_seen", "min_size", "quiet"}
+	case "mover":
+		return []string{"interval", "bytes_per_second", "files_per_second"}
 	case "kernel":
 		return []string{"entry_timeout", "attr_timeout", "negative_timeout"}
 	case "cache":
@@ -170,6 +175,7 @@ func (c *Config) validate() error {
 	c.validateTiers(fail)
 	rules := c.validateRules(fail)
 	c.validateMetrics(fail)
+	c.validateAging(fail)
 	for _, k := range []struct {
 		key string
 		d   Duration

@@ -116,9 +116,9 @@ func TestParseErrors(t *testing.T) {
 		reason string // substring of the message
 	}{
 		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
-		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics)"},
+		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics, mover)"},
 		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind)"},
-		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier)"},
+		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier, demote_after, demote_to, only_seen, min_size, quiet)"},
 		{"unknown kernel key", goodConfig + "max_write = 1\n", "kernel.max_write", "unknown key (want entry_timeout, attr_timeout, negative_timeout)"},
 		{"unknown subtable", goodConfig + "[kernel.x]\ny = 1\n", "kernel.x", "unknown key"},
 		{"no tiers", "[[rule]]\nmatch = \"**\"\ntier = \"a\"\n", "tier", "no [[tier]] tables"},

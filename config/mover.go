@@ -1,0 +1,94 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Aging is the optional part of a rule that moves its files to another
+// tier as they age (Dovecot's ALT storage, for every mailbox format).
+// A rule without DemoteTo never demotes; the mover still moves its
+// misplaced files back to the rule's tier.
+type Aging struct {
+	// DemoteAfter is the age, by mtime (for OnlySeen maildir files: by
+	// the delivery time in the file name), after which a file moves.
+	DemoteAfter Duration `toml:"demote_after,omitempty"`
+	// DemoteTo names the tier demoted files go to; it must be persistent.
+	DemoteTo string `toml:"demote_to,omitempty"`
+	// OnlySeen demotes only maildir messages whose name carries the S
+	// (seen) flag; files whose name is not a maildir message name stay.
+	OnlySeen bool `toml:"only_seen,omitempty"`
+	// MinSize keeps smaller files where they are.
+	MinSize ByteSize `toml:"min_size,omitempty"`
+	// Quiet holds back a user's files until nothing in the user's tree
+	// (the rule's {hash}/{user} captures) changed for this long.
+	Quiet Duration `toml:"quiet,omitempty"`
+}
+
+// Demotes reports whether the rule has an aging part.
+func (a Aging) Demotes() bool { return a.DemoteTo != "" }
+
+// Mover schedules and paces the mover that runs in the daemon.
+type Mover struct {
+	// Interval between scheduled passes; "0s" runs passes only on
+	// demand (tierfs migrate).
+	Interval Duration `toml:"interval"`
+	// BytesPerSecond and FilesPerSecond cap the pace of moves; 0 is
+	// unlimited.
+	BytesPerSecond ByteSize `toml:"bytes_per_second,omitempty"`
+	FilesPerSecond float64  `toml:"files_per_second,omitempty"`
+}
+
+// DefaultMoverInterval is the time between scheduled mover passes when
+// [mover] interval is left out.
+const DefaultMoverInterval = time.Hour
+
+// validateAging checks the aging part of every rule and the [mover]
+// table. It runs after the tiers are validated.
+func (c *Config) validateAging(fail failFunc) {
+	for i, r := range c.Rules {
+		f := fmt.Sprintf("rule[%d]", i+1)
+		a := r.Aging
+		if a.DemoteTo == "" {
+			if a.DemoteAfter.Duration != 0 || a.OnlySeen || a.MinSize != 0 || a.Quiet.Duration != 0 {
+				fail(f+".demote_to", "missing: demote_after, only_seen, min_size and quiet need the tier to demote to")
+			}
+			continue
+		}
+		switch ti := c.TierIndex(a.DemoteTo); {
+		case ti < 0:
+			fail(f+".demote_to", "%q is not a tier (have: %s)", a.DemoteTo, c.tierNames())
+		case !c.Tiers[ti].Kind.Persistent():
+			fail(f+".demote_to", "%q is a tmpfs tier; demoted files must survive a reboot", a.DemoteTo)
+		case a.DemoteTo == r.Tier:
+			fail(f+".demote_to", "%q is the rule's own tier", a.DemoteTo)
+		}
+		if a.DemoteAfter.Duration < 0 {
+			fail(f+".demote_after", "%q %w", a.DemoteAfter, errNegative)
+		}
+		if a.Quiet.Duration < 0 {
+			fail(f+".quiet", "%q %w", a.Quiet, errNegative)
+		}
+		if a.Quiet.Duration > 0 && !hasUserCapture(r.Match) {
+			fail(f+".quiet", "needs a {user} capture in match (e.g. \"mail/{hash}/{user}/**\") to know whose tree must be quiet; match is %q", r.Match)
+		}
+	}
+	if c.Mover.Interval.Duration < 0 {
+		fail("mover.interval", "%q %w", c.Mover.Interval, errNegative)
+	}
+	if c.Mover.FilesPerSecond < 0 {
+		fail("mover.files_per_second", "%v %w", c.Mover.FilesPerSecond, errNegative)
+	}
+}
+
+func (c *Config) tierNames() string {
+	names := make([]string, len(c.Tiers))
+	for i, t := range c.Tiers {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// hasUserCapture reports whether a rule glob captures {user}.
+func hasUserCapture(match string) bool { return strings.Contains(match, "{user}") }

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const agingTiers = `
+[[tier]]
+name = "tmp"
+path = "/dev/shm/t"
+kind = "tmpfs"
+[[tier]]
+name = "fast"
+path = "/srv/fast"
+kind = "local"
+[[tier]]
+name = "slow"
+path = "/srv/slow"
+kind = "nfs"
+`
+
+func TestAgingParse(t *testing.T) {
+	c, err := Parse("t.toml", []byte(agingTiers+`
+[[rule]]
+match = "mail/{hash}/{user}/**"
+tier = "fast"
+demote_after = "30d"
+demote_to = "slow"
+only_seen = true
+min_size = "4KiB"
+quiet = "10m"
+[[rule]]
+match = "**"
+tier = "fast"
+[mover]
+interval = "15m"
+bytes_per_second = "8MiB"
+files_per_second = 50
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Rules[0].Aging
+	want := Aging{DemoteAfter: Duration{30 * 24 * time.Hour}, DemoteTo: "slow", OnlySeen: true, MinSize: 4096, Quiet: Duration{10 * time.Minute}}
+	if a != want {
+		t.Errorf("rule[1] aging = %+v, want %+v", a, want)
+	}
+	if c.Rules[1].Aging != (Aging{}) || c.Rules[1].Demotes() {
+		t.Errorf("rule[2] aging = %+v, want none", c.Rules[1].Aging)
+	}
+	if m := c.Mover; m.Interval.Duration != 15*time.Minute || m.BytesPerSecond != 8<<20 || m.FilesPerSecond != 50 {
+		t.Errorf("mover = %+v", m)
+	}
+	// Marshal round-trips the aging fields.
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse("again", data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if c2.Rules[0].Aging != want || c2.Mover != c.Mover {
+		t.Errorf("round trip: %+v %+v\n%s", c2.Rules[0].Aging, c2.Mover, data)
+	}
+}
+
+func TestMoverDefault(t *testing.T) {
+	c, err := Parse("t.toml", []byte(agingTiers+"[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mover.Interval.Duration != DefaultMoverInterval {
+		t.Errorf("default interval = %v", c.Mover.Interval)
+	}
+	if d := Default(t.TempDir()); d.Mover.Interval.Duration != DefaultMoverInterval {
+		t.Errorf("embedded default interval = %v", d.Mover.Interval)
+	}
+}
+
+func TestAgingErrors(t *testing.T) {
+	tests := []struct {
+		name, rule, extra, want string
+	}{
+		{"unknown tier", `demote_to = "slw"`, "", `t.toml: rule[1].demote_to: "slw" is not a tier (have: tmp, fast, slow)`},
+		{"tmpfs tier", `demote_to = "tmp"`, "", `t.toml: rule[1].demote_to: "tmp" is a tmpfs tier`},
+		{"own tier", `demote_to = "fast"`, "", `t.toml: rule[1].demote_to: "fast" is the rule's own tier`},
+		{"no target", `demote_after = "30d"`, "", `t.toml: rule[1].demote_to: missing`},
+		{"bad duration", `demote_to = "slow"` + "\ndemote_after = \"30 days\"", "", `demote_after`},
+		{"number duration", `demote_to = "slow"` + "\ndemote_after = 30", "", `demote_after`},
+		{"negative", `demote_to = "slow"` + "\ndemote_after = \"-1d\"", "", `t.toml: rule[1].demote_after: "-1d" is negative`},
+		{"quiet without user", `demote_to = "slow"` + "\nquiet = \"10m\"", "", `t.toml: rule[1].quiet: needs a {user} capture`},
+		{"bad size", `demote_to = "slow"` + "\nmin_size = \"big\"", "", `min_size`},
+		{"unknown key", `demote_to = "slow"` + "\ndemote_too = \"slow\"", "", `t.toml: rule[1].demote_too: unknown key`},
+		{"mover interval", `demote_to = "slow"`, "[mover]\ninterval = \"-1h\"\n", `t.toml: mover.interval: "-1h" is negative`},
+		{"mover files", `demote_to = "slow"`, "[mover]\nfiles_per_second = -2.0\n", `t.toml: mover.files_per_second: -2 is negative`},
+		{"mover unknown", `demote_to = "slow"`, "[mover]\nintervall = \"1h\"\n", `t.toml: mover.intervall: unknown key`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := agingTiers + "[[rule]]\nmatch = \"mail/**\"\ntier = \"fast\"\n" + tt.rule + "\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n" + tt.extra
+			_, err := Parse("t.toml", []byte(data))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
