@@ -7,6 +7,9 @@
 // makes a missing prerequisite a failure. TIERFS_DOVECOT_STORAGE=plain runs
 // the same suite on plain directories (symlinked into the tiers) instead of
 // a tierfs mount, to tell Dovecot problems from tierfs problems.
+// TIERFS_BIN names a prebuilt tierfs binary instead of building ./cmd/tierfs.
+//
+// Run it as root: go test ./test/integration/dovecot/
 package dovecot
 
 import (
@@ -46,7 +49,11 @@ func runMain(m *testing.M) int {
 	if os.Getenv("TIERFS_DOVECOT_STORAGE") == string(dovecottest.KindPlain) {
 		env.kind = dovecottest.KindPlain
 	}
-	env.tierfsBin, env.buildErr = buildTierfs(dir)
+	if bin := os.Getenv("TIERFS_BIN"); bin != "" {
+		env.tierfsBin = bin
+	} else {
+		env.tierfsBin, env.buildErr = buildTierfs(dir)
+	}
 	return m.Run()
 }
 

@@ -73,6 +73,7 @@ func runScenario(t *testing.T, format string, mmapDisable bool) {
 	compareSnapshots(t, "after tmpfs wipe", before, snapshot(t, f, deliveryUsers))
 	f.checkLog("after tmpfs wipe")
 	f.stopAll()
+	f.checkLog("after shutdown")
 	checkPlacement(t, f, "after tmpfs wipe", true)
 }
 

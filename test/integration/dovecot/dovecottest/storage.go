@@ -49,7 +49,8 @@ type StorageOptions struct {
 	Dir string
 	// TierfsBin is the tierfs binary; needed for KindTierfs.
 	TierfsBin string
-	// Owner owns the top-level subtrees Dovecot writes into.
+	// Owner owns the top-level subtrees Dovecot writes into; the
+	// DefaultMailUser account (created if missing) when zero.
 	Owner Account
 	// Rules default to DefaultRules.
 	Rules []Rule
@@ -79,6 +80,13 @@ type Storage struct {
 func NewStorage(ctx context.Context, opts StorageOptions) (*Storage, error) {
 	if opts.Rules == nil {
 		opts.Rules = DefaultRules
+	}
+	if opts.Owner.UID == 0 {
+		acct, err := EnsureMailUser(ctx, DefaultMailUser)
+		if err != nil {
+			return nil, err
+		}
+		opts.Owner = acct
 	}
 	s := &Storage{Kind: opts.Kind, opts: opts, dir: opts.Dir}
 	if s.Kind != KindTierfs && s.Kind != KindPlain {
