@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +52,51 @@ func TestAppendTwoDescriptors(t *testing.T) {
 			want += s
 		}
 		mustContent(t, p, want)
+	})
+}
+
+// Processes appending to one log at the same time (Dovecot's
+// dovecot.index.log) never overwrite each other's records.
+func TestAppendBetweenProcesses(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		const n = 300
+		p := filepath.Join(tg.dir, "dovecot.index.log")
+		mustWrite(t, p, "")
+		tags := []string{"a", "b", "c"}
+		var hs []*helper
+		for range tags {
+			h := startHelper(t)
+			h.must("open "+p+" wronly,append", "ok")
+			hs = append(hs, h)
+		}
+		at := time.Now().Add(300 * time.Millisecond).UnixNano()
+		for i, h := range hs {
+			h.send(fmt.Sprintf("at %d writen %d %s", at, n, tags[i]))
+		}
+		for _, h := range hs {
+			if got := h.answer("writen"); got != "ok" {
+				t.Fatalf("appending: %s", got)
+			}
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := map[string]int{}
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		for _, l := range lines {
+			var tag string
+			var i int
+			if _, err := fmt.Sscanf(l, "%s %05d", &tag, &i); err != nil || next[tag] != i || len(l) != len(tag)+6 {
+				t.Fatalf("log line %q is not the next record of its writer (want %s %05d); file has %d lines", l, tag, next[tag], len(lines))
+			}
+			next[tag]++
+		}
+		for _, tag := range tags {
+			if next[tag] != n {
+				t.Errorf("writer %s: %d records in the log, want %d", tag, next[tag], n)
+			}
+		}
 	})
 }
 

@@ -434,9 +434,10 @@ func unmountPath(t testing.TB, p string) {
 	}
 }
 
-// mountEntry is one line of /proc/self/mountinfo: mount point and type.
+// mountEntry is one line of /proc/self/mountinfo: mount point, type,
+// source and the superblock's options.
 type mountEntry struct {
-	point, fstype, source string
+	point, fstype, source, options string
 }
 
 // mounts parses /proc/self/mountinfo.
@@ -452,10 +453,10 @@ func mounts() []mountEntry {
 			continue
 		}
 		a, b := strings.Fields(pre), strings.Fields(post)
-		if len(a) < 5 || len(b) < 2 {
+		if len(a) < 5 || len(b) < 3 {
 			continue
 		}
-		out = append(out, mountEntry{point: unescapeMountinfo(a[4]), fstype: b[0], source: unescapeMountinfo(b[1])})
+		out = append(out, mountEntry{point: unescapeMountinfo(a[4]), fstype: b[0], source: unescapeMountinfo(b[1]), options: b[2]})
 	}
 	return out
 }

@@ -55,8 +55,18 @@ type shell struct {
 	out *bufio.Writer
 }
 
-// exec runs one command and returns its answer line.
+// exec runs one command and returns its answer line. A command prefixed
+// with "at UNIXNANO" starts at that wall-clock time, so that several
+// helpers can start one together.
 func (s *shell) exec(f []string) string {
+	if f[0] == "at" && len(f) > 2 {
+		at, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return err.Error()
+		}
+		waitUntil(time.Unix(0, at))
+		f = f[2:]
+	}
 	cmd, ok := helperCommands()[f[0]]
 	if !ok {
 		return "unknown command " + f[0]
@@ -86,7 +96,8 @@ func helperCommands() map[string]helperCommand {
 		"mmap":   {1, (*shell).mmap},                                                          // mmap LEN (PROT_READ, MAP_SHARED)
 		"mread":  {2, (*shell).mread},                                                         // mread OFF LEN → "ok QUOTED"
 		"pwrite": {2, (*shell).pwrite},                                                        // pwrite OFF DATA
-		"excl":   {2, (*shell).excl},                                                          // excl DIR NAME... → "NAME=ok NAME=EEXIST ..."
+		"excl":   {3, (*shell).excl},                                                          // excl DIR AT NAME... → "NAME=ok NAME=EEXIST ..."
+		"writen": {2, (*shell).writen},                                                        // writen COUNT TAG: COUNT write(2)s of "TAG NNNNN\n"
 	}
 }
 
@@ -192,6 +203,21 @@ func (s *shell) pwrite(a []string) string {
 	return errName(err)
 }
 
+// writen writes COUNT numbered records, one write(2) each.
+func (s *shell) writen(a []string) string {
+	n, err := strconv.Atoi(a[0])
+	if err != nil {
+		return err.Error()
+	}
+	for i := range n {
+		rec := fmt.Sprintf("%s %05d\n", a[1], i)
+		if w, err := unix.Write(s.fd, []byte(rec)); err != nil || w != len(rec) {
+			return fmt.Sprintf("record %d: wrote %d: %s", i, w, errName(err))
+		}
+	}
+	return "ok"
+}
+
 // excl waits until the wall clock reaches AT (Unix nanoseconds, so that
 // several helpers start together), then tries O_CREAT|O_EXCL on every name
 // in DIR and writes the helper's id into each file it wins.
@@ -200,10 +226,7 @@ func (s *shell) excl(a []string) string {
 	if err != nil {
 		return err.Error()
 	}
-	start := time.Unix(0, at)
-	time.Sleep(time.Until(start) - time.Millisecond)
-	for time.Now().Before(start) {
-	}
+	waitUntil(time.Unix(0, at))
 	var res []string
 	for _, name := range a[2:] {
 		fd, err := unix.Open(a[0]+"/"+name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
@@ -216,6 +239,13 @@ func (s *shell) excl(a []string) string {
 		res = append(res, name+"="+errName(err))
 	}
 	return strings.Join(res, " ")
+}
+
+// waitUntil sleeps until shortly before t, then spins to start close to t.
+func waitUntil(t time.Time) {
+	time.Sleep(time.Until(t) - time.Millisecond)
+	for time.Now().Before(t) {
+	}
 }
 
 // helper is the parent's handle on one helper process.

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// cacheHammerConfig turns the kernel's caches off, so that every stat
+// reaches tierfs and is answered by its own metadata cache, and puts the
+// names on two tiers, one of kind nfs (whose stats tierfs caches).
+func cacheHammerConfig() fsConfig {
+	return fsConfig{
+		Tiers: []tierSpec{
+			{Name: "fast", Kind: "local"},
+			{Name: "slow", Kind: "nfs"},
+		},
+		Rules: []ruleSpec{
+			{"h/*.slow", "slow"},
+			{"**", "fast"},
+		},
+		Extra: "[kernel]\nentry_timeout = \"0s\"\nattr_timeout = \"0s\"\nnegative_timeout = \"0s\"\n",
+	}
+}
+
+// The metadata cache never serves a stale answer: while one goroutine
+// creates, grows, renames and unlinks names on two tiers, readers that
+// look a name up after a change was published must see the change.
+func TestCacheNeverStale(t *testing.T) {
+	fx := mountTierfs(t, cacheHammerConfig())
+	dir := fx.mkdirAll(t, "h")
+	const rounds = 400
+	var published atomic.Int64 // the last round whose changes are complete
+	published.Store(-1)
+	var stale atomic.Int64
+	var firstErr atomic.Pointer[string]
+	report := func(format string, args ...any) {
+		stale.Add(1)
+		msg := fmt.Sprintf(format, args...)
+		firstErr.CompareAndSwap(nil, &msg)
+	}
+	name := func(i int64) string {
+		if i%2 == 0 {
+			return filepath.Join(dir, fmt.Sprintf("n%d.slow", i))
+		}
+		return filepath.Join(dir, fmt.Sprintf("n%d", i))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 3; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := published.Load()
+				if k < 0 {
+					continue
+				}
+				var st unix.Stat_t
+				// Round k created name(k) with k+1 bytes, renamed it over
+				// "cur", and removed name(k-1): probe all three.
+				unix.Lstat(name(k+1), &st) // a negative answer that must not outlive round k+1
+				if err := unix.Lstat(filepath.Join(dir, "cur"), &st); err != nil {
+					report("round %d: cur: %v", k, err)
+				} else if st.Size < k+1 {
+					report("round %d: cur has %d bytes, want at least %d", k, st.Size, k+1)
+				}
+				if err := unix.Lstat(name(k-1), &st); !errors.Is(err, unix.ENOENT) && published.Load() == k {
+					report("round %d: %s still visible after unlink (err %v)", k, name(k-1), err)
+				}
+			}
+		}()
+	}
+	for k := int64(0); k < rounds; k++ {
+		data := make([]byte, k+1)
+		if err := os.WriteFile(name(k), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(name(k), &st); err != nil || st.Size != k+1 {
+			t.Fatalf("round %d: fresh file: size %d, err %v", k, st.Size, err)
+		}
+		if err := os.Link(name(k), name(k)+".link"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(name(k)+".link", filepath.Join(dir, "cur")); err != nil {
+			t.Fatal(err)
+		}
+		if k > 0 {
+			if err := os.Remove(name(k - 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		published.Store(k)
+		time.Sleep(200 * time.Microsecond)
+	}
+	close(stop)
+	wg.Wait()
+	if n := stale.Load(); n > 0 {
+		t.Fatalf("%d stale answers; first: %s", n, *firstErr.Load())
+	}
+	out, err := fx.run("status", fx.mnt)
+	if err == nil {
+		t.Logf("status:\n%s", out)
+	}
+}
