@@ -69,6 +69,10 @@ func listenPrivate(path string) (net.Listener, error) {
 	return ln, nil
 }
 
+// ErrInUse means another process answers on the control socket: the
+// mount point is already served by a tierfs daemon.
+var ErrInUse = errors.New("another process is serving it (is this mount point already served by tierfs?)")
+
 // removeStale removes a socket at path that nobody answers on.
 func removeStale(path string) error {
 	fi, err := os.Lstat(path)
@@ -83,7 +87,7 @@ func removeStale(path string) error {
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return fmt.Errorf("control socket %s: another process is serving it (is this mount point already served by tierfs?)", path)
+		return fmt.Errorf("control socket %s: %w", path, ErrInUse)
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("control socket: remove stale %s: %w", path, err)

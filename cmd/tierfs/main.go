@@ -2,8 +2,12 @@
 //
 // Usage:
 //
-//	tierfs mount [--config FILE] [--foreground] [-o OPTIONS] MOUNTPOINT
+//	mount.fuse.tierfs CONFIG MOUNTPOINT [-o OPTIONS]   (as mount(8) runs it; see "tierfs install")
+//	tierfs mount [--config FILE] [--foreground] [--log-file FILE] [--log-format text|json] [-o OPTIONS] MOUNTPOINT
 //	tierfs init [--config FILE]
+//	tierfs status [--json] [MOUNTPOINT...]
+//	tierfs where PATH...
+//	tierfs install [--prefix DIR] [--dest DIR] [--remove]
 //	tierfs hash [--dovecot24] USER...
 //	tierfs dovecot-config [--config FILE] [--format F] [--version V] MOUNTPOINT
 package main
@@ -29,8 +33,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"mount", "mount [--config FILE] [--state-dir DIR] [--foreground] [-o OPTIONS] MOUNTPOINT", runMount},
+		{"mount", "mount [--config FILE] [--state-dir DIR] [--foreground] [--log-file FILE] [--log-format text|json] [--stop-timeout D] [-o OPTIONS] MOUNTPOINT", runMount},
 		{"init", "init [--config FILE] [--state-dir DIR]", runInit},
+		{"status", "status [--json] [MOUNTPOINT...]", runStatus},
+		{"where", "where PATH...", runWhere},
+		{"install", "install [--prefix DIR] [--dest DIR] [--remove]", runInstall},
 		{"hash", "hash [--dovecot24] USER...", runHash},
 		{"dovecot-config", "dovecot-config [--config FILE] [--format maildir|sdbox|mdbox] [--version 2.3|2.4] MOUNTPOINT", runDovecotConfig},
 	}
@@ -38,7 +45,12 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := dispatch(ctx, os.Args[1:], os.Stdout)
+	var err error
+	if isMountHelper(os.Args[0]) {
+		err = runHelper(ctx, os.Args[1:], os.Stdout)
+	} else {
+		err = dispatch(ctx, os.Args[1:], os.Stdout)
+	}
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {

@@ -6,15 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
-
 	"github.com/tierfs/tierfs/config"
-	tfs "github.com/tierfs/tierfs/fs"
 	"github.com/tierfs/tierfs/tiers"
 )
 
@@ -23,12 +21,14 @@ const defaultStateDir = "/var/lib/tierfs"
 
 // mountArgs are the parsed arguments of "tierfs mount".
 type mountArgs struct {
-	config     string
-	stateDir   string
-	foreground bool
-	logFile    string
-	options    optionList
-	mountpoint string
+	config      string
+	stateDir    string
+	foreground  bool
+	logFile     string
+	logFormat   string
+	stopTimeout time.Duration
+	options     optionList
+	mountpoint  string
 }
 
 func parseMountArgs(args []string) (*mountArgs, error) {
@@ -37,7 +37,9 @@ func parseMountArgs(args []string) (*mountArgs, error) {
 	fset.StringVar(&a.config, "config", "", "config `file` (default: the embedded Dovecot preset)")
 	fset.StringVar(&a.stateDir, "state-dir", defaultStateDir, "state `dir` holding the embedded default's persistent tiers")
 	fset.BoolVar(&a.foreground, "foreground", false, "serve in the foreground instead of daemonizing")
-	fset.StringVar(&a.logFile, "log-file", "", "append logs to `file` (default: standard error)")
+	fset.StringVar(&a.logFile, "log-file", "", "append logs to `file` (default: standard error in the foreground, syslog when daemonized)")
+	fset.StringVar(&a.logFormat, "log-format", "text", "log `format`: text or json")
+	fset.DurationVar(&a.stopTimeout, "stop-timeout", defaultStopTimeout, "on SIGTERM, how long to wait for busy files before detaching the mount lazily")
 	fset.Var(&a.options, "o", "mount `options`, comma-separated as mount(8) spells them")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
@@ -45,6 +47,9 @@ func parseMountArgs(args []string) (*mountArgs, error) {
 	}
 	if len(pos) != 1 {
 		return nil, usageError{"mount: want exactly one MOUNTPOINT"}
+	}
+	if _, err := parseLogFormat(a.logFormat); err != nil {
+		return nil, usageError{"mount: --log-format: " + err.Error()}
 	}
 	mp, err := filepath.Abs(pos[0])
 	if err != nil {
@@ -95,85 +100,41 @@ func runMount(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if mo.logFile != "" {
+		a.logFile = mo.logFile
+	}
+	if mo.logFormat != "" {
+		a.logFormat = mo.logFormat
+	}
 	if err := cfg.Check(a.mountpoint); err != nil {
 		return err
 	}
 	if !a.foreground && !isDaemonChild() {
+		if a.logFile == "" && !syslogAvailable() {
+			fmt.Fprintf(os.Stderr, "tierfs: warning: no syslog at %s; the daemon's logs are discarded (use -o log_file=FILE or --log-file)\n", syslogSocket)
+		}
 		return daemonize()
 	}
-	logger, closeLog, err := newLogger(a.logFile)
+	// From here on SIGHUP reloads instead of killing the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	dest, err := openLogDest(a.logFile, isDaemonChild())
 	if err != nil {
 		return err
 	}
-	defer closeLog()
-	err = serve(ctx, cfg, a, mo, logger)
+	defer dest.close()
+	format, _ := parseLogFormat(a.logFormat)
+	d := &mountd{args: a, opts: mo.fuse, log: newLogger(dest, format), logDest: dest, started: time.Now()}
+	d.cfg.Store(cfg)
+	err = d.run(ctx, hup)
 	if isDaemonChild() {
 		reportReady(err) // only reached on failure before the mount was up
 	}
+	if err != nil {
+		d.log.Error("mount failed", "mountpoint", a.mountpoint, "err", err)
+	}
 	return err
-}
-
-// serve opens the tiers, mounts, and serves until ctx ends or the
-// filesystem is unmounted.
-func serve(ctx context.Context, cfg *config.Config, a *mountArgs, mo fuse.MountOptions, logger *slog.Logger) error {
-	ts, err := openTiers(cfg)
-	if err != nil {
-		return err
-	}
-	defer closeTiers(ts)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	root, err := tfs.NewRoot(ctx, tfs.Options{
-		Tiers:      ts,
-		Placement:  cfg.Placement,
-		Logger:     logger,
-		CrashPoint: os.Getenv("TIERFS_CRASHPOINT"),
-	})
-	if err != nil {
-		return err
-	}
-	if mo.FsName == "" {
-		mo.FsName = cfg.Source
-	}
-	mo.Name = "tierfs"
-	mo.DirectMountStrict = os.Geteuid() == 0
-	mo.MaxWrite = 1 << 20
-	srv, err := root.Mount(ctx, a.mountpoint, tfs.MountOptions{
-		MountOptions:    mo,
-		EntryTimeout:    cfg.Kernel.EntryTimeout.Duration,
-		AttrTimeout:     cfg.Kernel.AttrTimeout.Duration,
-		NegativeTimeout: cfg.Kernel.NegativeTimeout.Duration,
-	})
-	if err != nil {
-		return err
-	}
-	logger.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts))
-	if isDaemonChild() {
-		reportReady(nil)
-	}
-	go func() {
-		<-ctx.Done()
-		unmount(srv, a.mountpoint, logger)
-	}()
-	srv.Wait()
-	logger.Info("unmounted", "mountpoint", a.mountpoint)
-	return nil
-}
-
-// unmount retries while the mount is busy, for a bounded time.
-func unmount(srv interface{ Unmount() error }, mountpoint string, logger *slog.Logger) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := srv.Unmount()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			logger.Error("cannot unmount; files are still open (see fuser -m)", "mountpoint", mountpoint, "err", err)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // openTiers opens every tier of cfg, failing closed on a missing marker.
@@ -194,18 +155,4 @@ func closeTiers(ts []*tiers.Tier) {
 	for _, t := range ts {
 		t.Close()
 	}
-}
-
-// newLogger logs as text to standard error or to a file.
-func newLogger(path string) (*slog.Logger, func(), error) {
-	w := io.Writer(os.Stderr)
-	closeFn := func() {}
-	if path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--log-file: %w", err)
-		}
-		w, closeFn = f, func() { f.Close() }
-	}
-	return slog.New(slog.NewTextHandler(w, nil)), closeFn, nil
 }

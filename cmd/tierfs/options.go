@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -55,12 +56,22 @@ func ignoredOption(o string) bool {
 	return strings.HasPrefix(o, "x-") || strings.HasPrefix(o, "comment=")
 }
 
+// mountOptions are the settings -o carries: the kernel's, and the
+// daemon's own (an fstab line can pass nothing else).
+type mountOptions struct {
+	fuse      fuse.MountOptions
+	logFile   string // log_file=
+	logFormat string // log_format=
+}
+
 // parseMountOptions turns -o options into mount settings. As root,
 // allow_other and default_permissions are on unless turned off: Dovecot's
 // mail processes run as other users, and the kernel must then check
 // permissions itself.
-func parseMountOptions(opts []string, root bool) (fuse.MountOptions, error) {
-	mo := fuse.MountOptions{AllowOther: root}
+func parseMountOptions(opts []string, root bool) (mountOptions, error) {
+	var m mountOptions
+	mo := &m.fuse
+	mo.AllowOther = root
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
 	defaultPerms := root
 	for _, o := range opts {
@@ -68,6 +79,7 @@ func parseMountOptions(opts []string, root bool) (fuse.MountOptions, error) {
 			flags = flags&^f.clear | f.set
 			continue
 		}
+		key, val, hasVal := strings.Cut(o, "=")
 		switch {
 		case ignoredOption(o):
 		case o == "allow_other":
@@ -78,18 +90,28 @@ func parseMountOptions(opts []string, root bool) (fuse.MountOptions, error) {
 			defaultPerms = true
 		case o == "nodefault_permissions":
 			defaultPerms = false
-		case strings.HasPrefix(o, "fsname="):
-			mo.FsName = strings.TrimPrefix(o, "fsname=")
+		case hasVal && key == "fsname":
+			mo.FsName = val
+		case hasVal && key == "log_file":
+			if !filepath.IsAbs(val) {
+				return m, fmt.Errorf("mount option log_file=%q: want an absolute path", val)
+			}
+			m.logFile = val
+		case hasVal && key == "log_format":
+			if _, err := parseLogFormat(val); err != nil {
+				return m, fmt.Errorf("mount option log_format: %w", err)
+			}
+			m.logFormat = val
 		default:
-			return mo, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
+			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, log_file=, log_format=; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
 		}
 	}
 	if mo.AllowOther && !defaultPerms {
-		return mo, fmt.Errorf("mount option allow_other needs default_permissions: without it any local user could read every mailbox")
+		return m, fmt.Errorf("mount option allow_other needs default_permissions: without it any local user could read every mailbox")
 	}
 	if defaultPerms {
 		mo.Options = append(mo.Options, "default_permissions")
 	}
 	mo.DirectMountFlags = flags
-	return mo, nil
+	return m, nil
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/config"
+	"github.com/tierfs/tierfs/control"
+	tfs "github.com/tierfs/tierfs/fs"
+	"github.com/tierfs/tierfs/metrics"
+)
+
+// defaultStopTimeout is how long SIGTERM waits for busy files.
+const defaultStopTimeout = 10 * time.Second
+
+// mountd is one serving mount: the filesystem and what the operator
+// reaches it by (signals, control socket, metrics).
+type mountd struct {
+	args    *mountArgs
+	opts    fuse.MountOptions
+	log     *slog.Logger
+	logDest *logDest
+	started time.Time
+
+	cfg      atomic.Pointer[config.Config] // the config in force (rules change on reload)
+	reloadMu sync.Mutex                    // one reload at a time
+	root     *tfs.Root
+	metrics  *metrics.Metrics // nil when [metrics] is off
+}
+
+// run opens the tiers, mounts, and serves until ctx ends (SIGTERM,
+// SIGINT) or the filesystem is unmounted; SIGHUP on hup reloads. Every
+// listener is set up before the mount, so that a failure leaves nothing
+// mounted.
+func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
+	cfg := d.cfg.Load()
+	a := d.args
+	ts, err := openTiers(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeTiers(ts)
+	if cfg.Metrics.Listen != "" {
+		d.metrics = metrics.New(func() tfs.Status { return d.root.Status() })
+		for _, t := range ts {
+			t.Observe = d.metrics.TierObserver(t.Name)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.root, err = tfs.NewRoot(ctx, tfs.Options{
+		Tiers:      ts,
+		Placement:  cfg.Placement,
+		Logger:     d.log,
+		CrashPoint: os.Getenv("TIERFS_CRASHPOINT"),
+		CacheSize:  int64(cfg.Cache.Size),
+	})
+	if err != nil {
+		return err
+	}
+	if d.metrics != nil {
+		network, address := cfg.Metrics.Network()
+		ep, err := metrics.Start(network, address, d.metrics.Handler())
+		if err != nil {
+			return fmt.Errorf("%s: metrics.listen: %w", cfg.Source, err)
+		}
+		defer ep.Close()
+		d.log.Info("serving metrics", "listen", cfg.Metrics.Listen)
+	}
+	// Without a control socket the mount still serves mail, so only a
+	// socket another daemon answers on (the mount point is taken) is
+	// fatal.
+	ctl, err := control.Listen(control.SocketPath(control.RunDir(), a.mountpoint))
+	switch {
+	case errors.Is(err, control.ErrInUse):
+		return err
+	case err != nil:
+		d.log.Warn("no control socket; tierfs status will not see this mount", "err", err)
+	default:
+		defer ctl.Close()
+		d.registerControl(ctl)
+	}
+
+	srv, err := d.mount(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if ctl != nil {
+		go ctl.Serve()
+	}
+	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts))
+	if err := sdNotify("READY=1", "STATUS=serving "+a.mountpoint); err != nil {
+		d.log.Warn("cannot notify the service manager", "err", err)
+	}
+	if isDaemonChild() {
+		reportReady(nil)
+	}
+	d.loop(ctx, srv, hup)
+	return nil
+}
+
+// mount mounts the root with the kernel settings of cfg.
+func (d *mountd) mount(ctx context.Context, cfg *config.Config) (*fuse.Server, error) {
+	mo := d.opts
+	if mo.FsName == "" {
+		mo.FsName = cfg.Source
+	}
+	mo.Name = "tierfs"
+	mo.DirectMountStrict = os.Geteuid() == 0
+	mo.MaxWrite = 1 << 20
+	return d.root.Mount(ctx, d.args.mountpoint, tfs.MountOptions{
+		MountOptions:    mo,
+		EntryTimeout:    cfg.Kernel.EntryTimeout.Duration,
+		AttrTimeout:     cfg.Kernel.AttrTimeout.Duration,
+		NegativeTimeout: cfg.Kernel.NegativeTimeout.Duration,
+	})
+}
+
+// loop serves signals until the filesystem is gone.
+func (d *mountd) loop(ctx context.Context, srv *fuse.Server, hup <-chan os.Signal) {
+	done := make(chan struct{})
+	go func() {
+		srv.Wait()
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			d.log.Info("unmounted", "mountpoint", d.args.mountpoint)
+			return
+		case <-hup:
+			d.log.Info("SIGHUP: reloading", "config", d.cfg.Load().Source)
+			d.reload()
+		case <-ctx.Done():
+			sdNotify("STOPPING=1", "STATUS=unmounting "+d.args.mountpoint)
+			d.log.Info("stopping: unmounting", "mountpoint", d.args.mountpoint)
+			d.stop(srv, done)
+			<-done
+			d.log.Info("unmounted", "mountpoint", d.args.mountpoint)
+			return
+		}
+	}
+}
+
+// stop unmounts, retrying while files are open for up to the stop
+// timeout and naming the processes that hold them. If they are still
+// open then, the mount is detached lazily: nothing new can enter it, the
+// open files keep working, and the daemon exits when the last is closed
+// (rather than being killed and leaving a dead mount behind).
+func (d *mountd) stop(srv *fuse.Server, done <-chan struct{}) {
+	mp := d.args.mountpoint
+	deadline := time.Now().Add(d.args.stopTimeout)
+	reported := false
+	for {
+		err := srv.Unmount()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			d.log.Error("unmount failed", "mountpoint", mp, "err", err)
+		} else if !reported {
+			d.logHolders("mount is busy; waiting for open files to close", mp)
+			reported = true
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-done: // unmounted from outside meanwhile
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	d.logHolders("still busy after the stop timeout; detaching lazily and serving open files until they close", mp)
+	if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
+		d.log.Error("lazy unmount failed", "mountpoint", mp, "err", err)
+	}
+}
+
+// logHolders logs msg with the processes holding files under mp.
+func (d *mountd) logHolders(msg, mp string) {
+	hs := busyHolders(mp)
+	list := make([]string, len(hs))
+	for i, h := range hs {
+		list[i] = h.String()
+	}
+	d.log.Warn(msg, "mountpoint", mp, "timeout", d.args.stopTimeout, "holders", list)
+}

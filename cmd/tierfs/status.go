@@ -1,0 +1,191 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tierfs/tierfs/control"
+)
+
+// runStatus prints the state of running mounts, asked over their control
+// sockets: every tierfs mount in /proc/mounts when none is named.
+func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
+	fset := newFlagSet("status")
+	asJSON := fset.Bool("json", false, "print the daemons' reports as JSON")
+	mps, err := parseInterspersed(fset, args)
+	if err != nil {
+		return err
+	}
+	if len(mps) == 0 {
+		if mps, err = tierfsMounts(); err != nil {
+			return err
+		}
+		if len(mps) == 0 {
+			fmt.Fprintln(stdout, "no tierfs mounts")
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var reports []*control.StatusReport
+	var errs []error
+	for i, mp := range mps {
+		abs, err := filepath.Abs(mp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r, err := control.NewClient(control.SocketPath(control.RunDir(), abs)).Status(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", abs, err))
+			continue
+		}
+		reports = append(reports, r)
+		if !*asJSON {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printStatus(stdout, r)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reports); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// printStatus writes one mount's report for a person.
+func printStatus(w io.Writer, r *control.StatusReport) {
+	up := time.Duration(r.Uptime * float64(time.Second)).Round(time.Second)
+	fmt.Fprintf(w, "%s: tierfs pid %d, up %s, config %s\n", r.Mountpoint, r.PID, up, r.Config)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIER\tKIND\tHEALTH\tUSED\tFREE\tSIZE\tFILES\tFREE FILES\tPATH")
+	for _, t := range r.Tiers {
+		if !t.Up {
+			fmt.Fprintf(tw, "  %s\t%s\tDOWN\t-\t-\t-\t-\t-\t%s\t(%s)\n", t.Name, t.Kind, t.Path, t.Error)
+			continue
+		}
+		fmt.Fprintf(tw, "  %s\t%s\tup\t%s\t%s\t%s\t%d\t%d\t%s\n", t.Name, t.Kind,
+			iecBytes(t.Bytes-t.BytesFree), iecBytes(t.BytesFree), iecBytes(t.Bytes), t.Files, t.FilesFree, t.Path)
+	}
+	tw.Flush()
+	c := r.Cache
+	rate := "no lookups yet"
+	if n := c.Hits + c.Misses; n > 0 {
+		rate = fmt.Sprintf("%.1f%% hit rate", 100*float64(c.Hits)/float64(n))
+	}
+	fmt.Fprintf(w, "  cache: %d hits, %d misses (%s)\n", c.Hits, c.Misses, rate)
+	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
+	if len(r.Mover) > 0 {
+		fmt.Fprintf(w, "  mover: %s\n", moverSummary(r.Mover))
+	}
+}
+
+// requestSummary lists FUSE requests by opcode, most frequent first.
+func requestSummary(m map[string]uint64) string {
+	type kv struct {
+		op string
+		n  uint64
+	}
+	var all []kv
+	var total uint64
+	for op, n := range m {
+		all = append(all, kv{op, n})
+		total += n
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		return cmp.Or(cmp.Compare(b.n, a.n), cmp.Compare(a.op, b.op))
+	})
+	parts := make([]string, len(all))
+	for i, e := range all {
+		parts[i] = fmt.Sprintf("%s %d", e.op, e.n)
+	}
+	if total == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d total (%s)", total, strings.Join(parts, ", "))
+}
+
+// moverSummary prints the mover's report, whatever its fields, as
+// key=value pairs (or as it came when it is not a JSON object).
+func moverSummary(raw json.RawMessage) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return string(raw)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v, _ := json.Marshal(m[k])
+		parts[i] = k + "=" + string(v)
+	}
+	return strings.Join(parts, " ")
+}
+
+// iecBytes renders n as "12.3 MiB".
+func iecBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// tierfsMounts lists the mount points of type fuse.tierfs.
+func tierfsMounts() ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil, err
+	}
+	return parseTierfsMounts(string(data)), nil
+}
+
+func parseTierfsMounts(mounts string) []string {
+	var out []string
+	for _, line := range strings.Split(mounts, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == "fuse.tierfs" {
+			out = append(out, unescapeOctal(f[1]))
+		}
+	}
+	return out
+}
+
+// unescapeOctal undoes the \040-style escapes of /proc/mounts.
+func unescapeOctal(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }

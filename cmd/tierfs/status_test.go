@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tierfs/tierfs/control"
+	"github.com/tierfs/tierfs/fs"
+)
+
+func TestPrintStatus(t *testing.T) {
+	r := &control.StatusReport{
+		Mountpoint: "/srv/mail", Config: "/etc/tierfs/tierfs.toml", PID: 77, Uptime: 3725,
+		Status: fs.Status{
+			Tiers: []fs.TierStatus{
+				{Name: "tmp", Path: "/dev/shm/tierfs", Kind: "tmpfs", Up: true, Bytes: 64 << 20, BytesFree: 48 << 20, Files: 12, FilesFree: 1000},
+				{Name: "slow", Path: "/mnt/nfs", Kind: "nfs", Up: false, Error: "health probe timed out"},
+			},
+			Requests: map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
+			Cache:    fs.CacheStats{Hits: 3, Misses: 1},
+		},
+		Mover: json.RawMessage(`{"running":true,"files":4}`),
+	}
+	var buf bytes.Buffer
+	printStatus(&buf, r)
+	out := buf.String()
+	for _, want := range []string{
+		"/srv/mail: tierfs pid 77, up 1h2m5s, config /etc/tierfs/tierfs.toml",
+		"tmp   tmpfs  up      16.0 MiB  48.0 MiB  64.0 MiB  12     1000",
+		"slow  nfs    DOWN",
+		"(health probe timed out)",
+		"cache: 3 hits, 1 misses (75.0% hit rate)",
+		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
+		"mover: files=4 running=true",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestIECBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
+		if got := iecBytes(n); got != want {
+			t.Errorf("iecBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestParseTierfsMounts(t *testing.T) {
+	in := "/dev/sda1 / ext4 rw 0 0\n" +
+		"/etc/tierfs.toml /srv/mail fuse.tierfs rw,nosuid 0 0\n" +
+		"x /srv/other fuse.mergerfs rw 0 0\n" +
+		"/etc/t2.toml /srv/my\\040mail fuse.tierfs rw 0 0\n"
+	got := parseTierfsMounts(in)
+	if want := []string{"/srv/mail", "/srv/my mail"}; !slices.Equal(got, want) {
+		t.Errorf("parseTierfsMounts = %q, want %q", got, want)
+	}
+}
+
+// TestBusyHolders finds a child process whose working directory and an
+// open file lie under a directory.
+func TestBusyHolders(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/f", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "30")
+	cmd.Dir = dir
+	f, err := os.Open(dir + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var hs []holder
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if hs = busyHolders(dir); len(hs) > 0 && hs[0].comm == "sleep" {
+			break
+		}
+	}
+	if len(hs) != 1 || hs[0].pid != cmd.Process.Pid || hs[0].comm != "sleep" ||
+		!slices.Contains(hs[0].paths, dir) || !slices.Contains(hs[0].paths, dir+"/f") {
+		t.Fatalf("busyHolders = %v, want only pid %d (sleep) with %s and %s/f", hs, cmd.Process.Pid, dir, dir)
+	}
+	if hs := busyHolders(dir + "x"); len(hs) != 0 {
+		t.Errorf("busyHolders(other dir) = %v", hs)
+	}
+}
+
+func TestUnder(t *testing.T) {
+	for _, tt := range []struct {
+		p, mp string
+		want  bool
+	}{
+		{"/srv/mail", "/srv/mail", true}, {"/srv/mail/a", "/srv/mail", true},
+		{"/srv/mailx", "/srv/mail", false}, {"/srv", "/srv/mail", false}, {"/x", "/", true},
+	} {
+		if got := under(tt.p, tt.mp); got != tt.want {
+			t.Errorf("under(%q, %q) = %v", tt.p, tt.mp, got)
+		}
+	}
+}
