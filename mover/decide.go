@@ -1,0 +1,97 @@
+package mover
+
+import (
+	"path"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/dovecot"
+	"github.com/tierfs/tierfs/policy"
+)
+
+// Skip reasons, as reports and metrics name them.
+const (
+	SkipOpen       = "open"        // the file has an open handle
+	SkipChanged    = "changed"     // written while it was copied
+	SkipHardLinked = "hard-linked" // several names; moved with all of them or not at all
+	SkipNotFile    = "not-a-file"  // replaced by something else since the scan
+	SkipMoving     = "moving"      // another move of it is in progress
+	SkipDuplicate  = "duplicate"   // a copy exists on another tier: tierfs check
+	SkipQuiet      = "user-active" // the user's tree changed within the quiet period
+	SkipDurable    = "durable"     // would land on tmpfs but must survive a reboot
+	SkipGone       = "gone"        // removed since the scan
+)
+
+// file is one regular file found on a tier by the scan.
+type file struct {
+	path string // inside the mount
+	tier int    // where it is
+	st   *unix.Stat_t
+}
+
+// decision says where a file should go and why.
+type decision struct {
+	dst    int // -1: stays
+	demote bool
+	rule   int
+	caps   policy.Captures
+	skip   string // set when the file should move but may not
+}
+
+// decide places f by the current policy: a file the aging rule selects
+// goes to the rule's demote tier; a file already there stays (it is a
+// demoted file); any other file not on its rule's tier is misplaced and
+// goes back to it. stat returns the file's stat, made on demand so that
+// names that cannot qualify (only_seen) cost no stat.
+func (pol *Policy) decide(f file, now time.Time, isTmpfs func(int) bool, stat func() (*unix.Stat_t, error)) decision {
+	ri, caps := pol.Placement.Match(f.path)
+	home := pol.Placement.Rules()[ri].Tier
+	a := pol.Aging[ri]
+	d := decision{dst: -1, rule: ri, caps: caps}
+	switch {
+	case a.To >= 0 && f.tier == a.To:
+		return d
+	case a.To >= 0 && a.qualifies(f.path, now, stat):
+		d.dst, d.demote = a.To, true
+	case f.tier != home:
+		d.dst = home
+	default:
+		return d
+	}
+	if isTmpfs(d.dst) && dovecot.MustSurvive(f.path) {
+		d.skip = SkipDurable
+	}
+	return d
+}
+
+// qualifies reports whether the aging rule selects file p.
+func (a Aging) qualifies(p string, now time.Time, stat func() (*unix.Stat_t, error)) bool {
+	if a.OnlySeen {
+		if !dovecot.IsMaildirMessage(p) {
+			return false
+		}
+		m, _ := dovecot.ParseMaildirName(path.Base(p))
+		if !m.Seen() || now.Sub(m.Delivered) < a.After {
+			return false
+		}
+		if a.MinSize == 0 {
+			return true
+		}
+		if m.Size >= 0 {
+			return m.Size >= a.MinSize
+		}
+	}
+	st, err := stat()
+	if err != nil {
+		return false
+	}
+	if st.Size < a.MinSize {
+		return false
+	}
+	if a.OnlySeen {
+		return true
+	}
+	mtime := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+	return now.Sub(mtime) >= a.After
+}

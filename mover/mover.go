@@ -1,0 +1,269 @@
+// Package mover moves files between tiers in the background: ALT aging
+// (old mail to the slow tier, for every mailbox format) and correcting
+// misplaced files (a rename or a rule change left them on a tier their
+// rule does not give). It finds candidates by walking the tiers' own
+// directories, never the mount, and moves each with the filesystem's
+// crash-safe move primitive, which skips files that are open, changed
+// during the copy or hard-linked; those are retried on the next pass.
+package mover
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tierfs/tierfs/fs"
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// Primitive moves one file (a path inside the mount) to tier dst and
+// returns the bytes moved; *fs.Root implements it.
+type Primitive interface {
+	Move(ctx context.Context, p string, dst int) (int64, error)
+}
+
+// Observer is told about every move; metrics.Mover implements it.
+type Observer interface {
+	Moved(from, to string, bytes int64)
+	Failed(from, to string)
+}
+
+// Config is what a Mover works with.
+type Config struct {
+	Tiers          []*tiers.Tier
+	Policy         *Policy
+	Move           Primitive
+	Interval       time.Duration // between scheduled passes; 0: none
+	BytesPerSecond int64         // 0: unlimited
+	FilesPerSecond float64       // 0: unlimited
+	Observer       Observer      // may be nil
+	Logger         *slog.Logger
+	Now            func() time.Time // for tests; time.Now by default
+}
+
+// Mover runs passes, one at a time, on a schedule and on demand.
+type Mover struct {
+	cfg    Config
+	pol    atomic.Pointer[Policy]
+	sem    chan struct{} // held by the running pass
+	totals totals
+
+	mu       sync.Mutex
+	progress *Progress // the running pass, nil when idle
+	last     *Report
+	runs     uint64
+}
+
+// New returns a mover; call Run to start its schedule.
+func New(cfg Config) (*Mover, error) {
+	if cfg.Policy == nil || cfg.Move == nil || len(cfg.Tiers) == 0 {
+		return nil, errors.New("mover: tiers, policy and move primitive are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := &Mover{cfg: cfg, sem: make(chan struct{}, 1)}
+	m.pol.Store(cfg.Policy)
+	return m, nil
+}
+
+// SetPolicy replaces the rules (after a config reload); the next pass
+// uses them.
+func (m *Mover) SetPolicy(p *Policy) { m.pol.Store(p) }
+
+// Options narrow one pass.
+type Options struct {
+	DryRun   bool   `json:"dry_run,omitempty"`
+	User     string `json:"user,omitempty"`      // only files whose rule captures this {user}
+	MaxBytes int64  `json:"max_bytes,omitempty"` // stop once this many bytes moved; 0: no limit
+}
+
+// Run runs a pass every Interval until ctx ends. A pass due while
+// another runs (one asked for by tierfs migrate) is skipped.
+func (m *Mover) Run(ctx context.Context) {
+	if m.cfg.Interval <= 0 {
+		return
+	}
+	tick := time.NewTicker(m.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		select {
+		case m.sem <- struct{}{}:
+		default:
+			continue
+		}
+		r := m.pass(ctx, Options{})
+		<-m.sem
+		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed)
+	}
+}
+
+// RunOnce runs one pass now, after waiting for a pass in progress, and
+// returns its report.
+func (m *Mover) RunOnce(ctx context.Context, o Options) (*Report, error) {
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-m.sem }()
+	return m.pass(ctx, o), nil
+}
+
+// pass scans the tiers and moves what should move.
+func (m *Mover) pass(ctx context.Context, o Options) *Report {
+	r := &Report{DryRun: o.DryRun, User: o.User, MaxBytes: o.MaxBytes, Started: m.cfg.Now(), Skipped: map[string]int64{}}
+	prog := &Progress{Phase: "scanning", Started: r.Started}
+	m.setProgress(prog)
+	s := newScan(m.pol.Load(), m.cfg.Tiers, r.Started, o.User)
+	s.run(ctx)
+	r.Scanned = s.scanned
+	for _, err := range s.errs {
+		r.fail("", err)
+	}
+	m.mu.Lock()
+	prog.Phase = "moving"
+	for _, c := range s.cands {
+		if c.skip == "" {
+			prog.Files++
+			prog.Bytes += c.size
+		}
+	}
+	m.mu.Unlock()
+	m.moveAll(ctx, s.cands, o, r, prog)
+	if ctx.Err() != nil && r.Stopped == "" {
+		r.Stopped = "canceled"
+	}
+	r.Finished = m.cfg.Now()
+	m.finish(r)
+	return r
+}
+
+// moveAll moves the candidates in scan order, paced by the limits.
+func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress) {
+	files, bytes := newLimiter(m.cfg.FilesPerSecond), newLimiter(float64(m.cfg.BytesPerSecond))
+	for _, c := range cands {
+		if c.skip != "" {
+			r.Skipped[c.skip]++
+			continue
+		}
+		if o.MaxBytes > 0 && r.Bytes+c.size > o.MaxBytes {
+			r.Stopped = "max-bytes reached"
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if o.DryRun {
+			r.moved(m.route(c), c.size)
+			m.advance(prog, c.size)
+			continue
+		}
+		if files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil {
+			return
+		}
+		n, err := m.cfg.Move.Move(ctx, c.path, c.dst)
+		m.record(c, n, err, r)
+		m.advance(prog, c.size)
+	}
+}
+
+// record files one move's outcome in the report and the observer.
+func (m *Mover) record(c candidate, n int64, err error, r *Report) {
+	from, to := m.cfg.Tiers[c.src].Name, m.cfg.Tiers[c.dst].Name
+	if reason := skipReason(err); reason != "" {
+		r.Skipped[reason]++
+		return
+	}
+	if err != nil {
+		r.fail(c.path, err)
+		if m.cfg.Observer != nil {
+			m.cfg.Observer.Failed(from, to)
+		}
+		m.cfg.Logger.Warn("mover: move failed", "path", c.path, "from", from, "to", to, "err", err)
+		return
+	}
+	r.moved(from+"->"+to, n)
+	if m.cfg.Observer != nil {
+		m.cfg.Observer.Moved(from, to, n)
+	}
+}
+
+// skipReason maps the primitive's skip errors to reasons; "" for
+// success and real failures.
+func skipReason(err error) string {
+	for _, s := range []struct {
+		err    error
+		reason string
+	}{
+		{fs.ErrOpen, SkipOpen}, {fs.ErrChanged, SkipChanged}, {fs.ErrHardLinked, SkipHardLinked},
+		{fs.ErrNotFile, SkipNotFile}, {fs.ErrMoving, SkipMoving}, {fs.ErrDuplicate, SkipDuplicate},
+	} {
+		if errors.Is(err, s.err) {
+			return s.reason
+		}
+	}
+	if err != nil && isMissing(err) {
+		return SkipGone
+	}
+	return ""
+}
+
+func (m *Mover) setProgress(p *Progress) {
+	m.mu.Lock()
+	m.progress = p
+	m.mu.Unlock()
+}
+
+func (m *Mover) advance(p *Progress, size int64) {
+	m.mu.Lock()
+	p.FilesDone++
+	p.BytesDone += size
+	m.mu.Unlock()
+}
+
+// finish publishes a finished pass.
+func (m *Mover) finish(r *Report) {
+	m.totals.add(r)
+	m.mu.Lock()
+	m.progress = nil
+	m.last = r
+	m.runs++
+	m.mu.Unlock()
+}
+
+func (r *Report) fail(p string, err error) {
+	r.Failed++
+	if len(r.Failures) < maxFailures {
+		r.Failures = append(r.Failures, Failure{Path: p, Error: err.Error()})
+	}
+}
+
+// route names a candidate's move as "from->to".
+func (m *Mover) route(c candidate) string {
+	return m.cfg.Tiers[c.src].Name + "->" + m.cfg.Tiers[c.dst].Name
+}
+
+func (r *Report) moved(route string, n int64) {
+	r.Files++
+	r.Bytes += n
+	if r.Moves == nil {
+		r.Moves = map[string]Count{}
+	}
+	k := route
+	cnt := r.Moves[k]
+	cnt.Files++
+	cnt.Bytes += n
+	r.Moves[k] = cnt
+}

@@ -1,0 +1,114 @@
+package mover
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxFailures bounds the failures a report lists one by one.
+const maxFailures = 100
+
+// Report is the outcome of one pass. In a dry run, Files and Bytes are
+// what the pass would have moved.
+type Report struct {
+	DryRun   bool             `json:"dry_run"`
+	User     string           `json:"user,omitempty"`
+	MaxBytes int64            `json:"max_bytes,omitempty"`
+	Started  time.Time        `json:"started"`
+	Finished time.Time        `json:"finished"`
+	Scanned  int64            `json:"scanned"` // regular files looked at
+	Files    int64            `json:"files"`
+	Bytes    int64            `json:"bytes"`
+	Moves    map[string]Count `json:"moves,omitempty"` // by "from->to"
+	Skipped  map[string]int64 `json:"skipped"`         // by reason (Skip*)
+	Failed   int64            `json:"failed"`
+	Failures []Failure        `json:"failures,omitempty"` // the first maxFailures
+	Stopped  string           `json:"stopped,omitempty"`  // why the pass ended early
+}
+
+// Count is a number of files and their bytes.
+type Count struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Failure is one move that failed (Path is empty for a scan error).
+type Failure struct {
+	Path  string `json:"path,omitempty"`
+	Error string `json:"error"`
+}
+
+// Progress is the state of the running pass.
+type Progress struct {
+	Phase     string    `json:"phase"` // scanning, moving
+	Started   time.Time `json:"started"`
+	Files     int64     `json:"files"` // to move, known once the scan ends
+	Bytes     int64     `json:"bytes"`
+	FilesDone int64     `json:"files_done"`
+	BytesDone int64     `json:"bytes_done"`
+}
+
+// Stats is what the mover did since the daemon started, for tierfs
+// status and metrics.
+type Stats struct {
+	Running  *Progress        `json:"running,omitempty"`
+	Runs     uint64           `json:"runs"`
+	Last     *Report          `json:"last,omitempty"`
+	Files    int64            `json:"files"` // moved by real passes
+	Bytes    int64            `json:"bytes"`
+	Skipped  map[string]int64 `json:"skipped"`
+	Failed   int64            `json:"failed"`
+	Interval time.Duration    `json:"interval_ns"`
+}
+
+// totals accumulate the real (not dry-run) passes.
+type totals struct {
+	mu      sync.Mutex
+	files   int64
+	bytes   int64
+	failed  int64
+	skipped map[string]int64
+}
+
+func (t *totals) add(r *Report) {
+	if r.DryRun {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.files += r.Files
+	t.bytes += r.Bytes
+	t.failed += r.Failed
+	if t.skipped == nil {
+		t.skipped = map[string]int64{}
+	}
+	for k, v := range r.Skipped {
+		t.skipped[k] += v
+	}
+}
+
+// Stats returns a snapshot; it is safe to call from any goroutine.
+func (m *Mover) Stats() Stats {
+	s := Stats{Skipped: map[string]int64{}, Interval: m.cfg.Interval}
+	m.totals.mu.Lock()
+	s.Files, s.Bytes, s.Failed = m.totals.files, m.totals.bytes, m.totals.failed
+	for k, v := range m.totals.skipped {
+		s.Skipped[k] = v
+	}
+	m.totals.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.progress != nil {
+		p := *m.progress
+		s.Running = &p
+	}
+	s.Runs, s.Last = m.runs, m.last
+	return s
+}
+
+func isMissing(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
+}

@@ -1,0 +1,188 @@
+package mover
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// candidate is a file the scan found on the wrong tier.
+type candidate struct {
+	path     string
+	src, dst int
+	size     int64
+	user     userKey
+	quiet    time.Duration
+	skip     string // a reason known at scan time
+}
+
+// userKey names a user's tree by the rule captures.
+type userKey struct{ hash, user string }
+
+// scan walks the tiers' own directories (never the mount) and collects
+// the files to move and, when a rule has a quiet period, the newest
+// change in each user's tree.
+type scan struct {
+	pol      *Policy
+	tiers    []*tiers.Tier
+	now      time.Time
+	user     string // only this user's files ("" for all)
+	activity map[userKey]time.Time
+	quiet    bool // some rule has a quiet period: track activity
+	cands    []candidate
+	scanned  int64
+	errs     []error
+}
+
+func newScan(pol *Policy, ts []*tiers.Tier, now time.Time, user string) *scan {
+	s := &scan{pol: pol, tiers: ts, now: now, user: user, activity: map[userKey]time.Time{}}
+	for _, a := range pol.Aging {
+		s.quiet = s.quiet || a.Quiet > 0
+	}
+	return s
+}
+
+// run walks every tier, then drops candidates held back by a quiet
+// period.
+func (s *scan) run(ctx context.Context) {
+	for ti, t := range s.tiers {
+		if !t.Up() {
+			s.errs = append(s.errs, fmt.Errorf("tier %s is down; not scanned", t.Name))
+			continue
+		}
+		s.walk(ctx, ti, "")
+	}
+	for i := range s.cands {
+		c := &s.cands[i]
+		if c.skip == "" && c.quiet > 0 && s.now.Sub(s.activity[c.user]) < c.quiet {
+			c.skip = SkipQuiet
+		}
+	}
+}
+
+func (s *scan) walk(ctx context.Context, ti int, dir string) {
+	if ctx.Err() != nil {
+		return
+	}
+	t := s.tiers[ti]
+	ents, err := t.ReadDir(dir)
+	if err != nil {
+		if err != unix.ENOENT {
+			s.errs = append(s.errs, fmt.Errorf("tier %s: read %q: %w", t.Name, dir, err))
+		}
+		return
+	}
+	for _, e := range ents {
+		if dir == "" && strings.HasPrefix(e.Name, ".tierfs") {
+			continue
+		}
+		p := e.Name
+		if dir != "" {
+			p = dir + "/" + e.Name
+		}
+		var st *unix.Stat_t
+		typ := e.Type
+		if typ == unix.DT_UNKNOWN {
+			if st = s.lstat(ti, p); st == nil {
+				continue
+			}
+			typ = dtype(st.Mode)
+		}
+		if s.quiet {
+			st = s.noteActivity(ti, p, st)
+		}
+		switch typ {
+		case unix.DT_DIR:
+			s.walk(ctx, ti, p)
+		case unix.DT_REG:
+			s.scanned++
+			s.consider(file{path: p, tier: ti, st: st})
+		}
+	}
+}
+
+// consider adds f to the candidates if the policy wants it elsewhere.
+func (s *scan) consider(f file) {
+	stat := func() (*unix.Stat_t, error) {
+		if f.st == nil {
+			if f.st = s.lstat(f.tier, f.path); f.st == nil {
+				return nil, unix.ENOENT
+			}
+		}
+		return f.st, nil
+	}
+	d := s.pol.decide(f, s.now, s.isTmpfs, stat)
+	if d.dst < 0 || (s.user != "" && d.caps.User != s.user) {
+		return
+	}
+	st, err := stat()
+	if err != nil {
+		return
+	}
+	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
+		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet}
+	switch {
+	case c.skip != "":
+	case st.Nlink > 1:
+		c.skip = SkipHardLinked
+	case s.elsewhere(f):
+		c.skip = SkipDuplicate
+	}
+	s.cands = append(s.cands, c)
+}
+
+// elsewhere reports whether another tier also holds f's name.
+func (s *scan) elsewhere(f file) bool {
+	var st unix.Stat_t
+	for ti, t := range s.tiers {
+		if ti != f.tier && t.Lstat(f.path, &st) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// noteActivity records the change times of p in its user's tree.
+func (s *scan) noteActivity(ti int, p string, st *unix.Stat_t) *unix.Stat_t {
+	_, caps := s.pol.Placement.Match(p)
+	if caps.User == "" {
+		return st
+	}
+	if st == nil {
+		if st = s.lstat(ti, p); st == nil {
+			return nil
+		}
+	}
+	k := userKey{caps.Hash, caps.User}
+	for _, ts := range []unix.Timespec{st.Mtim, st.Ctim} {
+		if t := time.Unix(ts.Sec, ts.Nsec); t.After(s.activity[k]) {
+			s.activity[k] = t
+		}
+	}
+	return st
+}
+
+func (s *scan) lstat(ti int, p string) *unix.Stat_t {
+	var st unix.Stat_t
+	if err := s.tiers[ti].Lstat(p, &st); err != nil {
+		return nil
+	}
+	return &st
+}
+
+func (s *scan) isTmpfs(ti int) bool { return !s.tiers[ti].Persistent() }
+
+func dtype(mode uint32) uint8 {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return unix.DT_DIR
+	case unix.S_IFREG:
+		return unix.DT_REG
+	}
+	return unix.DT_UNKNOWN
+}
