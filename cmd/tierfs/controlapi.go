@@ -34,5 +34,6 @@ func (d *mountd) statusReport() control.StatusReport {
 		Started:    d.started,
 		Uptime:     time.Since(d.started).Seconds(),
 		Status:     d.root.Status(),
+		Mover:      d.mover.StatsJSON(),
 	}
 }

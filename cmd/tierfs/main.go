@@ -6,6 +6,7 @@
 //	tierfs mount [--config FILE] [--foreground] [--log-file FILE] [--log-format text|json] [-o OPTIONS] MOUNTPOINT
 //	tierfs init [--config FILE]
 //	tierfs status [--json] [MOUNTPOINT...]
+//	tierfs reload MOUNTPOINT...
 //	tierfs where PATH...
 //	tierfs install [--prefix DIR] [--dest DIR] [--remove]
 //	tierfs hash [--dovecot24] USER...
@@ -36,6 +37,7 @@ func commands() []command {
 		{"mount", "mount [--config FILE] [--state-dir DIR] [--foreground] [--log-file FILE] [--log-format text|json] [--stop-timeout D] [-o OPTIONS] MOUNTPOINT", runMount},
 		{"init", "init [--config FILE] [--state-dir DIR]", runInit},
 		{"status", "status [--json] [MOUNTPOINT...]", runStatus},
+		{"reload", "reload MOUNTPOINT...", runReload},
 		{"where", "where PATH...", runWhere},
 		{"install", "install [--prefix DIR] [--dest DIR] [--remove]", runInstall},
 		{"hash", "hash [--dovecot24] USER...", runHash},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/control"
+	"github.com/tierfs/tierfs/mover"
 )
 
 // reload rereads the config file and puts its placement rules into force
@@ -27,6 +28,10 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 	if err == nil {
 		err = sameTiers(old, cfg)
 	}
+	var pol *mover.Policy
+	if err == nil {
+		pol, err = mover.PolicyFrom(cfg)
+	}
 	if err == nil {
 		err = d.root.SetPlacement(cfg.Placement)
 	}
@@ -38,6 +43,7 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 		d.log.Warn("reload: [kernel] and [metrics] changes take effect at the next mount", "config", cfg.Source)
 	}
 	d.cfg.Store(cfg)
+	d.mover.SetPolicy(pol)
 	d.log.Info("reloaded", "config", cfg.Source, "rules", len(cfg.Rules))
 	return &control.ReloadResult{Config: cfg.Source, Rules: len(cfg.Rules)}, nil
 }

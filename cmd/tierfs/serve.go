@@ -17,6 +17,7 @@ import (
 	"github.com/tierfs/tierfs/control"
 	tfs "github.com/tierfs/tierfs/fs"
 	"github.com/tierfs/tierfs/metrics"
+	"github.com/tierfs/tierfs/mover"
 )
 
 // defaultStopTimeout is how long SIGTERM waits for busy files.
@@ -35,6 +36,7 @@ type mountd struct {
 	reloadMu sync.Mutex                    // one reload at a time
 	root     *tfs.Root
 	metrics  *metrics.Metrics // nil when [metrics] is off
+	mover    *mover.Mover
 }
 
 // run opens the tiers, mounts, and serves until ctx ends (SIGTERM,
@@ -58,13 +60,21 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.root, err = tfs.NewRoot(ctx, tfs.Options{
-		Tiers:      ts,
-		Placement:  cfg.Placement,
-		Logger:     d.log,
-		CrashPoint: os.Getenv("TIERFS_CRASHPOINT"),
-		CacheSize:  int64(cfg.Cache.Size),
+		Tiers:       ts,
+		Placement:   cfg.Placement,
+		Logger:      d.log,
+		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
+		MoveTargets: mover.Targets(cfg),
+		CacheSize:   int64(cfg.Cache.Size),
 	})
 	if err != nil {
+		return err
+	}
+	var moved mover.Observer
+	if d.metrics != nil {
+		moved = d.metrics.Mover
+	}
+	if d.mover, err = mover.FromConfig(cfg, ts, d.root, moved, d.log); err != nil {
 		return err
 	}
 	if d.metrics != nil {
@@ -88,6 +98,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	default:
 		defer ctl.Close()
 		d.registerControl(ctl)
+		d.mover.Register(ctl)
 	}
 
 	srv, err := d.mount(ctx, cfg)
@@ -97,6 +108,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if ctl != nil {
 		go ctl.Serve()
 	}
+	go d.mover.Run(ctx)
 	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts))
 	if err := sdNotify("READY=1", "STATUS=serving "+a.mountpoint); err != nil {
 		d.log.Warn("cannot notify the service manager", "err", err)

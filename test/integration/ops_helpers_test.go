@@ -1,0 +1,73 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// opsStatus is the part of `tierfs status --json` the ops tests read.
+type opsStatus struct {
+	Mountpoint string `json:"mountpoint"`
+	Config     string `json:"config"`
+	PID        int    `json:"pid"`
+	Tiers      []struct {
+		Name  string `json:"name"`
+		Kind  string `json:"kind"`
+		Up    bool   `json:"up"`
+		Files uint64 `json:"files"`
+	} `json:"tiers"`
+	Requests map[string]uint64 `json:"requests"`
+}
+
+// opsStatusJSON runs `tierfs status --json MNT` and decodes its report.
+func opsStatusJSON(t testing.TB, bin, mnt string) opsStatus {
+	t.Helper()
+	out, err := exec.Command(bin, "status", "--json", mnt).Output()
+	if err != nil {
+		t.Fatalf("tierfs status --json %s: %v\n%s", mnt, err, out)
+	}
+	var rs []opsStatus
+	if err := json.Unmarshal(out, &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("tierfs status --json %s: %v (%d reports)\n%s", mnt, err, len(rs), out)
+	}
+	return rs[0]
+}
+
+// opsProcessAlive reports whether pid runs (and is not a zombie).
+func opsProcessAlive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// opsWaitExit waits until pid has exited.
+func opsWaitExit(pid int, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if !opsProcessAlive(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// opsWaitLog waits until the daemon's log contains want at least n times.
+func opsWaitLog(t testing.TB, d *daemon, want string, n int) string {
+	t.Helper()
+	for deadline := time.Now().Add(mountWait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if log := d.log(); strings.Count(log, want) >= n {
+			return log
+		}
+	}
+	t.Fatalf("daemon log does not contain %q %d times within %v:\n%s", want, n, mountWait, d.log())
+	return ""
+}
