@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	preset "github.com/tierfs/tierfs/dovecot"
 	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
 )
 
@@ -97,6 +98,9 @@ func checkPlacement(t *testing.T, f *fixture, stage string, wiped bool) {
 			count[fl.tier] = map[fileClass]int{}
 		}
 		count[fl.tier][fl.class]++
+		if fl.tier == dovecottest.TierTmp && preset.MustSurvive(fl.rel) {
+			t.Errorf("%s: %s is on tmpfs but must survive a reboot (dovecot.MustSurvive)", stage, fl.rel)
+		}
 		if fl.class == classOther {
 			others = append(others, fl.tier+":"+fl.rel)
 		}

@@ -8,21 +8,40 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
+// IMAPTimeout bounds every wait for the server's next bytes, so a hung
+// server fails a test instead of hanging it past its cleanup.
+const IMAPTimeout = 2 * time.Minute
+
 // DialIMAP connects to addr without TLS and logs in.
 func DialIMAP(addr, user, password string, opts *imapclient.Options) (*imapclient.Client, error) {
 	if opts == nil {
 		opts = &imapclient.Options{}
 	}
-	if opts.Dialer == nil {
-		opts.Dialer = &net.Dialer{Timeout: 30 * time.Second}
-	}
-	c, err := imapclient.DialInsecure(addr, opts)
+	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("imap dial %s: %w", addr, err)
+	}
+	c := imapclient.New(deadlineConn{conn}, opts)
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("imap greeting from %s: %w", addr, err)
 	}
 	if err := c.Login(user, password).Wait(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("imap login %s: %w", user, err)
 	}
 	return c, nil
+}
+
+// deadlineConn gives every Read and Write a fresh deadline.
+type deadlineConn struct{ net.Conn }
+
+func (c deadlineConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(IMAPTimeout))
+	return c.Conn.Read(b)
+}
+
+func (c deadlineConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(IMAPTimeout))
+	return c.Conn.Write(b)
 }
