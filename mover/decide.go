@@ -21,6 +21,7 @@ const (
 	SkipQuiet      = "user-active" // the user's tree changed within the quiet period
 	SkipDurable    = "durable"     // would land on tmpfs but must survive a reboot
 	SkipGone       = "gone"        // removed since the scan
+	SkipNotTarget  = "not-target"  // a reload made a new target tier: it needs a remount
 )
 
 // file is one regular file found on a tier by the scan.

@@ -36,6 +36,7 @@ type Config struct {
 	Tiers          []*tiers.Tier
 	Policy         *Policy
 	Move           Primitive
+	Targets        []int         // tiers moves may go to (nil: all); see Targets
 	Interval       time.Duration // between scheduled passes; 0: none
 	BytesPerSecond int64         // 0: unlimited
 	FilesPerSecond float64       // 0: unlimited
@@ -127,6 +128,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	prog := &Progress{Phase: "scanning", Started: r.Started}
 	m.setProgress(prog)
 	s := newScan(m.pol.Load(), m.cfg.Tiers, r.Started, o.User)
+	s.targets = m.cfg.Targets
 	s.run(ctx)
 	r.Scanned = s.scanned
 	for _, err := range s.errs {

@@ -3,6 +3,7 @@ package mover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ type scan struct {
 	now      time.Time
 	user     string // only this user's files ("" for all)
 	activity map[userKey]time.Time
-	quiet    bool // some rule has a quiet period: track activity
+	quiet    bool  // some rule has a quiet period: track activity
+	targets  []int // tiers moves may go to (nil: all)
 	cands    []candidate
 	scanned  int64
 	errs     []error
@@ -128,6 +130,8 @@ func (s *scan) consider(f file) {
 		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet}
 	switch {
 	case c.skip != "":
+	case s.targets != nil && !slices.Contains(s.targets, c.dst):
+		c.skip = SkipNotTarget
 	case st.Nlink > 1:
 		c.skip = SkipHardLinked
 	case s.elsewhere(f):

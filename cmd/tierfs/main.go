@@ -39,6 +39,8 @@ func commands() []command {
 		{"status", "status [--json] [MOUNTPOINT...]", runStatus},
 		{"reload", "reload MOUNTPOINT...", runReload},
 		{"where", "where PATH...", runWhere},
+		{"migrate", "migrate [--config FILE] [--dry-run] [--user U] [--max-bytes N] [--json] MOUNTPOINT", runMigrate},
+		{"check", "check [--config FILE] [--repair] [MOUNTPOINT]", runCheck},
 		{"install", "install [--prefix DIR] [--dest DIR] [--remove]", runInstall},
 		{"hash", "hash [--dovecot24] USER...", runHash},
 		{"dovecot-config", "dovecot-config [--config FILE] [--format maildir|sdbox|mdbox] [--version 2.3|2.4] MOUNTPOINT", runDovecotConfig},

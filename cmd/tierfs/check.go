@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/config"
+	"github.com/tierfs/tierfs/dovecot"
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// checkArgs are the parsed arguments of "tierfs check".
+type checkArgs struct {
+	config     string
+	stateDir   string
+	repair     bool
+	mountpoint string // "" when not given
+}
+
+func parseCheckArgs(args []string) (*checkArgs, error) {
+	a := &checkArgs{}
+	fset := newFlagSet("check")
+	fset.StringVar(&a.config, "config", "", "config `file` (default: the one MOUNTPOINT is mounted with, else the embedded default)")
+	fset.StringVar(&a.stateDir, "state-dir", defaultStateDir, "state `dir` of the embedded default")
+	fset.BoolVar(&a.repair, "repair", false, "repair what can be repaired safely (needs the filesystem unmounted)")
+	pos, err := parseInterspersed(fset, args)
+	if err != nil {
+		return nil, err
+	}
+	switch len(pos) {
+	case 0:
+	case 1:
+		if a.mountpoint, err = filepath.Abs(pos[0]); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, usageError{"check: want at most one MOUNTPOINT"}
+	}
+	return a, nil
+}
+
+// runCheck reads the tiers' own directories and reports what a crash, a
+// rename or a rule change left behind: names on two tiers, temporaries of
+// interrupted moves, misplaced files, copies set aside by a conflict,
+// unfinished journal intents, and Dovecot files on tmpfs that must
+// survive a reboot. Without --repair it changes nothing and may run on a
+// mounted filesystem; --repair needs it unmounted, since it would race
+// the daemon's own moves. It fails while problems remain.
+func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
+	a, err := parseCheckArgs(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := checkConfig(a)
+	if err != nil {
+		return err
+	}
+	if mp := servedAt(cfg, a.mountpoint); mp != "" && a.repair {
+		return fmt.Errorf("check --repair: %s is mounted at %s; unmount it first (repairs would race the daemon's moves)", cfg.Source, mp)
+	}
+	ts, err := openCheckTiers(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeTiers(ts)
+	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout}
+	c.run(ctx)
+	return c.summary()
+}
+
+// checkConfig picks the config: --config, else the source of the mount
+// at MOUNTPOINT (tierfs mounts name their config file as the source),
+// else the embedded default.
+func checkConfig(a *checkArgs) (*config.Config, error) {
+	if a.config == "" && a.mountpoint != "" {
+		for _, m := range tierfsMountEntries() {
+			if m.point == a.mountpoint && filepath.IsAbs(m.source) {
+				return config.Load(m.source)
+			}
+		}
+	}
+	return loadConfig(a.config, a.stateDir)
+}
+
+// mountEntry is a tierfs mount: its source (the config) and mount point.
+type mountEntry struct{ source, point string }
+
+func tierfsMountEntries() []mountEntry {
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	var out []mountEntry
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[2] == "fuse.tierfs" {
+			out = append(out, mountEntry{source: unescapeOctal(f[0]), point: unescapeOctal(f[1])})
+		}
+	}
+	return out
+}
+
+// servedAt returns where cfg is mounted ("" if nowhere): the given mount
+// point if it is a tierfs mount, or any tierfs mount of the same config.
+func servedAt(cfg *config.Config, mountpoint string) string {
+	for _, m := range tierfsMountEntries() {
+		if m.point == mountpoint || m.source == cfg.Source {
+			return m.point
+		}
+	}
+	return ""
+}
+
+// openCheckTiers opens every tier; a tmpfs tier that does not exist
+// (after a reboot, before the first mount) is left out, not created.
+func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
+	ts := make([]*tiers.Tier, len(cfg.Tiers))
+	for i, t := range cfg.Tiers {
+		if t.Kind == config.KindTmpfs {
+			if _, err := os.Stat(t.Path); os.IsNotExist(err) {
+				continue
+			}
+		}
+		tier, err := tiers.Open(tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind)}, i)
+		if err != nil {
+			closeTiers(ts)
+			return nil, fmt.Errorf("%s: %w", cfg.Source, err)
+		}
+		ts[i] = tier
+	}
+	return ts, nil
+}
+
+// checker walks the union of the tiers and reports problems.
+type checker struct {
+	cfg    *config.Config
+	tiers  []*tiers.Tier // nil entries: absent tmpfs tiers
+	repair bool
+	w      io.Writer
+
+	problems, repaired int
+}
+
+// report prints one finding; fixed says whether a repair settled it.
+func (c *checker) report(kind, what string, fixed bool, note string) {
+	c.problems++
+	line := kind + ": " + what
+	switch {
+	case fixed:
+		c.repaired++
+		line += " [repaired: " + note + "]"
+	case note != "":
+		line += " (" + note + ")"
+	}
+	fmt.Fprintln(c.w, line)
+}
+
+func (c *checker) run(ctx context.Context) {
+	var all []int
+	for ti, t := range c.tiers {
+		if t != nil {
+			all = append(all, ti)
+			c.checkOwn(t)
+		}
+	}
+	c.walk(ctx, "", all)
+}
+
+// summary prints the totals and fails while problems remain.
+func (c *checker) summary() error {
+	left := c.problems - c.repaired
+	fmt.Fprintf(c.w, "%d problems found, %d repaired\n", c.problems, c.repaired)
+	if left > 0 {
+		return fmt.Errorf("check: %d problems remain", left)
+	}
+	return nil
+}
+
+// entry is one name of a directory as one tier has it.
+type entry struct {
+	tier int
+	dir  bool
+}
+
+// walk merges directory dir across the tiers holding it and checks
+// every name in it.
+func (c *checker) walk(ctx context.Context, dir string, holders []int) {
+	if ctx.Err() != nil {
+		return
+	}
+	names := map[string][]entry{}
+	for _, ti := range holders {
+		ents, err := c.tiers[ti].ReadDir(dir)
+		if err != nil {
+			c.report("unreadable", fmt.Sprintf("%s:%s: %v", c.tiers[ti].Name, dir, err), false, "")
+			continue
+		}
+		for _, e := range ents {
+			if dir == "" && strings.HasPrefix(e.Name, ".tierfs") {
+				continue
+			}
+			isDir := e.Type == unix.DT_DIR
+			if e.Type == unix.DT_UNKNOWN {
+				var st unix.Stat_t
+				isDir = c.tiers[ti].Lstat(join(dir, e.Name), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+			}
+			names[e.Name] = append(names[e.Name], entry{ti, isDir})
+		}
+	}
+	for _, name := range sortedKeys(names) {
+		p := join(dir, name)
+		var dirs, files []int
+		for _, e := range names[name] {
+			if e.dir {
+				dirs = append(dirs, e.tier)
+			} else {
+				files = append(files, e.tier)
+			}
+		}
+		c.checkName(p, dirs, files)
+		if len(dirs) > 0 {
+			c.walk(ctx, p, dirs)
+		}
+	}
+}
+
+// checkName checks one path: a file on several tiers, a file and a
+// directory of one name, a misplaced file, a durable file on tmpfs.
+func (c *checker) checkName(p string, dirs, files []int) {
+	switch {
+	case len(files) > 0 && len(dirs) > 0:
+		c.report("conflict", fmt.Sprintf("%s is a directory on %s and a file on %s", p, c.names(dirs), c.names(files)), false, "resolve by hand")
+		return
+	case len(files) > 1:
+		files = c.duplicate(p, files)
+	}
+	for _, ti := range files {
+		c.placement(p, ti)
+	}
+}
+
+// duplicate reports (and repairs) a name held by several tiers and
+// returns the tiers still holding it. The copy the mount shows (the
+// first holder in lookup order) is kept; identical others are removed,
+// differing ones set aside under .tierfs-recovered (the newer stays).
+func (c *checker) duplicate(p string, holders []int) []int {
+	keep := holders[0]
+	for _, ti := range c.cfg.Placement.Order(p) {
+		if slices.Contains(holders, ti) {
+			keep = ti
+			break
+		}
+	}
+	left := []int{keep}
+	for _, ti := range holders {
+		if ti == keep {
+			continue
+		}
+		what := fmt.Sprintf("%s on %s and %s", p, c.tiers[keep].Name, c.tiers[ti].Name)
+		same, err := tiers.SameContent(c.tiers[keep], c.tiers[ti], p)
+		switch {
+		case err != nil:
+			c.report("duplicate", what, false, fmt.Sprintf("cannot compare: %v", err))
+			left = append(left, ti)
+			continue
+		case !c.repair:
+			note := "different content: the newer stays, the other is set aside by --repair"
+			if same {
+				note = "identical: --repair removes the copy on " + c.tiers[ti].Name
+			}
+			c.report("duplicate", what, false, note)
+			left = append(left, ti)
+			continue
+		}
+		res, where, err := tiers.ResolveDuplicate(c.tiers[keep], c.tiers[ti], p)
+		switch {
+		case err != nil:
+			c.report("duplicate", what, false, fmt.Sprintf("repair failed: %v", err))
+			left = append(left, ti)
+		case res == tiers.RemovedCopy:
+			c.report("duplicate", what, true, "identical; removed the copy on "+c.tiers[ti].Name)
+		case res == tiers.KeptBoth:
+			c.report("duplicate", what, true, "different; set aside "+where)
+			if strings.HasPrefix(where, c.tiers[keep].Name+":") {
+				left = []int{ti}
+			}
+		default:
+			c.report("duplicate", what, false, "not two regular files; resolve by hand")
+			left = append(left, ti)
+		}
+	}
+	return left
+}
+
+// placement reports a file on a tier its rule does not give it, and
+// moves a Dovecot file that must survive a reboot off tmpfs.
+func (c *checker) placement(p string, ti int) {
+	t := c.tiers[ti]
+	if !t.Persistent() && dovecot.MustSurvive(p) {
+		c.offTmpfs(p, ti)
+		return
+	}
+	ri, _ := c.cfg.Placement.Match(p)
+	r := c.cfg.Rules[ri]
+	home, demoted := c.cfg.TierIndex(r.Tier), -1
+	if r.Demotes() {
+		demoted = c.cfg.TierIndex(r.DemoteTo)
+	}
+	if ti != home && ti != demoted {
+		c.report("misplaced", fmt.Sprintf("%s on %s, rule[%d] (%q) places it on %s", p, t.Name, ri+1, r.Match, r.Tier),
+			false, "tierfs migrate moves it while mounted, keeping its inode number")
+	}
+}
+
+// offTmpfs reports a durable file on tmpfs and, with --repair, moves it
+// to the first persistent tier in its lookup order.
+func (c *checker) offTmpfs(p string, ti int) {
+	what := fmt.Sprintf("%s is on tmpfs tier %s but Dovecot needs it after a reboot", p, c.tiers[ti].Name)
+	dst := -1
+	for _, o := range c.cfg.Placement.Order(p) {
+		if c.tiers[o] != nil && c.tiers[o].Persistent() {
+			dst = o
+			break
+		}
+	}
+	switch {
+	case dst < 0:
+		c.report("not durable", what, false, "no persistent tier to move it to")
+	case !c.repair:
+		c.report("not durable", what, false, "--repair moves it to "+c.tiers[dst].Name+"; fix the rules too")
+	default:
+		if err := moveOffline(c.tiers[ti], c.tiers[dst], p); err != nil {
+			c.report("not durable", what, false, fmt.Sprintf("repair failed: %v", err))
+			return
+		}
+		c.report("not durable", what, true, "moved to "+c.tiers[dst].Name+"; fix the rules too")
+	}
+}
+
+// moveOffline moves file p between tiers of an unmounted filesystem:
+// copy to a temporary, fsync, rename into place (never replacing),
+// fsync the directory, then remove the source.
+func moveOffline(src, dst *tiers.Tier, p string) error {
+	if err := mkdirsLike(src, dst, filepath.Dir(p)); err != nil {
+		return err
+	}
+	tmp, _, err := tiers.CopyToTemp(src, dst, p, nil)
+	if err != nil {
+		return err
+	}
+	if err := dst.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
+		dst.Unlink(tmp)
+		return err
+	}
+	if err := dst.FsyncDir(filepath.Dir(p)); err != nil {
+		return err
+	}
+	if err := src.Unlink(p); err != nil {
+		return err
+	}
+	return src.FsyncDir(filepath.Dir(p))
+}
+
+// mkdirsLike creates dir and its parents on dst with the modes and
+// owners they have on src.
+func mkdirsLike(src, dst *tiers.Tier, dir string) error {
+	if dir == "." || dir == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	if dst.Lstat(dir, &st) == nil {
+		return nil
+	}
+	if err := mkdirsLike(src, dst, filepath.Dir(dir)); err != nil {
+		return err
+	}
+	if err := src.Lstat(dir, &st); err != nil {
+		return err
+	}
+	if err := dst.Mkdir(dir, st.Mode&07777, nil); err != nil && err != unix.EEXIST {
+		return err
+	}
+	if err := dst.Chown(dir, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	return dst.Chmod(dir, st.Mode&07777)
+}
+
+// checkOwn looks at tierfs's own directories at a tier root.
+func (c *checker) checkOwn(t *tiers.Tier) {
+	ents, _ := t.ReadDir(tiers.MovingDir)
+	for _, e := range ents {
+		what := fmt.Sprintf("%s:%s/%s, the temporary of an interrupted move", t.Name, tiers.MovingDir, e.Name)
+		if !c.repair {
+			c.report("leftover", what, false, "--repair or the next mount removes it")
+			continue
+		}
+		if err := t.Unlink(tiers.MovingDir + "/" + e.Name); err != nil {
+			c.report("leftover", what, false, fmt.Sprintf("repair failed: %v", err))
+			continue
+		}
+		c.report("leftover", what, true, "removed")
+	}
+	c.listRecovered(t, tiers.RecoveredDir)
+	ents, _ = t.ReadDir(".tierfs-journal")
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name, ".json") {
+			c.report("journal", fmt.Sprintf("%s:.tierfs-journal/%s, an unfinished multi-tier change", t.Name, e.Name), false, "the next mount finishes it")
+		}
+	}
+}
+
+// listRecovered reports every file set aside under dir; tierfs never
+// deletes them, a person compares and removes them.
+func (c *checker) listRecovered(t *tiers.Tier, dir string) {
+	ents, err := t.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		p := dir + "/" + e.Name
+		if e.Type == unix.DT_DIR {
+			c.listRecovered(t, p)
+			continue
+		}
+		orig := strings.TrimPrefix(p, tiers.RecoveredDir+"/")
+		c.report("set aside", fmt.Sprintf("%s:%s, a copy of %s that lost a conflict", t.Name, p, orig), false,
+			"compare it with the file in the mount and delete it by hand")
+	}
+}
+
+func (c *checker) names(tis []int) string {
+	n := make([]string, len(tis))
+	for i, ti := range tis {
+		n[i] = c.tiers[ti].Name
+	}
+	return strings.Join(n, ", ")
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}

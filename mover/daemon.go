@@ -1,0 +1,51 @@
+package mover
+
+import (
+	"log/slog"
+
+	"github.com/tierfs/tierfs/config"
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// Targets lists the tiers the mover may move files to under cfg: every
+// rule's tier (misplaced files go back there) and every demote tier. The
+// filesystem must be told them (fs.Options.MoveTargets) so that moved
+// files keep their inode numbers.
+func Targets(cfg *config.Config) []int {
+	seen := make([]bool, len(cfg.Tiers))
+	var out []int
+	add := func(ti int) {
+		if ti >= 0 && !seen[ti] {
+			seen[ti] = true
+			out = append(out, ti)
+		}
+	}
+	for _, r := range cfg.Rules {
+		add(cfg.TierIndex(r.Tier))
+		if r.Demotes() {
+			add(cfg.TierIndex(r.DemoteTo))
+		}
+	}
+	return out
+}
+
+// FromConfig returns the mover a daemon runs for cfg over its open
+// tiers, moving with prim (the mounted *fs.Root). obs may be nil.
+func FromConfig(cfg *config.Config, ts []*tiers.Tier, prim Primitive, obs Observer, log *slog.Logger) (*Mover, error) {
+	pol, err := PolicyFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := Config{
+		Tiers:          ts,
+		Policy:         pol,
+		Move:           prim,
+		Targets:        Targets(cfg),
+		Interval:       cfg.Mover.Interval.Duration,
+		BytesPerSecond: int64(cfg.Mover.BytesPerSecond),
+		FilesPerSecond: cfg.Mover.FilesPerSecond,
+		Observer:       obs,
+		Logger:         log,
+	}
+	return New(c)
+}
