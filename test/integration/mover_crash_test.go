@@ -1,0 +1,113 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The daemon kills itself (SIGKILL) at every step of the move protocol.
+// After a remount every file reads back byte for byte, every name is on
+// exactly one tier and listed once, no temporary or set-aside copy is
+// left, inode numbers are kept, and the next mover pass finishes the job.
+func TestMoverCrashAtEveryStep(t *testing.T) {
+	steps := []struct {
+		point string
+		// where the first moved file is right after the crash
+		tiers []string
+		tmp   bool // a temporary is left in slow's .tierfs-moving
+	}{
+		{"move-before-copy", []string{"fast"}, false},
+		{"move-after-copy", []string{"fast"}, true},
+		{"move-after-rename", []string{"fast", "slow"}, false},
+		{"move-after-switch", []string{"fast", "slow"}, false},
+		{"move-after-unlink", []string{"slow"}, false},
+	}
+	names := []string{"cur/1.M1P1.h:2,S", "cur/2.M2P2.h:2,S", "new/3.M3P3.h"}
+	for _, st := range steps {
+		t.Run(st.point, func(t *testing.T) {
+			f := mountTierfs(t, mvConfig(""))
+			content := map[string][]byte{}
+			inos := map[string]uint64{}
+			for i, n := range names {
+				rel := mvUserDir + "/" + n
+				content[rel] = mvContent(rel, 1000+i*300000)
+				mvWrite(t, f, rel, content[rel], 40*24*time.Hour)
+				inos[rel] = mvIno(t, f, rel)
+			}
+			f.unmount(t)
+			f.mount(t, crashPointEnv+"="+st.point)
+			if out, err := mvMigrateErr(f); err == nil {
+				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", st.point, out)
+			}
+			mvWaitKilled(t, f)
+
+			// Premise: the crash happened where it says.
+			found := false
+			for rel := range content {
+				found = found || slices.Equal(f.tiersHolding(rel), st.tiers)
+			}
+			if !found {
+				for rel := range content {
+					t.Logf("%s on %v", rel, f.tiersHolding(rel))
+				}
+				t.Fatalf("premise: no file is on %v after a crash at %s", st.tiers, st.point)
+			}
+			if tmp := mvOwnEntries(f, ".tierfs-moving"); (len(tmp) > 0) != st.tmp {
+				t.Fatalf("premise: temporaries after a crash at %s: %v", st.point, tmp)
+			}
+
+			f.mount(t)
+			mvCheckIntact(t, f, content, inos)
+			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {
+				t.Errorf("temporaries left after the remount: %v", left)
+			}
+			if rec := mvOwnEntries(f, ".tierfs-recovered"); len(rec) > 0 {
+				t.Errorf("copies set aside although both were identical: %v", rec)
+			}
+
+			r := mvMigrate(t, f)
+			if r.Failed != 0 || len(r.Skipped) != 0 {
+				t.Errorf("pass after recovery: %+v", r)
+			}
+			for rel := range content {
+				f.requireOnTier(t, rel, "slow")
+			}
+			mvCheckIntact(t, f, content, inos)
+		})
+	}
+}
+
+// mvCheckIntact checks every file through the mount and on the tiers.
+func mvCheckIntact(t *testing.T, f *fixture, content map[string][]byte, inos map[string]uint64) {
+	t.Helper()
+	for rel, want := range content {
+		got, err := os.ReadFile(f.path(rel))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s through tierfs: %d bytes, err %v; want %d bytes as written", rel, len(got), err, len(want))
+		}
+		if held := f.tiersHolding(rel); len(held) != 1 {
+			t.Errorf("%s is held by tiers %v, want exactly one", rel, held)
+		}
+		if ino := mvIno(t, f, rel); ino != inos[rel] {
+			t.Errorf("%s: st_ino %d, was %d before the move", rel, ino, inos[rel])
+		}
+	}
+	for _, dir := range []string{mvUserDir + "/cur", mvUserDir + "/new"} {
+		names := readdirNames(t, f.path(dir))
+		if len(slices.Compact(slices.Clone(names))) != len(names) {
+			t.Errorf("readdir %s lists a name twice: %v", dir, names)
+		}
+		want := 0
+		for rel := range content {
+			if len(rel) > len(dir) && rel[:len(dir)+1] == dir+"/" {
+				want++
+			}
+		}
+		if len(names) != want {
+			t.Errorf("readdir %s: %v, want %d names", dir, names, want)
+		}
+	}
+}
