@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -12,7 +13,17 @@ import (
 // mover adds its own (POST /migrate) the same way.
 func (d *mountd) registerControl(s *control.Server) {
 	s.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		control.WriteJSON(w, http.StatusOK, d.statusReport())
+		// Status reads every tier's statfs; a tier that hangs (NFS) before
+		// the health probe marks it down must not hang the caller.
+		ch := make(chan control.StatusReport, 1)
+		go func() { ch <- d.statusReport() }()
+		select {
+		case rep := <-ch:
+			control.WriteJSON(w, http.StatusOK, rep)
+		case <-time.After(statusDeadline):
+			control.WriteError(w, http.StatusServiceUnavailable,
+				fmt.Errorf("status did not complete within %v: a tier is not answering", statusDeadline))
+		}
 	})
 	s.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 		d.log.Info("control: reloading", "config", d.cfg.Load().Source)
@@ -24,6 +35,9 @@ func (d *mountd) registerControl(s *control.Server) {
 		control.WriteJSON(w, http.StatusOK, res)
 	})
 }
+
+// statusDeadline bounds how long GET /status waits for the tiers.
+const statusDeadline = 3 * time.Second
 
 // statusReport is the answer to GET /status.
 func (d *mountd) statusReport() control.StatusReport {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -35,28 +36,21 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 			return nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	results := queryStatus(ctx, mps)
 	var reports []*control.StatusReport
 	var errs []error
-	for i, mp := range mps {
-		abs, err := filepath.Abs(mp)
-		if err != nil {
-			errs = append(errs, err)
+	for _, res := range results {
+		if res.err != nil {
+			errs = append(errs, res.err)
 			continue
 		}
-		r, err := control.NewClient(control.SocketPath(control.RunDir(), abs)).Status(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", abs, err))
-			continue
-		}
-		reports = append(reports, r)
 		if !*asJSON {
-			if i > 0 {
+			if len(reports) > 0 {
 				fmt.Fprintln(stdout)
 			}
-			printStatus(stdout, r)
+			printStatus(stdout, res.report)
 		}
+		reports = append(reports, res.report)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -66,6 +60,43 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// statusTimeout bounds the wait for one daemon: a hung daemon (or a dead
+// mount whose process has not exited) must not hide the others.
+const statusTimeout = 5 * time.Second
+
+type statusResult struct {
+	report *control.StatusReport
+	err    error
+}
+
+// queryStatus asks every mount point's daemon at once; the results are in
+// the order of mps.
+func queryStatus(ctx context.Context, mps []string) []statusResult {
+	results := make([]statusResult, len(mps))
+	var wg sync.WaitGroup
+	for i, mp := range mps {
+		wg.Go(func() {
+			abs, err := filepath.Abs(mp)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+			defer cancel()
+			r, err := control.NewClient(control.SocketPath(control.RunDir(), abs)).Status(ctx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("the daemon did not answer within %v", statusTimeout)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", abs, err)
+			}
+			results[i] = statusResult{r, err}
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // printStatus writes one mount's report for a person.
