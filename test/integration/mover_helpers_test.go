@@ -20,12 +20,13 @@ import (
 const mvUserDir = "mail/f5/alice"
 
 // mvConfig is the mover tests' layout: tmp (tmpfs), fast and slow; mail
-// ages from fast to slow after 30 days; the mover runs only on demand.
+// ages from fast to slow after 30 days; archive/ is on slow (a file
+// renamed there from fast is misplaced); the mover runs only on demand.
 // aging is appended to the mail rule (e.g. `only_seen = true`).
 func mvConfig(aging string) fsConfig {
 	return fsConfig{
 		Tiers: []tierSpec{{Name: "tmp", Kind: "tmpfs"}, {Name: "fast", Kind: "local"}, {Name: "slow", Kind: "local"}},
-		Rules: []ruleSpec{{"volatile/**", "tmp"}, {"index/**", "fast"}},
+		Rules: []ruleSpec{{"volatile/**", "tmp"}, {"index/**", "fast"}, {"archive/**", "slow"}},
 		Extra: "[[rule]]\nmatch = \"mail/{hash}/{user}/**\"\ntier = \"fast\"\ndemote_after = \"30d\"\ndemote_to = \"slow\"\n" + aging +
 			"\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n\n[mover]\ninterval = \"0s\"\n",
 	}
