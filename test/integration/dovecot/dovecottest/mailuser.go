@@ -30,10 +30,11 @@ func EnsureMailUser(ctx context.Context, name string) (Account, error) {
 		cmd := exec.CommandContext(ctx, "useradd", "--system", "--user-group",
 			"--no-create-home", "--home-dir", "/nonexistent",
 			"--shell", "/usr/sbin/nologin", name)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return Account{}, fmt.Errorf("useradd %s: %w: %s", name, err, out)
+		out, addErr := cmd.CombinedOutput()
+		// Another test process may have created it meanwhile.
+		if u, err = user.Lookup(name); err != nil && addErr != nil {
+			return Account{}, fmt.Errorf("useradd %s: %w: %s", name, addErr, out)
 		}
-		u, err = user.Lookup(name)
 	}
 	if err != nil {
 		return Account{}, fmt.Errorf("look up mail user %s: %w", name, err)
