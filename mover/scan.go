@@ -79,6 +79,9 @@ func (s *scan) walk(ctx context.Context, ti int, dir string) {
 		}
 		return
 	}
+	// Name order makes passes reproducible: a dry run and the real run
+	// stop at the same file under --max-bytes.
+	slices.SortFunc(ents, func(a, b tiers.Dirent) int { return strings.Compare(a.Name, b.Name) })
 	for _, e := range ents {
 		if dir == "" && strings.HasPrefix(e.Name, ".tierfs") {
 			continue
