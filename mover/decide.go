@@ -19,7 +19,6 @@ const (
 	SkipMoving     = "moving"      // another move of it is in progress
 	SkipDuplicate  = "duplicate"   // a copy exists on another tier: tierfs check
 	SkipQuiet      = "user-active" // the user's tree changed within the quiet period
-	SkipDurable    = "durable"     // would land on tmpfs but must survive a reboot
 	SkipGone       = "gone"        // removed since the scan
 	SkipNotTarget  = "not-target"  // a reload made a new target tier: it needs a remount
 )
@@ -61,7 +60,9 @@ func (pol *Policy) decide(f file, now time.Time, isTmpfs func(int) bool, stat fu
 		return d
 	}
 	if isTmpfs(d.dst) && dovecot.MustSurvive(f.path) {
-		d.skip = SkipDurable
+		// A rule sends a file Dovecot needs after a reboot to tmpfs:
+		// it stays where it is (tierfs check moves it off tmpfs).
+		d.dst, d.demote = -1, false
 	}
 	return d
 }

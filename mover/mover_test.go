@@ -94,7 +94,7 @@ func TestDecide(t *testing.T) {
 		{"seen old small maildir", name(old, 50, "S"), 1, old, 50, -1, false, ""},
 		{"not a maildir name with only_seen", "maildir/f5/alice/dovecot-uidlist", 1, old, 500, -1, false, ""},
 		{"misplaced index goes home", "index/f5/alice/dovecot.index", 2, old, 10, 1, false, ""},
-		{"durable file never to tmpfs", "volatile/f5/alice/dovecot.index", 1, old, 10, 0, false, SkipDurable},
+		{"durable file never to tmpfs", "volatile/f5/alice/dovecot.index", 1, old, 10, -1, false, ""},
 		{"lock file to tmpfs", "volatile/f5/alice/x.lock", 1, old, 10, 0, false, ""},
 	}
 	for _, tt := range tests {

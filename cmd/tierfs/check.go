@@ -268,7 +268,6 @@ func (c *checker) duplicate(p string, holders []int) []int {
 		switch {
 		case err != nil:
 			c.report("duplicate", what, false, fmt.Sprintf("cannot compare: %v", err))
-			left = append(left, ti)
 			continue
 		case !c.repair:
 			note := "different content: the newer stays, the other is set aside by --repair"
@@ -276,8 +275,7 @@ func (c *checker) duplicate(p string, holders []int) []int {
 				note = "identical: --repair removes the copy on " + c.tiers[ti].Name
 			}
 			c.report("duplicate", what, false, note)
-			left = append(left, ti)
-			continue
+			continue // the mount shows the kept copy; only its placement matters
 		}
 		res, where, err := tiers.ResolveDuplicate(c.tiers[keep], c.tiers[ti], p)
 		switch {
@@ -312,6 +310,9 @@ func (c *checker) placement(p string, ti int) {
 	home, demoted := c.cfg.TierIndex(r.Tier), -1
 	if r.Demotes() {
 		demoted = c.cfg.TierIndex(r.DemoteTo)
+	}
+	if !c.cfg.Tiers[home].Kind.Persistent() && dovecot.MustSurvive(p) {
+		return // kept off the tmpfs tier its rule names, as the mover does
 	}
 	if ti != home && ti != demoted {
 		c.report("misplaced", fmt.Sprintf("%s on %s, rule[%d] (%q) places it on %s", p, t.Name, ri+1, r.Match, r.Tier),
