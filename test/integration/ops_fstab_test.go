@@ -139,6 +139,12 @@ func TestOpsFstabErrors(t *testing.T) {
 	broken := filepath.Join(f.base, "broken.toml")
 	os.WriteFile(broken, []byte("[[tier]]\nname = \"fast\"\npath = \"/nonexistent\"\nkind = \"local\"\n[[rule]]\nmatch = \"**\"\ntier = \"fats\"\n"), 0o644)
 	missing := filepath.Join(f.base, "missing.toml")
+	// A tier without its marker: this is found by the daemon after it
+	// detached, and must still come back through mount(8).
+	unmarkedDir := filepath.Join(f.base, "unmarked")
+	os.Mkdir(unmarkedDir, 0o755)
+	unmarked := filepath.Join(f.base, "unmarked.toml")
+	os.WriteFile(unmarked, []byte(fmt.Sprintf("[[tier]]\nname = \"fast\"\npath = %q\nkind = \"local\"\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n", unmarkedDir)), 0o644)
 	tests := []struct {
 		name, source, opts string
 		want               []string
@@ -148,6 +154,7 @@ func TestOpsFstabErrors(t *testing.T) {
 		{"allow_other alone", f.cfgPath, "allow_other,nodefault_permissions", []string{"allow_other needs default_permissions"}},
 		{"missing config", missing, "defaults", []string{missing, "no such file or directory"}},
 		{"broken config", broken, "defaults", []string{broken + ": rule[1].tier:", `"fats" is not a tier`}},
+		{"unmarked tier", unmarked, "defaults", []string{unmarked + `: tier "fast": ` + unmarkedDir + " has no tier marker"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
