@@ -121,3 +121,26 @@ func TestStartUnix(t *testing.T) {
 		t.Error("scrape lacks the Go runtime metrics")
 	}
 }
+
+func TestStartTCP(t *testing.T) {
+	e, err := Start("tcp", "127.0.0.1:0", New(fakeStatus).Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	resp, err := http.Get("http://" + e.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `tierfs_tier_up{kind="nfs",tier="slow"} 0`) {
+		t.Errorf("scrape lacks the down tier:\n%s", body)
+	}
+	if resp, err := http.Post("http://"+e.Addr().String()+"/metrics", "text/plain", nil); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST /metrics: %s", resp.Status)
+		}
+	}
+}
