@@ -1,0 +1,81 @@
+// Package dovecotmover runs the tierfs mover under a real Dovecot: mail
+// is delivered, aged, and demoted to the slow tier while IMAP sessions
+// fetch and LMTP delivers, for maildir, sdbox and mdbox. It needs root,
+// /dev/fuse and Debian's dovecot-core, -imapd and -lmtpd; without them it
+// skips, unless TIERFS_REQUIRE_INTEGRATION=1 makes that a failure.
+// TIERFS_BIN names a prebuilt tierfs binary instead of building one.
+package dovecotmover
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
+)
+
+// tierfsBin and buildErr are set once by TestMain, read by the tests.
+var tierfsBin, buildErr = "", error(nil)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tierfs-dcmover-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if tierfsBin = os.Getenv("TIERFS_BIN"); tierfsBin == "" {
+		tierfsBin = filepath.Join(dir, "tierfs")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", tierfsBin, "github.com/tierfs/tierfs/cmd/tierfs").CombinedOutput()
+		cancel()
+		if err != nil {
+			buildErr = fmt.Errorf("build tierfs: %w: %s", err, out)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireIntegration skips (or, with TIERFS_REQUIRE_INTEGRATION=1, fails)
+// unless everything a real run needs is present.
+func requireIntegration(t *testing.T) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("prerequisite missing: "+format, args...)
+		}
+		t.Skipf("prerequisite missing: "+format, args...)
+	}
+	if os.Geteuid() != 0 {
+		missing("must run as root (mounts, Dovecot, useradd)")
+	}
+	for _, p := range []string{dovecottest.DovecotBinary, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp", "/dev/fuse"} {
+		if _, err := os.Stat(p); err != nil {
+			missing("%s: %v", p, err)
+		}
+	}
+	if buildErr != nil {
+		missing("%v", buildErr)
+	}
+}
+
+// openDir returns a new directory Dovecot's unprivileged processes can
+// traverse, short enough for socket paths.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tierfs-dcm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
