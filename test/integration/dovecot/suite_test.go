@@ -15,16 +15,19 @@ const perUser = 30
 // without mmap.
 func TestDovecot(t *testing.T) {
 	requireIntegration(t)
+	// One corpus for every run: each run has its own storage, and
+	// generating multi-MiB messages is slow under the race detector.
+	items := corpus("corpus", perUser)
 	for _, format := range []string{"maildir", "sdbox", "mdbox"} {
 		for _, mmapDisable := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/mmap_disable=%v", format, yesNo(mmapDisable)), func(t *testing.T) {
-				runScenario(t, format, mmapDisable)
+				runScenario(t, format, mmapDisable, items)
 			})
 		}
 	}
 }
 
-func runScenario(t *testing.T, format string, mmapDisable bool) {
+func runScenario(t *testing.T, format string, mmapDisable bool, items []corpusItem) {
 	start := time.Now()
 	phase := func(name string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), name) }
 	f := newFixture(t, format, mmapDisable)
@@ -33,7 +36,7 @@ func runScenario(t *testing.T, format string, mmapDisable bool) {
 	phase("user dirs checked")
 
 	want := map[string]mailbox{}
-	deliver(t, f, corpus(format, perUser), want)
+	deliver(t, f, items, want)
 	phase("delivered")
 	checkDeliveredDirs(t, f, deliveryUsers)
 	for _, u := range deliveryUsers {
