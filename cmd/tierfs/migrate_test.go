@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tierfs/tierfs/mover"
+)
+
+func TestParseMigrateArgs(t *testing.T) {
+	a, err := parseMigrateArgs([]string{"--dry-run", "/srv/mail", "--user", "alice", "--max-bytes", "2MiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.opts.DryRun || a.opts.User != "alice" || a.opts.MaxBytes != 2<<20 || a.mountpoint != "/srv/mail" {
+		t.Errorf("parsed %+v", a)
+	}
+	for _, args := range [][]string{{}, {"a", "b"}, {"--max-bytes", "lots", "/m"}, {"--max-bytes", "0", "/m"}, {"--bogus", "/m"}} {
+		var ue usageError
+		if _, err := parseMigrateArgs(args); !errors.As(err, &ue) {
+			t.Errorf("%q: err = %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestPrintReport(t *testing.T) {
+	start := time.Unix(1700000000, 0)
+	r := &mover.Report{
+		DryRun: true, Started: start, Finished: start.Add(1500 * time.Millisecond), Scanned: 40, Files: 3, Bytes: 3 << 20,
+		Moves:   map[string]mover.Count{"fast->slow": {Files: 3, Bytes: 3 << 20}},
+		Skipped: map[string]int64{"open": 2, "hard-linked": 1},
+		Failed:  1, Failures: []mover.Failure{{Path: "mail/x", Error: "EIO"}},
+	}
+	var b bytes.Buffer
+	printReport(&b, r)
+	for _, want := range []string{
+		"would move 3 files, 3.0 MiB (fast->slow 3 files 3.0 MiB)",
+		"scanned 40 files in 1.5s",
+		"skipped 3 (retried next pass): hard-linked 1, open 2",
+		"failed 1\n  mail/x: EIO",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	got := progressLine(&mover.Progress{Phase: "moving", Files: 4, FilesDone: 2, Bytes: 1000, BytesDone: 500})
+	if want := "[###############...............] 2/4 files, 500 B/1000 B"; got != want {
+		t.Errorf("progressLine = %q, want %q", got, want)
+	}
+	if got := progressLine(&mover.Progress{Phase: "scanning", Started: time.Now()}); !strings.HasPrefix(got, "scanning") {
+		t.Errorf("scanning line = %q", got)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 30: "3.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
