@@ -20,6 +20,9 @@ type Machine struct {
 	Go       string `json:"go"`
 	Mergerfs string `json:"mergerfs"`
 	Dovecot  string `json:"dovecot"`
+	// Source is the tierfs commit measured, "+dirty" when the working
+	// tree had uncommitted changes (the binary is built from the tree).
+	Source string `json:"source"`
 }
 
 func describeMachine(opts *Options) Machine {
@@ -33,7 +36,21 @@ func describeMachine(opts *Options) Machine {
 	m.Memory = procField("/proc/meminfo", "MemTotal")
 	m.Mergerfs = firstLine(opts.MergerfsBin, "-V")
 	m.Dovecot = firstLine("dovecot", "--version")
+	m.Source = sourceVersion(opts.RepoDir)
 	return m
+}
+
+// sourceVersion describes the commit of the repository at dir.
+func sourceVersion(dir string) string {
+	rev, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	v := strings.TrimSpace(string(rev))
+	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		v += "+dirty"
+	}
+	return v
 }
 
 // procField returns the value of the first "key: value" line for key.
