@@ -85,21 +85,34 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	if fg, ok := f.(gofs.FileGetattrer); ok {
 		return fg.Getattr(ctx, out)
 	}
-	p, e := n.dataPath()
-	if e != 0 {
-		return e
-	}
 	var st unix.Stat_t
-	if e := n.stat(p, &st); e != 0 {
+	if e := n.statData(&st); e != 0 {
 		return e
 	}
 	fillAttr(&out.Attr, &st)
 	return 0
 }
 
+// statData stats the node's data. A rename may replace the node's name
+// while this runs; the node then has a kept link, so try that.
+func (n *node) statData(st *unix.Stat_t) syscall.Errno {
+	p, e := n.dataPath()
+	if e != 0 {
+		return e
+	}
+	e = n.stat(p, st)
+	if e == syscall.ENOENT {
+		if kp := n.kept.Load(); kp != nil && *kp != p {
+			e = n.stat(*kp, st)
+		}
+	}
+	return e
+}
+
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if fs, ok := f.(gofs.FileSetattrer); ok && !n.IsDir() {
 		// An open file is never moved: no move to interrupt.
+		defer n.forgetSelf()
 		if e := fs.Setattr(ctx, in, out); e != 0 {
 			return e
 		}
@@ -110,6 +123,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		return e
 	}
 	n.r.moves.interrupt(p)
+	defer n.forgetSelf()
 	for _, ti := range n.holders() {
 		if e := setattrOn(n.r.tiers[ti], p, in); e != 0 {
 			return e

@@ -53,13 +53,15 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
+	n.forget(name)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	gen, err := tiers.FstatGen(fd, &st)
+	if err != nil {
 		unix.Close(fd)
 		return nil, nil, 0, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	ch := n.newChild(ctx, ti, p, &st, 0)
+	ch := n.newChild(ctx, ti, p, &st, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
 	return ch, newHandle(fd, cn), fuseOpenFlags(t), 0
@@ -76,11 +78,22 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	n.r.moves.interrupt(p)
 	t := n.tierOf()
 	fd, err := t.Open(p, int(flags&openFlagsMask), 0, nil)
+	if err == unix.ENOENT {
+		// Replaced by a rename while we opened: its kept link remains.
+		if kp := n.kept.Load(); kp != nil && *kp != p {
+			fd, err = t.Open(*kp, int(flags&openFlagsMask), 0, nil)
+		}
+	}
 	if err != nil {
 		n.opens.Add(-1)
 		return nil, 0, errno(err)
 	}
-	return newHandle(fd, n), fuseOpenFlags(t), 0
+	h := newHandle(fd, n)
+	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
+		h.writes = true
+		n.forgetSelf() // a cached stat would miss the writes
+	}
+	return h, fuseOpenFlags(t), 0
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -119,8 +132,10 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if err := mk(t, p); err != nil {
 		return nil, errno(err)
 	}
+	n.forget(name)
 	var st unix.Stat_t
-	if err := t.Lstat(p, &st); err != nil {
+	gen, err := t.LstatGen(p, &st)
+	if err != nil {
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
@@ -128,7 +143,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
-	return n.newChild(ctx, ti, p, &st, dirs), 0
+	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -166,10 +181,13 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if err := t.Link(from, p); err != nil {
 		return nil, errno(err)
 	}
+	n.forget(name)
+	src.forgetSelf() // its link count changed
 	var st unix.Stat_t
-	if err := t.Lstat(p, &st); err != nil {
+	gen, err := t.LstatGen(p, &st)
+	if err != nil {
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, p, &st, 0), 0
+	return n.newChild(ctx, ti, p, &st, gen, 0), 0
 }

@@ -22,6 +22,7 @@ func (n *node) ensureOn(ti int) syscall.Errno {
 	}
 	for x := n; x != nil; {
 		x.dirs.Or(bit(ti))
+		x.forgetSelf()
 		_, parent := x.Parent()
 		if parent == nil {
 			break

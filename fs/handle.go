@@ -14,7 +14,8 @@ import (
 // The node counts its handles: the mover never moves an open file.
 type handle struct {
 	*gofs.LoopbackFile
-	n *node
+	n      *node
+	writes bool // opened for writing: cached stats of the file go stale
 }
 
 func newHandle(fd int, n *node) *handle {
@@ -23,5 +24,9 @@ func newHandle(fd int, n *node) *handle {
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.n.opens.Add(-1)
-	return h.LoopbackFile.Release(ctx)
+	err := h.LoopbackFile.Release(ctx)
+	if h.writes {
+		h.n.forgetSelf()
+	}
+	return err
 }

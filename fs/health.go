@@ -16,6 +16,7 @@ func (r *Root) onHealthChange(t *tiers.Tier, up bool) {
 	} else {
 		r.log.Error("tier is down; operations that need it fail with EIO", "tier", t.Name, "reason", t.LastError())
 	}
+	r.cache.invalidateAll()
 	go invalidateTree(r.root.EmbeddedInode())
 }
 

@@ -7,6 +7,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // missing reports errors that mean "not on this tier".
@@ -17,21 +19,21 @@ func missing(err error) bool { return err == unix.ENOENT || err == unix.ENOTDIR 
 // answers first and a name on two tiers resolves to the one with
 // priority. A tier that might hold p but cannot answer makes the result
 // EIO, never ENOENT.
-func (n *node) find(p string, st *unix.Stat_t) (int, syscall.Errno) {
+func (n *node) find(p string, st *unix.Stat_t) (int, uint64, syscall.Errno) {
 	mask := n.dirs.Load()
 	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}
-		err := n.r.tiers[ti].Lstat(p, st)
+		gen, err := n.r.tiers[ti].LstatGen(p, st)
 		if err == nil {
-			return ti, 0
+			return ti, gen, 0
 		}
 		if !missing(err) {
-			return -1, errno(err)
+			return -1, 0, errno(err)
 		}
 	}
-	return -1, n.confirmMissing()
+	return -1, 0, n.confirmMissing()
 }
 
 // confirmMissing answers ENOENT only if every tier holding n is still
@@ -81,8 +83,20 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	n.r.moves.wait(p)
+	n.names.RLock()
+	defer n.names.RUnlock()
+	k := cacheKey(n.StableAttr().Ino, name)
+	if c, ok := n.r.cache.get(k); ok {
+		if ch, e, done := n.lookupCached(ctx, p, c, out); done {
+			return ch, e
+		}
+	}
+	gen := n.r.cache.begin(k)
 	var st unix.Stat_t
-	ti, e := n.find(p, &st)
+	ti, gen, e := n.find(p, &st)
+	if e == syscall.ENOENT {
+		n.r.cache.put(k, gen, &cached{tier: -1})
+	}
 	if e != 0 {
 		return nil, e
 	}
@@ -92,6 +106,56 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 			return nil, e
 		}
 	}
+	c := &cached{tier: ti, dirs: dirs, fileGen: gen}
+	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
+		c.hasStat, c.st = true, st
+	}
+	n.r.cache.put(k, gen, c)
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, p, &st, dirs), 0
+	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
+}
+
+// lookupCached answers a lookup from the cache when it can; done is
+// false when the backend must be asked after all.
+func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
+	if c.tier < 0 {
+		if e := n.tiersUp(); e != 0 {
+			return nil, e, true
+		}
+		return nil, n.confirmMissing(), true
+	}
+	st, gen := c.st, c.fileGen
+	if !c.hasStat {
+		var err error
+		if gen, err = n.r.tiers[c.tier].LstatGen(p, &st); err != nil {
+			return nil, 0, false
+		}
+		if c.dirs != 0 {
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return nil, 0, false
+			}
+			if e := n.mergeCopies(p, c.tier, c.dirs, &st); e != 0 {
+				return nil, e, true
+			}
+		}
+	}
+	fillAttr(&out.Attr, &st)
+	return n.newChild(ctx, c.tier, p, &st, gen, c.dirs), 0, true
+}
+
+// mergeCopies folds the times of a directory's other copies into st.
+func (n *node) mergeCopies(p string, first int, dirs uint64, st *unix.Stat_t) syscall.Errno {
+	for ti, t := range n.r.tiers {
+		if ti == first || dirs&bit(ti) == 0 {
+			continue
+		}
+		var s unix.Stat_t
+		err := t.Lstat(p, &s)
+		if err == nil {
+			mergeDirStat(st, &s)
+		} else if !missing(err) {
+			return errno(err)
+		}
+	}
+	return 0
 }

@@ -183,6 +183,7 @@ func (r *Root) commitMove(p string, src, dst int, before tiers.SourceState, stat
 	if n != nil {
 		n.tier.Store(int32(dst))
 	}
+	r.forgetPath(p)
 	r.crashAt("move-after-switch")
 	if err := r.tiers[src].Unlink(p); err != nil {
 		// The node already reads the new copy, which is identical.
@@ -232,6 +233,9 @@ func (r *Root) locate(p string) (int, unix.Stat_t, error) {
 // knownNode returns the node the kernel holds for p, if any.
 func (r *Root) knownNode(p string) *node {
 	n := r.root
+	if p == "" {
+		return n
+	}
 	for _, name := range strings.Split(p, "/") {
 		if n = n.knownChild(name); n == nil {
 			return nil
@@ -248,12 +252,23 @@ func (r *Root) markDir(dir string, ti int) {
 	if dir == "" {
 		return
 	}
+	p := ""
 	for _, name := range strings.Split(dir, "/") {
-		if n = n.knownChild(name); n == nil {
-			return
+		p = joinPath(p, name)
+		r.forgetPath(p) // cached tier masks, whether or not the kernel knows the node
+		if n != nil {
+			if n = n.knownChild(name); n != nil {
+				n.dirs.Or(bit(ti))
+			}
 		}
-		n.dirs.Or(bit(ti))
 	}
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
 }
 
 // inoBytes is the inode number the moved copy must keep.

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -31,6 +32,13 @@ type node struct {
 	dirs  atomic.Uint64          // directories: bitmask of tiers known to hold it
 	kept  atomic.Pointer[string] // files whose name was replaced: see keptDir
 	opens atomic.Int32           // open handles (the mover skips open files)
+
+	// names is held for writing while a rename changes which tier holds
+	// a name in this directory (rename on one tier, then unlink on
+	// another), so that a lookup probing the tiers in turn cannot fall
+	// between the two steps. The kernel serialises most lookups with
+	// renames itself, but not the revalidation of a cached entry.
+	names sync.RWMutex
 }
 
 var (
@@ -111,14 +119,18 @@ func ino(ti int, backing uint64) uint64 {
 	return uint64(ti+1)<<56 | backing&(1<<56-1)
 }
 
-// newChild builds the node for a child found on tier ti.
-func (n *node) newChild(ctx context.Context, ti int, p string, st *unix.Stat_t, dirs uint64) *gofs.Inode {
+// newChild builds the node for a child found on tier ti. gen tells
+// apart files that reused an inode number, so a new file never inherits
+// the node (and state) of a dead one the kernel still remembers.
+func (n *node) newChild(ctx context.Context, ti int, p string, st *unix.Stat_t, gen uint64, dirs uint64) *gofs.Inode {
 	ch := &node{r: n.r}
 	ch.tier.Store(int32(ti))
 	ch.dirs.Store(dirs)
-	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.r.inoOf(ti, p, st)})
+	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.r.inoOf(ti, p, st), Gen: gen})
 	if known, ok := in.Operations().(*node); ok && known != ch && dirs != 0 {
-		known.dirs.Store(dirs) // an inode the kernel still knows: refresh what we learned
+		// An inode the kernel still knows. Tier masks only grow while a
+		// directory lives, and this answer may predate a copy made since.
+		known.dirs.Or(dirs)
 	}
 	return in
 }

@@ -18,6 +18,8 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if e != 0 {
 		return nil, e
 	}
+	n.names.RLock()
+	defer n.names.RUnlock()
 	mask := n.dirs.Load()
 	var lists [maxTiers][]tiers.Dirent
 	copies := 0

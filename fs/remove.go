@@ -50,6 +50,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 			n.r.log.Warn("unlink: could not remove a second copy", "path", p, "tier", n.r.tiers[ti].Name, "err", err)
 		}
 	}
+	n.forget(name)
 	if !removed {
 		return syscall.ENOENT
 	}
@@ -85,6 +86,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 			return syscall.ENOTEMPTY
 		}
 	}
+	defer n.forget(name)
 	for _, ti := range copies {
 		if err := n.r.tiers[ti].Rmdir(p); err != nil && !missing(err) {
 			return errno(err)

@@ -38,8 +38,10 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	}
 	n.r.moves.interrupt(from)
 	n.r.moves.interrupt(to)
+	unlock := lockNames(n, np)
+	defer unlock()
 	var st unix.Stat_t
-	ti, e := n.find(from, &st)
+	ti, _, e := n.find(from, &st)
 	if e != 0 {
 		return e
 	}
@@ -50,10 +52,27 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&unix.RENAME_NOREPLACE != 0 && len(target) > 0 {
 		return syscall.EEXIST
 	}
+	defer np.forget(newName)
+	defer n.forget(name)
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return n.renameDir(from, to, np, target)
 	}
 	return n.renameFile(ti, from, to, np, newName, target)
+}
+
+// lockNames write-locks the name tables of one or two directories, in
+// inode order so that two renames cannot deadlock.
+func lockNames(a, b *node) func() {
+	if a == b {
+		a.names.Lock()
+		return a.names.Unlock
+	}
+	if a.StableAttr().Ino > b.StableAttr().Ino {
+		a, b = b, a
+	}
+	a.names.Lock()
+	b.names.Lock()
+	return func() { b.names.Unlock(); a.names.Unlock() }
 }
 
 // knownChild returns the node the kernel holds for name, if any.
@@ -98,8 +117,10 @@ func (n *node) renameFile(ti int, from, to string, np *node, newName string, tar
 	if e := np.ensureOn(ti); e != 0 {
 		return e
 	}
-	if _, ok := target[ti]; ok {
-		n.r.keepReplaced(ti, to, np.knownChild(newName))
+	if old := np.knownChild(newName); old != nil && !old.IsDir() {
+		if tj := int(old.tier.Load()); target[tj] != 0 {
+			n.r.keepReplaced(tj, to, old)
+		}
 	}
 	if err := n.r.tiers[ti].Rename(from, to, 0); err != nil {
 		return errno(err)

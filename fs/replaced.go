@@ -60,15 +60,12 @@ func (n *node) OnForget() {
 	}
 }
 
-// dataPath is where the node's data can be reached: its path in the
-// tree, or its kept link once its name was replaced.
+// dataPath is where the node's data can be reached: its kept link once
+// its name was replaced (the kernel may still ask about it under the old
+// name for a moment), else its path in the tree.
 func (n *node) dataPath() (string, syscall.Errno) {
-	p, e := n.relPath()
-	if e == 0 {
-		return p, 0
-	}
 	if kp := n.kept.Load(); kp != nil {
 		return *kp, 0
 	}
-	return "", e
+	return n.relPath()
 }

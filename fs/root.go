@@ -26,6 +26,9 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
+	// CacheSize bounds the metadata cache in bytes; 0 turns it off.
+	CacheSize int64
+
 	// MoveTargets are the tiers the mover may move files to.
 	MoveTargets []int
 
@@ -43,6 +46,7 @@ type Root struct {
 	journal *journal
 	root    *node
 
+	cache       *lookupCache
 	requests    requestCounts
 	moves       moves
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
@@ -62,6 +66,11 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	}
 	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint}
 	r.place.Store(o.Placement)
+	cache, err := newLookupCache(o.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("metadata cache: %w", err)
+	}
+	r.cache = cache
 	for _, ti := range o.MoveTargets {
 		r.moveTargets |= bit(ti)
 	}
@@ -114,6 +123,16 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 	if mo.Name == "" {
 		mo.Name = "tierfs"
 	}
+	// Let the kernel use READDIRPLUS only when the reader stats what it
+	// lists: a plus listing costs a backend lstat and a node per entry.
+	mo.ExtraCapabilities |= fuse.CAP_READDIRPLUS_AUTO
+	if mo.DirectMountFlags&syscall.MS_NOSUID != 0 {
+		// Without it the kernel asks for security.capability before
+		// every write (one round trip each, even with passthrough). The
+		// server then owns clearing set-id bits on write; on a nosuid
+		// mount those bits have no effect, so that is safe to skip.
+		mo.ExtraCapabilities |= fuse.CAP_HANDLE_KILLPRIV_V2
+	}
 	opts := &gofs.Options{
 		MountOptions:    mo.MountOptions,
 		EntryTimeout:    &mo.EntryTimeout,
@@ -165,4 +184,7 @@ func (r *Root) SetPlacement(p *policy.Placement) error {
 }
 
 // cacheStats reports the metadata cache's hits and misses.
-func (r *Root) cacheStats() CacheStats { return CacheStats{} }
+func (r *Root) cacheStats() CacheStats { return r.cache.stats() }
+
+// Close releases what the root holds beyond the tiers.
+func (r *Root) Close() { r.cache.close() }

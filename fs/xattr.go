@@ -37,6 +37,7 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 		return e
 	}
 	n.r.moves.interrupt(p)
+	defer n.forgetSelf()
 	for _, ti := range n.holders() {
 		if err := n.r.tiers[ti].Setxattr(p, attr, data, int(flags)); err != nil {
 			return errno(err)
@@ -53,6 +54,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e != 0 {
 		return e
 	}
+	defer n.forgetSelf()
 	for _, ti := range n.holders() {
 		if err := n.r.tiers[ti].Removexattr(p, attr); err != nil {
 			return errno(err)

@@ -1,0 +1,136 @@
+package fs
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sys/unix"
+)
+
+// lookupCache remembers what is expensive to learn again: which tier
+// holds a name (or that none does), which tiers hold a directory, and
+// the stat of files on nfs tiers. Keys are (parent inode, name).
+//
+// ristretto is lossy and asynchronous: a Set may be dropped, and a Set
+// that raced an invalidation could land after it. Every entry therefore
+// carries the generation of its key's slot read before the backend was
+// asked; a mutation changes the backend, then bumps the generation, then
+// deletes the key, so an entry from before the change is never served.
+type lookupCache struct {
+	c    *ristretto.Cache[string, *cached]
+	gens []atomic.Uint64
+	seed maphash.Seed
+
+	hits, misses atomic.Uint64
+}
+
+// genSlots bounds the generation table; collisions only cost misses.
+const genSlots = 1 << 16
+
+// cached is what a lookup learned.
+type cached struct {
+	gen     uint64
+	tier    int    // tier holding the name; -1 for "no tier holds it"
+	dirs    uint64 // directories: tiers holding it
+	hasStat bool   // st is valid (files on nfs tiers)
+	fileGen uint64 // with st: the file's generation (birth time)
+	st      unix.Stat_t
+}
+
+// entryCost approximates an entry's memory beside its key, so that the
+// configured size bounds memory rather than an entry count.
+const entryCost = 256
+
+func newLookupCache(maxBytes int64) (*lookupCache, error) {
+	if maxBytes <= 0 {
+		return nil, nil
+	}
+	c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{
+		NumCounters:        max(maxBytes/entryCost*10, 1000),
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: false,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &lookupCache{c: c, gens: make([]atomic.Uint64, genSlots), seed: maphash.MakeSeed()}, nil
+}
+
+func cacheKey(parent uint64, name string) string {
+	b := make([]byte, 8, 8+len(name))
+	binary.LittleEndian.PutUint64(b, parent)
+	return string(append(b, name...))
+}
+
+func (lc *lookupCache) slot(k string) *atomic.Uint64 {
+	return &lc.gens[maphash.String(lc.seed, k)%genSlots]
+}
+
+// begin returns the generation to store with what the caller is about
+// to read from the backend.
+func (lc *lookupCache) begin(k string) uint64 {
+	if lc == nil {
+		return 0
+	}
+	return lc.slot(k).Load()
+}
+
+// get returns a current entry for k.
+func (lc *lookupCache) get(k string) (*cached, bool) {
+	if lc == nil {
+		return nil, false
+	}
+	e, ok := lc.c.Get(k)
+	if ok && e.gen == lc.slot(k).Load() {
+		lc.hits.Add(1)
+		return e, true
+	}
+	lc.misses.Add(1)
+	return nil, false
+}
+
+// put stores what was read under generation gen.
+func (lc *lookupCache) put(k string, gen uint64, e *cached) {
+	if lc == nil {
+		return
+	}
+	e.gen = gen
+	lc.c.Set(k, e, int64(len(k))+entryCost)
+}
+
+// invalidate forgets (parent, name) after the backend changed.
+func (lc *lookupCache) invalidate(parent uint64, name string) {
+	if lc == nil {
+		return
+	}
+	k := cacheKey(parent, name)
+	lc.slot(k).Add(1)
+	lc.c.Del(k)
+}
+
+// invalidateAll forgets everything (a tier changed health).
+func (lc *lookupCache) invalidateAll() {
+	if lc == nil {
+		return
+	}
+	for i := range lc.gens {
+		lc.gens[i].Add(1)
+	}
+	lc.c.Clear()
+}
+
+func (lc *lookupCache) stats() CacheStats {
+	if lc == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Hits: lc.hits.Load(), Misses: lc.misses.Load()}
+}
+
+func (lc *lookupCache) close() {
+	if lc != nil {
+		lc.c.Close()
+	}
+}

@@ -1,0 +1,37 @@
+package fs
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// forget drops the cached lookup of child name of directory n. Callers
+// change the backend first, then forget.
+func (n *node) forget(name string) {
+	n.r.cache.invalidate(n.StableAttr().Ino, name)
+}
+
+// forgetSelf drops the cached lookup of n under its parent.
+func (n *node) forgetSelf() {
+	if name, parent := n.Parent(); parent != nil {
+		if pn, ok := parent.Operations().(*node); ok {
+			pn.forget(name)
+		}
+	}
+}
+
+// forgetPath drops the cached lookup of path p, whether or not the
+// kernel still knows its directory (the mover works by path).
+func (r *Root) forgetPath(p string) {
+	dir, base := splitPath(p)
+	if dn := r.knownNode(dir); dn != nil {
+		dn.forget(base)
+		return
+	}
+	var st unix.Stat_t
+	for _, ti := range r.placement().Order(dir) {
+		if r.tiers[ti].Lstat(dir, &st) == nil {
+			r.cache.invalidate(r.inoOf(ti, dir, &st), base)
+			return
+		}
+	}
+}
