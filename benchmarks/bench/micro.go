@@ -30,10 +30,9 @@ func (w microWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
 	}
-	for i := range n {
-		if err := os.WriteFile(name("f", i), payload[:100], 0o644); err != nil {
-			return nil, err
-		}
+	// Untimed setup; rate is used for its cancellation checks.
+	if _, err := rate(ctx, n, func(i int) error { return os.WriteFile(name("f", i), payload[:100], 0o644) }); err != nil {
+		return nil, err
 	}
 	var out []Sample
 	add := func(metric, unit string, v float64) { out = append(out, Sample{metric, unit, v}) }
@@ -166,13 +165,16 @@ func readdirRate(ctx context.Context, dir string, n int) (float64, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return 0, err
 	}
-	for i := range n {
+	// Untimed setup; rate is used for its cancellation checks.
+	if _, err := rate(ctx, n, func(i int) error {
 		fd, err := unix.Open(filepath.Join(dir, fmt.Sprintf("%d.M%dP1.host,S=4096:2,S", 1700000000+i, i)),
 			unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		unix.Close(fd)
+		return unix.Close(fd)
+	}); err != nil {
+		return 0, err
 	}
 	const passes = 3
 	listings, err := rate(ctx, passes, func(int) error {

@@ -25,12 +25,12 @@ type Workspace struct {
 
 // NewWorkspace creates the scratch directory, mounts its tmpfs and builds
 // the tierfs and slowfs binaries from the module at opts.RepoDir.
-func NewWorkspace(ctx context.Context, opts *Options) (ws *Workspace, err error) {
+func NewWorkspace(ctx context.Context, opts *Options) (_ *Workspace, err error) {
 	dir, err := os.MkdirTemp(opts.WorkParent, "tierfs-bench-")
 	if err != nil {
 		return nil, err
 	}
-	ws = &Workspace{Dir: dir, Tmpfs: filepath.Join(dir, "tmpfs"), Mergerfs: opts.MergerfsBin, Opts: opts}
+	ws := &Workspace{Dir: dir, Tmpfs: filepath.Join(dir, "tmpfs"), Mergerfs: opts.MergerfsBin, Opts: opts}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, ws.Close())
