@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Without --foreground, tierfs mount daemonizes and exits 0 once the mount
@@ -12,7 +15,10 @@ import (
 // latter any local user could read any mailbox).
 func TestMountDaemonizes(t *testing.T) {
 	fx := newFixture(t, defaultConfig())
-	t.Cleanup(func() { unmountPath(t, fx.mnt) })
+	t.Cleanup(func() {
+		unmountPath(t, fx.mnt)
+		waitNoProcessWith(t, fx.cfgPath) // the daemon is not our child
+	})
 	out, err := fx.run("mount", "--config", fx.cfgPath, "--state-dir", fx.stateDir, fx.mnt)
 	if err != nil {
 		t.Fatalf("tierfs mount (daemonizing): %v\n%s", err, out)
@@ -38,4 +44,35 @@ func TestMountDaemonizes(t *testing.T) {
 	fx.mkdirAll(t, "volatile/x")
 	fx.writeFile(t, "volatile/x/f", "daemonized")
 	fx.requireOnTier(t, "volatile/x/f", "tmp")
+}
+
+// waitNoProcessWith waits until no process has arg on its command line, so
+// a daemonized tierfs has let go of its tiers before they are unmounted.
+func waitNoProcessWith(t testing.TB, arg string) {
+	t.Helper()
+	deadline := time.Now().Add(mountWait)
+	for time.Now().Before(deadline) {
+		if len(processesWith(arg)) == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("processes %v with %s still running %v after unmount", processesWith(arg), arg, mountWait)
+}
+
+// processesWith lists the pids whose command line has arg as one argument.
+func processesWith(arg string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
