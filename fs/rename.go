@@ -40,12 +40,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	n.r.moves.interrupt(to)
 	unlock := lockNames(n, np)
 	defer unlock()
-	var st unix.Stat_t
-	ti, _, e := n.find(from, &st)
+	ti, isDir, e := n.source(name, from)
 	if e != 0 {
 		return e
 	}
-	target, e := np.targetCopies(to)
+	target, e := np.targetCopies(newName, to)
 	if e != 0 {
 		return e
 	}
@@ -54,10 +53,22 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	}
 	defer np.forget(newName)
 	defer n.forget(name)
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if isDir {
 		return n.renameDir(from, to, np, target)
 	}
 	return n.renameFile(ti, from, to, np, newName, target)
+}
+
+// source finds the tier of rename's source p (child name of n). The
+// kernel looked the name up just before, so the node it holds usually
+// answers without asking the tiers.
+func (n *node) source(name, p string) (int, bool, syscall.Errno) {
+	if ch := n.knownChild(name); ch != nil && !ch.IsDir() {
+		return int(ch.tier.Load()), false, 0
+	}
+	var st unix.Stat_t
+	ti, _, e := n.find(p, &st)
+	return ti, st.Mode&unix.S_IFMT == unix.S_IFDIR, e
 }
 
 // lockNames write-locks the name tables of one or two directories, in
@@ -84,9 +95,16 @@ func (n *node) knownChild(name string) *node {
 	return nil
 }
 
-// targetCopies maps each tier holding p (a child of n) to its file type.
-func (n *node) targetCopies(p string) (map[int]uint32, syscall.Errno) {
+// targetCopies maps each tier holding p (child name of n) to its file
+// type. A target the cache knows to be absent costs no probe: renames
+// into maildir's new/ and cur/ nearly always have one.
+func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 	out := map[int]uint32{}
+	if n.knownChild(name) == nil {
+		if c, ok := n.r.cache.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
+			return out, 0
+		}
+	}
 	mask := n.dirs.Load()
 	for ti, t := range n.r.tiers {
 		if mask&bit(ti) == 0 {

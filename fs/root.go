@@ -50,6 +50,7 @@ type Root struct {
 	requests    requestCounts
 	moves       moves
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
+	nosuid      atomic.Bool
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -132,6 +133,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		// server then owns clearing set-id bits on write; on a nosuid
 		// mount those bits have no effect, so that is safe to skip.
 		mo.ExtraCapabilities |= fuse.CAP_HANDLE_KILLPRIV_V2
+		r.nosuid.Store(true)
 	}
 	opts := &gofs.Options{
 		MountOptions:    mo.MountOptions,

@@ -12,6 +12,8 @@ import (
 // cp -a or rsync -X do not try to set it.
 const tierXattr = "user.tierfs.tier"
 
+const capabilityXattr = "security.capability"
+
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	p, e := n.relPath()
 	if e != 0 {
@@ -19,6 +21,12 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 	}
 	if attr == tierXattr {
 		return copyOut(n.whereName(), dest)
+	}
+	if attr == capabilityXattr && n.r.nosuid.Load() {
+		// The kernel asks before the first write of every open. On a
+		// nosuid mount file capabilities have no effect, so answer
+		// without a backend call (an NFS round trip on a slow tier).
+		return 0, syscall.ENODATA
 	}
 	ti := n.primary(p)
 	if ti < 0 {
