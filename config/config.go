@@ -89,13 +89,17 @@ const (
 	DefaultNegativeTimeout = 10 * time.Second
 )
 
+// DefaultDemoteAfter is the age at which the embedded default moves
+// mail to its slow tier.
+const DefaultDemoteAfter = 30 * 24 * time.Hour
+
 // DefaultTmpfsPath is the tmpfs tier of the embedded default.
 const DefaultTmpfsPath = "/dev/shm/tierfs"
 
 // Default returns the embedded default for state directory stateDir (made
 // absolute): tiers "tmpfs" (DefaultTmpfsPath), "fast" (STATE/fast) and
-// "slow" (STATE/slow), routed by the Dovecot preset. Mail stays on fast
-// until aging rules move it to slow.
+// "slow" (STATE/slow), routed by the Dovecot preset; mail older than
+// DefaultDemoteAfter is demoted to slow.
 func Default(stateDir string) *Config {
 	if abs, err := filepath.Abs(stateDir); err == nil {
 		stateDir = abs
@@ -116,7 +120,13 @@ func Default(stateDir string) *Config {
 		Mover: Mover{Interval: Duration{DefaultMoverInterval}},
 	}
 	for _, r := range dovecot.PresetRules("tmpfs", "fast", "fast") {
-		c.Rules = append(c.Rules, RuleSpec{Match: r.Match, Tier: r.Tier})
+		rule := RuleSpec{Match: r.Match, Tier: r.Tier}
+		if r.Role == dovecot.RoleMail {
+			// Dovecot's ALT storage, for every format: mail older than
+			// DefaultDemoteAfter moves to the slow tier.
+			rule.Aging = Aging{DemoteAfter: Duration{DefaultDemoteAfter}, DemoteTo: "slow"}
+		}
+		c.Rules = append(c.Rules, rule)
 	}
 	if err := c.validate(); err != nil {
 		panic("config: embedded default is invalid: " + err.Error())

@@ -290,3 +290,17 @@ func TestByteSize(t *testing.T) {
 		t.Fatalf("bad cache.size: got %v, want an error naming cache", err)
 	}
 }
+
+// The embedded default demotes mail, and only mail, to the slow tier.
+func TestDefaultDemotesMail(t *testing.T) {
+	c := Default("/var/lib/tierfs")
+	var demoting []string
+	for _, r := range c.Rules {
+		if r.Demotes() {
+			demoting = append(demoting, r.Match+"→"+r.DemoteTo+" after "+r.DemoteAfter.String())
+		}
+	}
+	if len(demoting) != 1 || demoting[0] != "mail/**→slow after 30d" {
+		t.Fatalf("demoting rules = %v, want [mail/**→slow after 30d]", demoting)
+	}
+}

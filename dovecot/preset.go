@@ -70,7 +70,7 @@ func Subtrees() []Subtree {
 func (s Subtree) MountPath() string { return s.Name + "/{hash}/{user}" }
 
 // RuleSpec is one placement rule by tier name, as in the config file.
-type RuleSpec struct{ Match, Tier string }
+type RuleSpec struct{ Match, Tier, Role string }
 
 // PresetRules returns the preset's rules for the tiers that play each
 // role: every subtree to its role's tier, and everything else (the mount
@@ -80,7 +80,7 @@ func PresetRules(tmpfs, fast, mail string) []RuleSpec {
 	byRole := map[string]string{RoleTmpfs: tmpfs, RoleFast: fast, RoleMail: mail}
 	var rules []RuleSpec
 	for _, s := range Subtrees() {
-		rules = append(rules, RuleSpec{Match: s.Name + "/**", Tier: byRole[s.Role]})
+		rules = append(rules, RuleSpec{Match: s.Name + "/**", Tier: byRole[s.Role], Role: s.Role})
 	}
 	return append(rules, RuleSpec{Match: "**", Tier: fast})
 }

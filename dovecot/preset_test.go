@@ -10,11 +10,11 @@ import (
 func TestPresetRules(t *testing.T) {
 	got := PresetRules("tmp", "ssd", "nfs")
 	want := []RuleSpec{
-		{"volatile/**", "tmp"},
-		{"listindex/**", "tmp"},
-		{"index/**", "ssd"},
-		{"mail/**", "nfs"},
-		{"**", "ssd"},
+		{"volatile/**", "tmp", RoleTmpfs},
+		{"listindex/**", "tmp", RoleTmpfs},
+		{"index/**", "ssd", RoleFast},
+		{"mail/**", "nfs", RoleMail},
+		{"**", "ssd", ""},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("PresetRules = %v, want %v", got, want)
