@@ -19,15 +19,22 @@ func (n *node) tiersUp() syscall.Errno {
 	return 0
 }
 
-func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+// removable resolves child name of n for a removal: tierfs's own names
+// do not exist, and every tier holding n must be up.
+func (n *node) removable(name string) (string, syscall.Errno) {
 	if n.hidden(name) {
-		return syscall.ENOENT
+		return "", syscall.ENOENT
 	}
 	p, e := n.childPath(name)
 	if e != 0 {
-		return e
+		return "", e
 	}
-	if e := n.tiersUp(); e != 0 {
+	return p, n.tiersUp()
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	p, e := n.removable(name)
+	if e != 0 {
 		return e
 	}
 	n.r.moves.interrupt(p)
@@ -58,14 +65,8 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
-	if n.hidden(name) {
-		return syscall.ENOENT
-	}
-	p, e := n.childPath(name)
+	p, e := n.removable(name)
 	if e != 0 {
-		return e
-	}
-	if e := n.tiersUp(); e != 0 {
 		return e
 	}
 	copies, e := n.dirCopiesOf(p)

@@ -70,6 +70,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	defer d.root.Close()
 	var moved mover.Observer
 	if d.metrics != nil {
 		moved = d.metrics.Mover
