@@ -91,11 +91,11 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 			return ch, e
 		}
 	}
-	gen := n.r.cache.begin(k)
+	cacheGen := n.r.cache.begin(k)
 	var st unix.Stat_t
 	ti, gen, e := n.find(p, &st)
 	if e == syscall.ENOENT {
-		n.r.cache.put(k, gen, &cached{tier: -1})
+		n.r.cache.put(k, cacheGen, &cached{tier: -1})
 	}
 	if e != 0 {
 		return nil, e
@@ -110,7 +110,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
 		c.hasStat, c.st = true, st
 	}
-	n.r.cache.put(k, gen, c)
+	n.r.cache.put(k, cacheGen, c)
 	fillAttr(&out.Attr, &st)
 	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
 }

@@ -65,7 +65,8 @@ func (ms *moves) interrupt(p string) {
 func (ms *moves) wait(p string) {
 	if s := ms.get(p); s != nil {
 		s.mu.Lock()
-		s.mu.Unlock() //nolint:staticcheck // an empty critical section is the point: wait for the commit
+		//lint:ignore SA2001 an empty critical section is the point: wait for the commit
+		s.mu.Unlock()
 	}
 }
 

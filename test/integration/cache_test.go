@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -117,5 +118,24 @@ func hammerCache(t *testing.T, cacheSize string) {
 	wg.Wait()
 	if n := stale.Load(); n > 0 {
 		t.Fatalf("%d stale answers; first: %s", n, *firstErr.Load())
+	}
+	// The hammer only proves something if the cache answered.
+	out, err := fx.run("status", "--json", fx.mnt)
+	if err != nil {
+		t.Fatalf("tierfs status: %v\n%s", err, out)
+	}
+	var st []struct {
+		Cache struct{ Hits, Misses uint64 } `json:"cache"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+		t.Fatalf("tierfs status --json: %v\n%s", err, out)
+	}
+	hits := st[0].Cache.Hits
+	t.Logf("cache: %d hits, %d misses", hits, st[0].Cache.Misses)
+	if cacheSize != "0" && hits == 0 {
+		t.Fatalf("the metadata cache answered no lookup: the test exercised nothing")
+	}
+	if cacheSize == "0" && hits != 0 {
+		t.Fatalf("cache turned off but %d hits", hits)
 	}
 }

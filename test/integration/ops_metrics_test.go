@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +19,10 @@ import (
 func opsScrape(t *testing.T, sock string) map[string]float64 {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{
-		Dial: func(_, _ string) (net.Conn, error) { return net.Dial("unix", sock) },
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
 	}}
 	resp, err := hc.Get("http://tierfs/metrics")
 	if err != nil {
