@@ -90,6 +90,10 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			defaultPerms = true
 		case o == "nodefault_permissions":
 			defaultPerms = false
+		case o == "debug":
+			// Logs every FUSE request and reply (go-fuse's trace): slow,
+			// for finding out what the kernel asks.
+			mo.Debug = true
 		case hasVal && key == "fsname":
 			mo.FsName = val
 		case hasVal && key == "log_file":
@@ -103,7 +107,7 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			}
 			m.logFormat = val
 		default:
-			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, log_file=, log_format=; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
+			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, log_file=, log_format=, debug; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
 		}
 	}
 	if mo.AllowOther && !defaultPerms {

@@ -20,6 +20,7 @@ func TestParseMountOptions(t *testing.T) {
 		fsName      string
 		logFile     string
 		logFormat   string
+		debug       bool
 		wantErr     string
 	}{
 		// Accepted flag options, one by one.
@@ -48,6 +49,7 @@ func TestParseMountOptions(t *testing.T) {
 		// The daemon's own.
 		{name: "log_file", opts: "log_file=/var/log/tierfs.log", wantFlags: base, logFile: "/var/log/tierfs.log"},
 		{name: "log_format", opts: "log_format=json", wantFlags: base, logFormat: "json"},
+		{name: "debug", opts: "debug", wantFlags: base, debug: true},
 		// Ignored: they are for mount(8), fstab or systemd.
 		{name: "ignored", opts: "defaults,_netdev,nofail,auto,noauto,user,users,nouser,owner,group,x-systemd.requires=nfs.mount,x-gvfs-hide,comment=systemd.automount", wantFlags: base},
 		{name: "fstab line", opts: "defaults,allow_other,default_permissions,_netdev,noatime", wantFlags: base | unix.MS_NOATIME, allowOther: true, defaultPerm: true},
@@ -87,6 +89,9 @@ func TestParseMountOptions(t *testing.T) {
 			}
 			if len(mo.Options) > 1 || len(mo.Options) == 1 && mo.Options[0] != "default_permissions" {
 				t.Errorf("Options passed to the kernel = %q; only default_permissions may be", mo.Options)
+			}
+			if mo.Debug != tt.debug {
+				t.Errorf("Debug = %v, want %v", mo.Debug, tt.debug)
 			}
 			if mo.FsName != tt.fsName || m.logFile != tt.logFile || m.logFormat != tt.logFormat {
 				t.Errorf("fsname, log_file, log_format = %q, %q, %q; want %q, %q, %q",
