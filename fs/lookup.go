@@ -21,8 +21,18 @@ func missing(err error) bool { return err == unix.ENOENT || err == unix.ENOTDIR 
 // EIO, never ENOENT.
 func (n *node) find(p string, st *unix.Stat_t) (int, uint64, syscall.Errno) {
 	mask := n.dirs.Load()
+	moving := n.r.moves.source(p)
+	if moving >= 0 && mask&bit(moving) != 0 {
+		gen, err := n.r.tiers[moving].LstatGen(p, st)
+		if err == nil {
+			return moving, gen, 0
+		}
+		if !missing(err) {
+			return -1, 0, errno(err)
+		}
+	}
 	for _, ti := range n.r.placement().Order(p) {
-		if mask&bit(ti) == 0 {
+		if mask&bit(ti) == 0 || ti == moving {
 			continue
 		}
 		gen, err := n.r.tiers[ti].LstatGen(p, st)

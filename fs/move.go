@@ -34,6 +34,7 @@ const inoXattr = "trusted.tierfs.ino"
 type moveState struct {
 	mu          sync.Mutex
 	interrupted bool
+	src         int // the tier being moved from: it wins lookups until the commit
 }
 
 // moves tracks moves in progress by path.
@@ -70,7 +71,17 @@ func (ms *moves) wait(p string) {
 	}
 }
 
-func (ms *moves) begin(p string) (*moveState, bool) {
+// source returns the tier a move of p is copying from, or -1. While
+// both copies exist, lookups must find the source: a write to the copy
+// would be lost if the move then gave up.
+func (ms *moves) source(p string) int {
+	if s := ms.get(p); s != nil {
+		return s.src
+	}
+	return -1
+}
+
+func (ms *moves) begin(p string, src int) (*moveState, bool) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if ms.m == nil {
@@ -79,7 +90,7 @@ func (ms *moves) begin(p string) (*moveState, bool) {
 	if _, ok := ms.m[p]; ok {
 		return nil, false
 	}
-	s := &moveState{}
+	s := &moveState{src: src}
 	ms.m[p] = s
 	ms.active.Add(1)
 	return s, true
@@ -116,7 +127,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if n != nil && n.opens.Load() > 0 {
 		return 0, ErrOpen
 	}
-	state, ok := r.moves.begin(p)
+	state, ok := r.moves.begin(p, src)
 	if !ok {
 		return 0, ErrMoving
 	}
