@@ -73,27 +73,9 @@ func buildTierfs(dir string) (string, error) {
 // unless everything a real run needs is present.
 func requireIntegration(t *testing.T) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("prerequisite missing: "+format, args...)
-		}
-		t.Skipf("prerequisite missing: "+format, args...)
-	}
-	if os.Geteuid() != 0 {
-		missing("must run as root (mounts, Dovecot, useradd)")
-	}
-	for _, p := range []string{dovecottest.DovecotBinary, "/usr/bin/doveadm", "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp"} {
-		if _, err := os.Stat(p); err != nil {
-			missing("%s: %v", p, err)
-		}
-	}
+	need := []string{dovecottest.DovecotBinary, "/usr/bin/doveadm", "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp"}
 	if env.kind == dovecottest.KindTierfs {
-		if _, err := os.Stat("/dev/fuse"); err != nil {
-			missing("/dev/fuse: %v", err)
-		}
+		need = append(need, "/dev/fuse")
 	}
-	if env.buildErr != nil {
-		missing("%v", env.buildErr)
-	}
+	dovecottest.Require(t, env.buildErr, need...)
 }

@@ -45,24 +45,7 @@ func TestMain(m *testing.M) {
 // unless everything a real run needs is present.
 func requireIntegration(t *testing.T) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("prerequisite missing: "+format, args...)
-		}
-		t.Skipf("prerequisite missing: "+format, args...)
-	}
-	if os.Geteuid() != 0 {
-		missing("must run as root (mounts, Dovecot, useradd)")
-	}
-	for _, p := range []string{dovecottest.DovecotBinary, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp", "/dev/fuse"} {
-		if _, err := os.Stat(p); err != nil {
-			missing("%s: %v", p, err)
-		}
-	}
-	if buildErr != nil {
-		missing("%v", buildErr)
-	}
+	dovecottest.Require(t, buildErr, dovecottest.DovecotBinary, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp", "/dev/fuse")
 }
 
 // openDir returns a new directory Dovecot's unprivileged processes can
