@@ -64,7 +64,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	ch := n.newChild(ctx, ti, p, &st, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
-	return ch, newHandle(fd, cn), fuseOpenFlags(t), 0
+	h := newHandle(fd, cn)
+	h.writes = flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0
+	return ch, h, fuseOpenFlags(t), 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
