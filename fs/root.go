@@ -35,6 +35,11 @@ type Options struct {
 	// CrashPoint names a step at which the daemon kills itself with
 	// SIGKILL; tests use it to prove crash safety. Empty in production.
 	CrashPoint string
+
+	// PausePoint names a step at which the daemon waits PauseFor, so a
+	// test can act in the middle of a multi-step change.
+	PausePoint string
+	PauseFor   time.Duration
 }
 
 // Root is the state shared by every node of one mount.
@@ -43,6 +48,8 @@ type Root struct {
 	place   atomic.Pointer[policy.Placement]
 	log     *slog.Logger
 	crash   string
+	pause   string
+	pauseD  time.Duration
 	journal *journal
 	root    *node
 
@@ -65,7 +72,7 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	if o.Placement == nil || o.Placement.NumTiers() != len(o.Tiers) {
 		return nil, fmt.Errorf("placement rules do not match the %d tiers", len(o.Tiers))
 	}
-	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint}
+	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor}
 	r.place.Store(o.Placement)
 	cache, err := newLookupCache(o.CacheSize)
 	if err != nil {
@@ -164,8 +171,13 @@ const (
 	healthTimeout  = 2 * time.Second
 )
 
-// crashAt kills the process at a named step when a test asked for it.
+// crashAt kills the process at a named step when a test asked for it,
+// or holds it there for a while.
 func (r *Root) crashAt(point string) {
+	if r.pause != "" && r.pause == point {
+		r.log.Warn("pause point reached", "point", point, "for", r.pauseD)
+		time.Sleep(r.pauseD)
+	}
 	if r.crash != "" && r.crash == point {
 		r.log.Warn("crash point reached; killing the daemon", "point", point)
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,11 +60,17 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	pausePoint, pauseFor, err := parsePausePoint(os.Getenv("TIERFS_PAUSEPOINT"))
+	if err != nil {
+		return err
+	}
 	d.root, err = tfs.NewRoot(ctx, tfs.Options{
 		Tiers:       ts,
 		Placement:   cfg.Placement,
 		Logger:      d.log,
 		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
+		PausePoint:  pausePoint,
+		PauseFor:    pauseFor,
 		MoveTargets: mover.Targets(cfg),
 		CacheSize:   int64(cfg.Cache.Size),
 	})
@@ -207,4 +214,18 @@ func (d *mountd) logHolders(msg, mp string) {
 		list[i] = h.String()
 	}
 	d.log.Warn(msg, "mountpoint", mp, "timeout", d.args.stopTimeout, "holders", list)
+}
+
+// parsePausePoint reads TIERFS_PAUSEPOINT=STEP:DURATION, a test hook that
+// holds the daemon at a named step of a multi-step change.
+func parsePausePoint(v string) (string, time.Duration, error) {
+	if v == "" {
+		return "", 0, nil
+	}
+	step, d, ok := strings.Cut(v, ":")
+	dur, err := time.ParseDuration(d)
+	if !ok || step == "" || err != nil || dur <= 0 {
+		return "", 0, fmt.Errorf("TIERFS_PAUSEPOINT=%q: want STEP:DURATION, e.g. move-after-rename:2s", v)
+	}
+	return step, dur, nil
 }
