@@ -59,13 +59,13 @@ func (n *node) confirmMissing() syscall.Errno {
 	return syscall.ENOENT
 }
 
-// dirCopies stats directory p on the tiers after first (which holds it),
-// folding their times into st and returning the mask of tiers holding it.
-func (n *node) dirCopies(p string, first int, st *unix.Stat_t) (uint64, syscall.Errno) {
+// dirCopies stats directory p on the tiers in candidates other than
+// first (which holds it), folding their times into st, and returns the
+// mask of tiers holding it.
+func (n *node) dirCopies(p string, first int, candidates uint64, st *unix.Stat_t) (uint64, syscall.Errno) {
 	mask := bit(first)
-	parentMask := n.dirs.Load()
 	for ti, t := range n.r.tiers {
-		if ti == first || parentMask&bit(ti) == 0 {
+		if ti == first || candidates&bit(ti) == 0 {
 			continue
 		}
 		var s unix.Stat_t
@@ -112,7 +112,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	}
 	var dirs uint64
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		if dirs, e = n.dirCopies(p, ti, &st); e != 0 {
+		if dirs, e = n.dirCopies(p, ti, n.dirs.Load(), &st); e != 0 {
 			return nil, e
 		}
 	}
@@ -129,10 +129,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 // false when the backend must be asked after all.
 func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
 	if c.tier < 0 {
-		if e := n.tiersUp(); e != 0 {
-			return nil, e, true
-		}
-		return nil, n.confirmMissing(), true
+		return nil, n.confirmMissing(), true // EIO if a tier that might hold it is gone
 	}
 	st, gen := c.st, c.fileGen
 	if !c.hasStat {
@@ -144,28 +141,11 @@ func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 				return nil, 0, false
 			}
-			if e := n.mergeCopies(p, c.tier, c.dirs, &st); e != 0 {
+			if _, e := n.dirCopies(p, c.tier, c.dirs, &st); e != 0 {
 				return nil, e, true
 			}
 		}
 	}
 	fillAttr(&out.Attr, &st)
 	return n.newChild(ctx, c.tier, p, &st, gen, c.dirs), 0, true
-}
-
-// mergeCopies folds the times of a directory's other copies into st.
-func (n *node) mergeCopies(p string, first int, dirs uint64, st *unix.Stat_t) syscall.Errno {
-	for ti, t := range n.r.tiers {
-		if ti == first || dirs&bit(ti) == 0 {
-			continue
-		}
-		var s unix.Stat_t
-		err := t.Lstat(p, &s)
-		if err == nil {
-			mergeDirStat(st, &s)
-		} else if !missing(err) {
-			return errno(err)
-		}
-	}
-	return 0
 }
