@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // crashPointEnv makes the daemon SIGKILL itself at a named step.
@@ -60,17 +58,7 @@ func TestCrashDuringDirectoryRename(t *testing.T) {
 	}
 
 	fx.mount(t)
-	for name, tier := range files {
-		mustContent(t, fx.path("span/new/"+name), "content of "+name)
-		fx.requireOnTier(t, "span/new/"+name, tier)
-	}
-	if got := fx.tiersHolding("span/old"); len(got) != 0 {
-		t.Errorf("after recovery span/old is still on tiers %v", got)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(fx.path("span/old"), &st); !errors.Is(err, unix.ENOENT) {
-		t.Errorf("span/old after recovery: got %s, want ENOENT", errName(err))
-	}
+	requireDirRenamed(t, fx, "span/old", "span/new", files)
 	if got := readdirNames(t, fx.path("span")); len(got) != 1 || got[0] != "new" {
 		t.Errorf("span/ after recovery: %v, want [new]", got)
 	}

@@ -215,16 +215,24 @@ func TestRenameDirectorySpanningTiers(t *testing.T) {
 	if err := os.Rename(fx.path("span/old"), fx.path("span/new")); err != nil {
 		t.Fatalf("rename of a directory spanning tiers: %v", err)
 	}
+	requireDirRenamed(t, fx, "span/old", "span/new", files)
+}
+
+// requireDirRenamed checks that directory from is now to: every file of
+// files (name → tier) is under to with its content and on its tier, and
+// from is gone from the mount and from every tier.
+func requireDirRenamed(t testing.TB, fx *fixture, from, to string, files map[string]string) {
+	t.Helper()
 	for name, tier := range files {
-		mustContent(t, fx.path("span/new/"+name), "content of "+name)
-		fx.requireOnTier(t, "span/new/"+name, tier)
+		mustContent(t, fx.path(to+"/"+name), "content of "+name)
+		fx.requireOnTier(t, to+"/"+name, tier)
 	}
-	if got := fx.tiersHolding("span/old"); len(got) != 0 {
-		t.Errorf("span/old still on tiers %v after the rename", got)
+	if got := fx.tiersHolding(from); len(got) != 0 {
+		t.Errorf("%s still on tiers %v after the rename", from, got)
 	}
 	var st unix.Stat_t
-	if err := unix.Lstat(fx.path("span/old"), &st); !errors.Is(err, unix.ENOENT) {
-		t.Errorf("old name after rename: got %s, want ENOENT", errName(err))
+	if err := unix.Lstat(fx.path(from), &st); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("%s after the rename: got %s, want ENOENT", from, errName(err))
 	}
 }
 
