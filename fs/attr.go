@@ -109,7 +109,20 @@ func (n *node) statData(st *unix.Stat_t) syscall.Errno {
 	return e
 }
 
+// Setattr changes the node and answers its new attributes with the
+// node's inode number and the mount's attribute timeout: go-fuse passes
+// a SETATTR reply through as it is, and a zero timeout would make the
+// kernel ask again (GETATTR) at the next stat.
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	e := n.setattr(ctx, f, in, out)
+	if e == 0 {
+		out.Ino = n.StableAttr().Ino
+		out.SetTimeout(n.r.attrTimeout)
+	}
+	return e
+}
+
+func (n *node) setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if fs, ok := f.(gofs.FileSetattrer); ok && !n.IsDir() {
 		// An open file is never moved: no move to interrupt.
 		defer n.forgetSelf()

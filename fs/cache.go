@@ -36,6 +36,7 @@ type cached struct {
 	dirs    uint64 // directories: tiers holding it
 	hasStat bool   // st is valid (files on nfs tiers)
 	fileGen uint64 // with st: the file's generation (birth time)
+	ino     uint64 // the inode number the mount shows (Root.inoOf)
 	st      unix.Stat_t
 }
 

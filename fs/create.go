@@ -61,7 +61,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	ch := n.newChild(ctx, ti, p, &st, gen, 0)
+	sino := ino(ti, st.Ino) // made here, so not a moved file
+	if flags&unix.O_EXCL == 0 {
+		sino = n.r.inoOf(ti, p, &st) // perhaps opened an existing one
+	}
+	ch := n.newChild(ctx, ti, &st, sino, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
 	h := newHandle(fd, cn)
@@ -145,7 +149,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
-	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
+	return n.newChild(ctx, ti, &st, ino(ti, st.Ino), gen, dirs), 0 // new: never moved
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -191,5 +195,5 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, p, &st, gen, 0), 0
+	return n.newChild(ctx, ti, &st, src.StableAttr().Ino, gen, 0), 0 // the same inode
 }

@@ -116,13 +116,13 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 			return nil, e
 		}
 	}
-	c := &cached{tier: ti, dirs: dirs, fileGen: gen}
+	c := &cached{tier: ti, dirs: dirs, fileGen: gen, ino: n.r.inoOf(ti, p, &st)}
 	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
 		c.hasStat, c.st = true, st
 	}
 	n.r.cache.put(k, cacheGen, c)
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
+	return n.newChild(ctx, ti, &st, c.ino, gen, dirs), 0
 }
 
 // lookupCached answers a lookup from the cache when it can; done is
@@ -134,8 +134,8 @@ func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.
 	st, gen := c.st, c.fileGen
 	if !c.hasStat {
 		var err error
-		if gen, err = n.r.tiers[c.tier].LstatGen(p, &st); err != nil {
-			return nil, 0, false
+		if gen, err = n.r.tiers[c.tier].LstatGen(p, &st); err != nil || gen != c.fileGen {
+			return nil, 0, false // another file now: its inode number may differ
 		}
 		if c.dirs != 0 {
 			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -147,5 +147,5 @@ func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.
 		}
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, c.tier, p, &st, gen, c.dirs), 0, true
+	return n.newChild(ctx, c.tier, &st, c.ino, gen, c.dirs), 0, true
 }

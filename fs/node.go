@@ -42,27 +42,27 @@ type node struct {
 }
 
 var (
-	_ gofs.NodeLookuper      = (*node)(nil)
-	_ gofs.NodeGetattrer     = (*node)(nil)
-	_ gofs.NodeSetattrer     = (*node)(nil)
-	_ gofs.NodeCreater       = (*node)(nil)
-	_ gofs.NodeOpener        = (*node)(nil)
-	_ gofs.NodeMkdirer       = (*node)(nil)
-	_ gofs.NodeMknoder       = (*node)(nil)
-	_ gofs.NodeSymlinker     = (*node)(nil)
-	_ gofs.NodeReadlinker    = (*node)(nil)
-	_ gofs.NodeLinker        = (*node)(nil)
-	_ gofs.NodeUnlinker      = (*node)(nil)
-	_ gofs.NodeRmdirer       = (*node)(nil)
-	_ gofs.NodeRenamer       = (*node)(nil)
-	_ gofs.NodeReaddirer     = (*node)(nil)
-	_ gofs.NodeFsyncer       = (*node)(nil)
-	_ gofs.NodeStatfser      = (*node)(nil)
-	_ gofs.NodeGetxattrer    = (*node)(nil)
-	_ gofs.NodeSetxattrer    = (*node)(nil)
-	_ gofs.NodeListxattrer   = (*node)(nil)
-	_ gofs.NodeRemovexattrer = (*node)(nil)
-	_ gofs.NodeOnForgetter   = (*node)(nil)
+	_ gofs.NodeLookuper       = (*node)(nil)
+	_ gofs.NodeGetattrer      = (*node)(nil)
+	_ gofs.NodeSetattrer      = (*node)(nil)
+	_ gofs.NodeCreater        = (*node)(nil)
+	_ gofs.NodeOpener         = (*node)(nil)
+	_ gofs.NodeMkdirer        = (*node)(nil)
+	_ gofs.NodeMknoder        = (*node)(nil)
+	_ gofs.NodeSymlinker      = (*node)(nil)
+	_ gofs.NodeReadlinker     = (*node)(nil)
+	_ gofs.NodeLinker         = (*node)(nil)
+	_ gofs.NodeUnlinker       = (*node)(nil)
+	_ gofs.NodeRmdirer        = (*node)(nil)
+	_ gofs.NodeRenamer        = (*node)(nil)
+	_ gofs.NodeOpendirHandler = (*node)(nil)
+	_ gofs.NodeFsyncer        = (*node)(nil)
+	_ gofs.NodeStatfser       = (*node)(nil)
+	_ gofs.NodeGetxattrer     = (*node)(nil)
+	_ gofs.NodeSetxattrer     = (*node)(nil)
+	_ gofs.NodeListxattrer    = (*node)(nil)
+	_ gofs.NodeRemovexattrer  = (*node)(nil)
+	_ gofs.NodeOnForgetter    = (*node)(nil)
 )
 
 func allTiers(n int) uint64 { return 1<<uint(n) - 1 }
@@ -119,14 +119,15 @@ func ino(ti int, backing uint64) uint64 {
 	return uint64(ti+1)<<56 | backing&(1<<56-1)
 }
 
-// newChild builds the node for a child found on tier ti. gen tells
-// apart files that reused an inode number, so a new file never inherits
-// the node (and state) of a dead one the kernel still remembers.
-func (n *node) newChild(ctx context.Context, ti int, p string, st *unix.Stat_t, gen uint64, dirs uint64) *gofs.Inode {
+// newChild builds the node for a child found on tier ti with inode
+// number sino (see Root.inoOf). gen tells apart files that reused an
+// inode number, so a new file never inherits the node (and state) of a
+// dead one the kernel still remembers.
+func (n *node) newChild(ctx context.Context, ti int, st *unix.Stat_t, sino, gen, dirs uint64) *gofs.Inode {
 	ch := &node{r: n.r}
 	ch.tier.Store(int32(ti))
 	ch.dirs.Store(dirs)
-	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.r.inoOf(ti, p, st), Gen: gen})
+	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: sino, Gen: gen})
 	if known, ok := in.Operations().(*node); ok && known != ch && dirs != 0 {
 		// An inode the kernel still knows. Tier masks only grow while a
 		// directory lives, and this answer may predate a copy made since.

@@ -1,19 +1,29 @@
 package fs
 
 import (
-	"context"
 	"sort"
 	"syscall"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/tierfs/tierfs/tiers"
 )
 
-// Readdir merges the directory's copies: each name once, with the type
+// listing is a directory's merged entries and, for each, the tier its
+// copy is on (-1 for "." and "..").
+type listing struct {
+	ents  []fuse.DirEntry
+	tiers []int8
+}
+
+func (l *listing) add(ti int, d fuse.DirEntry) {
+	l.ents = append(l.ents, d)
+	l.tiers = append(l.tiers, int8(ti))
+}
+
+// list merges the directory's copies: each name once, with the type
 // and inode number of the copy that a lookup of that name would find.
-func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+func (n *node) list() (*listing, syscall.Errno) {
 	p, e := n.relPath()
 	if e != 0 {
 		return nil, e
@@ -40,28 +50,31 @@ func (n *node) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if copies == 0 {
 		return nil, syscall.ENOENT
 	}
-	out := []fuse.DirEntry{{Name: ".", Mode: fuse.S_IFDIR}, {Name: "..", Mode: fuse.S_IFDIR}}
+	l := &listing{}
+	l.add(-1, fuse.DirEntry{Name: ".", Mode: fuse.S_IFDIR})
+	l.add(-1, fuse.DirEntry{Name: "..", Mode: fuse.S_IFDIR})
 	if copies == 1 {
-		return gofs.NewListDirStream(n.single(lists[:len(n.r.tiers)], out)), 0
+		n.single(lists[:len(n.r.tiers)], l)
+	} else {
+		n.merge(p, lists[:len(n.r.tiers)], l)
 	}
-	return gofs.NewListDirStream(n.merge(p, lists[:len(n.r.tiers)], out)), 0
+	return l, 0
 }
 
 // single lists a directory that exists on one tier.
-func (n *node) single(lists [][]tiers.Dirent, out []fuse.DirEntry) []fuse.DirEntry {
+func (n *node) single(lists [][]tiers.Dirent, l *listing) {
 	for ti, ents := range lists {
 		for _, d := range ents {
 			if !n.hidden(d.Name) {
-				out = append(out, dirEntry(ti, d))
+				l.add(ti, dirEntry(ti, d))
 			}
 		}
 	}
-	return out
 }
 
 // merge lists a directory with copies on several tiers; a name on more
 // than one tier shows as the copy first in its rule order.
-func (n *node) merge(p string, lists [][]tiers.Dirent, out []fuse.DirEntry) []fuse.DirEntry {
+func (n *node) merge(p string, lists [][]tiers.Dirent, l *listing) {
 	type seen struct {
 		ti int
 		d  tiers.Dirent
@@ -98,9 +111,8 @@ func (n *node) merge(p string, lists [][]tiers.Dirent, out []fuse.DirEntry) []fu
 				}
 			}
 		}
-		out = append(out, dirEntry(best.ti, best.d))
+		l.add(best.ti, dirEntry(best.ti, best.d))
 	}
-	return out
 }
 
 func dirEntry(ti int, d tiers.Dirent) fuse.DirEntry {

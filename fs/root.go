@@ -58,6 +58,7 @@ type Root struct {
 	moves       moves
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
 	nosuid      atomic.Bool
+	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -142,6 +143,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		mo.ExtraCapabilities |= fuse.CAP_HANDLE_KILLPRIV_V2
 		r.nosuid.Store(true)
 	}
+	r.attrTimeout = mo.AttrTimeout
 	opts := &gofs.Options{
 		MountOptions:    mo.MountOptions,
 		EntryTimeout:    &mo.EntryTimeout,

@@ -208,6 +208,13 @@ other_metric{op="LOOKUP"} 7
 	if len(got) != 2 || got["LOOKUP"] != 15 || got["GETATTR"] != 2 {
 		t.Errorf("parsePromCounter = %v, want LOOKUP=15 GETATTR=2", got)
 	}
+	got, err = parsePromCounter(bufio.NewScanner(strings.NewReader(text)), `tierfs_fuse_requests_total{tier="slow"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["LOOKUP"] != 5 {
+		t.Errorf("parsePromCounter with tier=\"slow\" = %v, want LOOKUP=5", got)
+	}
 	_, err = parsePromCounter(bufio.NewScanner(strings.NewReader(`m{op="X"} abc`)), "m")
 	if err == nil {
 		t.Error("bad value accepted")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,8 +173,12 @@ func scrapeCounter(ctx context.Context, url, metric string) (map[string]uint64, 
 	return parsePromCounter(bufio.NewScanner(resp.Body), metric)
 }
 
-// parsePromCounter reads `metric{...,op="X",...} value` lines.
+// parsePromCounter reads `metric{...,op="X",...} value` lines. metric may
+// name required labels, as in `tierfs_tier_operations_total{tier="slow"}`:
+// then only samples carrying all of them count.
 func parsePromCounter(sc *bufio.Scanner, metric string) (map[string]uint64, error) {
+	metric, want, _ := strings.Cut(metric, "{")
+	want = strings.TrimSuffix(want, "}")
 	out := map[string]uint64{}
 	for sc.Scan() {
 		line := sc.Text()
@@ -191,6 +196,9 @@ func parsePromCounter(sc *bufio.Scanner, metric string) (map[string]uint64, erro
 		if err != nil {
 			return nil, fmt.Errorf("metric %s: bad value in %q", metric, line)
 		}
+		if !hasLabels(labels, want) {
+			continue
+		}
 		op := "all"
 		for _, l := range strings.Split(labels, ",") {
 			if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "op" {
@@ -200,4 +208,19 @@ func parsePromCounter(sc *bufio.Scanner, metric string) (map[string]uint64, erro
 		out[op] += uint64(f)
 	}
 	return out, sc.Err()
+}
+
+// hasLabels reports whether the label list labels contains every
+// `k="v"` pair of want.
+func hasLabels(labels, want string) bool {
+	if want == "" {
+		return true
+	}
+	have := strings.Split(labels, ",")
+	for _, w := range strings.Split(want, ",") {
+		if !slices.Contains(have, strings.TrimSpace(w)) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,83 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// dirHandle is an open directory. It lists the directory's copies when
+// the first entry is read and again after a rewind, so that rewinddir
+// sees the names added since opendir, as POSIX asks.
+type dirHandle struct {
+	n   *node
+	l   *listing
+	idx int // next entry; entry i has offset i+1
+}
+
+var (
+	_ gofs.FileReaddirenter = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileLookuper     = (*dirHandle)(nil)
+	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
+)
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{n: n}, 0, 0
+}
+
+// Readdirent returns the next entry. go-fuse serialises the calls on
+// one handle.
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.l == nil {
+		l, e := h.n.list()
+		if e != 0 {
+			return nil, e
+		}
+		h.l = l
+	}
+	if h.idx >= len(h.l.ents) {
+		return nil, 0
+	}
+	d := h.l.ents[h.idx]
+	h.idx++
+	d.Off = uint64(h.idx)
+	return &d, 0
+}
+
+// Seekdir moves to offset off; offset 0 lists the directory anew.
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 {
+		h.l, h.idx = nil, 0
+		return 0
+	}
+	if h.l == nil || off > uint64(len(h.l.ents)) {
+		return syscall.EINVAL
+	}
+	h.idx = int(off)
+	return 0
+}
+
+// Lookup gives READDIRPLUS the attributes of the entry just listed. On
+// an nfs tier each would cost a network round trip (and a node) for a
+// reader that may never stat it — Dovecot's maildir scan reads names
+// only — so those entries go without: the kernel then treats them as
+// plain READDIR entries, and a reader that does stat one pays one
+// LOOKUP for it.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if i := h.idx - 1; i >= 0 && h.l.ents[i].Name == name {
+		if ti := h.l.tiers[i]; ti >= 0 && h.n.r.tiers[ti].Kind == tiers.KindNFS {
+			return nil, syscall.EAGAIN // go-fuse answers node ID 0: no attributes
+		}
+	}
+	return h.n.Lookup(ctx, name, out)
+}
+
+// Fsyncdir flushes every copy of the directory.
+func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return h.n.Fsync(ctx, nil, flags)
+}

@@ -1,0 +1,213 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// readdirConfig puts one directory on a local tier and one on a tier of
+// kind nfs, where a READDIRPLUS answer costs a network call per entry.
+func readdirConfig() fsConfig {
+	return fsConfig{
+		Tiers: []tierSpec{
+			{Name: "fast", Kind: "local"},
+			{Name: "slow", Kind: "nfs"},
+		},
+		Rules: []ruleSpec{
+			{"n/**", "slow"},
+			{"**", "fast"},
+		},
+	}
+}
+
+// requests returns the mount's FUSE request counts by opcode.
+func (f *fixture) requests(t testing.TB) map[string]uint64 {
+	t.Helper()
+	return opsStatusJSON(t, f.bin, f.mnt).Requests
+}
+
+// After a listing, the kernel already knows the entries of a directory on
+// a local tier (READDIRPLUS answered them), while entries on an nfs tier
+// were listed without attributes and cost one LOOKUP each when stat'ed.
+// Either way the names, types and inode numbers are right.
+func TestReaddirPlusOnlyWhereItPays(t *testing.T) {
+	fx := mountTierfs(t, readdirConfig())
+	const files = 40
+	for _, d := range []string{"l", "n"} {
+		fx.mkdirAll(t, d)
+		for i := range files {
+			fx.writeFile(t, fmt.Sprintf("%s/f%02d", d, i), d)
+		}
+	}
+	fx.requireOnTier(t, "n/f00", "slow")
+	fx.requireOnTier(t, "l/f00", "fast")
+	for _, tc := range []struct {
+		dir         string
+		wantLookups uint64 // LOOKUPs for stat'ing every listed name
+	}{
+		{"l", 0},
+		{"n", files},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			dropCaches(t)
+			dir := filepath.Join(fx.mnt, tc.dir)
+			var st unix.Stat_t
+			if err := unix.Stat(dir, &st); err != nil { // the directory itself
+				t.Fatal(err)
+			}
+			names, inos := listDir(t, dir)
+			want := make([]string, files)
+			for i := range want {
+				want[i] = fmt.Sprintf("f%02d", i)
+			}
+			if !slices.Equal(names, want) {
+				t.Fatalf("listing %v, want %v", names, want)
+			}
+			before := fx.requests(t)["LOOKUP"]
+			for i, name := range names {
+				if err := unix.Lstat(filepath.Join(dir, name), &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Ino != inos[i] || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != 1 {
+					t.Errorf("%s: ino %d mode %o size %d; listing said ino %d, want a 1-byte file", name, st.Ino, st.Mode, st.Size, inos[i])
+				}
+			}
+			if got := fx.requests(t)["LOOKUP"] - before; got != tc.wantLookups {
+				t.Errorf("stat of %d listed names cost %d LOOKUPs, want %d", files, got, tc.wantLookups)
+			}
+		})
+	}
+}
+
+// listDir reads a directory with getdents and returns its names (without
+// . and ..) in order, with their d_ino.
+func listDir(t testing.TB, dir string) ([]string, []uint64) {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	return readNames(t, fd)
+}
+
+func readNames(t testing.TB, fd int) ([]string, []uint64) {
+	t.Helper()
+	type dirent struct {
+		name string
+		ino  uint64
+	}
+	var ents []dirent
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		for b := buf[:n]; len(b) > 0; {
+			reclen := int(uint16(b[16]) | uint16(b[17])<<8)
+			ino := uint64(0)
+			for i := 7; i >= 0; i-- {
+				ino = ino<<8 | uint64(b[i])
+			}
+			name := b[19:reclen]
+			if i := slices.Index(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			if s := string(name); s != "." && s != ".." {
+				ents = append(ents, dirent{s, ino})
+			}
+			b = b[reclen:]
+		}
+	}
+	// tierfs lists in tier order; compare as sets.
+	slices.SortFunc(ents, func(a, b dirent) int { return strings.Compare(a.name, b.name) })
+	names := make([]string, len(ents))
+	inos := make([]uint64, len(ents))
+	for i, e := range ents {
+		names[i], inos[i] = e.name, e.ino
+	}
+	return names, inos
+}
+
+// A rewound directory stream lists the names added since it was opened,
+// on a native directory and through tierfs on either kind of tier.
+func TestRewinddirSeesNewNames(t *testing.T) {
+	fx := mountTierfs(t, readdirConfig())
+	fx.mkdirAll(t, "l")
+	fx.mkdirAll(t, "n")
+	dirs := map[string]string{
+		"native": t.TempDir(),
+		"local":  filepath.Join(fx.mnt, "l"),
+		"nfs":    filepath.Join(fx.mnt, "n"),
+	}
+	for name, dir := range dirs {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "a"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if got, _ := readNames(t, fd); !slices.Equal(got, []string{"a"}) {
+				t.Fatalf("first listing %v, want [a]", got)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "b"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := unix.Seek(fd, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := readNames(t, fd); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("listing after rewind %v, want [a b]", got)
+			}
+		})
+	}
+}
+
+// A chmod's reply carries the attribute timeout, so the stats after it
+// are answered by the kernel; and the mode is the new one.
+func TestSetattrReplyIsCached(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	for _, p := range []string{"index/d", "index/d/f"} {
+		t.Run(p, func(t *testing.T) {
+			if p == "index/d" {
+				fx.mkdirAll(t, p)
+			} else {
+				fx.writeFile(t, p, "x")
+			}
+			path := filepath.Join(fx.mnt, p)
+			var st unix.Stat_t
+			if err := unix.Lstat(path, &st); err != nil {
+				t.Fatal(err)
+			}
+			ino := st.Ino
+			before := fx.requests(t)["GETATTR"]
+			if err := unix.Chmod(path, 0o751); err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				if err := unix.Lstat(path, &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Mode&0o7777 != 0o751 || st.Ino != ino {
+					t.Fatalf("after chmod: mode %o ino %d, want 751 and ino %d", st.Mode&0o7777, st.Ino, ino)
+				}
+			}
+			if got := fx.requests(t)["GETATTR"] - before; got != 0 {
+				t.Errorf("5 stats after a chmod sent %d GETATTRs, want 0", got)
+			}
+		})
+	}
+}
