@@ -14,12 +14,13 @@ const (
 	TargetTierfs   = "tierfs"
 	TargetMergerfs = "mergerfs"
 	TargetSlowMail = "tierfs-slowmail"
+	TargetAllSlow  = "tierfs-allslow"
 	TargetSlow     = "slow"
 )
 
 // AllTargets lists every target name in table order.
 func AllTargets() []string {
-	return []string{TargetNative, TargetTierfs, TargetMergerfs, TargetSlowMail, TargetSlow}
+	return []string{TargetNative, TargetTierfs, TargetMergerfs, TargetSlowMail, TargetAllSlow, TargetSlow}
 }
 
 // AllWorkloadNames lists every workload name in run order.
@@ -89,7 +90,8 @@ func (o *Options) Validate() error {
 }
 
 func (o *Options) needsTierfs() bool {
-	return slices.Contains(o.Targets, TargetTierfs) || slices.Contains(o.Targets, TargetSlowMail)
+	return slices.Contains(o.Targets, TargetTierfs) || slices.Contains(o.Targets, TargetSlowMail) ||
+		slices.Contains(o.Targets, TargetAllSlow)
 }
 
 func (o *Options) logf(format string, args ...any) {

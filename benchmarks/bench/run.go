@@ -63,11 +63,13 @@ func makeTargets(ws *Workspace, names []string) []Target {
 		case TargetNative:
 			out = append(out, newNativeTarget(ws))
 		case TargetTierfs:
-			out = append(out, newTierfsTarget(ws, name, false))
+			out = append(out, newTierfsTarget(ws, name, layoutLocal))
 		case TargetMergerfs:
 			out = append(out, newMergerfsTarget(ws, ws.Opts.MergerfsOpts))
 		case TargetSlowMail:
-			out = append(out, newTierfsTarget(ws, name, true))
+			out = append(out, newTierfsTarget(ws, name, layoutSlowMail))
+		case TargetAllSlow:
+			out = append(out, newTierfsTarget(ws, name, layoutAllSlow))
 		case TargetSlow:
 			out = append(out, newSlowTarget(ws))
 		}

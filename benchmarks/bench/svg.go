@@ -15,6 +15,7 @@ var svgColors = map[string]string{
 	TargetTierfs:   "#1f77b4",
 	TargetMergerfs: "#ff7f0e",
 	TargetSlowMail: "#2ca02c",
+	TargetAllSlow:  "#9467bd",
 	TargetSlow:     "#d62728",
 }
 
