@@ -61,7 +61,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	ch := n.newChild(ctx, ti, p, &st, gen, 0)
+	ch := n.newChild(ctx, name, ti, p, &st, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
 	h := newHandle(fd, cn)
@@ -77,6 +77,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	// Count the open before looking at the tier: a move either sees it
 	// and gives up, or has finished switching the node when we look.
 	n.opens.Add(1)
+	n.touch()
 	n.r.moves.interrupt(p)
 	t := n.tierOf()
 	fd, err := t.Open(p, int(flags&openFlagsMask), 0, nil)
@@ -145,7 +146,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
-	return n.newChild(ctx, ti, p, &st, gen, dirs), 0
+	return n.newChild(ctx, name, ti, p, &st, gen, dirs), 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -191,5 +192,8 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, p, &st, gen, 0), 0
+	if src.StableAttr() == (gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: n.r.inoOf(ti, p, &st), Gen: gen}) {
+		return src.again(0), 0 // go-fuse links the node it holds
+	}
+	return n.newChild(ctx, name, ti, p, &st, gen, 0), 0
 }
