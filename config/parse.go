@@ -92,7 +92,7 @@ func knownKeys(table string) []string {
 	case "kernel":
 		return []string{"entry_timeout", "attr_timeout", "negative_timeout"}
 	case "cache":
-		return []string{"size"}
+		return []string{"size", "max_nodes"}
 	case "metrics":
 		return []string{"listen"}
 	}
@@ -176,6 +176,7 @@ func (c *Config) validate() error {
 	rules := c.validateRules(fail)
 	c.validateMetrics(fail)
 	c.validateAging(fail)
+	c.validateCache(fail)
 	for _, k := range []struct {
 		key string
 		d   Duration
@@ -292,4 +293,15 @@ func (c *Config) validateRules(fail failFunc) []policy.Rule {
 		return nil
 	}
 	return rules
+}
+
+// validateCache checks the node cap; sizes cannot be negative by type.
+func (c *Config) validateCache(fail failFunc) {
+	switch n := c.Cache.MaxNodes; {
+	case n == nil || *n == 0 || *n >= MinMaxNodes:
+	case *n < 0:
+		fail("cache.max_nodes", "%d %w", *n, errNegative)
+	default:
+		fail("cache.max_nodes", "%d is below the minimum of %d (0 turns the cap off)", *n, MinMaxNodes)
+	}
 }

@@ -139,6 +139,11 @@ func TestParseErrors(t *testing.T) {
 		{"negative timeout", edit(t, `entry_timeout = "2m"`, `entry_timeout = "-5s"`), "kernel.entry_timeout", `"-5s" is negative`},
 		{"bad duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = "2 minutes"`), "", `kernel.entry_timeout`},
 		{"integer duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = 60`), "", `duration must be a quoted string`},
+		{"unknown cache key", goodConfig + "[cache]\nnodes = 5000\n", "cache.nodes", "unknown key (want size, max_nodes)"},
+		{"negative max_nodes", goodConfig + "[cache]\nmax_nodes = -5\n", "cache.max_nodes", "-5 is negative"},
+		{"tiny max_nodes", goodConfig + "[cache]\nmax_nodes = 10\n", "cache.max_nodes", "10 is below the minimum of 1000 (0 turns the cap off)"},
+		{"max_nodes not a number", goodConfig + "[cache]\nmax_nodes = \"lots\"\n", "", "cache.max_nodes"},
+		{"max_nodes not an integer", goodConfig + "[cache]\nmax_nodes = 2.5\n", "", "cache.max_nodes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,5 +307,38 @@ func TestDefaultDemotesMail(t *testing.T) {
 	}
 	if len(demoting) != 1 || demoting[0] != "mail/**→slow after 30d" {
 		t.Fatalf("demoting rules = %v, want [mail/**→slow after 30d]", demoting)
+	}
+}
+
+// [cache] size is split between the metadata cache and the node cap;
+// max_nodes replaces the derived cap.
+func TestCacheMemory(t *testing.T) {
+	tests := []struct {
+		cache string
+		want  CacheMemory
+	}{
+		{"", CacheMemory{MetadataBytes: 8 << 20, MaxNodes: 35951}}, // 48 MiB / 1400 B
+		{`size = "8MiB"`, CacheMemory{MetadataBytes: 1 << 20, MaxNodes: 4493}},
+		{`size = "1MiB"`, CacheMemory{MetadataBytes: 128 << 10, MaxNodes: MinMaxNodes}},
+		{`size = 0`, CacheMemory{}},
+		{"max_nodes = 0", CacheMemory{MetadataBytes: 8 << 20}},
+		{"max_nodes = 200000", CacheMemory{MetadataBytes: 8 << 20, MaxNodes: 200000}},
+		{"size = 0\nmax_nodes = 5000", CacheMemory{MaxNodes: 5000}},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.toml", []byte(goodConfig+"[cache]\n"+tt.cache+"\n"))
+		if err != nil {
+			t.Fatalf("[cache] %q: %v", tt.cache, err)
+		}
+		if got := c.Cache.Memory(); got != tt.want {
+			t.Errorf("[cache] %q: Memory() = %+v, want %+v", tt.cache, got, tt.want)
+		}
+		data, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back := mustParse(t, string(data)); back.Cache.Memory() != tt.want {
+			t.Errorf("[cache] %q does not survive Marshal:\n%s", tt.cache, data)
+		}
 	}
 }

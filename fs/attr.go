@@ -82,6 +82,7 @@ func (n *node) stat(p string, st *unix.Stat_t) syscall.Errno {
 }
 
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	n.touch()
 	if fg, ok := f.(gofs.FileGetattrer); ok {
 		return fg.Getattr(ctx, out)
 	}

@@ -40,6 +40,7 @@ func TestLookupCacheHammer(t *testing.T) {
 	}
 	defer lc.close()
 	var version atomic.Int64 // the "backend": the tier a name is on
+	var done atomic.Int64    // the last version whose invalidation completed
 	k := cacheKey(1, "x")
 	var stale atomic.Int64
 	var wg sync.WaitGroup
@@ -54,7 +55,7 @@ func TestLookupCacheHammer(t *testing.T) {
 					return
 				default:
 				}
-				floor := version.Load()
+				floor := done.Load()
 				if c, ok := lc.get(k); ok {
 					if int64(c.tier) < floor {
 						stale.Add(1)
@@ -70,6 +71,7 @@ func TestLookupCacheHammer(t *testing.T) {
 	for i := 1; i <= 20000; i++ {
 		version.Store(int64(i)) // change the backend, then invalidate
 		lc.invalidate(1, "x")
+		done.Store(int64(i))
 	}
 	close(stop)
 	wg.Wait()

@@ -65,7 +65,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if flags&unix.O_EXCL == 0 {
 		sino = n.r.inoOf(ti, p, &st) // perhaps opened an existing one
 	}
-	ch := n.newChild(ctx, ti, &st, sino, gen, 0)
+	ch := n.newChild(ctx, name, ti, &st, sino, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
 	h := newHandle(fd, cn)
@@ -81,6 +81,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	// Count the open before looking at the tier: a move either sees it
 	// and gives up, or has finished switching the node when we look.
 	n.opens.Add(1)
+	n.touch()
 	n.r.moves.interrupt(p)
 	t := n.tierOf()
 	fd, err := t.Open(p, int(flags&openFlagsMask), 0, nil)
@@ -149,7 +150,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
-	return n.newChild(ctx, ti, &st, ino(ti, st.Ino), gen, dirs), 0 // new: never moved
+	return n.newChild(ctx, name, ti, &st, ino(ti, st.Ino), gen, dirs), 0 // new: never moved
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -195,5 +196,9 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, &st, src.StableAttr().Ino, gen, 0), 0 // the same inode
+	id := src.StableAttr() // the same inode, so the same number
+	if id.Gen == gen && id.Mode == st.Mode&unix.S_IFMT {
+		return src.again(0), 0 // go-fuse links the node it holds
+	}
+	return n.newChild(ctx, name, ti, &st, id.Ino, gen, 0), 0
 }

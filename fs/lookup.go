@@ -92,12 +92,13 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if e != 0 {
 		return nil, e
 	}
+	n.touch()
 	n.r.moves.wait(p)
 	n.names.RLock()
 	defer n.names.RUnlock()
 	k := cacheKey(n.StableAttr().Ino, name)
 	if c, ok := n.r.cache.get(k); ok {
-		if ch, e, done := n.lookupCached(ctx, p, c, out); done {
+		if ch, e, done := n.lookupCached(ctx, name, p, c, out); done {
 			return ch, e
 		}
 	}
@@ -122,12 +123,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	}
 	n.r.cache.put(k, cacheGen, c)
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, ti, &st, c.ino, gen, dirs), 0
+	return n.newChild(ctx, name, ti, &st, c.ino, gen, dirs), 0
 }
 
 // lookupCached answers a lookup from the cache when it can; done is
 // false when the backend must be asked after all.
-func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
+func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
 	if c.tier < 0 {
 		return nil, n.confirmMissing(), true // EIO if a tier that might hold it is gone
 	}
@@ -147,5 +148,5 @@ func (n *node) lookupCached(ctx context.Context, p string, c *cached, out *fuse.
 		}
 	}
 	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, c.tier, &st, c.ino, gen, c.dirs), 0, true
+	return n.newChild(ctx, name, c.tier, &st, c.ino, gen, c.dirs), 0, true
 }

@@ -33,6 +33,9 @@ type node struct {
 	kept  atomic.Pointer[string] // files whose name was replaced: see keptDir
 	opens atomic.Int32           // open handles (the mover skips open files)
 
+	state   atomic.Uint32 // st* bits: use and bookkeeping for the pruner (live.go)
+	nextNew *node         // the next node on liveNodes.pending
+
 	// names is held for writing while a rename changes which tier holds
 	// a name in this directory (rename on one tier, then unlink on
 	// another), so that a lookup probing the tiers in turn cannot fall
@@ -119,21 +122,38 @@ func ino(ti int, backing uint64) uint64 {
 	return uint64(ti+1)<<56 | backing&(1<<56-1)
 }
 
-// newChild builds the node for a child found on tier ti with inode
+// newChild returns the node for child name found on tier ti with inode
 // number sino (see Root.inoOf). gen tells apart files that reused an
 // inode number, so a new file never inherits the node (and state) of a
-// dead one the kernel still remembers.
-func (n *node) newChild(ctx context.Context, ti int, st *unix.Stat_t, sino, gen, dirs uint64) *gofs.Inode {
+// dead one the kernel still remembers. A node go-fuse already holds
+// under the name for the same file is returned as it is: go-fuse would
+// keep it and discard a new one anyway.
+func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_t, sino, gen, dirs uint64) *gofs.Inode {
+	id := gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: sino, Gen: gen}
+	if in := n.GetChild(name); in != nil && in.StableAttr() == id {
+		if known, ok := in.Operations().(*node); ok {
+			return known.again(dirs)
+		}
+	}
 	ch := &node{r: n.r}
 	ch.tier.Store(int32(ti))
 	ch.dirs.Store(dirs)
-	in := n.NewInode(ctx, ch, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: sino, Gen: gen})
-	if known, ok := in.Operations().(*node); ok && known != ch && dirs != 0 {
-		// An inode the kernel still knows. Tier masks only grow while a
-		// directory lives, and this answer may predate a copy made since.
-		known.dirs.Or(dirs)
+	in := n.NewInode(ctx, ch, id)
+	if known, ok := in.Operations().(*node); ok && known != ch {
+		return known.again(dirs)
 	}
+	n.r.nodes.track(ch)
 	return in
+}
+
+// again is a known node found by another lookup. Tier masks only grow
+// while a directory lives, and this answer may include a copy made since.
+func (n *node) again(dirs uint64) *gofs.Inode {
+	if dirs != 0 {
+		n.dirs.Or(dirs)
+	}
+	n.r.nodes.track(n)
+	return n.EmbeddedInode()
 }
 
 // cred is the caller's identity for backend calls that create files.

@@ -52,9 +52,12 @@ func (r *Root) keepReplaced(ti int, p string, old *node) {
 	}
 }
 
-// OnForget drops the kept link of a replaced file once the kernel no
-// longer references it.
+// OnForget uncounts the node go-fuse is about to free and drops the kept
+// link of a replaced file once the kernel no longer references it.
 func (n *node) OnForget() {
+	if n != n.r.root {
+		n.r.nodes.forget(n)
+	}
 	if kp := n.kept.Swap(nil); kp != nil {
 		n.tierOf().Unlink(*kp)
 	}

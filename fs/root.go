@@ -29,6 +29,11 @@ type Options struct {
 	// CacheSize bounds the metadata cache in bytes; 0 turns it off.
 	CacheSize int64
 
+	// MaxNodes caps the nodes kept for inodes the kernel holds: above
+	// it, the least recently used are dropped from the kernel's caches
+	// (and so from memory). 0 is no cap.
+	MaxNodes int64
+
 	// MoveTargets are the tiers the mover may move files to.
 	MoveTargets []int
 
@@ -54,6 +59,7 @@ type Root struct {
 	root    *node
 
 	cache       *lookupCache
+	nodes       *liveNodes
 	requests    requestCounts
 	moves       moves
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
@@ -80,6 +86,7 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 		return nil, fmt.Errorf("metadata cache: %w", err)
 	}
 	r.cache = cache
+	r.nodes = newLiveNodes(o.MaxNodes)
 	for _, ti := range o.MoveTargets {
 		r.moveTargets |= bit(ti)
 	}
@@ -163,6 +170,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
+	go newPruner(r.nodes, mountpoint).run(ctx)
 	return srv, nil
 }
 

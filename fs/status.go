@@ -22,6 +22,15 @@ type Status struct {
 	Tiers    []TierStatus      `json:"tiers"`
 	Requests map[string]uint64 `json:"requests"` // FUSE requests by opcode
 	Cache    CacheStats        `json:"cache"`
+	Nodes    NodeStats         `json:"nodes"`
+}
+
+// NodeStats counts the nodes kept for inodes the kernel holds.
+type NodeStats struct {
+	Live      int64  `json:"live"`      // nodes held now (the root aside)
+	Max       int64  `json:"max"`       // the cap; 0: none
+	Pruned    uint64 `json:"pruned"`    // entries the kernel dropped when asked, to keep under the cap
+	Forgotten uint64 `json:"forgotten"` // nodes freed after the kernel forgot their inode
 }
 
 // CacheStats counts lookups answered by the metadata cache.
@@ -30,10 +39,11 @@ type CacheStats struct {
 	Misses uint64 `json:"misses"`
 }
 
-// Status reports tier health, space and request counts. It is cheap
-// (one statfs per healthy tier) and safe to call from any goroutine.
+// Status reports tier health, space, request counts and live nodes. It
+// is cheap (one statfs per healthy tier) and safe to call from any
+// goroutine.
 func (r *Root) Status() Status {
-	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats()}
+	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats()}
 	for _, t := range r.tiers {
 		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError()}
 		var st unix.Statfs_t

@@ -1,8 +1,8 @@
 // Package metrics exposes a tierfs mount to Prometheus: backend
 // operations, errors and latency per tier (pushed by each tier's
-// observer), and FUSE requests, cache hits and tier health and space
-// (pulled from the filesystem's status at scrape time, so the hot path
-// pays nothing for them).
+// observer), and FUSE requests, cache hits, live nodes and tier health
+// and space (pulled from the filesystem's status at scrape time, so the
+// hot path pays nothing for them).
 package metrics
 
 import (

@@ -23,6 +23,7 @@ func fakeStatus() fs.Status {
 	return fs.Status{
 		Requests: map[string]uint64{"CREATE": 5, "LOOKUP": 12},
 		Cache:    fs.CacheStats{Hits: 7, Misses: 3},
+		Nodes:    fs.NodeStats{Live: 1900, Max: 2000, Pruned: 40, Forgotten: 38},
 		Tiers: []fs.TierStatus{
 			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90},
 			{Name: "slow", Kind: "nfs", Up: false, Error: "stat: EIO"},
@@ -40,6 +41,18 @@ tierfs_fuse_requests_total{op="LOOKUP"} 12
 # HELP tierfs_cache_hits_total Lookups answered by the metadata cache.
 # TYPE tierfs_cache_hits_total counter
 tierfs_cache_hits_total 7
+# HELP tierfs_nodes Nodes the daemon keeps for inodes the kernel holds.
+# TYPE tierfs_nodes gauge
+tierfs_nodes 1900
+# HELP tierfs_nodes_max The cap on tierfs_nodes from [cache]; 0: no cap.
+# TYPE tierfs_nodes_max gauge
+tierfs_nodes_max 2000
+# HELP tierfs_nodes_pruned_total Entries the kernel dropped when asked, to keep tierfs_nodes under the cap.
+# TYPE tierfs_nodes_pruned_total counter
+tierfs_nodes_pruned_total 40
+# HELP tierfs_nodes_forgotten_total Nodes freed after the kernel forgot their inode.
+# TYPE tierfs_nodes_forgotten_total counter
+tierfs_nodes_forgotten_total 38
 # HELP tierfs_tier_up 1 if the tier's health probe passes, 0 if the tier is down (its operations fail with EIO).
 # TYPE tierfs_tier_up gauge
 tierfs_tier_up{kind="local",tier="fast"} 1
@@ -49,7 +62,8 @@ tierfs_tier_up{kind="nfs",tier="slow"} 0
 tierfs_tier_free_bytes{tier="fast"} 400
 `
 	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
-		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_tier_up", "tierfs_tier_free_bytes")
+		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_nodes", "tierfs_nodes_max",
+		"tierfs_nodes_pruned_total", "tierfs_nodes_forgotten_total", "tierfs_tier_up", "tierfs_tier_free_bytes")
 	if err != nil {
 		t.Error(err)
 	}

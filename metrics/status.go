@@ -14,6 +14,14 @@ var (
 		"Lookups answered by the metadata cache.", nil, nil)
 	descCacheMisses = prometheus.NewDesc("tierfs_cache_misses_total",
 		"Lookups the metadata cache could not answer.", nil, nil)
+	descNodes = prometheus.NewDesc("tierfs_nodes",
+		"Nodes the daemon keeps for inodes the kernel holds.", nil, nil)
+	descNodesMax = prometheus.NewDesc("tierfs_nodes_max",
+		"The cap on tierfs_nodes from [cache]; 0: no cap.", nil, nil)
+	descNodesPruned = prometheus.NewDesc("tierfs_nodes_pruned_total",
+		"Entries the kernel dropped when asked, to keep tierfs_nodes under the cap.", nil, nil)
+	descNodesForgotten = prometheus.NewDesc("tierfs_nodes_forgotten_total",
+		"Nodes freed after the kernel forgot their inode.", nil, nil)
 	descTierUp = prometheus.NewDesc("tierfs_tier_up",
 		"1 if the tier's health probe passes, 0 if the tier is down (its operations fail with EIO).", []string{"tier", "kind"}, nil)
 	descTierSize = prometheus.NewDesc("tierfs_tier_size_bytes",
@@ -31,7 +39,7 @@ type statusCollector struct{ status func() fs.Status }
 
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses,
-		descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree} {
+		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree} {
 		ch <- d
 	}
 }
@@ -43,6 +51,10 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(s.Cache.Hits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(s.Cache.Misses))
+	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(s.Nodes.Live))
+	ch <- prometheus.MustNewConstMetric(descNodesMax, prometheus.GaugeValue, float64(s.Nodes.Max))
+	ch <- prometheus.MustNewConstMetric(descNodesPruned, prometheus.CounterValue, float64(s.Nodes.Pruned))
+	ch <- prometheus.MustNewConstMetric(descNodesForgotten, prometheus.CounterValue, float64(s.Nodes.Forgotten))
 	for _, t := range s.Tiers {
 		up := 0.0
 		if t.Up {

@@ -12,9 +12,9 @@ import (
 // reload rereads the config file and puts its placement rules into force
 // for new files. It changes nothing when the file is broken or changes
 // the tiers (which cannot change under a mounted filesystem); the old
-// rules stay and the reason is logged and returned. Kernel timeouts and
-// the metrics listener are set at mount and only take effect at the next
-// mount. A log file is reopened, for logrotate.
+// rules stay and the reason is logged and returned. Kernel timeouts, the
+// cache sizes and the metrics listener are set at mount and only take
+// effect at the next mount. A log file is reopened, for logrotate.
 func (d *mountd) reload() (*control.ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -39,8 +39,8 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 		d.log.Error("reload failed; keeping the old rules", "config", old.Source, "err", err)
 		return nil, fmt.Errorf("reload failed; keeping the old rules: %w", err)
 	}
-	if cfg.Kernel != old.Kernel || cfg.Metrics != old.Metrics {
-		d.log.Warn("reload: [kernel] and [metrics] changes take effect at the next mount", "config", cfg.Source)
+	if cfg.Kernel != old.Kernel || cfg.Metrics != old.Metrics || cfg.Cache.Memory() != old.Cache.Memory() {
+		d.log.Warn("reload: [kernel], [cache] and [metrics] changes take effect at the next mount", "config", cfg.Source)
 	}
 	d.cfg.Store(cfg)
 	d.mover.SetPolicy(pol)

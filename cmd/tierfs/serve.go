@@ -64,6 +64,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	mem := cfg.Cache.Memory()
 	d.root, err = tfs.NewRoot(ctx, tfs.Options{
 		Tiers:       ts,
 		Placement:   cfg.Placement,
@@ -72,7 +73,8 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		PausePoint:  pausePoint,
 		PauseFor:    pauseFor,
 		MoveTargets: mover.Targets(cfg),
-		CacheSize:   int64(cfg.Cache.Size),
+		CacheSize:   mem.MetadataBytes,
+		MaxNodes:    mem.MaxNodes,
 	})
 	if err != nil {
 		return err

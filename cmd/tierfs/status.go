@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tierfs/tierfs/control"
+	"github.com/tierfs/tierfs/fs"
 )
 
 // runStatus prints the state of running mounts, asked over their control
@@ -120,10 +121,21 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 		rate = fmt.Sprintf("%.1f%% hit rate", 100*float64(c.Hits)/float64(n))
 	}
 	fmt.Fprintf(w, "  cache: %d hits, %d misses (%s)\n", c.Hits, c.Misses, rate)
+	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
 	if len(r.Mover) > 0 {
 		fmt.Fprintf(w, "  mover: %s\n", moverSummary(r.Mover))
 	}
+}
+
+// nodeSummary tells how many nodes the daemon keeps for the kernel's
+// inodes, against the cap.
+func nodeSummary(n fs.NodeStats) string {
+	limit := "no cap"
+	if n.Max > 0 {
+		limit = fmt.Sprintf("cap %d", n.Max)
+	}
+	return fmt.Sprintf("%d live (%s), %d pruned, %d forgotten", n.Live, limit, n.Pruned, n.Forgotten)
 }
 
 // requestSummary lists FUSE requests by opcode, most frequent first.

@@ -24,6 +24,7 @@ func TestPrintStatus(t *testing.T) {
 			},
 			Requests: map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
 			Cache:    fs.CacheStats{Hits: 3, Misses: 1},
+			Nodes:    fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300},
 		},
 		Mover: json.RawMessage(`{"running":true,"files":4}`),
 	}
@@ -36,12 +37,19 @@ func TestPrintStatus(t *testing.T) {
 		"slow  nfs    DOWN",
 		"(health probe timed out)",
 		"cache: 3 hits, 1 misses (75.0% hit rate)",
+		"nodes: 1834 live (cap 2000), 18234 pruned, 18300 forgotten",
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
 		"mover: files=4 running=true",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestNodeSummaryWithoutCap(t *testing.T) {
+	if got, want := nodeSummary(fs.NodeStats{Live: 12}), "12 live (no cap), 0 pruned, 0 forgotten"; got != want {
+		t.Errorf("nodeSummary = %q, want %q", got, want)
 	}
 }
 

@@ -22,6 +22,12 @@ type opsStatus struct {
 		Files uint64 `json:"files"`
 	} `json:"tiers"`
 	Requests map[string]uint64 `json:"requests"`
+	Nodes    struct {
+		Live      int64  `json:"live"`
+		Max       int64  `json:"max"`
+		Pruned    uint64 `json:"pruned"`
+		Forgotten uint64 `json:"forgotten"`
+	} `json:"nodes"`
 }
 
 // opsStatusJSON runs `tierfs status --json MNT` and decodes its report.
