@@ -22,14 +22,34 @@ const (
 	stTracked                     // on the pruner's ring or on the pending list
 	stNotified                    // the pruner asked the kernel to drop it
 	stSuspect                     // go-fuse did not hold it when last checked
+	stAsked                       // pruned by node ID and unused since: its FORGET counts as pruned
+
+	// stStale are the bits a request on the node clears.
+	stStale = stNotified | stSuspect | stAsked
 )
+
+// How the pruner asks the kernel to drop nodes (liveNodes.method).
+const (
+	methodUndecided int32 = iota // nothing pruned yet
+	methodPrune                  // FUSE_NOTIFY_PRUNE with node IDs (Linux 6.17+)
+	methodEntry                  // FUSE_NOTIFY_INVAL_ENTRY on the parent, older kernels
+)
+
+// The methods as NodeStats.Method names them.
+const (
+	PruneMethodPrune = "prune"
+	PruneMethodEntry = "inval_entry"
+)
+
+var methodNames = [...]string{methodPrune: PruneMethodPrune, methodEntry: PruneMethodEntry}
 
 // liveNodes counts the nodes go-fuse holds for this mount.
 type liveNodes struct {
 	max       int64 // the cap; 0: none
 	count     atomic.Int64
-	pruned    atomic.Uint64 // entries the kernel dropped when asked
+	pruned    atomic.Uint64 // entries (or nodes, by prune) the kernel dropped when asked
 	forgotten atomic.Uint64 // nodes freed after the kernel's FORGET
+	method    atomic.Int32  // method*: how the pruner asks
 
 	// pending holds new nodes, linked by node.nextNew, until the
 	// pruner moves them to its ring.
@@ -48,7 +68,7 @@ func newLiveNodes(maxNodes int64) *liveNodes {
 // let go of while the kernel kept it is counted and tracked again.
 func (n *node) touch() {
 	const want = stRef | stLive | stTracked
-	if n.state.Load()&(want|stNotified|stSuspect) != want && n != n.r.root {
+	if n.state.Load()&(want|stStale) != want && n != n.r.root {
 		n.r.nodes.track(n)
 	}
 }
@@ -60,10 +80,10 @@ func (l *liveNodes) track(n *node) {
 	const want = stRef | stLive | stTracked
 	for {
 		s := n.state.Load()
-		if s&(want|stNotified|stSuspect) == want {
+		if s&(want|stStale) == want {
 			return
 		}
-		if !n.state.CompareAndSwap(s, (s|want)&^(stNotified|stSuspect)) {
+		if !n.state.CompareAndSwap(s, (s|want)&^stStale) {
 			continue
 		}
 		if s&stTracked == 0 {
@@ -93,25 +113,38 @@ func (l *liveNodes) push(n *node) {
 // untrack uncounts n: go-fuse no longer holds it. It reports whether n
 // was counted, so that a node is uncounted once.
 func (l *liveNodes) untrack(n *node) bool {
+	_, ok := l.uncount(n)
+	return ok
+}
+
+// uncount is untrack, also returning n's state bits before.
+func (l *liveNodes) uncount(n *node) (uint32, bool) {
 	for {
 		s := n.state.Load()
 		if s&stLive == 0 {
-			return false
+			return s, false
 		}
-		if n.state.CompareAndSwap(s, s&^(stLive|stNotified|stSuspect)) {
+		if n.state.CompareAndSwap(s, s&^(stLive|stStale)) {
 			l.count.Add(-1)
-			return true
+			return s, true
 		}
 	}
 }
 
 // forget is OnForget's part: the kernel forgot n and go-fuse dropped it.
+// A node the pruner asked the kernel to prune, and that no request used
+// since, counts as pruned now: FUSE_NOTIFY_PRUNE does not say which
+// nodes the kernel dropped.
 func (l *liveNodes) forget(n *node) {
-	if l.untrack(n) {
+	if s, ok := l.uncount(n); ok {
 		l.forgotten.Add(1)
+		if s&stAsked != 0 {
+			l.pruned.Add(1)
+		}
 	}
 }
 
 func (l *liveNodes) stats() NodeStats {
-	return NodeStats{Live: l.count.Load(), Max: l.max, Pruned: l.pruned.Load(), Forgotten: l.forgotten.Load()}
+	return NodeStats{Live: l.count.Load(), Max: l.max, Pruned: l.pruned.Load(), Forgotten: l.forgotten.Load(),
+		Method: methodNames[l.method.Load()]}
 }

@@ -170,7 +170,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
-	go newPruner(r.nodes, mountpoint).run(ctx)
+	go newPruner(r.nodes, r.root.EmbeddedInode(), mountpoint, r.log).run(ctx)
 	return srv, nil
 }
 

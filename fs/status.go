@@ -29,8 +29,12 @@ type Status struct {
 type NodeStats struct {
 	Live      int64  `json:"live"`      // nodes held now (the root aside)
 	Max       int64  `json:"max"`       // the cap; 0: none
-	Pruned    uint64 `json:"pruned"`    // entries the kernel dropped when asked, to keep under the cap
+	Pruned    uint64 `json:"pruned"`    // entries (nodes, by prune) the kernel dropped when asked, to keep under the cap
 	Forgotten uint64 `json:"forgotten"` // nodes freed after the kernel forgot their inode
+	// Method is how the kernel is asked to drop nodes, once it was
+	// first: PruneMethodPrune (FUSE_NOTIFY_PRUNE, Linux 6.17+) or
+	// PruneMethodEntry (FUSE_NOTIFY_INVAL_ENTRY).
+	Method string `json:"method,omitempty"`
 }
 
 // CacheStats counts lookups answered by the metadata cache.

@@ -129,13 +129,20 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 }
 
 // nodeSummary tells how many nodes the daemon keeps for the kernel's
-// inodes, against the cap.
+// inodes, against the cap, and how the kernel is asked to drop them.
 func nodeSummary(n fs.NodeStats) string {
 	limit := "no cap"
 	if n.Max > 0 {
 		limit = fmt.Sprintf("cap %d", n.Max)
 	}
-	return fmt.Sprintf("%d live (%s), %d pruned, %d forgotten", n.Live, limit, n.Pruned, n.Forgotten)
+	var by string
+	switch n.Method {
+	case fs.PruneMethodPrune:
+		by = " by FUSE_NOTIFY_PRUNE"
+	case fs.PruneMethodEntry:
+		by = " by entry invalidation"
+	}
+	return fmt.Sprintf("%d live (%s), %d pruned%s, %d forgotten", n.Live, limit, n.Pruned, by, n.Forgotten)
 }
 
 // requestSummary lists FUSE requests by opcode, most frequent first.

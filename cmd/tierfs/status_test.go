@@ -24,7 +24,7 @@ func TestPrintStatus(t *testing.T) {
 			},
 			Requests: map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
 			Cache:    fs.CacheStats{Hits: 3, Misses: 1},
-			Nodes:    fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300},
+			Nodes:    fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300, Method: fs.PruneMethodPrune},
 		},
 		Mover: json.RawMessage(`{"running":true,"files":4}`),
 	}
@@ -37,7 +37,7 @@ func TestPrintStatus(t *testing.T) {
 		"slow  nfs    DOWN",
 		"(health probe timed out)",
 		"cache: 3 hits, 1 misses (75.0% hit rate)",
-		"nodes: 1834 live (cap 2000), 18234 pruned, 18300 forgotten",
+		"nodes: 1834 live (cap 2000), 18234 pruned by FUSE_NOTIFY_PRUNE, 18300 forgotten",
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
 		"mover: files=4 running=true",
 	} {
@@ -50,6 +50,21 @@ func TestPrintStatus(t *testing.T) {
 func TestNodeSummaryWithoutCap(t *testing.T) {
 	if got, want := nodeSummary(fs.NodeStats{Live: 12}), "12 live (no cap), 0 pruned, 0 forgotten"; got != want {
 		t.Errorf("nodeSummary = %q, want %q", got, want)
+	}
+}
+
+// The nodes line says how the kernel is asked to drop nodes, once it
+// was; the JSON report names the method.
+func TestNodeSummaryMethod(t *testing.T) {
+	n := fs.NodeStats{Live: 990, Max: 1000, Pruned: 7, Forgotten: 9, Method: fs.PruneMethodEntry}
+	if got, want := nodeSummary(n), "990 live (cap 1000), 7 pruned by entry invalidation, 9 forgotten"; got != want {
+		t.Errorf("nodeSummary = %q, want %q", got, want)
+	}
+	for method, want := range map[string]string{fs.PruneMethodPrune: `"method":"prune"`, fs.PruneMethodEntry: `"method":"inval_entry"`, "": `"forgotten":9}`} {
+		n.Method = method
+		if data, err := json.Marshal(n); err != nil || !strings.Contains(string(data), want) {
+			t.Errorf("method %q: JSON %s (%v), want it to contain %s", method, data, err, want)
+		}
 	}
 }
 

@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +31,10 @@ const (
 	capSlack = capNodes / 2
 )
 
+// capLateDir is the directory a process enters halfway through the
+// lookups, relative to the mount.
+const capLateDir = "index/late/cwd"
+
 // capFile is file i of the node cap test, relative to the mount.
 func capFile(i int) string {
 	return fmt.Sprintf("index/mem/d%02d/f%05d", i/(capFiles/capDirs), i)
@@ -41,7 +49,10 @@ func capContent(i int) []byte {
 // cap however many files are looked up: the pruner has the kernel drop
 // the least recently used entries, the kernel forgets their inodes, and
 // go-fuse frees the nodes. Pruning loses nothing: inode numbers and
-// contents are the same afterwards, and an open file is left alone.
+// contents are the same afterwards, and an open file is left alone. On
+// Linux 6.17+ the kernel is asked with FUSE_NOTIFY_PRUNE, which leaves
+// any directory in use as a working directory alone, even one entered
+// while pruning is under way.
 func TestNodeCapBoundsLiveNodes(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Tiers[capFastTier].Path = tmpfsDir(t) // 20,000 creations on ext4 take seconds
@@ -57,6 +68,9 @@ func TestNodeCapBoundsLiveNodes(t *testing.T) {
 		if err := os.WriteFile(p, capContent(i), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.MkdirAll(f.tierPath("fast", capLateDir), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	f.mount(t)
 
@@ -75,7 +89,16 @@ func TestNodeCapBoundsLiveNodes(t *testing.T) {
 	}
 	defer func() { worker.Process.Kill(); worker.Wait() }()
 
-	inos, peak := statAllSampling(t, f)
+	// Halfway through the lookups, with pruning under way, another
+	// process enters a directory nothing else uses: its node is
+	// eligible for pruning from then on.
+	var late *cwdWatch
+	defer func() {
+		if late != nil {
+			late.stop()
+		}
+	}()
+	inos, peak := statAllSampling(t, f, func() { late = watchCwd(t, f.path(capLateDir)) })
 	t.Logf("peak of %d live nodes while %d files were looked up (cap %d)", peak, capFiles, capNodes)
 	if peak > capNodes+capSlack {
 		t.Errorf("%d live nodes while looking up, more than the cap %d + %d", peak, capNodes, capSlack)
@@ -85,6 +108,17 @@ func TestNodeCapBoundsLiveNodes(t *testing.T) {
 	if st.Nodes.Max != capNodes || st.Nodes.Pruned == 0 || st.Requests["FORGET"] < st.Nodes.Forgotten {
 		t.Errorf("status nodes %+v, FORGET requests %d: want max %d, some pruned, a FORGET for each forgotten node",
 			st.Nodes, st.Requests["FORGET"], capNodes)
+	}
+	byPrune := kernelAtLeast(t, 6, 17)
+	method, line := "inval_entry", "pruned by entry invalidation"
+	if byPrune {
+		method, line = "prune", "pruned by FUSE_NOTIFY_PRUNE"
+	}
+	if st.Nodes.Method != method {
+		t.Errorf("status nodes method %q, want %q on Linux %s", st.Nodes.Method, method, kernelRelease(t))
+	}
+	if out, err := exec.Command(f.bin, "status", f.mnt).Output(); err != nil || !strings.Contains(string(out), line) {
+		t.Errorf("tierfs status (%v): want the nodes line to say %q on Linux %s:\n%s", err, line, kernelRelease(t), out)
 	}
 
 	// Every file is still itself: same inode number (which is the
@@ -105,6 +139,13 @@ func TestNodeCapBoundsLiveNodes(t *testing.T) {
 	// pruned and it was unused.
 	if link, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", worker.Process.Pid)); err != nil || link != cwd {
 		t.Errorf("a process's working directory links to %q (%v), want %q: its entry was dropped", link, err, cwd)
+	}
+	// So did the one entered halfway, which the scan of /proc that
+	// entry invalidation relies on can miss: only the kernel knows.
+	if wd, bad := late.stop(); !byPrune {
+		t.Logf("Linux %s has no FUSE_NOTIFY_PRUNE: getcwd() in a directory entered while pruning gave %q (%s)", kernelRelease(t), wd, bad)
+	} else if bad != "" || wd != f.path(capLateDir) {
+		t.Errorf("a process that entered %s while pruning: /proc/PID/cwd %s; pwd -P at the end %q", f.path(capLateDir), cmp.Or(bad, "right throughout"), wd)
 	}
 
 	// The open file kept its name: the kernel would show a dropped
@@ -145,9 +186,9 @@ func tmpfsDir(t *testing.T) string {
 
 // statAllSampling stats every test file through the mount, checking each
 // inode number against the backing file's, while a second goroutine
-// samples the live node count. It returns the inode numbers and the
-// highest count seen.
-func statAllSampling(t *testing.T, f *fixture) ([]uint64, int64) {
+// samples the live node count. It calls halfway after half the files.
+// It returns the inode numbers and the highest count seen.
+func statAllSampling(t *testing.T, f *fixture, halfway func()) ([]uint64, int64) {
 	t.Helper()
 	done := make(chan struct{})
 	var peak int64
@@ -164,6 +205,9 @@ func statAllSampling(t *testing.T, f *fixture) ([]uint64, int64) {
 	})
 	inos := make([]uint64, capFiles)
 	for i := range capFiles {
+		if i == capFiles/2 {
+			halfway()
+		}
 		inos[i] = lstat(t, f.path(capFile(i))).Ino
 		backing := lstat(t, f.tierPath("fast", capFile(i))).Ino
 		if want := uint64(capFastTier+1)<<56 | backing; inos[i] != want {
@@ -223,4 +267,95 @@ func waitNodesSettle(t *testing.T, f *fixture) opsStatus {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cwdWatch is a shell working in a directory, whose working directory
+// a goroutine reads from /proc every few milliseconds.
+type cwdWatch struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	bad   string // the first wrong /proc/PID/cwd
+	wd    string // what pwd -P printed at the end
+	done  bool
+}
+
+// watchCwd starts a shell that enters dir (a LOOKUP per component, then
+// nothing: the kernel holds the directory, FUSE does not hear of it)
+// and waits; stop has it print its working directory.
+func watchCwd(t *testing.T, dir string) *cwdWatch {
+	t.Helper()
+	w := &cwdWatch{cmd: exec.Command("sh", "-c", `cd "$1" && echo in && read x && pwd -P`, "sh", dir), quit: make(chan struct{})}
+	var err error
+	if w.stdin, err = w.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cmd.Stderr = w.cmd.Stdout
+	w.out = bufio.NewReader(stdout)
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := w.out.ReadString('\n'); err != nil || line != "in\n" {
+		w.cmd.Process.Kill()
+		w.cmd.Wait()
+		t.Fatalf("sh -c 'cd %s': %q, %v", dir, line, err)
+	}
+	proc := fmt.Sprintf("/proc/%d/cwd", w.cmd.Process.Pid)
+	w.wg.Go(func() {
+		for {
+			if link, err := os.Readlink(proc); err != nil || link != dir {
+				w.bad = fmt.Sprintf("%q (%v)", link, err)
+				return
+			}
+			select {
+			case <-w.quit:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	return w
+}
+
+// stop has the shell print its working directory (getcwd()) and exit,
+// and returns what it printed and the first wrong /proc/PID/cwd seen
+// ("" if none).
+func (w *cwdWatch) stop() (wd, bad string) {
+	if w.done {
+		return w.wd, w.bad
+	}
+	w.done = true
+	close(w.quit)
+	w.wg.Wait()
+	w.stdin.Write([]byte("\n"))
+	w.stdin.Close()
+	rest, _ := io.ReadAll(w.out)
+	w.cmd.Wait()
+	w.wd = strings.TrimSpace(string(rest))
+	return w.wd, w.bad
+}
+
+// kernelRelease is uname -r.
+func kernelRelease(t *testing.T) string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// kernelAtLeast reports whether the running kernel is Linux major.minor
+// or later.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(kernelRelease(t), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", kernelRelease(t), err)
+	}
+	return ma > major || ma == major && mi >= minor
 }

@@ -27,6 +27,7 @@ type opsStatus struct {
 		Max       int64  `json:"max"`
 		Pruned    uint64 `json:"pruned"`
 		Forgotten uint64 `json:"forgotten"`
+		Method    string `json:"method"`
 	} `json:"nodes"`
 }
 
