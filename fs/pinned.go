@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // pinnedDirs lists the directories inside the mount at mountpoint that
@@ -32,11 +34,9 @@ func pinnedDirs(mountpoint string) map[string]bool {
 			}
 		}
 	}
-	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if f := strings.Fields(line); len(f) > 4 {
-				add(unescapeOctal(f[4]))
-			}
+	if ms, err := mountinfo.Read(); err == nil {
+		for _, m := range ms {
+			add(m.MountPoint)
 		}
 	}
 	return pins
@@ -50,25 +50,6 @@ func inside(p, mountpoint string) (string, bool) {
 	}
 	rel, ok := strings.CutPrefix(p, strings.TrimSuffix(mountpoint, "/")+"/")
 	return rel, ok
-}
-
-// unescapeOctal undoes the \040-style escapes of /proc/self/mountinfo.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // canonical resolves symlinks in the directories above mountpoint, as

@@ -267,11 +267,6 @@ func TestPinnedDirs(t *testing.T) {
 	if !pins["mail/a b"] || pins["mail"] {
 		t.Fatalf("pinnedDirs = %v, want mail/a b (the sleep's working directory) and not mail", pins)
 	}
-	for p, want := range map[string]string{`/srv/my\040mail`: "/srv/my mail", `/a\\b`: `/a\\b`, "/plain": "/plain"} {
-		if got := unescapeOctal(p); got != want {
-			t.Errorf("unescapeOctal(%q) = %q, want %q", p, got, want)
-		}
-	}
 }
 
 // With FUSE_NOTIFY_PRUNE, a pass sends its nodes in one message (no

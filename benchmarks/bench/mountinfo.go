@@ -1,84 +1,19 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
-
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	MountPoint, FSType, Source string
-}
-
-// readMounts parses /proc/self/mountinfo.
-func readMounts() ([]mountEntry, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mountEntry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if e, ok := parseMountinfoLine(sc.Text()); ok {
-			out = append(out, e)
-		}
-	}
-	return out, sc.Err()
-}
-
-// parseMountinfoLine reads "id parent maj:min root mountpoint opts
-// [optional...] - fstype source superopts".
-func parseMountinfoLine(line string) (mountEntry, bool) {
-	pre, post, ok := strings.Cut(line, " - ")
-	if !ok {
-		return mountEntry{}, false
-	}
-	f, g := strings.Fields(pre), strings.Fields(post)
-	if len(f) < 5 || len(g) < 2 {
-		return mountEntry{}, false
-	}
-	return mountEntry{MountPoint: unescapeOctal(f[4]), FSType: g[0], Source: unescapeOctal(g[1])}, true
-}
-
-// unescapeOctal undoes the kernel's \040-style escaping of spaces etc.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return true
-}
 
 // mountedAs returns the filesystem type mounted at dir, or "".
 func mountedAs(dir string) (string, error) {
-	ms, err := readMounts()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return "", err
 	}

@@ -221,25 +221,6 @@ other_metric{op="LOOKUP"} 7
 	}
 }
 
-func TestParseMountinfoLine(t *testing.T) {
-	tests := []struct {
-		line string
-		want mountEntry
-		ok   bool
-	}{
-		{"42 27 0:39 / /tmp/a\\040b rw,nosuid - fuse.tierfs /etc/t.toml rw,user_id=0",
-			mountEntry{"/tmp/a b", "fuse.tierfs", "/etc/t.toml"}, true},
-		{"36 25 0:32 / /mnt rw shared:1 master:2 - tmpfs tmpfs rw", mountEntry{"/mnt", "tmpfs", "tmpfs"}, true},
-		{"garbage", mountEntry{}, false},
-	}
-	for _, tc := range tests {
-		got, ok := parseMountinfoLine(tc.line)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("parseMountinfoLine(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestOptionsValidate(t *testing.T) {
 	good := func() *Options {
 		return &Options{Rounds: 1, Sizes: QuickSizes(), Targets: []string{"native"}, Workloads: []string{"micro"}}

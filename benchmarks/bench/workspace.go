@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // Workspace is the scratch area of one benchmark run: a directory for
@@ -80,7 +82,7 @@ func (ws *Workspace) logPath(name string) string {
 // first, so a failed run leaves nothing behind.
 func (ws *Workspace) Close() error {
 	var errs []error
-	ms, err := readMounts()
+	ms, err := mountinfo.Read()
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/dovecot"
 	"github.com/tierfs/tierfs/tiers"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // checkArgs are the parsed arguments of "tierfs check".
@@ -101,7 +103,7 @@ func tierfsMountEntries() []mountEntry {
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[2] == "fuse.tierfs" {
-			out = append(out, mountEntry{source: unescapeOctal(f[0]), point: unescapeOctal(f[1])})
+			out = append(out, mountEntry{source: mountinfo.Unescape(f[0]), point: mountinfo.Unescape(f[1])})
 		}
 	}
 	return out

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tierfs/tierfs/control"
 	"github.com/tierfs/tierfs/fs"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // runStatus prints the state of running mounts, asked over their control
@@ -218,24 +220,8 @@ func parseTierfsMounts(mounts string) []string {
 	for _, line := range strings.Split(mounts, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[2] == "fuse.tierfs" {
-			out = append(out, unescapeOctal(f[1]))
+			out = append(out, mountinfo.Unescape(f[1]))
 		}
 	}
 	return out
 }
-
-// unescapeOctal undoes the \040-style escapes of /proc/mounts.
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // env names the tests read.
@@ -481,42 +483,15 @@ type mountEntry struct {
 
 // mounts parses /proc/self/mountinfo.
 func mounts() []mountEntry {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return nil
 	}
 	var out []mountEntry
-	for _, line := range strings.Split(string(data), "\n") {
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		a, b := strings.Fields(pre), strings.Fields(post)
-		if len(a) < 5 || len(b) < 3 {
-			continue
-		}
-		out = append(out, mountEntry{point: unescapeMountinfo(a[4]), dev: a[2], fstype: b[0], source: unescapeMountinfo(b[1]), options: b[2]})
+	for _, m := range ms {
+		out = append(out, mountEntry{point: m.MountPoint, dev: m.Dev, fstype: m.FSType, source: m.Source, options: m.SuperOptions})
 	}
 	return out
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space) of mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func isMountPoint(p string) bool {

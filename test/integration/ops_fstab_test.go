@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // opsHelperLink is where mount(8) looks for the fuse.tierfs helper; it
@@ -59,7 +61,7 @@ func opsMountFstab(t *testing.T, dir, mnt, line string) (string, error) {
 func opsProcMountsLine(mnt string) string {
 	data, _ := os.ReadFile("/proc/mounts")
 	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 2 && unescapeMountinfo(f[1]) == mnt {
+		if f := strings.Fields(l); len(f) > 2 && mountinfo.Unescape(f[1]) == mnt {
 			return l
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
 // Kind selects what Dovecot's mail root is.
@@ -357,27 +359,16 @@ func (s *Storage) Close() error {
 // IsMounted reports whether a filesystem of type fstype is mounted on dir,
 // according to /proc/self/mountinfo.
 func IsMounted(dir, fstype string) (bool, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mountinfo.Read()
 	if err != nil {
 		return false, fmt.Errorf("read mountinfo: %w", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		// id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) >= 5 && len(g) >= 1 && unescapeMountinfo(f[4]) == dir && g[0] == fstype {
+	for _, m := range ms {
+		if m.MountPoint == dir && m.FSType == fstype {
 			return true, nil
 		}
 	}
 	return false, nil
-}
-
-func unescapeMountinfo(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 func sleepShort() { time.Sleep(100 * time.Millisecond) }
