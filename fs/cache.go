@@ -102,14 +102,16 @@ func (lc *lookupCache) put(k string, gen uint64, e *cached) {
 	lc.c.Set(k, e, int64(len(k))+entryCost)
 }
 
-// invalidate forgets (parent, name) after the backend changed.
+// invalidate forgets (parent, name) after the backend changed. Bumping
+// the generation is enough: get never serves an entry of an older
+// generation, and the next put for the key replaces it. A ristretto Del
+// would also queue the deletion on the cache's channel and wake its
+// goroutine, a thread wake-up inside the request that changed the name.
 func (lc *lookupCache) invalidate(parent uint64, name string) {
 	if lc == nil {
 		return
 	}
-	k := cacheKey(parent, name)
-	lc.slot(k).Add(1)
-	lc.c.Del(k)
+	lc.slot(cacheKey(parent, name)).Add(1)
 }
 
 // invalidateAll forgets everything (a tier changed health).

@@ -31,6 +31,35 @@ func TestLookupCacheLateSet(t *testing.T) {
 	}
 }
 
+// invalidate only bumps the generation (no ristretto Del, which would
+// wake the cache's goroutine): the old entry stays stored but is never
+// served again, at once and without waiting for the cache's buffers.
+func TestLookupCacheInvalidateKeepsNoStaleEntry(t *testing.T) {
+	lc, err := newLookupCache(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.close()
+	k := cacheKey(9, "cur")
+	lc.put(k, lc.begin(k), &cached{tier: 1})
+	lc.c.Wait()
+	if c, ok := lc.get(k); !ok || c.tier != 1 {
+		t.Fatalf("entry before invalidation: %+v, %v; want tier 1", c, ok)
+	}
+	lc.invalidate(9, "cur")
+	if _, stored := lc.c.Get(k); !stored {
+		t.Fatal("ristretto no longer holds the entry: invalidate deleted it")
+	}
+	if c, ok := lc.get(k); ok {
+		t.Fatalf("stale entry served right after invalidation: %+v", c)
+	}
+	lc.put(k, lc.begin(k), &cached{tier: 2})
+	lc.c.Wait()
+	if c, ok := lc.get(k); !ok || c.tier != 2 {
+		t.Fatalf("entry after a new lookup: %+v, %v; want tier 2", c, ok)
+	}
+}
+
 // Concurrent readers never see a value older than the last invalidation
 // that completed before their read began.
 func TestLookupCacheHammer(t *testing.T) {

@@ -115,11 +115,12 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	procs := raiseProcs()
 	if ctl != nil {
 		go ctl.Serve()
 	}
 	go d.mover.Run(ctx)
-	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts))
+	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts), "gomaxprocs", procs)
 	if err := sdNotify("READY=1", "STATUS=serving "+a.mountpoint); err != nil {
 		d.log.Warn("cannot notify the service manager", "err", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,6 +107,15 @@ func TestOpsMetrics(t *testing.T) {
 	if after[`tierfs_tier_files{tier="fast"}`] <= 0 || after[`tierfs_tier_size_bytes{tier="tmp"}`] != 64<<20 {
 		t.Errorf("tier space: fast files %v, tmp size %v (a 64 MiB tmpfs)",
 			after[`tierfs_tier_files{tier="fast"}`], after[`tierfs_tier_size_bytes{tier="tmp"}`])
+	}
+	// The daemon gives the Go scheduler a spare P per /dev/fuse reader
+	// (cmd/tierfs/sched.go); an operator's GOMAXPROCS wins.
+	wantProcs := runtime.NumCPU() + min(max(runtime.NumCPU(), 2), 16) + 1
+	if v, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil {
+		wantProcs = v
+	}
+	if got := after["go_sched_gomaxprocs_threads"]; got != float64(wantProcs) {
+		t.Errorf("daemon GOMAXPROCS %v, want %d", got, wantProcs)
 	}
 	if _, ok := after["tierfs_cache_hits_total"]; !ok {
 		t.Error("no tierfs_cache_hits_total series")
