@@ -100,7 +100,7 @@ func (n *node) knownChild(name string) *node {
 // into maildir's new/ and cur/ nearly always have one.
 func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 	out := map[int]uint32{}
-	if n.knownChild(name) == nil {
+	if n.knownChild(name) == nil && n.cachesLookups() {
 		if c, ok := n.r.cache.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
 			return out, 0
 		}

@@ -63,6 +63,7 @@ type Root struct {
 	requests    requestCounts
 	moves       moves
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
+	cacheTiers  uint64 // tiers of kind nfs: lookups there go through the metadata cache
 	nosuid      atomic.Bool
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 }
@@ -89,6 +90,11 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	r.nodes = newLiveNodes(o.MaxNodes)
 	for _, ti := range o.MoveTargets {
 		r.moveTargets |= bit(ti)
+	}
+	for ti, t := range o.Tiers {
+		if t.Kind == tiers.KindNFS {
+			r.cacheTiers |= bit(ti)
+		}
 	}
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))

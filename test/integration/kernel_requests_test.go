@@ -85,6 +85,54 @@ func TestReaddirPlusOnlyWhereItPays(t *testing.T) {
 	}
 }
 
+// The metadata cache keeps lookups only where a miss is expensive: in a
+// directory on an nfs tier its second lookups of a name and of a missing
+// name are hits; in a directory only on local tiers lookups neither ask
+// nor fill it (a new entry would cost more than the lstat it saves).
+// Answers are right either way.
+func TestCacheOnlyWhereItPays(t *testing.T) {
+	fx := mountTierfs(t, readdirConfig())
+	for _, d := range []string{"l", "n"} {
+		fx.mkdirAll(t, d)
+		fx.writeFile(t, d+"/f", d)
+	}
+	fx.requireOnTier(t, "n/f", "slow")
+	fx.requireOnTier(t, "l/f", "fast")
+	for _, tc := range []struct {
+		dir                string
+		wantMiss, wantHits uint64
+	}{
+		{"l", 0, 0},
+		{"n", 2, 2}, // first pass: f and missing miss; second: both hit
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			// Held open, the directory stays known to the kernel, so the
+			// lookups counted are those of its children only.
+			dfd, err := unix.Open(filepath.Join(fx.mnt, tc.dir), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(dfd)
+			before := opsStatusJSON(t, fx.bin, fx.mnt)
+			for pass := range 2 {
+				dropCaches(t) // the kernel forgets f and the negative entry
+				var st unix.Stat_t
+				if err := unix.Fstatat(dfd, "f", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Size != 1 {
+					t.Fatalf("pass %d: stat f: %v, size %d; want a 1-byte file", pass, err, st.Size)
+				}
+				if err := unix.Fstatat(dfd, "missing", &st, unix.AT_SYMLINK_NOFOLLOW); err != unix.ENOENT {
+					t.Fatalf("pass %d: stat missing: %v, want ENOENT", pass, err)
+				}
+			}
+			after := opsStatusJSON(t, fx.bin, fx.mnt)
+			miss, hits := after.Cache.Misses-before.Cache.Misses, after.Cache.Hits-before.Cache.Hits
+			if miss != tc.wantMiss || hits != tc.wantHits {
+				t.Errorf("cache misses %d, hits %d; want %d and %d", miss, hits, tc.wantMiss, tc.wantHits)
+			}
+		})
+	}
+}
+
 // listDir reads a directory with getdents and returns its names (without
 // . and ..) in order, with their d_ino.
 func listDir(t testing.TB, dir string) ([]string, []uint64) {

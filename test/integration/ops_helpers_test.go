@@ -22,7 +22,11 @@ type opsStatus struct {
 		Files uint64 `json:"files"`
 	} `json:"tiers"`
 	Requests map[string]uint64 `json:"requests"`
-	Nodes    struct {
+	Cache    struct {
+		Hits   uint64 `json:"hits"`
+		Misses uint64 `json:"misses"`
+	} `json:"cache"`
+	Nodes struct {
 		Live      int64  `json:"live"`
 		Max       int64  `json:"max"`
 		Pruned    uint64 `json:"pruned"`
