@@ -96,20 +96,21 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	n.r.moves.wait(p)
 	n.names.RLock()
 	defer n.names.RUnlock()
-	k := cacheKey(n.StableAttr().Ino, name)
-	caching := n.cachesLookups()
-	if caching {
-		if c, ok := n.r.cache.get(k); ok {
+	lc := n.lookupCache() // nil-safe: nil where lookups are not cached
+	var k string
+	if lc != nil {
+		k = cacheKey(n.StableAttr().Ino, name)
+		if c, ok := lc.get(k); ok {
 			if ch, e, done := n.lookupCached(ctx, name, p, c, out); done {
 				return ch, e
 			}
 		}
 	}
-	cacheGen := n.r.cache.begin(k)
+	cacheGen := lc.begin(k)
 	var st unix.Stat_t
 	ti, gen, e := n.find(p, &st)
-	if e == syscall.ENOENT && caching {
-		n.r.cache.put(k, cacheGen, &cached{tier: -1})
+	if e == syscall.ENOENT {
+		lc.put(k, cacheGen, &cached{tier: -1})
 	}
 	if e != 0 {
 		return nil, e
@@ -124,24 +125,26 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
 		c.hasStat, c.st = true, st
 	}
-	if caching {
-		n.r.cache.put(k, cacheGen, c)
-	}
+	lc.put(k, cacheGen, c)
 	fillAttr(&out.Attr, &st)
 	return n.newChild(ctx, name, ti, &st, c.ino, gen, dirs), 0
 }
 
-// cachesLookups reports whether lookups in n go through the metadata
-// cache: only where a miss is expensive, that is where n is on a tier of
-// kind nfs (every backend call a network round trip). On local tiers a
+// lookupCache returns the metadata cache for lookups in n, or nil where
+// they do not go through it. They do only where a miss is expensive,
+// that is where n is on a tier of kind nfs (every backend call a network
+// round trip). On local tiers a
 // miss costs a few system calls (an lstat, and an xattr read for the
 // inode number on tiers that receive moved files), less than a new entry
 // costs: ristretto hands every Set to its goroutine, a thread wake-up
 // inside the request (measured with benchmarks/cmd/fuselat on the
 // Dovecot workload: LOOKUP service time 63 µs with the cache on local
 // tiers, 39 µs without).
-func (n *node) cachesLookups() bool {
-	return n.dirs.Load()&n.r.cacheTiers != 0
+func (n *node) lookupCache() *lookupCache {
+	if n.dirs.Load()&n.r.cacheTiers == 0 {
+		return nil
+	}
+	return n.r.cache
 }
 
 // lookupCached answers a lookup from the cache when it can; done is

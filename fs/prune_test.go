@@ -161,16 +161,7 @@ func TestPrunerDropsDownToTarget(t *testing.T) {
 	// Its child gone, the directory goes like a file; the open file
 	// never does.
 	tr.notified = nil
-	for i := range 40 {
-		tr.add(tr.root, fmt.Sprintf("g%02d", i), fuse.S_IFREG)
-		tr.p.prune()
-	}
-	if !slices.Contains(tr.notified, "dir") || slices.Contains(tr.notified, "open") {
-		t.Fatalf("later passes dropped %v; want dir and not open", tr.notified)
-	}
-	if got := tr.r.nodes.count.Load(); got > 16 {
-		t.Fatalf("count %d over the cap 16", got)
-	}
+	tr.requireLaterPasses(t)
 }
 
 // A pass that finds nothing it may drop says so, so that the pruner
@@ -289,16 +280,7 @@ func TestPrunerPrunesByNodeID(t *testing.T) {
 	if s := tr.r.nodes.stats(); s.Live != 15 || s.Pruned != 8 || s.Forgotten != 8 || s.Method != PruneMethodPrune {
 		t.Fatalf("after the pass: %+v; want the target 15 live, 8 pruned and forgotten, by prune", s)
 	}
-	for i := range 40 {
-		tr.add(tr.root, fmt.Sprintf("g%02d", i), fuse.S_IFREG)
-		tr.p.prune()
-	}
-	if !slices.Contains(tr.notified, "dir") || slices.Contains(tr.notified, "open") {
-		t.Fatalf("later passes dropped %v; want dir and not open", tr.notified)
-	}
-	if got := tr.r.nodes.count.Load(); got > 16 {
-		t.Fatalf("count %d over the cap 16", got)
-	}
+	tr.requireLaterPasses(t)
 	if tr.scans != 0 {
 		t.Fatalf("%d scans of /proc for directories in use; want none by prune", tr.scans)
 	}
@@ -393,5 +375,22 @@ func TestPrunerBacksOffWhenKernelKeeps(t *testing.T) {
 	defer mu.Unlock()
 	if len(tr.batches) > 2 {
 		t.Fatalf("%d passes in 400ms while the kernel kept everything; want at most 2", len(tr.batches))
+	}
+}
+
+// requireLaterPasses adds 40 files, pruning after each, and checks that
+// the directory whose child went is dropped like a file, the open file
+// never is, and the count stays at the cap of 16.
+func (tr *tree) requireLaterPasses(t *testing.T) {
+	t.Helper()
+	for i := range 40 {
+		tr.add(tr.root, fmt.Sprintf("g%02d", i), fuse.S_IFREG)
+		tr.p.prune()
+	}
+	if !slices.Contains(tr.notified, "dir") || slices.Contains(tr.notified, "open") {
+		t.Fatalf("later passes dropped %v; want dir and not open", tr.notified)
+	}
+	if got := tr.r.nodes.count.Load(); got > 16 {
+		t.Fatalf("count %d over the cap 16", got)
 	}
 }

@@ -100,8 +100,8 @@ func (n *node) knownChild(name string) *node {
 // into maildir's new/ and cur/ nearly always have one.
 func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 	out := map[int]uint32{}
-	if n.knownChild(name) == nil && n.cachesLookups() {
-		if c, ok := n.r.cache.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
+	if lc := n.lookupCache(); lc != nil && n.knownChild(name) == nil {
+		if c, ok := lc.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
 			return out, 0
 		}
 	}
