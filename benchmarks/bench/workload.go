@@ -108,6 +108,24 @@ func rate(ctx context.Context, n int, f func(i int) error) (float64, error) {
 	return perSecond(float64(n), time.Since(start)), nil
 }
 
+// statPasses is how many timed passes the cached-stat metrics take the
+// median of.
+const statPasses = 9
+
+// medianRate runs passes passes of rate(ctx, n, f) and returns the
+// median rate.
+func medianRate(ctx context.Context, passes, n int, f func(i int) error) (float64, error) {
+	rates := make([]float64, passes)
+	for p := range rates {
+		v, err := rate(ctx, n, f)
+		if err != nil {
+			return 0, err
+		}
+		rates[p] = v
+	}
+	return median(rates), nil
+}
+
 func perSecond(n float64, d time.Duration) float64 {
 	if d <= 0 {
 		d = time.Nanosecond
