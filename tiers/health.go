@@ -33,15 +33,23 @@ func (t *Tier) LastError() string {
 	return ""
 }
 
-// setHealth records a probe result and reports whether it changed.
+// setHealth records a probe result and reports whether it changed. A
+// change drops the cached directories: they may be on a filesystem that
+// is gone, or predate the one now mounted.
 func (t *Tier) setHealth(err error) bool {
+	var changed bool
 	if err == nil {
 		t.lastErr.Store(nil)
-		return t.down.Swap(false)
+		changed = t.down.Swap(false)
+	} else {
+		s := err.Error()
+		t.lastErr.Store(&s)
+		changed = !t.down.Swap(true)
 	}
-	s := err.Error()
-	t.lastErr.Store(&s)
-	return !t.down.Swap(true)
+	if changed {
+		t.dirs.drop()
+	}
+	return changed
 }
 
 // probe checks that the tier path still leads to the directory whose

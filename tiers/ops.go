@@ -95,20 +95,28 @@ func (t *Tier) Unlink(rel string) (err error) {
 // Rmdir removes the empty directory rel.
 func (t *Tier) Rmdir(rel string) (err error) {
 	defer t.observe("rmdir", time.Now(), &err)
-	return t.atParent(rel, func(dirfd int, name string) error {
+	err = t.atParent(rel, func(dirfd int, name string) error {
 		return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 	})
+	if err == nil {
+		t.dirs.changed(rel)
+	}
+	return err
 }
 
 // Rename renames oldRel to newRel within the tier, atomically replacing
 // newRel unless flags say otherwise (renameat2 flags).
 func (t *Tier) Rename(oldRel, newRel string, flags uint) (err error) {
 	defer t.observe("rename", time.Now(), &err)
-	return t.atParent(oldRel, func(olddir int, oldName string) error {
+	err = t.atParent(oldRel, func(olddir int, oldName string) error {
 		return t.atParent(newRel, func(newdir int, newName string) error {
 			return unix.Renameat2(olddir, oldName, newdir, newName, flags)
 		})
 	})
+	if err == nil {
+		t.dirs.changed(oldRel, newRel)
+	}
+	return err
 }
 
 // Link makes newRel another name of oldRel.

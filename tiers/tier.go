@@ -34,6 +34,7 @@ type Tier struct {
 	Index int
 
 	root    int // O_PATH descriptor of the tier root
+	dirs    dirCache
 	rootDev uint64
 	rootIno uint64
 
@@ -77,8 +78,11 @@ func Open(spec Spec, index int) (*Tier, error) {
 	return t, nil
 }
 
-// Close releases the root descriptor.
-func (t *Tier) Close() error { return unix.Close(t.root) }
+// Close releases the root descriptor and the cached directories.
+func (t *Tier) Close() error {
+	t.dirs.drop()
+	return unix.Close(t.root)
+}
 
 // RootFd returns the descriptor of the tier root, for callers that walk
 // the tier themselves (check, mover). It stays owned by the Tier.
