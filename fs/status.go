@@ -15,6 +15,10 @@ type TierStatus struct {
 	BytesFree uint64 `json:"bytes_free"`
 	Files     uint64 `json:"files"` // inodes in use on the tier's filesystem
 	FilesFree uint64 `json:"files_free"`
+	// DirHits and DirMisses count backend calls that found their
+	// directory's descriptor cached, and those that walked the path.
+	DirHits   uint64 `json:"dir_cache_hits"`
+	DirMisses uint64 `json:"dir_cache_misses"`
 }
 
 // Status is a snapshot of a mount's state.
@@ -50,6 +54,7 @@ func (r *Root) Status() Status {
 	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats()}
 	for _, t := range r.tiers {
 		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError()}
+		ts.DirHits, ts.DirMisses = t.DirCacheStats()
 		var st unix.Statfs_t
 		if ts.Up && t.Statfs(&st) == nil {
 			bs := uint64(st.Bsize)

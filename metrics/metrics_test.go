@@ -25,7 +25,7 @@ func fakeStatus() fs.Status {
 		Cache:    fs.CacheStats{Hits: 7, Misses: 3},
 		Nodes:    fs.NodeStats{Live: 1900, Max: 2000, Pruned: 40, Forgotten: 38},
 		Tiers: []fs.TierStatus{
-			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90},
+			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90, DirHits: 11, DirMisses: 2},
 			{Name: "slow", Kind: "nfs", Up: false, Error: "stat: EIO"},
 		},
 	}
@@ -60,10 +60,15 @@ tierfs_tier_up{kind="nfs",tier="slow"} 0
 # HELP tierfs_tier_free_bytes Bytes available to tierfs on the filesystem holding the tier.
 # TYPE tierfs_tier_free_bytes gauge
 tierfs_tier_free_bytes{tier="fast"} 400
+# HELP tierfs_tier_dir_cache_hits_total Backend calls that found their directory's descriptor cached.
+# TYPE tierfs_tier_dir_cache_hits_total counter
+tierfs_tier_dir_cache_hits_total{tier="fast"} 11
+tierfs_tier_dir_cache_hits_total{tier="slow"} 0
 `
 	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_nodes", "tierfs_nodes_max",
-		"tierfs_nodes_pruned_total", "tierfs_nodes_forgotten_total", "tierfs_tier_up", "tierfs_tier_free_bytes")
+		"tierfs_nodes_pruned_total", "tierfs_nodes_forgotten_total", "tierfs_tier_up", "tierfs_tier_free_bytes",
+		"tierfs_tier_dir_cache_hits_total")
 	if err != nil {
 		t.Error(err)
 	}

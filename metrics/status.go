@@ -32,6 +32,10 @@ var (
 		"Inodes in use on the filesystem holding the tier.", []string{"tier"}, nil)
 	descTierFilesFree = prometheus.NewDesc("tierfs_tier_files_free",
 		"Free inodes on the filesystem holding the tier.", []string{"tier"}, nil)
+	descDirHits = prometheus.NewDesc("tierfs_tier_dir_cache_hits_total",
+		"Backend calls that found their directory's descriptor cached.", []string{"tier"}, nil)
+	descDirMisses = prometheus.NewDesc("tierfs_tier_dir_cache_misses_total",
+		"Backend calls that resolved their directory's path beneath the tier root.", []string{"tier"}, nil)
 )
 
 // statusCollector turns a status snapshot into metrics at scrape time.
@@ -39,7 +43,8 @@ type statusCollector struct{ status func() fs.Status }
 
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses,
-		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree} {
+		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
+		descDirHits, descDirMisses} {
 		ch <- d
 	}
 }
@@ -61,6 +66,8 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, up, t.Name, t.Kind)
+		ch <- prometheus.MustNewConstMetric(descDirHits, prometheus.CounterValue, float64(t.DirHits), t.Name)
+		ch <- prometheus.MustNewConstMetric(descDirMisses, prometheus.CounterValue, float64(t.DirMisses), t.Name)
 		if !t.Up {
 			continue // no space figures from a tier that does not answer
 		}

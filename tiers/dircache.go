@@ -32,6 +32,8 @@ type dirCache struct {
 	// no count cannot make an entry wrong.
 	under map[string]int
 	ttl   time.Duration // 0: dirCacheTTL
+
+	hits, misses atomic.Uint64
 }
 
 // cachedDir is one descriptor; it is closed when the cache has dropped it
@@ -62,10 +64,12 @@ func (c *dirCache) get(dir string, now time.Time) (*cachedDir, uint64) {
 	if d, ok := c.entries[dir]; ok {
 		if now.Before(d.expires) {
 			d.refs.Add(1)
+			c.hits.Add(1)
 			return d, 0
 		}
 		c.remove(dir, d)
 	}
+	c.misses.Add(1)
 	return nil, c.gen
 }
 
@@ -136,6 +140,12 @@ func (c *dirCache) dropLocked() {
 	for k, d := range c.entries {
 		c.remove(k, d)
 	}
+}
+
+// DirCacheStats reports how often an operation found its directory in
+// the tier's descriptor cache, and how often it had to walk the path.
+func (t *Tier) DirCacheStats() (hits, misses uint64) {
+	return t.dirs.hits.Load(), t.dirs.misses.Load()
 }
 
 // forPrefixes calls fn with each ancestor of the relative path dir

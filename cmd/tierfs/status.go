@@ -123,11 +123,25 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 		rate = fmt.Sprintf("%.1f%% hit rate", 100*float64(c.Hits)/float64(n))
 	}
 	fmt.Fprintf(w, "  cache: %d hits, %d misses (%s)\n", c.Hits, c.Misses, rate)
+	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
 	if len(r.Mover) > 0 {
 		fmt.Fprintf(w, "  mover: %s\n", moverSummary(r.Mover))
 	}
+}
+
+// dirSummary tells how often backend calls found their directory's
+// descriptor cached, over all tiers.
+func dirSummary(ts []fs.TierStatus) string {
+	var hits, misses uint64
+	for _, t := range ts {
+		hits, misses = hits+t.DirHits, misses+t.DirMisses
+	}
+	if hits+misses == 0 {
+		return "no backend calls yet"
+	}
+	return fmt.Sprintf("%d cached, %d walked (%.1f%% cached)", hits, misses, 100*float64(hits)/float64(hits+misses))
 }
 
 // nodeSummary tells how many nodes the daemon keeps for the kernel's

@@ -19,8 +19,8 @@ func TestPrintStatus(t *testing.T) {
 		Mountpoint: "/srv/mail", Config: "/etc/tierfs/tierfs.toml", PID: 77, Uptime: 3725,
 		Status: fs.Status{
 			Tiers: []fs.TierStatus{
-				{Name: "tmp", Path: "/dev/shm/tierfs", Kind: "tmpfs", Up: true, Bytes: 64 << 20, BytesFree: 48 << 20, Files: 12, FilesFree: 1000},
-				{Name: "slow", Path: "/mnt/nfs", Kind: "nfs", Up: false, Error: "health probe timed out"},
+				{Name: "tmp", Path: "/dev/shm/tierfs", Kind: "tmpfs", Up: true, Bytes: 64 << 20, BytesFree: 48 << 20, Files: 12, FilesFree: 1000, DirHits: 8, DirMisses: 1},
+				{Name: "slow", Path: "/mnt/nfs", Kind: "nfs", Up: false, Error: "health probe timed out", DirHits: 1, DirMisses: 0},
 			},
 			Requests: map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
 			Cache:    fs.CacheStats{Hits: 3, Misses: 1},
@@ -37,6 +37,7 @@ func TestPrintStatus(t *testing.T) {
 		"slow  nfs    DOWN",
 		"(health probe timed out)",
 		"cache: 3 hits, 1 misses (75.0% hit rate)",
+		"directories: 9 cached, 1 walked (90.0% cached)",
 		"nodes: 1834 live (cap 2000), 18234 pruned by FUSE_NOTIFY_PRUNE, 18300 forgotten",
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
 		"mover: files=4 running=true",

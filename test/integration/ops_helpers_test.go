@@ -20,6 +20,10 @@ type opsStatus struct {
 		Kind  string `json:"kind"`
 		Up    bool   `json:"up"`
 		Files uint64 `json:"files"`
+		// Backend calls that found their directory cached, and
+		// those that walked to it.
+		DirHits   uint64 `json:"dir_cache_hits"`
+		DirMisses uint64 `json:"dir_cache_misses"`
 	} `json:"tiers"`
 	Requests map[string]uint64 `json:"requests"`
 	Cache    struct {
@@ -33,6 +37,16 @@ type opsStatus struct {
 		Forgotten uint64 `json:"forgotten"`
 		Method    string `json:"method"`
 	} `json:"nodes"`
+}
+
+// backendCalls counts the backend calls made in a directory below a
+// tier root (each finds the directory's descriptor cached or walks to
+// it), and of those the walks.
+func (s opsStatus) backendCalls() (calls, walks uint64) {
+	for _, t := range s.Tiers {
+		calls, walks = calls+t.DirHits+t.DirMisses, walks+t.DirMisses
+	}
+	return calls, walks
 }
 
 // opsStatusJSON runs `tierfs status --json MNT` and decodes its report.

@@ -44,11 +44,19 @@ func TestOpsStatus(t *testing.T) {
 	if !regexp.MustCompile(`cache: \d+ hits, \d+ misses \(`).MatchString(text) {
 		t.Errorf("status output lacks the cache line:\n%s", text)
 	}
+	if !regexp.MustCompile(`directories: \d+ cached, \d+ walked \(`).MatchString(text) {
+		t.Errorf("status output lacks the directories line:\n%s", text)
+	}
 
 	// The JSON form carries the same numbers.
 	st := opsStatusJSON(t, f.bin, f.mnt)
 	if st.PID != f.d.cmd.Process.Pid || st.Requests["CREATE"] != 3 || len(st.Tiers) != 3 || st.Tiers[0].Name != "tmp" || !st.Tiers[0].Up {
 		t.Errorf("status --json: %+v", st)
+	}
+	// Each of the three files was created in a directory below its
+	// tier's root, which the first call there had to walk to.
+	if calls, misses := st.backendCalls(); misses == 0 || calls < 3 {
+		t.Errorf("directory descriptors: %d backend calls below a tier root, %d walked; want at least 3, some walked", calls, misses)
 	}
 
 	// Without arguments it reports every tierfs mount, ours included.
