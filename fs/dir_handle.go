@@ -6,6 +6,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/tiers"
 )
@@ -62,19 +63,42 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	return 0
 }
 
-// Lookup gives READDIRPLUS the attributes of the entry just listed. On
-// an nfs tier each would cost a network round trip (and a node) for a
-// reader that may never stat it — Dovecot's maildir scan reads names
-// only — so those entries go without: the kernel then treats them as
-// plain READDIR entries, and a reader that does stat one pays one
-// LOOKUP for it.
+// Lookup gives READDIRPLUS the attributes of the entry just listed.
+//
+// Entries on an nfs tier go without (go-fuse then answers node ID 0,
+// and the kernel treats them as plain READDIR entries): each would cost
+// a network round trip (and a node) for a reader that may never stat
+// it — Dovecot's maildir scan reads names only — and a reader that does
+// stat one pays one LOOKUP for it.
+//
+// An entry the kernel already holds, as it does every file created or
+// renamed through the mount, is answered as a GETATTR of its node would
+// be: one stat on the tier the node knows, not a lookup across the
+// tiers. Dovecot lists a maildir's new/ and cur/ after delivering into
+// them, and stats what it lists.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if i := h.idx - 1; i >= 0 && h.l.ents[i].Name == name {
 		if ti := h.l.tiers[i]; ti >= 0 && h.n.r.tiers[ti].Kind == tiers.KindNFS {
-			return nil, syscall.EAGAIN // go-fuse answers node ID 0: no attributes
+			return nil, syscall.EAGAIN
+		}
+		if ch := h.n.GetChild(name); ch != nil {
+			if cn, ok := ch.Operations().(*node); ok {
+				return ch, cn.attrOf(out)
+			}
 		}
 	}
 	return h.n.Lookup(ctx, name, out)
+}
+
+// attrOf fills out with n's attributes, as Getattr does.
+func (n *node) attrOf(out *fuse.EntryOut) syscall.Errno {
+	n.touch()
+	var st unix.Stat_t
+	if e := n.statData(&st); e != 0 {
+		return e
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
 }
 
 // Fsyncdir flushes every copy of the directory.

@@ -85,6 +85,68 @@ func TestReaddirPlusOnlyWhereItPays(t *testing.T) {
 	}
 }
 
+// READDIRPLUS answers an entry the kernel already holds (every file
+// written through the mount) with one stat of its node, not with a
+// lookup across the tiers; an entry the kernel does not hold gets a full
+// lookup. Either way the attributes it carries are current: a stat of
+// every listed name then costs neither a LOOKUP nor a GETATTR, and names
+// and inode numbers are right.
+func TestReaddirPlusAnswersKnownEntriesCheaply(t *testing.T) {
+	fx := mountTierfs(t, readdirConfig())
+	const files = 40
+	fx.mkdirAll(t, "l/sub")
+	for i := range files {
+		fx.writeFile(t, fmt.Sprintf("l/sub/f%02d", i), "x")
+	}
+	dir := filepath.Join(fx.mnt, "l/sub")
+	var st unix.Stat_t
+	for _, tc := range []struct {
+		name               string
+		drop               bool
+		minCalls, maxCalls uint64 // backend calls the listing makes
+	}{
+		{"entries known", false, files, files + 2},
+		{"entries dropped", true, 2 * files, 100 * files},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.drop {
+				dropCaches(t)
+			}
+			if err := unix.Stat(dir, &st); err != nil {
+				t.Fatal(err)
+			}
+			before := opsStatusJSON(t, fx.bin, fx.mnt)
+			names, inos := listDir(t, dir)
+			after := opsStatusJSON(t, fx.bin, fx.mnt)
+			if len(names) != files {
+				t.Fatalf("listed %d names, want %d: %v", len(names), files, names)
+			}
+			if after.Requests["READDIRPLUS"] == before.Requests["READDIRPLUS"] {
+				t.Fatal("the listing sent no READDIRPLUS; the test measures nothing")
+			}
+			b, _ := before.backendCalls()
+			a, _ := after.backendCalls()
+			if calls := a - b; calls < tc.minCalls || calls > tc.maxCalls {
+				t.Errorf("listing %d entries made %d backend calls, want %d to %d", files, calls, tc.minCalls, tc.maxCalls)
+			}
+			for i, name := range names {
+				if err := unix.Lstat(filepath.Join(dir, name), &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Ino != inos[i] || st.Size != 1 {
+					t.Errorf("%s: ino %d size %d; listing said ino %d, want a 1-byte file", name, st.Ino, st.Size, inos[i])
+				}
+			}
+			final := fx.requests(t)
+			for _, op := range []string{"LOOKUP", "GETATTR"} {
+				if got := final[op] - after.Requests[op]; got != 0 {
+					t.Errorf("stat of %d listed names cost %d %ss, want 0", files, got, op)
+				}
+			}
+		})
+	}
+}
+
 // The metadata cache keeps lookups only where a miss is expensive: in a
 // directory on an nfs tier its second lookups of a name and of a missing
 // name are hits; in a directory only on local tiers lookups neither ask
