@@ -17,7 +17,7 @@ type microWorkload struct{}
 func (microWorkload) Name() string { return "micro" }
 
 func (microWorkload) Metrics() []string {
-	return []string{"stat-warm", "stat-cold", "stat-miss", "open-close", "create-unlink",
+	return []string{"stat-warm", "stat-warm-paired", "stat-cold", "stat-miss", "open-close", "create-unlink",
 		"create-4k-fsync", "rename", "append-fsync", "readdir"}
 }
 
@@ -57,6 +57,16 @@ func (w microWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
 		return nil, fmt.Errorf("stat-warm: %w", err)
 	}
 	add("stat-warm", "ops/s", v)
+
+	// The same, as a ratio to a reference tree on the run's tmpfs timed
+	// in alternating passes. On a busy VM the rate of a cached stat
+	// drifts by a third within minutes, so stat-warm of two targets
+	// measured minutes apart compares the machine's moments as much as
+	// the filesystems; a ratio taken within one window does not.
+	if v, err = statPaired(ctx, env, n, statAll); err != nil {
+		return nil, fmt.Errorf("stat-warm-paired: %w", err)
+	}
+	add("stat-warm-paired", "x tmpfs", v)
 
 	// stat after the kernel dropped its dentries and inodes: every name
 	// has to be looked up in the filesystem again.
@@ -141,6 +151,56 @@ func (w microWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
 	}
 	add("readdir", "entries/s", v)
 	return out, nil
+}
+
+// statPaired builds a reference copy of the workload directory's first n
+// files on the run's tmpfs, at the same depth below the workspace as the
+// target's, and returns the median over statPasses pairs of the
+// target's warm-stat rate over the reference's, the two passes of a pair
+// run back to back (in alternating order).
+func statPaired(ctx context.Context, env *Env, n int, statTarget func(i int) error) (float64, error) {
+	rel, err := filepath.Rel(env.Root, env.Dir)
+	if err != nil {
+		return 0, err
+	}
+	base := filepath.Join(env.ws.Tmpfs, "statref")
+	defer os.RemoveAll(base)
+	dir := filepath.Join(base, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = filepath.Join(dir, fmt.Sprintf("f%06d", i))
+		if err := os.WriteFile(names[i], []byte("x"), 0o644); err != nil {
+			return 0, err
+		}
+	}
+	var st unix.Stat_t
+	statRef := func(i int) error { return unix.Lstat(names[i], &st) }
+	if _, err := rate(ctx, n, statRef); err != nil { // warm it as the target is
+		return 0, err
+	}
+	ratios := make([]float64, statPasses)
+	for p := range ratios {
+		first, second := statRef, statTarget
+		if p%2 == 1 {
+			first, second = second, first
+		}
+		a, err := rate(ctx, n, first)
+		if err != nil {
+			return 0, err
+		}
+		b, err := rate(ctx, n, second)
+		if err != nil {
+			return 0, err
+		}
+		if p%2 == 1 {
+			a, b = b, a
+		}
+		ratios[p] = b / a
+	}
+	return median(ratios), nil
 }
 
 func sizeOf(fi os.FileInfo) int64 {
