@@ -23,6 +23,11 @@ import (
 // with that drop leave its result uncached. What changes behind
 // tierfs's back (an operator on the tier itself) is seen within
 // dirCacheTTL, and a tier that goes down or comes back starts afresh.
+//
+// A hit also skips the backend's search-permission checks on the
+// ancestors for a caller-identity call; the kernel has made them on the
+// mount already (tierfs mounts with default_permissions whenever anyone
+// but root may use it).
 type dirCache struct {
 	mu      sync.Mutex
 	gen     uint64
