@@ -86,11 +86,16 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 	if fg, ok := f.(gofs.FileGetattrer); ok {
 		return fg.Getattr(ctx, out)
 	}
+	return n.statAttr(&out.Attr)
+}
+
+// statAttr fills a with the attributes of n's data.
+func (n *node) statAttr(a *fuse.Attr) syscall.Errno {
 	var st unix.Stat_t
 	if e := n.statData(&st); e != 0 {
 		return e
 	}
-	fillAttr(&out.Attr, &st)
+	fillAttr(a, &st)
 	return 0
 }
 

@@ -6,7 +6,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/tiers"
 )
@@ -83,22 +82,12 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		}
 		if ch := h.n.GetChild(name); ch != nil {
 			if cn, ok := ch.Operations().(*node); ok {
-				return ch, cn.attrOf(out)
+				cn.touch()
+				return ch, cn.statAttr(&out.Attr)
 			}
 		}
 	}
 	return h.n.Lookup(ctx, name, out)
-}
-
-// attrOf fills out with n's attributes, as Getattr does.
-func (n *node) attrOf(out *fuse.EntryOut) syscall.Errno {
-	n.touch()
-	var st unix.Stat_t
-	if e := n.statData(&st); e != 0 {
-		return e
-	}
-	fillAttr(&out.Attr, &st)
-	return 0
 }
 
 // Fsyncdir flushes every copy of the directory.
