@@ -22,7 +22,7 @@ func create(t *testing.T, tr *Tier, rel string) error {
 	return unix.Close(fd)
 }
 
-func mkdirs(t *testing.T, tr *Tier, rels ...string) {
+func makeDirs(t *testing.T, tr *Tier, rels ...string) {
 	t.Helper()
 	for _, rel := range rels {
 		if err := tr.Mkdir(rel, 0o755, nil); err != nil {
@@ -46,7 +46,7 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 			if err := tr.Rename("a/b", "moved", 0); err != nil {
 				t.Fatal(err)
 			}
-			mkdirs(t, tr, "a/b")
+			makeDirs(t, tr, "a/b")
 		}, nil, "moved/new"},
 		{"removed and made again", func(t *testing.T, tr *Tier) {
 			if err := tr.Unlink("a/b/f"); err != nil {
@@ -55,16 +55,16 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 			if err := tr.Rmdir("a/b"); err != nil {
 				t.Fatal(err)
 			}
-			mkdirs(t, tr, "a/b")
+			makeDirs(t, tr, "a/b")
 		}, nil, ""},
 		{"ancestor renamed away and made again", func(t *testing.T, tr *Tier) {
 			if err := tr.Rename("a", "z", 0); err != nil {
 				t.Fatal(err)
 			}
-			mkdirs(t, tr, "a", "a/b")
+			makeDirs(t, tr, "a", "a/b")
 		}, nil, "z/b/new"},
 		{"ancestor exchanged", func(t *testing.T, tr *Tier) {
-			mkdirs(t, tr, "c")
+			makeDirs(t, tr, "c")
 			if err := tr.Rename("a", "c", unix.RENAME_EXCHANGE); err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 			if err := tr.Rename("a/b", "old", 0); err != nil {
 				t.Fatal(err)
 			}
-			mkdirs(t, tr, "x", "a/b")
+			makeDirs(t, tr, "x", "a/b")
 			if err := tr.Rename("x", "a/b", 0); err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newTestTier(t, "fast")
-			mkdirs(t, tr, "a", "a/b")
+			makeDirs(t, tr, "a", "a/b")
 			if err := create(t, tr, "a/b/f"); err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 // message, leaves the cache alone.
 func TestDirCacheKeptAcrossFileChanges(t *testing.T) {
 	tr := newTestTier(t, "fast")
-	mkdirs(t, tr, "m", "m/tmp", "m/new")
+	makeDirs(t, tr, "m", "m/tmp", "m/new")
 	for i := range 10 {
 		tmp, final := fmt.Sprintf("m/tmp/%d", i), fmt.Sprintf("m/new/%d", i)
 		if err := create(t, tr, tmp); err != nil {
@@ -143,7 +143,7 @@ func TestDirCacheKeptAcrossFileChanges(t *testing.T) {
 func TestDirCacheExpires(t *testing.T) {
 	tr := newTestTier(t, "fast")
 	tr.dirs.ttl = 20 * time.Millisecond
-	mkdirs(t, tr, "a", "a/b")
+	makeDirs(t, tr, "a", "a/b")
 	if err := create(t, tr, "a/b/f"); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestDirCacheExpires(t *testing.T) {
 // A tier that goes down or comes back starts with an empty cache.
 func TestDirCacheDroppedOnHealthChange(t *testing.T) {
 	tr := newTestTier(t, "fast")
-	mkdirs(t, tr, "a")
+	makeDirs(t, tr, "a")
 	if err := create(t, tr, "a/f"); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestDirCacheClosesDescriptors(t *testing.T) {
 	}
 	for i := range dirCacheSize + 200 {
 		d := fmt.Sprintf("d%d", i)
-		mkdirs(t, tr, d)
+		makeDirs(t, tr, d)
 		if err := create(t, tr, d+"/f"); err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestDirCacheClosesDescriptors(t *testing.T) {
 // Run with -race.
 func TestDirCacheConcurrentRenames(t *testing.T) {
 	tr := newTestTier(t, "fast")
-	mkdirs(t, tr, "d", "d/sub")
+	makeDirs(t, tr, "d", "d/sub")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -251,7 +251,7 @@ func TestDirCacheConcurrentRenames(t *testing.T) {
 		if err := tr.Rename("d", fmt.Sprintf("old%d", i), 0); err != nil {
 			t.Fatal(err)
 		}
-		mkdirs(t, tr, "d", "d/sub")
+		makeDirs(t, tr, "d", "d/sub")
 	}
 	close(stop)
 	wg.Wait()

@@ -181,24 +181,17 @@ func statPaired(ctx context.Context, env *Env, n int, statTarget func(i int) err
 	if _, err := rate(ctx, n, statRef); err != nil { // warm it as the target is
 		return 0, err
 	}
+	stats := [2]func(i int) error{statRef, statTarget}
 	ratios := make([]float64, statPasses)
 	for p := range ratios {
-		first, second := statRef, statTarget
-		if p%2 == 1 {
-			first, second = second, first
+		var rates [2]float64 // reference, target
+		for k := range 2 {
+			i := (p + k) % 2 // the reference first in even pairs
+			if rates[i], err = rate(ctx, n, stats[i]); err != nil {
+				return 0, err
+			}
 		}
-		a, err := rate(ctx, n, first)
-		if err != nil {
-			return 0, err
-		}
-		b, err := rate(ctx, n, second)
-		if err != nil {
-			return 0, err
-		}
-		if p%2 == 1 {
-			a, b = b, a
-		}
-		ratios[p] = b / a
+		ratios[p] = rates[1] / rates[0]
 	}
 	return median(ratios), nil
 }
