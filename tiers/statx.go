@@ -37,22 +37,26 @@ func statxGen(dirfd int, name string, flags int, st *unix.Stat_t) (uint64, error
 		return 0, err
 	}
 	*st = unix.Stat_t{
-		Dev:     unix.Mkdev(sx.Dev_major, sx.Dev_minor),
-		Ino:     sx.Ino,
-		Nlink:   uint64(sx.Nlink),
-		Mode:    uint32(sx.Mode),
-		Uid:     sx.Uid,
-		Gid:     sx.Gid,
-		Rdev:    unix.Mkdev(sx.Rdev_major, sx.Rdev_minor),
-		Size:    int64(sx.Size),
-		Blksize: int64(sx.Blksize),
-		Blocks:  int64(sx.Blocks),
-		Atim:    unix.Timespec{Sec: sx.Atime.Sec, Nsec: int64(sx.Atime.Nsec)},
-		Mtim:    unix.Timespec{Sec: sx.Mtime.Sec, Nsec: int64(sx.Mtime.Nsec)},
-		Ctim:    unix.Timespec{Sec: sx.Ctime.Sec, Nsec: int64(sx.Ctime.Nsec)},
+		Dev:    unix.Mkdev(sx.Dev_major, sx.Dev_minor),
+		Ino:    sx.Ino,
+		Mode:   uint32(sx.Mode),
+		Uid:    sx.Uid,
+		Gid:    sx.Gid,
+		Rdev:   unix.Mkdev(sx.Rdev_major, sx.Rdev_minor),
+		Size:   int64(sx.Size),
+		Blocks: int64(sx.Blocks),
+		Atim:   unix.Timespec{Sec: sx.Atime.Sec, Nsec: int64(sx.Atime.Nsec)},
+		Mtim:   unix.Timespec{Sec: sx.Mtime.Sec, Nsec: int64(sx.Mtime.Nsec)},
+		Ctim:   unix.Timespec{Sec: sx.Ctime.Sec, Nsec: int64(sx.Ctime.Nsec)},
 	}
+	setInt(&st.Nlink, sx.Nlink)
+	setInt(&st.Blksize, sx.Blksize)
 	if sx.Mask&unix.STATX_BTIME == 0 {
 		return 0, nil
 	}
 	return uint64(sx.Btime.Sec)*1e9 + uint64(sx.Btime.Nsec), nil
 }
+
+// setInt stores v in a Stat_t field whose width differs between
+// platforms (Nlink and Blksize are 64 bits on amd64, 32 on arm64).
+func setInt[T ~uint32 | ~uint64 | ~int32 | ~int64](dst *T, v uint32) { *dst = T(v) }
