@@ -13,7 +13,7 @@ import (
 )
 
 // create makes the empty file rel on tr.
-func create(t *testing.T, tr *Tier, rel string) error {
+func create(t testing.TB, tr *Tier, rel string) error {
 	t.Helper()
 	fd, err := tr.Open(rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0o644, nil)
 	if err != nil {
@@ -22,7 +22,7 @@ func create(t *testing.T, tr *Tier, rel string) error {
 	return unix.Close(fd)
 }
 
-func makeDirs(t *testing.T, tr *Tier, rels ...string) {
+func makeDirs(t testing.TB, tr *Tier, rels ...string) {
 	t.Helper()
 	for _, rel := range rels {
 		if err := tr.Mkdir(rel, 0o755, nil); err != nil {

@@ -41,6 +41,8 @@ type Tier struct {
 	down    atomic.Bool
 	lastErr atomic.Pointer[string]
 
+	noXattrat atomic.Bool // the kernel lacks getxattrat(2)
+
 	// Observe, if set before the tier is used, is called after every
 	// backend call with its name, duration and error.
 	Observe func(op string, d time.Duration, err error)

@@ -11,7 +11,7 @@ import (
 )
 
 // newTestTier makes a marked local tier in a temporary directory.
-func newTestTier(t *testing.T, name string) *Tier {
+func newTestTier(t testing.TB, name string) *Tier {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := WriteMarker(dir, name); err != nil {

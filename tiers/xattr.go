@@ -27,6 +27,18 @@ func (t *Tier) atXattrPath(rel string, fn func(p string) error) error {
 func (t *Tier) Getxattr(rel, attr string, dest []byte) (_ int, err error) {
 	defer t.observe("getxattr", time.Now(), &err)
 	var n int
+	if rel != "" && !t.noXattrat.Load() {
+		err = t.atParent(rel, func(dirfd int, name string) error {
+			var err error
+			n, err = getxattrat(dirfd, name, attr, dest)
+			return err
+		})
+		if err != unix.ENOSYS && err != unix.EPERM {
+			return n, err
+		}
+		// An older kernel, or a seccomp filter that refuses the call.
+		t.noXattrat.Store(err == unix.ENOSYS)
+	}
 	err = t.atXattrPath(rel, func(p string) error {
 		var err error
 		n, err = unix.Lgetxattr(p, attr, dest)
