@@ -15,18 +15,19 @@ const tierXattr = "user.tierfs.tier"
 const capabilityXattr = "security.capability"
 
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if attr == capabilityXattr && n.r.nosuid.Load() {
+		// The kernel asks before the first write after every attribute
+		// refresh. On a nosuid mount file capabilities have no effect,
+		// so answer before any other work: no path, no backend call (an
+		// NFS round trip on a slow tier).
+		return 0, syscall.ENODATA
+	}
 	p, e := n.relPath()
 	if e != 0 {
 		return 0, e
 	}
 	if attr == tierXattr {
 		return copyOut(n.whereName(), dest)
-	}
-	if attr == capabilityXattr && n.r.nosuid.Load() {
-		// The kernel asks before the first write of every open. On a
-		// nosuid mount file capabilities have no effect, so answer
-		// without a backend call (an NFS round trip on a slow tier).
-		return 0, syscall.ENODATA
 	}
 	ti := n.primary(p)
 	if ti < 0 {
