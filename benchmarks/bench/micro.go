@@ -17,7 +17,7 @@ type microWorkload struct{}
 func (microWorkload) Name() string { return "micro" }
 
 func (microWorkload) Metrics() []string {
-	return []string{"stat-warm", "stat-warm-paired", "stat-cold", "stat-miss", "open-close", "create-unlink",
+	return []string{"stat-warm", "stat-warm-paired", "stat-cold", "stat-miss", "xattr-miss", "open-close", "create-unlink",
 		"create-4k-fsync", "rename", "append-fsync", "readdir"}
 }
 
@@ -93,6 +93,23 @@ func (w microWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
 		return nil, fmt.Errorf("stat-miss: %w", err)
 	}
 	add("stat-miss", "ops/s", v)
+
+	// getxattr of an attribute no file has: the kernel caches no xattrs,
+	// so through FUSE every call is one round trip whose backend work is
+	// a single failed getxattr. Its rate is the floor a FUSE request
+	// costs on the machine, the same measure for every target.
+	var xv [64]byte
+	xattrMiss := func(i int) error {
+		_, err := unix.Lgetxattr(files[i], "user.tierfs-bench.none", xv[:])
+		if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP) {
+			return nil
+		}
+		return fmt.Errorf("getxattr of a missing attribute: %v, want ENODATA", err)
+	}
+	if v, err = medianRate(ctx, statPasses, n, xattrMiss); err != nil {
+		return nil, fmt.Errorf("xattr-miss: %w", err)
+	}
+	add("xattr-miss", "ops/s", v)
 
 	if v, err = rate(ctx, n, func(i int) error {
 		fd, err := unix.Open(name("f", i), unix.O_RDONLY|unix.O_CLOEXEC, 0)
