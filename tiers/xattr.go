@@ -36,8 +36,11 @@ func (t *Tier) Getxattr(rel, attr string, dest []byte) (_ int, err error) {
 		if err != unix.ENOSYS && err != unix.EPERM {
 			return n, err
 		}
-		// An older kernel, or a seccomp filter that refuses the call.
-		t.noXattrat.Store(err == unix.ENOSYS)
+		// An older kernel, or a seccomp filter that refuses the call
+		// with EPERM: ask again through /proc.
+		if err == unix.ENOSYS {
+			t.noXattrat.Store(true)
+		}
 	}
 	err = t.atXattrPath(rel, func(p string) error {
 		var err error

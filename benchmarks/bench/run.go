@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
-// Run mounts every selected target in turn and runs the selected
-// workloads on it, Rounds times. Targets rotate their order from round to
-// round so slow drift of the machine does not favour one of them. A
-// failing workload is recorded in the report and ends that target's
-// round; the run goes on with the next target.
+// Run runs the selected workloads on every selected target, Rounds
+// times. Within a round all targets are mounted together and each
+// workload runs on all of them back to back, so the results a ratio
+// compares are measured seconds apart rather than minutes: on a busy VM
+// the machine's speed drifts within minutes. Targets rotate their order
+// from round to round so that drift does not favour one of them. A
+// failing mount or workload is recorded in the report and ends that
+// target's round; the run goes on with the others.
 func Run(ctx context.Context, opts *Options) (*Report, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -39,15 +42,12 @@ func Run(ctx context.Context, opts *Options) (*Report, error) {
 		}
 	}
 	for round := range opts.Rounds {
+		order := make([]Target, len(targets))
 		for i := range targets {
-			t := targets[(round+i)%len(targets)]
-			if err := runTarget(ctx, ws, rep, round, t, workloads); err != nil {
-				rep.addError(t.Name(), round, err)
-				opts.logf("round %d %s: %v", round+1, t.Name(), err)
-			}
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
+			order[i] = targets[(round+i)%len(targets)]
+		}
+		if err := runRound(ctx, ws, rep, round, order, workloads); err != nil {
+			return rep, err
 		}
 	}
 	return rep, nil
@@ -77,36 +77,76 @@ func makeTargets(ws *Workspace, names []string) []Target {
 	return out
 }
 
-// runTarget mounts t, runs the workloads on it and unmounts it.
-func runTarget(ctx context.Context, ws *Workspace, rep *Report, round int, t Target, workloads []Workload) (err error) {
-	opts := ws.Opts
-	root, err := t.Mount(ctx)
-	defer func() { err = errors.Join(err, t.Unmount()) }()
-	if err != nil {
-		return fmt.Errorf("mount: %w", err)
+// runRound mounts the targets, runs each workload on all of them in
+// turn and unmounts them. It returns only the context's error; failures
+// of a target are recorded in the report.
+func runRound(ctx context.Context, ws *Workspace, rep *Report, round int, targets []Target, workloads []Workload) error {
+	fail := func(t Target, err error) {
+		rep.addError(t.Name(), round, err)
+		ws.Opts.logf("round %d %s: %v", round+1, t.Name(), err)
 	}
-	for _, w := range workloads {
-		dir := workDir(root, w.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("%s: %w", w.Name(), err)
-		}
-		env := &Env{Target: t.Name(), Root: root, Dir: dir, Sizes: opts.Sizes, MmapDisable: needsMmapDisable(t), ws: ws}
-		before := requestCounts(ctx, opts, t)
-		start := time.Now()
-		samples, err := w.Run(ctx, env)
-		if err != nil {
-			return fmt.Errorf("%s: %w", w.Name(), err)
-		}
-		if before != nil {
-			if after := requestCounts(ctx, opts, t); after != nil {
-				rep.addCounts(t.Name(), w.Name(), round, diffCounts(before, after))
+	roots := make([]string, len(targets)) // "" where the mount failed
+	defer func() {
+		for i, t := range targets {
+			if roots[i] == "" {
+				continue
+			}
+			if err := t.Unmount(); err != nil {
+				fail(t, fmt.Errorf("unmount: %w", err))
 			}
 		}
-		for _, s := range samples {
-			rep.add(t.Name(), round, s)
+	}()
+	for i, t := range targets {
+		root, err := t.Mount(ctx)
+		if err != nil {
+			// A half-made mount is taken down like a whole one.
+			fail(t, errors.Join(fmt.Errorf("mount: %w", err), t.Unmount()))
+			continue
 		}
-		opts.logf("round %d %-16s %-9s %6.1fs %s", round+1, t.Name(), w.Name(), time.Since(start).Seconds(), brief(samples))
+		roots[i] = root
 	}
+	failed := make([]bool, len(targets))
+	for _, w := range workloads {
+		for i, t := range targets {
+			if roots[i] == "" || failed[i] {
+				continue
+			}
+			if err := runWorkload(ctx, ws, rep, round, t, roots[i], w); err != nil {
+				fail(t, err)
+				failed[i] = true
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// runWorkload runs w once on target t mounted at root and records its
+// samples and request counts.
+func runWorkload(ctx context.Context, ws *Workspace, rep *Report, round int, t Target, root string, w Workload) error {
+	opts := ws.Opts
+	dir := workDir(root, w.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s: %w", w.Name(), err)
+	}
+	env := &Env{Target: t.Name(), Root: root, Dir: dir, Sizes: opts.Sizes, MmapDisable: needsMmapDisable(t), ws: ws}
+	before := requestCounts(ctx, opts, t)
+	start := time.Now()
+	samples, err := w.Run(ctx, env)
+	if err != nil {
+		return fmt.Errorf("%s: %w", w.Name(), err)
+	}
+	if before != nil {
+		if after := requestCounts(ctx, opts, t); after != nil {
+			rep.addCounts(t.Name(), w.Name(), round, diffCounts(before, after))
+		}
+	}
+	for _, s := range samples {
+		rep.add(t.Name(), round, s)
+	}
+	opts.logf("round %d %-16s %-9s %6.1fs %s", round+1, t.Name(), w.Name(), time.Since(start).Seconds(), brief(samples))
 	return nil
 }
 
