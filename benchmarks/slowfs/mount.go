@@ -16,9 +16,9 @@ const DefaultDelay = 250 * time.Microsecond
 
 // Options configure one slowfs mount.
 type Options struct {
-	// Delay is added to every metadata call (lookup, getattr, setattr,
-	// create, mknod, mkdir, symlink, link, unlink, rmdir, rename, open,
-	// opendir, each READDIR batch, readlink, statfs, xattr calls).
+	// Delay is added to every metadata call (lookup, getattr and statx,
+	// setattr, create, mknod, mkdir, symlink, link, unlink, rmdir, rename,
+	// open, opendir, each READDIR batch, readlink, statfs, xattr calls).
 	Delay time.Duration
 	// FsyncDelay is added to fsync and fsyncdir (an NFS COMMIT).
 	FsyncDelay time.Duration
@@ -45,6 +45,11 @@ func DefaultOptions() Options {
 		FsyncDelay:   DefaultDelay,
 		AttrTimeout:  time.Second,
 		EntryTimeout: time.Second,
+		// An NFS client caches missing names too (lookupcache=all, the
+		// default) and sends no LOOKUP at all for an exclusive create or
+		// a rename target. FUSE always looks those up first; remembering
+		// the answer as long as a name is the nearest FUSE comes.
+		NegativeTimeout: time.Second,
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // requireFUSE skips without root or /dev/fuse, unless the environment
@@ -117,5 +119,79 @@ func TestMountReaddirBatches(t *testing.T) {
 	// n entries in batches of readdirBatch: at least 4 round trips.
 	if got := srv.Counts()["readdir"]; got < 4 {
 		t.Errorf("readdir round trips = %d, want >= 4 for %d entries", got, n)
+	}
+}
+
+// TestMountStatxIsDelayed: asking for the birth time makes the kernel
+// send STATX rather than GETATTR; it must cost the same round trip.
+func TestMountStatxIsDelayed(t *testing.T) {
+	const delay = 3 * time.Millisecond
+	_, mnt, srv := mountForTest(t, Options{Delay: delay, AttrTimeout: time.Minute, EntryTimeout: time.Minute})
+	p := filepath.Join(mnt, "f")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Refresh the directory's attributes (the create invalidated them),
+	// so that only the statx itself reaches the daemon.
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Counts()["getattr"]
+	var sx unix.Statx_t
+	start := time.Now()
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_STATX_FORCE_SYNC, unix.STATX_BASIC_STATS|unix.STATX_BTIME, &sx); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Since(start); got < delay {
+		t.Errorf("statx took %v, want at least the %v delay", got, delay)
+	}
+	if got := srv.Counts()["getattr"] - before; got != 1 {
+		t.Errorf("statx counted %d getattr calls, want 1", got)
+	}
+	if sx.Size != 1 {
+		t.Errorf("statx size = %d, want 1", sx.Size)
+	}
+}
+
+// TestMountNegativeCache: with NegativeTimeout, a name found missing
+// is not asked for again by a second stat, as an NFS client would not.
+// An exclusive create still looks the name up: FUSE revalidates a
+// negative entry for O_EXCL and rename targets, where NFS skips the
+// LOOKUP altogether.
+func TestMountNegativeCache(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		neg                  time.Duration
+		statLookups, crLooks uint64
+	}{
+		{"off", 0, 1, 1},
+		{"on", time.Minute, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backing, mnt, srv := mountForTest(t, Options{NegativeTimeout: tc.neg, AttrTimeout: time.Minute, EntryTimeout: time.Minute})
+			p := filepath.Join(mnt, "new")
+			if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("first stat: %v, want ENOENT", err)
+			}
+			before := srv.Counts()["lookup"]
+			if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("second stat: %v, want ENOENT", err)
+			}
+			if got := srv.Counts()["lookup"] - before; got != tc.statLookups {
+				t.Errorf("lookups for the second stat = %d, want %d", got, tc.statLookups)
+			}
+			before = srv.Counts()["lookup"]
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if got := srv.Counts()["lookup"] - before; got != tc.crLooks {
+				t.Errorf("lookups for the exclusive create = %d, want %d", got, tc.crLooks)
+			}
+			if _, err := os.Stat(filepath.Join(backing, "new")); err != nil {
+				t.Errorf("created file missing from the backing directory: %v", err)
+			}
+		})
 	}
 }

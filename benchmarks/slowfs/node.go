@@ -20,6 +20,7 @@ var (
 	_ fs.NodeWrapChilder    = (*node)(nil)
 	_ fs.NodeLookuper       = (*node)(nil)
 	_ fs.NodeGetattrer      = (*node)(nil)
+	_ fs.NodeStatxer        = (*node)(nil)
 	_ fs.NodeSetattrer      = (*node)(nil)
 	_ fs.NodeCreater        = (*node)(nil)
 	_ fs.NodeMknoder        = (*node)(nil)
@@ -53,6 +54,13 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.d.wait(OpGetattr)
 	return n.LoopbackNode.Getattr(ctx, f, out)
+}
+
+// Statx is the kernel's GETATTR when the caller asks for more than the
+// basic attributes (the birth time): the same round trip to the server.
+func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask uint32, out *fuse.StatxOut) syscall.Errno {
+	n.d.wait(OpGetattr)
+	return n.LoopbackNode.Statx(ctx, f, flags, mask, out)
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
