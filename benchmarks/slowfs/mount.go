@@ -46,9 +46,9 @@ func DefaultOptions() Options {
 		AttrTimeout:  time.Second,
 		EntryTimeout: time.Second,
 		// An NFS client caches missing names too (lookupcache=all, the
-		// default) and sends no LOOKUP at all for an exclusive create or
-		// a rename target. FUSE always looks those up first; remembering
-		// the answer as long as a name is the nearest FUSE comes.
+		// default). It sends no LOOKUP at all for an exclusive create,
+		// where FUSE asks again (as for a rename target) whatever it
+		// holds; that extra round trip stays.
 		NegativeTimeout: time.Second,
 	}
 }
