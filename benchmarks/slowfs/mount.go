@@ -17,8 +17,9 @@ const DefaultDelay = 250 * time.Microsecond
 // Options configure one slowfs mount.
 type Options struct {
 	// Delay is added to every metadata call (lookup, getattr and statx,
-	// setattr, create, mknod, mkdir, symlink, link, unlink, rmdir, rename,
-	// open, opendir, each READDIR batch, readlink, statfs, xattr calls).
+	// setattr, create and tmpfile, mknod, mkdir, symlink, link, unlink,
+	// rmdir, rename, open, opendir, each READDIR batch, readlink, statfs,
+	// xattr calls).
 	Delay time.Duration
 	// FsyncDelay is added to fsync and fsyncdir (an NFS COMMIT).
 	FsyncDelay time.Duration

@@ -195,3 +195,33 @@ func TestMountNegativeCache(t *testing.T) {
 		})
 	}
 }
+
+// TestMountTmpfileIsDelayed: an O_TMPFILE open creates an inode on the
+// server and costs a create's round trip.
+func TestMountTmpfileIsDelayed(t *testing.T) {
+	const delay = 3 * time.Millisecond
+	_, mnt, srv := mountForTest(t, Options{Delay: delay, AttrTimeout: time.Minute, EntryTimeout: time.Minute})
+	if _, err := os.Stat(mnt); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Counts()["create"]
+	start := time.Now()
+	fd, err := unix.Open(mnt, unix.O_TMPFILE|unix.O_WRONLY, 0o600)
+	if (err == unix.EOPNOTSUPP || err == unix.ENOSYS) && os.Getenv("TIERFS_REQUIRE_INTEGRATION") != "1" {
+		t.Skipf("the kernel does not offer O_TMPFILE on FUSE: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	defer unix.Close(fd)
+	if n, err := unix.Write(fd, []byte("tmp")); err != nil || n != 3 {
+		t.Fatalf("write to the O_TMPFILE file: %d, %v", n, err)
+	}
+	if elapsed < delay {
+		t.Errorf("O_TMPFILE open took %v, want at least the %v delay", elapsed, delay)
+	}
+	if got := srv.Counts()["create"] - before; got != 1 {
+		t.Errorf("O_TMPFILE open counted %d creates, want 1", got)
+	}
+}

@@ -23,6 +23,7 @@ var (
 	_ fs.NodeStatxer        = (*node)(nil)
 	_ fs.NodeSetattrer      = (*node)(nil)
 	_ fs.NodeCreater        = (*node)(nil)
+	_ fs.NodeTmpfiler       = (*node)(nil)
 	_ fs.NodeMknoder        = (*node)(nil)
 	_ fs.NodeMkdirer        = (*node)(nil)
 	_ fs.NodeSymlinker      = (*node)(nil)
@@ -71,6 +72,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	n.d.wait(OpCreate)
 	return n.LoopbackNode.Create(ctx, name, flags, mode, out)
+}
+
+// Tmpfile (open with O_TMPFILE) creates an inode like Create does.
+func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
+	n.d.wait(OpCreate)
+	return n.LoopbackNode.Tmpfile(ctx, flags, mode, out)
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
