@@ -105,12 +105,13 @@ const MinMaxNodes = 1000
 
 // CacheMemory is how [cache] is put to use.
 type CacheMemory struct {
-	MetadataBytes int64 // what the metadata cache may hold, as it counts (live bytes); 0: no metadata cache
+	MetadataBytes int64 // the metadata cache's share of the heap (live bytes); 0: no metadata cache
 	MaxNodes      int64 // the cap on live nodes; 0: no cap
 }
 
 // Memory splits Size, which is resident memory: a quarter for the
-// metadata cache, the other three quarters for live nodes at NodeCost
+// metadata cache (which exists only with an nfs tier, and only from a
+// Size of about 8 MiB), the other three quarters for live nodes at NodeCost
 // each (at least MinMaxNodes). The daemon's resident memory is then
 // about its own (some 13 MiB idle, 28 MiB busy) plus Size. A Size of 0
 // turns both off: no metadata cache and, unless MaxNodes is set, no cap

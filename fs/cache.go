@@ -26,9 +26,6 @@ type lookupCache struct {
 	hits, misses atomic.Uint64
 }
 
-// genSlots bounds the generation table; collisions only cost misses.
-const genSlots = 1 << 16
-
 // cached is what a lookup learned.
 type cached struct {
 	gen     uint64
@@ -40,24 +37,60 @@ type cached struct {
 	st      unix.Stat_t
 }
 
-// entryCost approximates an entry's memory beside its key, so that the
-// configured size bounds memory rather than an entry count.
-const entryCost = 256
+// The cache's heap use, measured by TestLookupCacheHeapWithinBudget, is
+// what newLookupCache divides its budget by, so that a full cache stays
+// within it: the configured [cache] size bounds resident memory, not an
+// entry count.
+const (
+	// entryBytes is the heap an entry takes beside its key's bytes:
+	// the cached struct, ristretto's store item, map slots and policy
+	// record, and the key's string header.
+	entryBytes = 400
+	// countersPerEntry is ristretto's advice: ten admission counters
+	// for every entry the cache can hold when full. Their number is
+	// rounded down to a power of two, which keeps five to ten.
+	countersPerEntry = 10
+	// counterBytes is the heap of one counter when their number is a
+	// power of two (ristretto rounds it up to one): 2 bytes of count-min
+	// sketch (four rows of 4-bit counters) and 2 of doorkeeper bloom
+	// filter (about 10 bits for 1% false positives, rounded up alike).
+	counterBytes = 4
+	// fixedBytes is the rest: ristretto's buffers and store shards.
+	fixedBytes = 512 << 10
+	// typicalKey sizes the counters: a maildir name and its parent.
+	typicalKey = 64
+	// minEntries is the smallest cache worth keeping; below it the
+	// fixed part would be most of the budget.
+	minEntries = 1000
+)
 
-func newLookupCache(maxBytes int64) (*lookupCache, error) {
-	if maxBytes <= 0 {
+// newLookupCache returns a cache whose heap stays within budget bytes,
+// or nil (no cache) for a budget too small to hold minEntries.
+func newLookupCache(budget int64) (*lookupCache, error) {
+	entries := (budget - fixedBytes) / (entryBytes + typicalKey + countersPerEntry*counterBytes + 8)
+	if entries < minEntries {
 		return nil, nil
 	}
+	counters := nextPow2(entries*countersPerEntry) / 2 // five to ten an entry
+	slots := min(max(nextPow2(entries), 1<<10), 1<<16) // collisions only cost misses
 	c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{
-		NumCounters:        max(maxBytes/entryCost*10, 1000),
-		MaxCost:            maxBytes,
+		NumCounters:        counters,
+		MaxCost:            budget - fixedBytes - counters*counterBytes - slots*8,
 		BufferItems:        64,
-		IgnoreInternalCost: false,
+		IgnoreInternalCost: true, // entryBytes includes it
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &lookupCache{c: c, gens: make([]atomic.Uint64, genSlots), seed: maphash.MakeSeed()}, nil
+	return &lookupCache{c: c, gens: make([]atomic.Uint64, slots), seed: maphash.MakeSeed()}, nil
+}
+
+func nextPow2(n int64) int64 {
+	p := int64(1)
+	for p < n {
+		p <<= 1
+	}
+	return p
 }
 
 func cacheKey(parent uint64, name string) string {
@@ -67,7 +100,7 @@ func cacheKey(parent uint64, name string) string {
 }
 
 func (lc *lookupCache) slot(k string) *atomic.Uint64 {
-	return &lc.gens[maphash.String(lc.seed, k)%genSlots]
+	return &lc.gens[maphash.String(lc.seed, k)&uint64(len(lc.gens)-1)]
 }
 
 // begin returns the generation to store with what the caller is about
@@ -99,7 +132,7 @@ func (lc *lookupCache) put(k string, gen uint64, e *cached) {
 		return
 	}
 	e.gen = gen
-	lc.c.Set(k, e, int64(len(k))+entryCost)
+	lc.c.Set(k, e, int64(len(k))+entryBytes)
 }
 
 // invalidate forgets (parent, name) after the backend changed. Bumping

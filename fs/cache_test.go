@@ -1,6 +1,9 @@
 package fs
 
 import (
+	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -107,4 +110,48 @@ func TestLookupCacheHammer(t *testing.T) {
 	if n := stale.Load(); n > 0 {
 		t.Fatalf("%d stale reads", n)
 	}
+}
+
+// A full cache stays within the heap budget it was given, and uses most
+// of it: [cache] size bounds the daemon's memory only if the cache's
+// accounting matches what its entries really cost (README, Memory).
+func TestLookupCacheHeapWithinBudget(t *testing.T) {
+	for _, budget := range []int64{1 << 20, 3 << 20, 6 << 20, 8 << 20, 12 << 20, 20 << 20} {
+		t.Run(strconv.FormatInt(budget>>20, 10)+"MiB", func(t *testing.T) {
+			before := liveHeap()
+			lc, err := newLookupCache(budget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lc.close()
+			// Three times what fits, named as maildir names are.
+			n := int(3 * budget / (entryBytes + typicalKey))
+			for i := range n {
+				name := fmt.Sprintf("17333%05d.M%dP%d.mail.example.org,S=%d,W=%d:2,S", i, i*7, i%9973, 4000+i%5000, 4100+i%5000)
+				k := cacheKey(uint64(i%64), name)
+				lc.put(k, lc.begin(k), &cached{tier: 1, hasStat: true})
+				if i%256 == 0 {
+					lc.c.Wait() // as a daemon's lookups pace themselves
+				}
+			}
+			lc.c.Wait()
+			used := int64(liveHeap()) - int64(before)
+			t.Logf("budget %d bytes: heap %d bytes (%.2f of budget)", budget, used, float64(used)/float64(budget))
+			if used > budget {
+				t.Errorf("a full cache takes %d bytes of heap, over its budget of %d", used, budget)
+			}
+			if used < budget*6/10 {
+				t.Errorf("a full cache takes %d bytes of heap, under 60%% of its budget of %d: the accounting wastes it", used, budget)
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

@@ -26,7 +26,9 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
-	// CacheSize bounds the metadata cache in bytes; 0 turns it off.
+	// CacheSize bounds the metadata cache's heap in bytes; 0, or a
+	// size too small to be worth it, turns it off. It is kept only for
+	// directories on nfs tiers, so without one there is none.
 	CacheSize int64
 
 	// MaxNodes caps the nodes kept for inodes the kernel holds: above
@@ -82,19 +84,21 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	}
 	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor}
 	r.place.Store(o.Placement)
-	cache, err := newLookupCache(o.CacheSize)
-	if err != nil {
-		return nil, fmt.Errorf("metadata cache: %w", err)
-	}
-	r.cache = cache
-	r.nodes = newLiveNodes(o.MaxNodes)
-	for _, ti := range o.MoveTargets {
-		r.moveTargets |= bit(ti)
-	}
 	for ti, t := range o.Tiers {
 		if t.Kind == tiers.KindNFS {
 			r.cacheTiers |= bit(ti)
 		}
+	}
+	if r.cacheTiers != 0 { // else nothing would ever be cached
+		cache, err := newLookupCache(o.CacheSize)
+		if err != nil {
+			return nil, fmt.Errorf("metadata cache: %w", err)
+		}
+		r.cache = cache
+	}
+	r.nodes = newLiveNodes(o.MaxNodes)
+	for _, ti := range o.MoveTargets {
+		r.moveTargets |= bit(ti)
 	}
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))

@@ -5,10 +5,17 @@
 # daemon's RSS at the start and after a tenth, half and all of the lookups,
 # with the live nodes `tierfs status` reports, once per [cache] setting.
 # A setting is a size ("64MiB") or a size and a node cap ("8MiB:0" turns
-# the cap off, which shows what a node costs). Run as root from the repo
-# root:
-#   benchmarks/memory/run.sh [N] [SIZE[:MAX_NODES]...]
+# the cap off, which shows what a node costs). TIER_KIND (default nfs)
+# declares the tier's kind: tierfs keeps its metadata cache only for
+# directories on nfs tiers, so "local" measures the nodes alone. Run as
+# root from the repo root:
+#   [TIER_KIND=local] benchmarks/memory/run.sh [N] [SIZE[:MAX_NODES]...]
 set -euo pipefail
+kind=${TIER_KIND:-nfs}
+case $kind in
+local | nfs) ;;
+*) echo "TIER_KIND: want local or nfs, not \"$kind\"" >&2; exit 2 ;;
+esac
 n=${1:-1000000}
 shift || true
 settings=("$@")
@@ -44,7 +51,7 @@ for setting in "${settings[@]}"; do
 [[tier]]
 name = "fast"
 path = "$work/tmp/fast"
-kind = "local"
+kind = "$kind"
 [[rule]]
 match = "**"
 tier = "fast"
