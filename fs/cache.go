@@ -3,6 +3,7 @@ package fs
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -42,9 +43,11 @@ type cached struct {
 // within it: the configured [cache] size bounds resident memory, not an
 // entry count.
 const (
-	// entryBytes is the heap an entry takes beside its key's bytes:
+	// entryBytes bounds the heap an entry takes beside its key's bytes:
 	// the cached struct, ristretto's store item, map slots and policy
-	// record, and the key's string header.
+	// record, and the key's string header. Go's maps grow by doubling,
+	// so an entry costs most just after a map has grown; this is that
+	// cost with a margin.
 	entryBytes = 400
 	// countersPerEntry is ristretto's advice: ten admission counters
 	// for every entry the cache can hold when full. Their number is
@@ -59,6 +62,8 @@ const (
 	fixedBytes = 512 << 10
 	// typicalKey sizes the counters: a maildir name and its parent.
 	typicalKey = 64
+	// slotBytes is one generation slot (see lookupCache.slot).
+	slotBytes = 8
 	// minEntries is the smallest cache worth keeping; below it the
 	// fixed part would be most of the budget.
 	minEntries = 1000
@@ -67,7 +72,7 @@ const (
 // newLookupCache returns a cache whose heap stays within budget bytes,
 // or nil (no cache) for a budget too small to hold minEntries.
 func newLookupCache(budget int64) (*lookupCache, error) {
-	entries := (budget - fixedBytes) / (entryBytes + typicalKey + countersPerEntry*counterBytes + 8)
+	entries := (budget - fixedBytes) / (entryBytes + typicalKey + countersPerEntry*counterBytes + slotBytes)
 	if entries < minEntries {
 		return nil, nil
 	}
@@ -75,7 +80,7 @@ func newLookupCache(budget int64) (*lookupCache, error) {
 	slots := min(max(nextPow2(entries), 1<<10), 1<<16) // collisions only cost misses
 	c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{
 		NumCounters:        counters,
-		MaxCost:            budget - fixedBytes - counters*counterBytes - slots*8,
+		MaxCost:            budget - fixedBytes - counters*counterBytes - slots*slotBytes,
 		BufferItems:        64,
 		IgnoreInternalCost: true, // entryBytes includes it
 	})
@@ -85,12 +90,9 @@ func newLookupCache(budget int64) (*lookupCache, error) {
 	return &lookupCache{c: c, gens: make([]atomic.Uint64, slots), seed: maphash.MakeSeed()}, nil
 }
 
+// nextPow2 is the least power of two not below n (n > 0).
 func nextPow2(n int64) int64 {
-	p := int64(1)
-	for p < n {
-		p <<= 1
-	}
-	return p
+	return 1 << bits.Len64(uint64(n-1))
 }
 
 func cacheKey(parent uint64, name string) string {
