@@ -88,9 +88,10 @@ const DefaultCacheSize ByteSize = 64 << 20
 // go-fuse's inode with its entries in go-fuse's tables and in its
 // parent's child list, tierfs's node, the pruner's slot, and the share of
 // the Go heap's headroom (see gcHeadroom) that comes with them. Measured
-// with benchmarks/memory/run.sh, one million lookups with the metadata
-// cache off: the daemon's RSS with 46,534 live nodes (cap 49,152) less
-// its RSS with 938 (cap 1,000), per node, is 1,357 bytes.
+// with benchmarks/memory/run.sh, one million lookups on a local tier (no
+// metadata cache): the daemon's RSS with 46,807 live nodes (cap 49,152)
+// less its RSS with 973 (cap 1,000), per node, is 1,395 bytes
+// (2026-12-05; 1,357 on 2026-11-28).
 const NodeCost = 1400
 
 // gcHeadroom is resident bytes per live byte: Go's collector lets the
