@@ -10,8 +10,13 @@ func (n *node) forget(name string) {
 	n.r.cache.invalidate(n.StableAttr().Ino, name)
 }
 
-// forgetSelf drops the cached lookup of n under its parent.
+// forgetSelf drops the cached lookup of n under its parent. Without a
+// cache (no nfs tier) there is nothing to drop, and finding the parent
+// would cost a lock on every release of a written file.
 func (n *node) forgetSelf() {
+	if n.r.cache == nil {
+		return
+	}
 	if name, parent := n.Parent(); parent != nil {
 		if pn, ok := parent.Operations().(*node); ok {
 			pn.forget(name)
@@ -22,6 +27,9 @@ func (n *node) forgetSelf() {
 // forgetPath drops the cached lookup of path p, whether or not the
 // kernel still knows its directory (the mover works by path).
 func (r *Root) forgetPath(p string) {
+	if r.cache == nil {
+		return // nothing cached, and no backend stats to learn the key
+	}
 	dir, base := splitPath(p)
 	if dn := r.knownNode(dir); dn != nil {
 		dn.forget(base)
