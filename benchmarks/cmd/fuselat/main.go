@@ -13,8 +13,11 @@
 //	    tierfs-bench -targets tierfs,mergerfs -workloads dovecot -rounds 1
 //	perf script -i fuse.data -F comm,tid,time,event,trace | go run ./benchmarks/cmd/fuselat
 //
-// A FUSE_INIT request starts a new mount (the kernel reuses connection
-// numbers); a mount is named after the process that answers it.
+// Requests are matched to mounts by connection number, so mounts that
+// are up at the same time (tierfs-bench mounts every target of a round
+// at once) stay apart. A FUSE_INIT request starts a new mount (the
+// kernel reuses connection numbers); a mount is named after the process
+// that answers it.
 package main
 
 import (
@@ -49,8 +52,11 @@ type opStats struct {
 type mount struct {
 	server  string // comm of the process that answered
 	ops     map[string]*opStats
-	pending map[string]pendingReq // by "connection/req"
-	reads   map[string]float64    // daemon thread → time its last read(2) returned
+	pending map[string]pendingReq // by request number
+}
+
+func newMount() *mount {
+	return &mount{ops: map[string]*opStats{}, pending: map[string]pendingReq{}}
 }
 
 type pendingReq struct {
@@ -67,6 +73,17 @@ var (
 // parse reads perf script output and returns the mounts in trace order.
 func parse(r io.Reader) ([]*mount, error) {
 	var mounts []*mount
+	byConn := map[string]*mount{} // connection number → its current mount
+	reads := map[string]float64{} // daemon thread → time its last read(2) returned
+	mountOf := func(conn string) *mount {
+		m := byConn[conn]
+		if m == nil { // mounted before the trace started
+			m = newMount()
+			byConn[conn] = m
+			mounts = append(mounts, m)
+		}
+		return m
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -86,37 +103,38 @@ func parse(r io.Reader) ([]*mount, error) {
 				continue
 			}
 			if s[3] == "FUSE_INIT" {
-				mounts = append(mounts, &mount{ops: map[string]*opStats{}, pending: map[string]pendingReq{}, reads: map[string]float64{}})
+				delete(byConn, s[1])
 			}
-			if len(mounts) > 0 {
-				mounts[len(mounts)-1].pending[s[1]+"/"+s[2]] = pendingReq{at, s[3]}
-			}
+			mountOf(s[1]).pending[s[2]] = pendingReq{at, s[3]}
 		case "fuse:fuse_request_end":
 			e := endRE.FindStringSubmatch(rest)
-			if e == nil || len(mounts) == 0 {
+			if e == nil {
 				continue
 			}
-			mounts[len(mounts)-1].end(comm, tid, e[1]+"/"+e[2], at)
+			if mt := byConn[e[1]]; mt != nil {
+				mt.end(comm+"/"+tid, e[2], at, reads)
+			}
 		case "raw_syscalls:sys_exit":
-			if len(mounts) > 0 && strings.HasPrefix(rest, "NR 0 ") {
-				mounts[len(mounts)-1].reads[comm+"/"+tid] = at
+			if strings.HasPrefix(rest, "NR 0 ") {
+				reads[comm+"/"+tid] = at
 			}
 		}
 	}
 	return mounts, sc.Err()
 }
 
-// end completes a request. The reply is written by the daemon thread
-// that read the request, so that thread's last read(2) return (if it is
-// after the request was queued) splits the time.
-func (m *mount) end(comm, tid, key string, at float64) {
-	p, ok := m.pending[key]
+// end completes request req, whose reply thread wrote at time at. The
+// reply is written by the daemon thread that read the request, so that
+// thread's last read(2) return (if it is after the request was queued)
+// splits the time.
+func (m *mount) end(thread, req string, at float64, reads map[string]float64) {
+	p, ok := m.pending[req]
 	if !ok {
 		return
 	}
-	delete(m.pending, key)
+	delete(m.pending, req)
 	if m.server == "" && p.op != "FUSE_INIT" {
-		m.server = comm
+		m.server, _, _ = strings.Cut(thread, "/")
 	}
 	st := m.ops[p.op]
 	if st == nil {
@@ -125,12 +143,11 @@ func (m *mount) end(comm, tid, key string, at float64) {
 	}
 	st.n++
 	st.flight += at - p.at
-	thread := comm + "/" + tid
-	if rd, ok := m.reads[thread]; ok && rd >= p.at && rd <= at {
+	if rd, ok := reads[thread]; ok && rd >= p.at && rd <= at {
 		st.split++
 		st.wait += rd - p.at
 		st.service += at - rd
-		delete(m.reads, thread)
+		delete(reads, thread)
 	}
 }
 

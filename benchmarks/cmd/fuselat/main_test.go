@@ -95,3 +95,53 @@ func TestReport(t *testing.T) {
 		t.Errorf("split times missing from the mergerfs table:\n%s", out)
 	}
 }
+
+// Two mounts up at once, as tierfs-bench mounts every target of a
+// round: their requests interleave and must not be mixed up.
+const concurrentTrace = `
+          tierfs  2547 100.000000: fuse:fuse_request_send: connection 41 req 2 opcode 26 (FUSE_INIT) len 104
+          tierfs  2547 100.000100:  fuse:fuse_request_end: connection 41 req 2 len 80 error 0
+        mergerfs  4000 100.000200: fuse:fuse_request_send: connection 42 req 2 opcode 26 (FUSE_INIT) len 104
+        mergerfs  4001 100.000300:  fuse:fuse_request_end: connection 42 req 2 len 80 error 0
+        postmark  3001 100.001000: fuse:fuse_request_send: connection 41 req 4 opcode 20 (FUSE_CREATE) len 60
+        postmark  3002 100.001005: fuse:fuse_request_send: connection 42 req 4 opcode 20 (FUSE_CREATE) len 60
+          tierfs  2550 100.001010: raw_syscalls:sys_exit: NR 0 = 60
+        mergerfs  4002 100.001020: raw_syscalls:sys_exit: NR 0 = 60
+        mergerfs  4002 100.001025:  fuse:fuse_request_end: connection 42 req 4 len 160 error 0
+          tierfs  2550 100.001050:  fuse:fuse_request_end: connection 41 req 4 len 160 error 0
+        postmark  3001 100.002000: fuse:fuse_request_send: connection 41 req 6 opcode 18 (FUSE_RELEASE) len 64
+        mergerfs  4002 100.002010:  fuse:fuse_request_end: connection 41 req 6 len 16 error 0
+`
+
+func TestParseConcurrentMounts(t *testing.T) {
+	mounts, err := parse(strings.NewReader(concurrentTrace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mounts) != 2 {
+		t.Fatalf("%d mounts, want 2", len(mounts))
+	}
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
+	for i, tc := range []struct {
+		server              string
+		flight, wait, serve float64
+	}{
+		{"tierfs", 50e-6, 10e-6, 40e-6},
+		{"mergerfs", 20e-6, 15e-6, 5e-6},
+	} {
+		m := mounts[i]
+		st := m.ops["FUSE_CREATE"]
+		if m.server != tc.server || st == nil || st.n != 1 || st.split != 1 ||
+			!near(st.flight, tc.flight) || !near(st.wait, tc.wait) || !near(st.service, tc.serve) {
+			t.Errorf("mount %d: server %q CREATE %+v, want %s flight=%g wait=%g service=%g",
+				i, m.server, st, tc.server, tc.flight, tc.wait, tc.serve)
+		}
+	}
+	// The RELEASE's reply thread has no read after it was queued.
+	if st := mounts[0].ops["FUSE_RELEASE"]; st == nil || st.n != 1 || st.split != 0 {
+		t.Errorf("tierfs RELEASE = %+v, want one request without a split", st)
+	}
+	if _, ok := mounts[1].ops["FUSE_RELEASE"]; ok {
+		t.Error("tierfs's RELEASE was counted for mergerfs")
+	}
+}
