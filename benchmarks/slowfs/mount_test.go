@@ -11,30 +11,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// requireFUSE skips without root or /dev/fuse, unless the environment
-// demands integration tests, in which case it fails.
-func requireFUSE(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := os.Stat("/dev/fuse"); err != nil {
-		why = "needs /dev/fuse: " + err.Error()
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
+	"github.com/tierfs/tierfs/internal/fusetest"
+)
 
 func mountForTest(t *testing.T, o Options) (backing, mnt string, srv *Server) {
 	t.Helper()
-	requireFUSE(t)
+	fusetest.Require(t)
 	dir := t.TempDir()
 	backing, mnt = filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
 	for _, p := range []string{backing, mnt} {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,29 +31,18 @@ const trace = `
           tierfs  2547 200.003000:  fuse:fuse_request_end: connection 44 req 99 len 16 error 0
 `
 
-func TestParse(t *testing.T) {
-	mounts, err := parse(strings.NewReader(trace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mounts) != 2 {
-		t.Fatalf("%d mounts, want 2 (INIT starts a mount)", len(mounts))
-	}
+// wantOp is what a parsed mount should hold for one opcode.
+type wantOp struct {
+	mount               int
+	server, op          string
+	n, split            int
+	flight, wait, serve float64
+}
+
+func checkOps(t *testing.T, mounts []*mount, want []wantOp) {
+	t.Helper()
 	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
-	for _, tc := range []struct {
-		mount               int
-		server, op          string
-		n, split            int
-		flight, wait, serve float64
-	}{
-		{0, "tierfs", "FUSE_LOOKUP", 2, 0, 60e-6 + 40e-6, 0, 0},
-		{0, "tierfs", "FUSE_GETATTR", 1, 0, 100e-6, 0, 0},
-		{0, "tierfs", "FUSE_INIT", 1, 0, 100e-6, 0, 0},
-		// req 4: read 10 µs after queueing, reply 20 µs later. req 6:
-		// thread 4003's read returned before req 6 was queued, so its
-		// time cannot be split.
-		{1, "mergerfs", "FUSE_GETATTR", 2, 1, 30e-6 + 50e-6, 10e-6, 20e-6},
-	} {
+	for _, tc := range want {
 		m := mounts[tc.mount]
 		if m.server != tc.server {
 			t.Errorf("mount %d server %q, want %q", tc.mount, m.server, tc.server)
@@ -65,9 +56,6 @@ func TestParse(t *testing.T) {
 			t.Errorf("mount %d %s = %+v, want n=%d split=%d flight=%g wait=%g service=%g",
 				tc.mount, tc.op, *st, tc.n, tc.split, tc.flight, tc.wait, tc.serve)
 		}
-	}
-	if len(mounts[1].ops) != 2 { // INIT and GETATTR; the unknown req 99 is ignored
-		t.Errorf("mount 1 has opcodes %v, want INIT and GETATTR", mounts[1].ops)
 	}
 }
 
@@ -113,35 +101,48 @@ const concurrentTrace = `
         mergerfs  4002 100.002010:  fuse:fuse_request_end: connection 41 req 6 len 16 error 0
 `
 
-func TestParseConcurrentMounts(t *testing.T) {
-	mounts, err := parse(strings.NewReader(concurrentTrace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mounts) != 2 {
-		t.Fatalf("%d mounts, want 2", len(mounts))
-	}
-	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-9 }
-	for i, tc := range []struct {
-		server              string
-		flight, wait, serve float64
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trace   string
+		opcodes [][]string // each mount's, sorted
+		ops     []wantOp
 	}{
-		{"tierfs", 50e-6, 10e-6, 40e-6},
-		{"mergerfs", 20e-6, 15e-6, 5e-6},
+		{"connection reused", trace,
+			// the unknown req 99 is ignored
+			[][]string{{"FUSE_GETATTR", "FUSE_INIT", "FUSE_LOOKUP"}, {"FUSE_GETATTR", "FUSE_INIT"}},
+			[]wantOp{
+				{0, "tierfs", "FUSE_LOOKUP", 2, 0, 60e-6 + 40e-6, 0, 0},
+				{0, "tierfs", "FUSE_GETATTR", 1, 0, 100e-6, 0, 0},
+				{0, "tierfs", "FUSE_INIT", 1, 0, 100e-6, 0, 0},
+				// req 4: read 10 µs after queueing, reply 20 µs later.
+				// req 6: thread 4003's read returned before req 6 was
+				// queued, so its time cannot be split.
+				{1, "mergerfs", "FUSE_GETATTR", 2, 1, 30e-6 + 50e-6, 10e-6, 20e-6},
+			}},
+		{"mounts up at once", concurrentTrace,
+			[][]string{{"FUSE_CREATE", "FUSE_INIT", "FUSE_RELEASE"}, {"FUSE_CREATE", "FUSE_INIT"}},
+			[]wantOp{
+				{0, "tierfs", "FUSE_CREATE", 1, 1, 50e-6, 10e-6, 40e-6},
+				{1, "mergerfs", "FUSE_CREATE", 1, 1, 20e-6, 15e-6, 5e-6},
+				// The RELEASE's reply thread has no read after it was queued.
+				{0, "tierfs", "FUSE_RELEASE", 1, 0, 10e-6, 0, 0},
+			}},
 	} {
-		m := mounts[i]
-		st := m.ops["FUSE_CREATE"]
-		if m.server != tc.server || st == nil || st.n != 1 || st.split != 1 ||
-			!near(st.flight, tc.flight) || !near(st.wait, tc.wait) || !near(st.service, tc.serve) {
-			t.Errorf("mount %d: server %q CREATE %+v, want %s flight=%g wait=%g service=%g",
-				i, m.server, st, tc.server, tc.flight, tc.wait, tc.serve)
-		}
-	}
-	// The RELEASE's reply thread has no read after it was queued.
-	if st := mounts[0].ops["FUSE_RELEASE"]; st == nil || st.n != 1 || st.split != 0 {
-		t.Errorf("tierfs RELEASE = %+v, want one request without a split", st)
-	}
-	if _, ok := mounts[1].ops["FUSE_RELEASE"]; ok {
-		t.Error("tierfs's RELEASE was counted for mergerfs")
+		t.Run(tc.name, func(t *testing.T) {
+			mounts, err := parse(strings.NewReader(tc.trace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mounts) != len(tc.opcodes) {
+				t.Fatalf("%d mounts, want %d", len(mounts), len(tc.opcodes))
+			}
+			for i, want := range tc.opcodes {
+				if got := slices.Sorted(maps.Keys(mounts[i].ops)); !slices.Equal(got, want) {
+					t.Errorf("mount %d has %v, want %v", i, got, want)
+				}
+			}
+			checkOps(t, mounts, tc.ops)
+		})
 	}
 }

@@ -1,0 +1,211 @@
+package fuseprobe
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
+)
+
+func TestABISizes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"fuse_in_header", unsafe.Sizeof(inHeader{}), 40},
+		{"fuse_out_header", unsafe.Sizeof(outHeader{}), 16},
+		{"fuse_attr", unsafe.Sizeof(attr{}), 88},
+		{"fuse_entry_out", unsafe.Sizeof(entryOut{}), 128},
+		{"fuse_attr_out", unsafe.Sizeof(attrOut{}), 104},
+		{"fuse_init_in", unsafe.Sizeof(initIn{}), 64},
+		{"fuse_init_out", unsafe.Sizeof(initOut{}), 64},
+		{"fuse_uring_ent_in_out", unsafe.Sizeof(entInOut{}), 32},
+		{"fuse_uring_cmd_req", unsafe.Sizeof(cmdReq{}), 24},
+		{"io_uring_sqe (SQE128)", unsafe.Sizeof(sqe{}), sqeSize},
+		{"io_uring_cqe", unsafe.Sizeof(cqe{}), cqeSize},
+		{"io_uring_params", unsafe.Sizeof(ringParams{}), 120},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s is %d bytes, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+	if off := unsafe.Offsetof(sqe{}.Cmd); off != 48 {
+		t.Errorf("SQE command area at offset %d, want 48", off)
+	}
+	if headerSize != 288 {
+		t.Errorf("fuse_uring_req_header is %d bytes, want 288", headerSize)
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{
+		{"0", []int{0}},
+		{"0-1", []int{0, 1}},
+		{"0-2,4,6-7", []int{0, 1, 2, 4, 6, 7}},
+		{"", nil},
+		{"1-0", nil},
+		{"a", nil},
+	} {
+		got, err := parseCPUList(tc.in)
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("parseCPUList(%q) = %v, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("parseCPUList(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestServe(t *testing.T) {
+	out := make([]byte, 256)
+	for _, tc := range []struct {
+		name    string
+		h       inHeader
+		arg     string
+		errno   unix.Errno
+		size    int
+		inode   uint64 // of the entry or attributes answered
+		dirMode bool
+	}{
+		{"lookup f", inHeader{Opcode: opLookup, NodeID: 1}, "f", 0, 128, 2, false},
+		{"lookup other", inHeader{Opcode: opLookup, NodeID: 1}, "g", unix.ENOENT, 0, 0, false},
+		{"lookup below f", inHeader{Opcode: opLookup, NodeID: 2}, "f", unix.ENOENT, 0, 0, false},
+		{"getattr root", inHeader{Opcode: opGetattr, NodeID: 1}, "", 0, 104, 1, true},
+		{"getattr f", inHeader{Opcode: opGetattr, NodeID: 2}, "", 0, 104, 2, false},
+		{"getxattr", inHeader{Opcode: opGetxattr, NodeID: 2}, probeXattr, unix.ENODATA, 0, 0, false},
+		{"statfs", inHeader{Opcode: opStatfs, NodeID: 1}, "", 0, statfsOutSize, 0, false},
+		{"mkdir", inHeader{Opcode: 9, NodeID: 1}, "d", unix.ENOSYS, 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, n := serve(&tc.h, []byte(tc.arg), out)
+			if e != tc.errno || (e == 0 && n != tc.size) {
+				t.Fatalf("serve = %v, %d bytes; want %v, %d bytes", e, n, tc.errno, tc.size)
+			}
+			var a attr
+			switch tc.size {
+			case 128:
+				a = (*entryOut)(unsafe.Pointer(&out[0])).Attr
+			case 104:
+				a = (*attrOut)(unsafe.Pointer(&out[0])).Attr
+			default:
+				return
+			}
+			if a.Ino != tc.inode || (a.Mode&unix.S_IFMT == unix.S_IFDIR) != tc.dirMode {
+				t.Errorf("answered inode %d mode %o, want inode %d (directory: %v)", a.Ino, a.Mode, tc.inode, tc.dirMode)
+			}
+		})
+	}
+}
+
+// enableURing turns the fuse module's enable_uring on for the test and
+// restores its value afterwards. The parameter only lets servers ask for
+// io_uring at INIT; go-fuse and libfuse servers mounted meanwhile do not.
+func enableURing(t *testing.T) {
+	t.Helper()
+	old, err := os.ReadFile(EnableURingParam)
+	if err != nil {
+		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("kernel without FUSE over io_uring: %v", err)
+		}
+		t.Skipf("kernel without FUSE over io_uring: %v", err)
+	}
+	if bytes.HasPrefix(old, []byte("Y")) {
+		return
+	}
+	if err := os.WriteFile(EnableURingParam, []byte("Y"), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.WriteFile(EnableURingParam, old, 0); err != nil {
+			t.Errorf("restore %s: %v", EnableURingParam, err)
+		}
+	})
+}
+
+func TestTransports(t *testing.T) {
+	fusetest.Require(t)
+	for _, tr := range Transports() {
+		t.Run(string(tr), func(t *testing.T) {
+			if tr == IOURing {
+				enableURing(t)
+			}
+			mnt := t.TempDir()
+			s, err := Mount(mnt, tr, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mounted := true
+			t.Cleanup(func() {
+				if mounted {
+					s.Unmount()
+				}
+			})
+			var st unix.Stat_t
+			f := filepath.Join(mnt, "f")
+			if err := unix.Lstat(f, &st); err != nil || st.Ino != 2 || st.Mode != unix.S_IFREG|0o644 || st.Size != 0 {
+				t.Fatalf("lstat f: %v, inode %d mode %o size %d; want inode 2, a 0644 file, empty", err, st.Ino, st.Mode, st.Size)
+			}
+			if err := unix.Lstat(filepath.Join(mnt, "g"), &st); err != unix.ENOENT {
+				t.Errorf("lstat of a missing name: %v, want ENOENT", err)
+			}
+			rate, err := Rate(f, 100*time.Millisecond, 2)
+			if err != nil || rate <= 0 {
+				t.Fatalf("Rate = %v, %v", rate, err)
+			}
+			dev, ring := s.Served()
+			switch tr {
+			case Dev:
+				if dev < int64(rate/10) || ring != 0 {
+					t.Errorf("served %d over /dev/fuse and %d over io_uring at %.0f a second, want all over /dev/fuse", dev, ring, rate)
+				}
+			case IOURing:
+				if ring < int64(rate/10) {
+					t.Errorf("served %d over io_uring (%d over /dev/fuse) at %.0f a second, want the getxattr loop there", ring, dev, rate)
+				}
+			}
+			mounted = false
+			if err := s.Unmount(); err != nil {
+				t.Fatal(err)
+			}
+			var sfs unix.Statfs_t
+			if err := unix.Statfs(mnt, &sfs); err != nil || sfs.Type == unix.FUSE_SUPER_MAGIC {
+				t.Errorf("after Unmount, %s is a FUSE mount (%v)", mnt, err)
+			}
+		})
+	}
+}
+
+func TestMountWithoutIOURing(t *testing.T) {
+	fusetest.Require(t)
+	old, err := os.ReadFile(EnableURingParam)
+	if err != nil || bytes.HasPrefix(old, []byte("Y")) {
+		t.Skipf("needs %s present and off (%q, %v)", EnableURingParam, old, err)
+	}
+	mnt := t.TempDir()
+	s, err := Mount(mnt, IOURing, 1)
+	if err == nil {
+		s.Unmount()
+		t.Fatal("Mount with io_uring off succeeded")
+	}
+	if !errors.Is(err, ErrNoIOURing) {
+		t.Fatalf("Mount = %v, want ErrNoIOURing", err)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(mnt, &sfs); err != nil || sfs.Type == unix.FUSE_SUPER_MAGIC {
+		t.Errorf("a failed Mount left %s mounted (%v)", mnt, err)
+	}
+}
