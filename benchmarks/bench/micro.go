@@ -210,7 +210,7 @@ func statPaired(ctx context.Context, env *Env, n int, statTarget func(i int) err
 		}
 		ratios[p] = rates[1] / rates[0]
 	}
-	return median(ratios), nil
+	return Median(ratios), nil
 }
 
 func sizeOf(fi os.FileInfo) int64 {

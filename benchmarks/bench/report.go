@@ -100,7 +100,7 @@ func (r *Report) add(target string, round int, s Sample) {
 	for i := range r.Results {
 		if res := &r.Results[i]; res.Target == target && res.Metric == s.Metric {
 			res.Values = append(res.Values, s.Value)
-			res.Median = median(res.Values)
+			res.Median = Median(res.Values)
 			return
 		}
 	}

@@ -45,8 +45,8 @@ func TestMedian(t *testing.T) {
 	}
 	for _, tc := range tests {
 		in := append([]float64(nil), tc.in...)
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		if got := Median(tc.in); got != tc.want {
+			t.Errorf("Median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 		for i := range in {
 			if in[i] != tc.in[i] {

@@ -123,7 +123,7 @@ func medianRate(ctx context.Context, passes, n int, f func(i int) error) (float6
 		}
 		rates[p] = v
 	}
-	return median(rates), nil
+	return Median(rates), nil
 }
 
 func perSecond(n float64, d time.Duration) float64 {
@@ -142,8 +142,8 @@ func dropCaches(level int) error {
 	return os.WriteFile("/proc/sys/vm/drop_caches", []byte(fmt.Sprint(level)), 0o644)
 }
 
-// median of xs (which it sorts); 0 for none.
-func median(xs []float64) float64 {
+// Median returns the median of xs (left unchanged); 0 for none.
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}

@@ -98,25 +98,24 @@ func (s *Server) init(withRing bool) error {
 	if err != nil {
 		return fmt.Errorf("fuseprobe: read INIT: %w", err)
 	}
-	h := (*inHeader)(unsafe.Pointer(&buf[0]))
-	if h.Opcode != opInit || n < inHeaderSize+16 {
-		return fmt.Errorf("fuseprobe: first request has opcode %d, want INIT", h.Opcode)
+	in := (*fuse.InitIn)(unsafe.Pointer(&buf[0]))
+	if in.Opcode != opInit || n < inHeaderSize+16 {
+		return fmt.Errorf("fuseprobe: first request has opcode %d, want INIT", in.Opcode)
 	}
-	in := (*initIn)(unsafe.Pointer(&buf[inHeaderSize]))
 	if in.Major != 7 {
 		return fmt.Errorf("fuseprobe: kernel speaks FUSE %d.%d, want 7.x", in.Major, in.Minor)
 	}
-	o := initOut{Major: 7, Minor: in.Minor, MaxReadahead: in.MaxReadahead, Flags: initExt,
+	o := fuse.InitOut{Major: 7, Minor: in.Minor, MaxReadAhead: in.MaxReadAhead, Flags: fuse.CAP_INIT_EXT,
 		MaxBackground: 12, CongestionThreshold: 9, MaxWrite: maxWrite, TimeGran: 1}
 	if withRing {
-		if in.Flags&initExt == 0 || in.Flags2&flags2OverIOUring == 0 {
+		if in.Flags&fuse.CAP_INIT_EXT == 0 || in.Flags2&flags2OverIOUring == 0 {
 			return ErrNoIOURing
 		}
 		o.Flags2 = flags2OverIOUring
 	}
 	size := int(unsafe.Sizeof(o))
 	reply := make([]byte, outHeaderSize+size)
-	putOut(reply, h.Unique, 0, size)
+	putOut(reply, in.Unique, 0, size)
 	copy(reply[outHeaderSize:], bytesOf(&o))
 	if _, err := unix.Write(s.fd, reply); err != nil {
 		return fmt.Errorf("fuseprobe: reply to INIT: %w", err)
@@ -137,7 +136,7 @@ func (s *Server) devLoop() {
 		if err != nil { // ENODEV once unmounted
 			return
 		}
-		h := (*inHeader)(unsafe.Pointer(&buf[0]))
+		h := (*fuse.InHeader)(unsafe.Pointer(&buf[0]))
 		if noReply(h.Opcode) {
 			continue
 		}
@@ -145,9 +144,6 @@ func (s *Server) devLoop() {
 		args := buf[inHeaderSize:n]
 		k := min(opInSize(h.Opcode), len(args))
 		e, m := serve(h, trimNUL(args[k:]), out[outHeaderSize:])
-		if e != 0 {
-			m = 0
-		}
 		putOut(out, h.Unique, e, m)
 		unix.Write(s.fd, out[:outHeaderSize+m]) // fails only for an interrupted request
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/internal/fusetest"
@@ -20,13 +21,13 @@ func TestABISizes(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"fuse_in_header", unsafe.Sizeof(inHeader{}), 40},
-		{"fuse_out_header", unsafe.Sizeof(outHeader{}), 16},
-		{"fuse_attr", unsafe.Sizeof(attr{}), 88},
-		{"fuse_entry_out", unsafe.Sizeof(entryOut{}), 128},
-		{"fuse_attr_out", unsafe.Sizeof(attrOut{}), 104},
-		{"fuse_init_in", unsafe.Sizeof(initIn{}), 64},
-		{"fuse_init_out", unsafe.Sizeof(initOut{}), 64},
+		{"fuse_in_header", unsafe.Sizeof(fuse.InHeader{}), 40},
+		{"fuse_out_header", unsafe.Sizeof(fuse.OutHeader{}), 16},
+		{"fuse_attr", unsafe.Sizeof(fuse.Attr{}), 88},
+		{"fuse_entry_out", unsafe.Sizeof(fuse.EntryOut{}), 128},
+		{"fuse_attr_out", unsafe.Sizeof(fuse.AttrOut{}), 104},
+		{"fuse_init_in", unsafe.Sizeof(fuse.InitIn{}) - unsafe.Sizeof(fuse.InHeader{}), 64}, // go-fuse's starts with the header
+		{"fuse_init_out", unsafe.Sizeof(fuse.InitOut{}), 64},
 		{"fuse_uring_ent_in_out", unsafe.Sizeof(entInOut{}), 32},
 		{"fuse_uring_cmd_req", unsafe.Sizeof(cmdReq{}), 24},
 		{"io_uring_sqe (SQE128)", unsafe.Sizeof(sqe{}), sqeSize},
@@ -74,33 +75,33 @@ func TestServe(t *testing.T) {
 	out := make([]byte, 256)
 	for _, tc := range []struct {
 		name    string
-		h       inHeader
+		h       fuse.InHeader
 		arg     string
 		errno   unix.Errno
 		size    int
 		inode   uint64 // of the entry or attributes answered
 		dirMode bool
 	}{
-		{"lookup f", inHeader{Opcode: opLookup, NodeID: 1}, "f", 0, 128, 2, false},
-		{"lookup other", inHeader{Opcode: opLookup, NodeID: 1}, "g", unix.ENOENT, 0, 0, false},
-		{"lookup below f", inHeader{Opcode: opLookup, NodeID: 2}, "f", unix.ENOENT, 0, 0, false},
-		{"getattr root", inHeader{Opcode: opGetattr, NodeID: 1}, "", 0, 104, 1, true},
-		{"getattr f", inHeader{Opcode: opGetattr, NodeID: 2}, "", 0, 104, 2, false},
-		{"getxattr", inHeader{Opcode: opGetxattr, NodeID: 2}, probeXattr, unix.ENODATA, 0, 0, false},
-		{"statfs", inHeader{Opcode: opStatfs, NodeID: 1}, "", 0, statfsOutSize, 0, false},
-		{"mkdir", inHeader{Opcode: 9, NodeID: 1}, "d", unix.ENOSYS, 0, 0, false},
+		{"lookup f", fuse.InHeader{Opcode: opLookup, NodeId: 1}, "f", 0, 128, 2, false},
+		{"lookup other", fuse.InHeader{Opcode: opLookup, NodeId: 1}, "g", unix.ENOENT, 0, 0, false},
+		{"lookup below f", fuse.InHeader{Opcode: opLookup, NodeId: 2}, "f", unix.ENOENT, 0, 0, false},
+		{"getattr root", fuse.InHeader{Opcode: opGetattr, NodeId: 1}, "", 0, 104, 1, true},
+		{"getattr f", fuse.InHeader{Opcode: opGetattr, NodeId: 2}, "", 0, 104, 2, false},
+		{"getxattr", fuse.InHeader{Opcode: opGetxattr, NodeId: 2}, probeXattr, unix.ENODATA, 0, 0, false},
+		{"statfs", fuse.InHeader{Opcode: opStatfs, NodeId: 1}, "", 0, statfsOutSize, 0, false},
+		{"mkdir", fuse.InHeader{Opcode: 9, NodeId: 1}, "d", unix.ENOSYS, 0, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, n := serve(&tc.h, []byte(tc.arg), out)
 			if e != tc.errno || (e == 0 && n != tc.size) {
 				t.Fatalf("serve = %v, %d bytes; want %v, %d bytes", e, n, tc.errno, tc.size)
 			}
-			var a attr
+			var a fuse.Attr
 			switch tc.size {
 			case 128:
-				a = (*entryOut)(unsafe.Pointer(&out[0])).Attr
+				a = (*fuse.EntryOut)(unsafe.Pointer(&out[0])).Attr
 			case 104:
-				a = (*attrOut)(unsafe.Pointer(&out[0])).Attr
+				a = (*fuse.AttrOut)(unsafe.Pointer(&out[0])).Attr
 			default:
 				return
 			}

@@ -13,6 +13,7 @@ package fuseprobe
 import (
 	"unsafe"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,65 +29,13 @@ const (
 	opBatchForget = 42
 )
 
-// INIT flags: FUSE_INIT_EXT (flags2 present) and FUSE_OVER_IO_URING,
-// bit 41 of the 64-bit flags, bit 9 of flags2.
-const (
-	initExt           = 1 << 30
-	flags2OverIOUring = 1 << (41 - 32)
-)
-
-// The kernel ABI (include/uapi/linux/fuse.h); sizes are checked in
-// the tests.
-type inHeader struct {
-	Len, Opcode          uint32
-	Unique, NodeID       uint64
-	UID, GID, PID        uint32
-	TotalExtlen, Padding uint16
-}
-
-type outHeader struct {
-	Len    uint32
-	Error  int32
-	Unique uint64
-}
-
-type attr struct {
-	Ino, Size, Blocks, Atime, Mtime, Ctime                 uint64
-	Atimensec, Mtimensec, Ctimensec, Mode, Nlink, UID, GID uint32
-	Rdev, Blksize, Flags                                   uint32
-}
-
-type entryOut struct {
-	NodeID, Generation, EntryValid, AttrValid uint64
-	EntryValidNsec, AttrValidNsec             uint32
-	Attr                                      attr
-}
-
-type attrOut struct {
-	AttrValid            uint64
-	AttrValidNsec, Dummy uint32
-	Attr                 attr
-}
-
-type initIn struct {
-	Major, Minor, MaxReadahead, Flags, Flags2 uint32
-	Unused                                    [11]uint32
-}
-
-type initOut struct {
-	Major, Minor, MaxReadahead, Flags  uint32
-	MaxBackground, CongestionThreshold uint16
-	MaxWrite, TimeGran                 uint32
-	MaxPages, MapAlignment             uint16
-	Flags2, MaxStackDepth              uint32
-	RequestTimeout                     uint16
-	Unused                             [11]uint16
-}
+// flags2OverIOUring is FUSE_OVER_IO_URING in the INIT flags2 word.
+const flags2OverIOUring = fuse.CAP_OVER_IO_URING >> 32
 
 const (
-	inHeaderSize  = int(unsafe.Sizeof(inHeader{}))
-	outHeaderSize = int(unsafe.Sizeof(outHeader{}))
-	statfsOutSize = 80
+	inHeaderSize  = int(unsafe.Sizeof(fuse.InHeader{}))
+	outHeaderSize = int(unsafe.Sizeof(fuse.OutHeader{}))
+	statfsOutSize = int(unsafe.Sizeof(fuse.StatfsOut{}))
 	// maxWrite is what INIT offers; an io_uring payload buffer must
 	// hold at least this much (and at least 32 pages, the kernel's
 	// default request size).
@@ -112,26 +61,27 @@ func bytesOf[T any](v *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
 }
 
-func nodeAttr(ino uint64) attr {
+func nodeAttr(ino uint64) fuse.Attr {
 	if ino == 1 {
-		return attr{Ino: 1, Mode: unix.S_IFDIR | 0o755, Nlink: 2, Blksize: 4096}
+		return fuse.Attr{Ino: 1, Mode: unix.S_IFDIR | 0o755, Nlink: 2, Blksize: 4096}
 	}
-	return attr{Ino: ino, Mode: unix.S_IFREG | 0o644, Nlink: 1, Blksize: 4096}
+	return fuse.Attr{Ino: ino, Mode: unix.S_IFREG | 0o644, Nlink: 1, Blksize: 4096}
 }
 
 // serve answers one request of the probe's filesystem: it writes the
 // reply's payload into out and returns the errno (0 for success) and
-// the payload's size. name is the request's payload without its NUL.
-func serve(h *inHeader, name []byte, out []byte) (unix.Errno, int) {
+// the payload's size, which is 0 with an errno. name is the request's
+// payload without its NUL.
+func serve(h *fuse.InHeader, name []byte, out []byte) (unix.Errno, int) {
 	switch h.Opcode {
 	case opLookup:
-		if h.NodeID != 1 || string(name) != "f" {
+		if h.NodeId != 1 || string(name) != "f" {
 			return unix.ENOENT, 0
 		}
-		e := entryOut{NodeID: 2, EntryValid: cacheSeconds, AttrValid: cacheSeconds, Attr: nodeAttr(2)}
+		e := fuse.EntryOut{NodeId: 2, EntryValid: cacheSeconds, AttrValid: cacheSeconds, Attr: nodeAttr(2)}
 		return 0, copy(out, bytesOf(&e))
 	case opGetattr:
-		a := attrOut{AttrValid: cacheSeconds, Attr: nodeAttr(h.NodeID)}
+		a := fuse.AttrOut{AttrValid: cacheSeconds, Attr: nodeAttr(h.NodeId)}
 		return 0, copy(out, bytesOf(&a))
 	case opGetxattr:
 		return unix.ENODATA, 0
@@ -157,5 +107,5 @@ func noReply(op uint32) bool {
 
 // putOut writes the reply header for a request into hdr.
 func putOut(hdr []byte, unique uint64, e unix.Errno, n int) {
-	*(*outHeader)(unsafe.Pointer(&hdr[0])) = outHeader{Len: uint32(outHeaderSize + n), Error: -int32(e), Unique: unique}
+	*(*fuse.OutHeader)(unsafe.Pointer(&hdr[0])) = fuse.OutHeader{Length: uint32(outHeaderSize + n), Status: -int32(e), Unique: unique}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 )
 
@@ -316,13 +317,10 @@ func (s *Server) answer(u *uring, qid int, ents []*ringEnt, c *cqe, out []byte) 
 		return false
 	}
 	e := ents[c.UserData]
-	h := *(*inHeader)(unsafe.Pointer(&e.header[0]))
+	h := *(*fuse.InHeader)(unsafe.Pointer(&e.header[0]))
 	io := (*entInOut)(unsafe.Pointer(&e.header[entOffset]))
 	s.ring.Add(1)
 	errno, n := serve(&h, trimNUL(e.payload[:io.PayloadSz]), out)
-	if errno != 0 {
-		n = 0
-	}
 	copy(e.payload, out[:n])
 	putOut(e.header, h.Unique, errno, n)
 	io.PayloadSz = uint32(n)

@@ -32,7 +32,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -257,15 +256,6 @@ func setParam(path, v string) (func(), error) {
 	}, nil
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
-}
-
 func report(w io.Writer, o options, targets []target, res map[string]*[2][]float64, notes []string) {
 	var uts unix.Utsname
 	unix.Uname(&uts)
@@ -277,8 +267,8 @@ func report(w io.Writer, o options, targets []target, res map[string]*[2][]float
 	base := res[string(fuseprobe.GoFUSE)]
 	for _, t := range targets {
 		r := res[t.name]
-		m1, m2 := median(r[0]), median(r[1])
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t\n", t.name, m1, m2, m1/median(base[0]), m2/median(base[1]))
+		m1, m2 := bench.Median(r[0]), bench.Median(r[1])
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t\n", t.name, m1, m2, m1/bench.Median(base[0]), m2/bench.Median(base[1]))
 	}
 	tw.Flush()
 	for _, n := range notes {
