@@ -16,6 +16,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/tierfs/tierfs/internal/fuseserver"
 	"github.com/tierfs/tierfs/policy"
 	"github.com/tierfs/tierfs/tiers"
 )
@@ -134,14 +135,22 @@ func journalTier(ts []*tiers.Tier) *tiers.Tier {
 // MountOptions are the kernel-facing settings of a mount.
 type MountOptions struct {
 	fuse.MountOptions
+	Transport       Transport // "" is TransportDev
 	EntryTimeout    time.Duration
 	AttrTimeout     time.Duration
 	NegativeTimeout time.Duration
 }
 
-// Mount mounts r at mountpoint and starts the tier health monitor; it
-// returns once the kernel answers requests on the mount.
-func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*fuse.Server, error) {
+// Mount mounts r at mountpoint over the transport mo names and starts
+// the tier health monitor; it returns once the kernel answers requests
+// on the mount.
+func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (Server, error) {
+	if mo.Transport == "" {
+		mo.Transport = TransportDev
+	}
+	if err := CheckTransport(mo.Transport, os.Geteuid() == 0); err != nil {
+		return nil, fmt.Errorf("mount %s: transport %s: %w", mountpoint, mo.Transport, err)
+	}
 	mo.MountOptions.PanicHandler = func(v any) fuse.Status {
 		r.log.Error("panic in a FUSE handler; answered EIO", "panic", fmt.Sprint(v))
 		return fuse.EIO
@@ -169,18 +178,26 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (*
 		NullPermissions: true,
 		RootStableAttr:  &gofs.StableAttr{Ino: 1},
 	}
+	var ring *fuseserver.Server
+	if mo.Transport == TransportURing {
+		// The node tree sends its notifications and passthrough
+		// registrations to the server (go-fuse's own server installs
+		// itself in Init).
+		ring = fuseserver.New()
+		opts.ServerCallbacks = ring
+	}
 	syscall.Umask(0) // the kernel already applied the caller's umask
 	raw := countingFS{RawFileSystem: gofs.NewNodeFS(r.root, opts), c: &r.requests}
-	srv, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
+	srv, err := serve(raw, ring, mountpoint, opts.MountOptions)
 	if err != nil {
-		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
-	}
-	go srv.Serve()
-	if err := srv.WaitMount(); err != nil {
-		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+		return nil, err
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
-	go newPruner(r.nodes, r.root.EmbeddedInode(), mountpoint, r.log).run(ctx)
+	p := newPruner(r.nodes, r.root.EmbeddedInode(), mountpoint, r.log)
+	if ring != nil {
+		p.pruneNodes = pruneOver(ring)
+	}
+	go p.run(ctx)
 	return srv, nil
 }
 

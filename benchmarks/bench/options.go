@@ -53,6 +53,10 @@ type Options struct {
 	TierfsMetricsURL  string
 	TierfsMetric      string
 	TierfsConfigExtra string // TOML appended to generated tierfs configs
+	// TierfsTransport is transport= of the tierfs mounts ("": tierfs's
+	// default, dev); with io_uring the run turns the fuse module's
+	// enable_uring on, and back.
+	TierfsTransport string
 
 	Log io.Writer // progress lines
 }
@@ -71,6 +75,9 @@ func (o *Options) Validate() error {
 		if !slices.Contains(AllWorkloadNames(), w) {
 			return fmt.Errorf("workloads: unknown workload %q (have: %s)", w, strings.Join(AllWorkloadNames(), ", "))
 		}
+	}
+	if t := o.TierfsTransport; t != "" && t != "dev" && t != "io_uring" {
+		return fmt.Errorf("tierfs-transport: %q, want dev or io_uring", t)
 	}
 	if len(o.Targets) == 0 || len(o.Workloads) == 0 {
 		return fmt.Errorf("nothing to run: need at least one target and one workload")

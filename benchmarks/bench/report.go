@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -9,12 +10,15 @@ import (
 // Report is the outcome of a run: every measured value, their medians
 // and what is needed to reproduce and judge them.
 type Report struct {
-	Date      time.Time    `json:"date"`
-	Machine   Machine      `json:"machine"`
-	Rounds    int          `json:"rounds"`
-	Sizes     Sizes        `json:"sizes"`
-	SlowDelay string       `json:"slow_delay"`
-	Mergerfs  string       `json:"mergerfs_options"`
+	Date      time.Time `json:"date"`
+	Machine   Machine   `json:"machine"`
+	Rounds    int       `json:"rounds"`
+	Sizes     Sizes     `json:"sizes"`
+	SlowDelay string    `json:"slow_delay"`
+	Mergerfs  string    `json:"mergerfs_options"`
+	// Transport is how the tierfs targets were served ("" before it
+	// could be chosen: go-fuse's /dev/fuse server).
+	Transport string       `json:"tierfs_transport,omitempty"`
 	Targets   []string     `json:"targets"`
 	Metrics   []MetricInfo `json:"metrics"`
 	Results   []Result     `json:"results"`
@@ -74,7 +78,7 @@ func newReport(opts *Options) *Report {
 	r := &Report{
 		Date: time.Now().UTC(), Machine: describeMachine(opts),
 		Rounds: opts.Rounds, Sizes: opts.Sizes, SlowDelay: opts.SlowDelay.String(),
-		Mergerfs: opts.MergerfsOpts,
+		Mergerfs: opts.MergerfsOpts, Transport: cmp.Or(opts.TierfsTransport, "dev"),
 	}
 	for _, t := range AllTargets() {
 		if slices.Contains(opts.Targets, t) {

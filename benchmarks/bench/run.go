@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/tierfs/tierfs/internal/fuseuring"
 )
 
 // Run runs the selected workloads on every selected target, Rounds
@@ -23,6 +25,17 @@ func Run(ctx context.Context, opts *Options) (*Report, error) {
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the benchmark mounts filesystems and must run as root")
+	}
+	if opts.TierfsTransport == "io_uring" {
+		restore, err := fuseuring.SetEnabled(true)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err := restore(); err != nil {
+				opts.logf("restore %s: %v", fuseuring.EnableParam, err)
+			}
+		}()
 	}
 	ws, err := NewWorkspace(ctx, opts)
 	if err != nil {

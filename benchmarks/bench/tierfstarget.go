@@ -137,7 +137,11 @@ func (t *tierfsTarget) Mount(ctx context.Context) (string, error) {
 	if out, err := initCmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%s: tierfs init: %v\n%s", t.name, err, out)
 	}
-	argv := []string{t.ws.TierfsBin, "mount", "--foreground", "--config", t.cfg, "--state-dir", t.state, t.mnt}
+	argv := []string{t.ws.TierfsBin, "mount", "--foreground", "--config", t.cfg, "--state-dir", t.state}
+	if tr := t.ws.Opts.TierfsTransport; tr != "" {
+		argv = append(argv, "-o", "transport="+tr)
+	}
+	argv = append(argv, t.mnt)
 	d, err := startDaemon(ctx, t.name, t.ws.logPath(t.name), t.mnt, "fuse.tierfs", argv)
 	if err != nil {
 		return "", err

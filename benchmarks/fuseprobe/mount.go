@@ -10,6 +10,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fuseuring"
 )
 
 // Transport is how a probe mount is served.
@@ -28,14 +30,6 @@ const (
 
 // Transports lists every transport, go-fuse first.
 func Transports() []Transport { return []Transport{GoFUSE, Dev, IOURing} }
-
-// EnableURingParam is the fuse module parameter that lets a server ask
-// for FUSE over io_uring at INIT.
-const EnableURingParam = "/sys/module/fuse/parameters/enable_uring"
-
-// ErrNoIOURing is returned by Mount when the kernel does not offer FUSE
-// over io_uring.
-var ErrNoIOURing = errors.New("the kernel does not offer FUSE over io_uring (" + EnableURingParam + " is off or missing)")
 
 // Server is a mounted probe.
 type Server struct {
@@ -108,10 +102,10 @@ func (s *Server) init(withRing bool) error {
 	o := fuse.InitOut{Major: 7, Minor: in.Minor, MaxReadAhead: in.MaxReadAhead, Flags: fuse.CAP_INIT_EXT,
 		MaxBackground: 12, CongestionThreshold: 9, MaxWrite: maxWrite, TimeGran: 1}
 	if withRing {
-		if in.Flags&fuse.CAP_INIT_EXT == 0 || in.Flags2&flags2OverIOUring == 0 {
-			return ErrNoIOURing
+		if in.Flags&fuse.CAP_INIT_EXT == 0 || in.Flags2&fuseuring.Flags2 == 0 {
+			return fuseuring.ErrNotOffered
 		}
-		o.Flags2 = flags2OverIOUring
+		o.Flags2 = fuseuring.Flags2
 	}
 	size := int(unsafe.Sizeof(o))
 	reply := make([]byte, outHeaderSize+size)

@@ -1,11 +1,8 @@
 package fuseprobe
 
 import (
-	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -14,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/internal/fusetest"
+	"github.com/tierfs/tierfs/internal/fuseuring"
 )
 
 func TestABISizes(t *testing.T) {
@@ -28,45 +26,9 @@ func TestABISizes(t *testing.T) {
 		{"fuse_attr_out", unsafe.Sizeof(fuse.AttrOut{}), 104},
 		{"fuse_init_in", unsafe.Sizeof(fuse.InitIn{}) - unsafe.Sizeof(fuse.InHeader{}), 64}, // go-fuse's starts with the header
 		{"fuse_init_out", unsafe.Sizeof(fuse.InitOut{}), 64},
-		{"fuse_uring_ent_in_out", unsafe.Sizeof(entInOut{}), 32},
-		{"fuse_uring_cmd_req", unsafe.Sizeof(cmdReq{}), 24},
-		{"io_uring_sqe (SQE128)", unsafe.Sizeof(sqe{}), sqeSize},
-		{"io_uring_cqe", unsafe.Sizeof(cqe{}), cqeSize},
-		{"io_uring_params", unsafe.Sizeof(ringParams{}), 120},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s is %d bytes, want %d", tc.name, tc.got, tc.want)
-		}
-	}
-	if off := unsafe.Offsetof(sqe{}.Cmd); off != 48 {
-		t.Errorf("SQE command area at offset %d, want 48", off)
-	}
-	if headerSize != 288 {
-		t.Errorf("fuse_uring_req_header is %d bytes, want 288", headerSize)
-	}
-}
-
-func TestParseCPUList(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []int
-	}{
-		{"0", []int{0}},
-		{"0-1", []int{0, 1}},
-		{"0-2,4,6-7", []int{0, 1, 2, 4, 6, 7}},
-		{"", nil},
-		{"1-0", nil},
-		{"a", nil},
-	} {
-		got, err := parseCPUList(tc.in)
-		if tc.want == nil {
-			if err == nil {
-				t.Errorf("parseCPUList(%q) = %v, want an error", tc.in, got)
-			}
-			continue
-		}
-		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("parseCPUList(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -112,37 +74,12 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// enableURing turns the fuse module's enable_uring on for the test and
-// restores its value afterwards. The parameter only lets servers ask for
-// io_uring at INIT; go-fuse and libfuse servers mounted meanwhile do not.
-func enableURing(t *testing.T) {
-	t.Helper()
-	old, err := os.ReadFile(EnableURingParam)
-	if err != nil {
-		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("kernel without FUSE over io_uring: %v", err)
-		}
-		t.Skipf("kernel without FUSE over io_uring: %v", err)
-	}
-	if bytes.HasPrefix(old, []byte("Y")) {
-		return
-	}
-	if err := os.WriteFile(EnableURingParam, []byte("Y"), 0); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := os.WriteFile(EnableURingParam, old, 0); err != nil {
-			t.Errorf("restore %s: %v", EnableURingParam, err)
-		}
-	})
-}
-
 func TestTransports(t *testing.T) {
 	fusetest.Require(t)
 	for _, tr := range Transports() {
 		t.Run(string(tr), func(t *testing.T) {
 			if tr == IOURing {
-				enableURing(t)
+				fusetest.SetURing(t, true)
 			}
 			mnt := t.TempDir()
 			s, err := Mount(mnt, tr, 2)
@@ -192,18 +129,15 @@ func TestTransports(t *testing.T) {
 
 func TestMountWithoutIOURing(t *testing.T) {
 	fusetest.Require(t)
-	old, err := os.ReadFile(EnableURingParam)
-	if err != nil || bytes.HasPrefix(old, []byte("Y")) {
-		t.Skipf("needs %s present and off (%q, %v)", EnableURingParam, old, err)
-	}
+	fusetest.SetURing(t, false)
 	mnt := t.TempDir()
 	s, err := Mount(mnt, IOURing, 1)
 	if err == nil {
 		s.Unmount()
 		t.Fatal("Mount with io_uring off succeeded")
 	}
-	if !errors.Is(err, ErrNoIOURing) {
-		t.Fatalf("Mount = %v, want ErrNoIOURing", err)
+	if !errors.Is(err, fuseuring.ErrNotOffered) {
+		t.Fatalf("Mount = %v, want ErrNotOffered", err)
 	}
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(mnt, &sfs); err != nil || sfs.Type == unix.FUSE_SUPER_MAGIC {

@@ -29,9 +29,6 @@ const (
 	opBatchForget = 42
 )
 
-// flags2OverIOUring is FUSE_OVER_IO_URING in the INIT flags2 word.
-const flags2OverIOUring = fuse.CAP_OVER_IO_URING >> 32
-
 const (
 	inHeaderSize  = int(unsafe.Sizeof(fuse.InHeader{}))
 	outHeaderSize = int(unsafe.Sizeof(fuse.OutHeader{}))

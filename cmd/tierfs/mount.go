@@ -125,7 +125,7 @@ func runMount(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer dest.close()
 	format, _ := parseLogFormat(a.logFormat)
-	d := &mountd{args: a, opts: mo.fuse, log: newLogger(dest, format), logDest: dest, started: time.Now()}
+	d := &mountd{args: a, opts: mo.fuse, transport: mo.transport, log: newLogger(dest, format), logDest: dest, started: time.Now()}
 	d.cfg.Store(cfg)
 	err = d.run(ctx, hup)
 	if isDaemonChild() {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	tfs "github.com/tierfs/tierfs/fs"
 )
 
 // optionList collects -o arguments; each may hold several
@@ -60,8 +62,9 @@ func ignoredOption(o string) bool {
 // daemon's own (an fstab line can pass nothing else).
 type mountOptions struct {
 	fuse      fuse.MountOptions
-	logFile   string // log_file=
-	logFormat string // log_format=
+	transport tfs.Transport // transport=
+	logFile   string        // log_file=
+	logFormat string        // log_format=
 }
 
 // parseMountOptions turns -o options into mount settings. As root,
@@ -96,6 +99,15 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			mo.Debug = true
 		case hasVal && key == "fsname":
 			mo.FsName = val
+		case hasVal && key == "transport":
+			t, err := tfs.ParseTransport(val)
+			if err == nil {
+				err = tfs.CheckTransport(t, root)
+			}
+			if err != nil {
+				return m, fmt.Errorf("mount option transport: %w", err)
+			}
+			m.transport = t
 		case hasVal && key == "log_file":
 			if !filepath.IsAbs(val) {
 				return m, fmt.Errorf("mount option log_file=%q: want an absolute path", val)
@@ -107,7 +119,7 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			}
 			m.logFormat = val
 		default:
-			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, log_file=, log_format=, debug; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
+			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, transport=, log_file=, log_format=, debug; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
 		}
 	}
 	if mo.AllowOther && !defaultPerms {

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	tfs "github.com/tierfs/tierfs/fs"
 )
 
 func TestParseMountOptions(t *testing.T) {
@@ -21,6 +23,7 @@ func TestParseMountOptions(t *testing.T) {
 		logFile     string
 		logFormat   string
 		debug       bool
+		transport   tfs.Transport
 		wantErr     string
 	}{
 		// Accepted flag options, one by one.
@@ -50,6 +53,8 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "log_file", opts: "log_file=/var/log/tierfs.log", wantFlags: base, logFile: "/var/log/tierfs.log"},
 		{name: "log_format", opts: "log_format=json", wantFlags: base, logFormat: "json"},
 		{name: "debug", opts: "debug", wantFlags: base, debug: true},
+		{name: "transport io_uring, not root", opts: "transport=io_uring", wantErr: "mount option transport: io_uring needs root"},
+		{name: "transport dev", opts: "transport=dev", wantFlags: base, transport: tfs.TransportDev},
 		// Ignored: they are for mount(8), fstab or systemd.
 		{name: "ignored", opts: "defaults,_netdev,nofail,auto,noauto,user,users,nouser,owner,group,x-systemd.requires=nfs.mount,x-gvfs-hide,comment=systemd.automount", wantFlags: base},
 		{name: "fstab line", opts: "defaults,allow_other,default_permissions,_netdev,noatime", wantFlags: base | unix.MS_NOATIME, allowOther: true, defaultPerm: true},
@@ -62,6 +67,7 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "root without perms", opts: "nodefault_permissions", root: true, wantErr: "allow_other needs default_permissions"},
 		{name: "relative log_file", opts: "log_file=tierfs.log", wantErr: `log_file="tierfs.log": want an absolute path`},
 		{name: "bad log_format", opts: "log_format=xml", wantErr: `"xml" is not a log format`},
+		{name: "bad transport", opts: "transport=splice", wantErr: `mount option transport: "splice" is not a transport`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +98,9 @@ func TestParseMountOptions(t *testing.T) {
 			}
 			if mo.Debug != tt.debug {
 				t.Errorf("Debug = %v, want %v", mo.Debug, tt.debug)
+			}
+			if m.transport != tt.transport {
+				t.Errorf("transport = %q, want %q", m.transport, tt.transport)
 			}
 			if mo.FsName != tt.fsName || m.logFile != tt.logFile || m.logFormat != tt.logFormat {
 				t.Errorf("fsname, log_file, log_format = %q, %q, %q; want %q, %q, %q",

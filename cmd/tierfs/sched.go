@@ -24,15 +24,24 @@ func spareProcs(started int) int {
 	return started + readers
 }
 
-// raiseProcs applies spareProcs unless the operator set GOMAXPROCS,
-// and returns the value in effect. It must run after the FUSE server
-// has been created, so that the reader pool keeps its size.
-func raiseProcs() int {
+// ringProcs is spareProcs for a server over io_uring: its threads wait
+// for requests in io_uring_enter(2), each holding a P as a blocked
+// reader does, and the two /dev/fuse readers beside them.
+func ringProcs(started, threads int) int { return started + threads + 2 }
+
+// raiseProcs applies spareProcs (ringProcs for a server that reports
+// its threads) unless the operator set GOMAXPROCS, and returns the
+// value in effect. It must run after the FUSE server has been created,
+// so that go-fuse's reader pool keeps its size.
+func raiseProcs(srv any) int {
 	cur := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" {
 		return cur
 	}
 	n := spareProcs(cur)
+	if r, ok := srv.(interface{ Threads() int }); ok {
+		n = ringProcs(cur, r.Threads())
+	}
 	runtime.GOMAXPROCS(n)
 	return n
 }

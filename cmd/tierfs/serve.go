@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,11 +28,12 @@ const defaultStopTimeout = 10 * time.Second
 // mountd is one serving mount: the filesystem and what the operator
 // reaches it by (signals, control socket, metrics).
 type mountd struct {
-	args    *mountArgs
-	opts    fuse.MountOptions
-	log     *slog.Logger
-	logDest *logDest
-	started time.Time
+	args      *mountArgs
+	opts      fuse.MountOptions
+	transport tfs.Transport
+	log       *slog.Logger
+	logDest   *logDest
+	started   time.Time
 
 	cfg      atomic.Pointer[config.Config] // the config in force (rules change on reload)
 	reloadMu sync.Mutex                    // one reload at a time
@@ -115,12 +117,12 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	procs := raiseProcs()
+	procs := raiseProcs(srv)
 	if ctl != nil {
 		go ctl.Serve()
 	}
 	go d.mover.Run(ctx)
-	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts), "gomaxprocs", procs)
+	d.log.Info("mounted", "mountpoint", a.mountpoint, "config", cfg.Source, "tiers", len(ts), "transport", cmp.Or(d.transport, tfs.TransportDev), "gomaxprocs", procs)
 	if err := sdNotify("READY=1", "STATUS=serving "+a.mountpoint); err != nil {
 		d.log.Warn("cannot notify the service manager", "err", err)
 	}
@@ -132,7 +134,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 }
 
 // mount mounts the root with the kernel settings of cfg.
-func (d *mountd) mount(ctx context.Context, cfg *config.Config) (*fuse.Server, error) {
+func (d *mountd) mount(ctx context.Context, cfg *config.Config) (tfs.Server, error) {
 	mo := d.opts
 	if mo.FsName == "" {
 		mo.FsName = cfg.Source
@@ -142,6 +144,7 @@ func (d *mountd) mount(ctx context.Context, cfg *config.Config) (*fuse.Server, e
 	mo.MaxWrite = 1 << 20
 	return d.root.Mount(ctx, d.args.mountpoint, tfs.MountOptions{
 		MountOptions:    mo,
+		Transport:       d.transport,
 		EntryTimeout:    cfg.Kernel.EntryTimeout.Duration,
 		AttrTimeout:     cfg.Kernel.AttrTimeout.Duration,
 		NegativeTimeout: cfg.Kernel.NegativeTimeout.Duration,
@@ -149,7 +152,7 @@ func (d *mountd) mount(ctx context.Context, cfg *config.Config) (*fuse.Server, e
 }
 
 // loop serves signals until the filesystem is gone.
-func (d *mountd) loop(ctx context.Context, srv *fuse.Server, hup <-chan os.Signal) {
+func (d *mountd) loop(ctx context.Context, srv tfs.Server, hup <-chan os.Signal) {
 	done := make(chan struct{})
 	go func() {
 		srv.Wait()
@@ -179,7 +182,7 @@ func (d *mountd) loop(ctx context.Context, srv *fuse.Server, hup <-chan os.Signa
 // open then, the mount is detached lazily: nothing new can enter it, the
 // open files keep working, and the daemon exits when the last is closed
 // (rather than being killed and leaving a dead mount behind).
-func (d *mountd) stop(srv *fuse.Server, done <-chan struct{}) {
+func (d *mountd) stop(srv tfs.Server, done <-chan struct{}) {
 	mp := d.args.mountpoint
 	deadline := time.Now().Add(d.args.stopTimeout)
 	reported := false

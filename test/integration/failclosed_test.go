@@ -15,10 +15,15 @@ import (
 // exits non-zero, mounts nothing and says every one of want in its output.
 func mountRefused(t *testing.T, fx *fixture, foreground bool, want ...string) {
 	t.Helper()
-	args := []string{"mount", "--config", fx.cfgPath, "--state-dir", fx.stateDir, fx.mnt}
+	args := []string{"mount"}
 	if foreground {
-		args = append(args[:1], append([]string{"--foreground"}, args[1:]...)...)
+		args = append(args, "--foreground")
 	}
+	args = append(args, "--config", fx.cfgPath, "--state-dir", fx.stateDir)
+	if len(fx.opts) > 0 {
+		args = append(args, "-o", strings.Join(fx.opts, ","))
+	}
+	args = append(args, fx.mnt)
 	d, err := startDaemon(fx.bin, nil, args...)
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,7 @@ const (
 	envBinary   = "TIERFS_TEST_BINARY"         // set by TestMain: the tierfs binary under test
 	envBuildErr = "TIERFS_TEST_BUILD_ERROR"    // set by TestMain when building tierfs failed
 	envHelper   = "TIERFS_TEST_HELPER"         // role of a re-executed test binary (see helper_test.go)
+	envMountOpt = "TIERFS_TEST_MOUNT_OPTIONS"  // -o options for every tierfs mount (CI: transport=io_uring)
 )
 
 // mountWait bounds how long a mount may take to appear or a daemon to exit.
@@ -193,6 +194,7 @@ type fixture struct {
 	tiers    map[string]string // tier name → backing directory
 	order    []string          // tier names in configuration order
 	mounts   []string          // tmpfs and ext4 mounts the harness made (unmounted at cleanup)
+	opts     []string          // -o options of the mount
 	d        *daemon           // the running daemon, nil when not mounted
 }
 
@@ -224,6 +226,9 @@ func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
 	t.Helper()
 	requireIntegration(t)
 	f := &fixture{bin: tierfsBinary(t), base: t.TempDir(), tiers: map[string]string{}}
+	if o := os.Getenv(envMountOpt); o != "" {
+		f.opts = strings.Split(o, ",")
+	}
 	f.cfgPath = filepath.Join(f.base, "tierfs.toml")
 	f.stateDir = filepath.Join(f.base, "state")
 	f.mnt = filepath.Join(f.base, "mnt")
@@ -369,7 +374,11 @@ func (f *fixture) mount(t testing.TB, env ...string) {
 	if f.d != nil {
 		t.Fatal("mount: already mounted")
 	}
-	d, err := startDaemon(f.bin, env, "mount", "--foreground", "--config", f.cfgPath, "--state-dir", f.stateDir, f.mnt)
+	args := []string{"mount", "--foreground", "--config", f.cfgPath, "--state-dir", f.stateDir}
+	if len(f.opts) > 0 {
+		args = append(args, "-o", strings.Join(f.opts, ","))
+	}
+	d, err := startDaemon(f.bin, env, append(args, f.mnt)...)
 	if err != nil {
 		t.Fatal(err)
 	}

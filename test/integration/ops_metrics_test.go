@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tierfs/tierfs/internal/fuseserver"
+	"github.com/tierfs/tierfs/internal/fuseuring"
 )
 
 // opsScrape fetches /metrics over a unix socket and returns every sample
@@ -108,9 +111,18 @@ func TestOpsMetrics(t *testing.T) {
 		t.Errorf("tier space: fast files %v, tmp size %v (a 64 MiB tmpfs)",
 			after[`tierfs_tier_files{tier="fast"}`], after[`tierfs_tier_size_bytes{tier="tmp"}`])
 	}
-	// The daemon gives the Go scheduler a spare P per /dev/fuse reader
-	// (cmd/tierfs/sched.go); an operator's GOMAXPROCS wins.
+	// The daemon gives the Go scheduler a spare P per thread that waits
+	// for requests: go-fuse's /dev/fuse readers, or the io_uring
+	// workers and two readers (cmd/tierfs/sched.go); an operator's
+	// GOMAXPROCS wins.
 	wantProcs := runtime.NumCPU() + min(max(runtime.NumCPU(), 2), 16) + 1
+	if strings.Contains(f.d.log(), "transport=io_uring") {
+		cpus, err := fuseuring.PossibleCPUs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantProcs = runtime.NumCPU() + len(cpus)*fuseserver.DefaultWorkers + 2
+	}
 	if v, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil {
 		wantProcs = v
 	}

@@ -32,7 +32,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/tierfs/tierfs/benchmarks/bench"
 	"github.com/tierfs/tierfs/benchmarks/fuseprobe"
+	"github.com/tierfs/tierfs/internal/fuseuring"
 )
 
 func main() {
@@ -104,11 +104,15 @@ func run(args []string) error {
 		return errors.New("needs root (mount(2) and /dev/fuse)")
 	}
 	if o.enableURing {
-		restore, err := setParam(fuseprobe.EnableURingParam, "Y")
+		restore, err := fuseuring.SetEnabled(true)
 		if err != nil {
 			return err
 		}
-		defer restore()
+		defer func() {
+			if err := restore(); err != nil {
+				fmt.Fprintf(os.Stderr, "fuseprobe: restore %s: %v\n", fuseuring.EnableParam, err)
+			}
+		}()
 	}
 	work, err := os.MkdirTemp("", "fuseprobe-")
 	if err != nil {
@@ -155,8 +159,8 @@ func pickTargets(o options, work string) ([]target, []string, error) {
 	var ts []target
 	var notes []string
 	for _, tr := range fuseprobe.Transports() {
-		if tr == fuseprobe.IOURing && !paramOn(fuseprobe.EnableURingParam) {
-			notes = append(notes, "uring: not measured, "+fuseprobe.EnableURingParam+" is off (-enable-uring turns it on for the run)")
+		if tr == fuseprobe.IOURing && !fuseuring.Enabled() {
+			notes = append(notes, "uring: not measured, "+fuseuring.EnableParam+" is off (-enable-uring turns it on for the run)")
 			continue
 		}
 		mnt := filepath.Join(work, string(tr))
@@ -232,28 +236,6 @@ func startMergerfs(bin, dir string) (string, func() error, error) {
 	}
 	stop := func() error { return unix.Unmount(mnt, 0) }
 	return filepath.Join(mnt, "f"), stop, nil
-}
-
-func paramOn(path string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && strings.HasPrefix(string(b), "Y")
-}
-
-// setParam writes v to a module parameter and returns a function that
-// writes back what was there.
-func setParam(path, v string) (func(), error) {
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("FUSE over io_uring: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(v), 0); err != nil {
-		return nil, fmt.Errorf("FUSE over io_uring: %w", err)
-	}
-	return func() {
-		if err := os.WriteFile(path, old, 0); err != nil {
-			fmt.Fprintf(os.Stderr, "fuseprobe: restore %s: %v\n", path, err)
-		}
-	}, nil
 }
 
 func report(w io.Writer, o options, targets []target, res map[string]*[2][]float64, notes []string) {

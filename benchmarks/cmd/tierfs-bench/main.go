@@ -107,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 		metricsURL  = fset.String("tierfs-metrics-url", "", "Prometheus endpoint of the tierfs daemon, for -counts")
 		metricName  = fset.String("tierfs-metric", "tierfs_fuse_requests_total", "counter with an op label, for -counts")
 		configExtra = fset.String("tierfs-config-extra", "", "file of TOML appended to the generated tierfs configs")
+		transport   = fset.String("tierfs-transport", "", "transport= of the tierfs mounts: dev (tierfs's default) or io_uring (turns the fuse module's enable_uring on for the run, and back)")
 	)
 	sizes := bench.FullSizes()
 	var ov sizeOverrides
@@ -132,7 +133,8 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 		SlowDelay: *slowDelay, WorkParent: *workParent, TmpfsSize: *tmpfsSize, KeepWorkdir: *keep,
 		MergerfsBin: *mergerfs, MergerfsOpts: *mergerOpts, PostmarkBin: *postmark,
 		Counts: *counts, TierfsMetricsURL: *metricsURL, TierfsMetric: *metricName,
-		Log: stderr,
+		TierfsTransport: *transport,
+		Log:             stderr,
 	}
 	if *configExtra != "" {
 		b, err := os.ReadFile(*configExtra)

@@ -26,6 +26,11 @@ const (
 	KindPlain Kind = "plain"
 )
 
+// MountOptionsEnv names the environment variable whose value, if set, is
+// passed as -o to every tierfs mount (CI sets transport=io_uring for its
+// second pass).
+const MountOptionsEnv = "TIERFS_TEST_MOUNT_OPTIONS"
+
 // Rule is one placement rule of the tierfs configuration.
 type Rule struct {
 	Match string
@@ -254,8 +259,11 @@ func (s *Storage) mountTierfs(ctx context.Context) error {
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "=== mount at %s\n", time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(s.opts.TierfsBin, "mount", "--foreground", "--config", s.ConfigPath,
-		"--state-dir", s.StateDir, s.Root)
+	args := []string{"mount", "--foreground", "--config", s.ConfigPath, "--state-dir", s.StateDir}
+	if o := os.Getenv(MountOptionsEnv); o != "" {
+		args = append(args, "-o", o)
+	}
+	cmd := exec.Command(s.opts.TierfsBin, append(args, s.Root)...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
