@@ -1,6 +1,7 @@
 package fuseuring
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"unsafe"
@@ -51,5 +52,46 @@ func TestParseCPUList(t *testing.T) {
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("ParseCPUList(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// A registration that worked completes only when a request arrives,
+// which can be before RegisterError looks: such a completion must stay
+// on the ring for Reap (taking it for an error lost the request and hung
+// its caller). A NOP stands in for the delivered request, a REGISTER on
+// a regular file for a refused one.
+func TestRegisterErrorLeavesRequests(t *testing.T) {
+	u, err := NewRing(4)
+	if err != nil {
+		if os.Getenv("TIERFS_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("no io_uring: %v", err)
+		}
+		t.Skipf("no io_uring: %v", err)
+	}
+	defer u.Close()
+	u.push(func(q *sqe) { q.Opcode, q.UserData = 0, 7 }) // IORING_OP_NOP
+	if err := u.RegisterError(0); err != nil {
+		t.Fatalf("RegisterError with a request waiting = %v, want nil", err)
+	}
+	var got []uint64
+	u.Reap(func(c *CQE) bool { got = append(got, c.UserData); return true })
+	if !slices.Equal(got, []uint64{7}) {
+		t.Fatalf("Reap after RegisterError saw %v, want the waiting completion [7]", got)
+	}
+
+	// Not /dev/null: it takes any command (for benchmarking io_uring).
+	f, err := os.CreateTemp(t.TempDir(), "not-fuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	e, err := NewEntry(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Free()
+	u.Register(int(f.Fd()), 0, e, 1)
+	if err := u.RegisterError(0); err == nil {
+		t.Fatal("RegisterError of a REGISTER on a regular file = nil, want the kernel's refusal")
 	}
 }
