@@ -91,17 +91,22 @@ func pruneOver(ring *fuseserver.Server) func([]*gofs.Inode) syscall.Errno {
 	}
 }
 
-// nodeIDs returns the FUSE node IDs of nodes, which go-fuse sets when it
-// makes an Inode and never changes but does not export. A go-fuse that
-// renamed the field gives false.
+// nodeIDField is where go-fuse keeps an Inode's FUSE node ID, which it
+// sets when it makes the Inode and never changes but does not export.
+var nodeIDField, nodeIDFound = func() (reflect.StructField, bool) {
+	f, ok := reflect.TypeFor[gofs.Inode]().FieldByName("nodeId")
+	return f, ok && f.Type.Kind() == reflect.Uint64
+}()
+
+// nodeIDs returns the FUSE node IDs of nodes; false if a go-fuse upgrade
+// renamed the field.
 func nodeIDs(nodes []*gofs.Inode) ([]uint64, bool) {
+	if !nodeIDFound {
+		return nil, false
+	}
 	ids := make([]uint64, 0, len(nodes))
 	for _, n := range nodes {
-		f := reflect.ValueOf(n).Elem().FieldByName("nodeId")
-		if f.Kind() != reflect.Uint64 {
-			return nil, false
-		}
-		ids = append(ids, f.Uint())
+		ids = append(ids, reflect.ValueOf(n).Elem().FieldByIndex(nodeIDField.Index).Uint())
 	}
 	return ids, true
 }

@@ -26,6 +26,7 @@ func (s *Server) startQueues() {
 		return
 	}
 	n := len(cpus) * s.workers
+	s.threads = n
 	ready := make(chan error, n)
 	for _, cpu := range cpus {
 		for range s.workers {

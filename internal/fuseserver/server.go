@@ -48,6 +48,7 @@ type Server struct {
 	payload int    // the largest request or reply payload
 	minor   uint32 // the kernel's FUSE minor version
 	workers int
+	threads int // ring threads started
 	loops   sync.WaitGroup
 	bufs    sync.Pool
 	closed  sync.Once
@@ -145,10 +146,7 @@ func (s *Server) init(maxWrite int) (fuse.InitOut, error) {
 func (s *Server) Served() (dev, ring int64) { return s.dev.Load(), s.ring.Load() }
 
 // Threads is how many threads serve the rings.
-func (s *Server) Threads() int {
-	cpus, _ := fuseuring.PossibleCPUs()
-	return len(cpus) * s.workers
-}
+func (s *Server) Threads() int { return s.threads }
 
 // Unmount unmounts the filesystem and waits until its threads are done.
 // A busy mount is left mounted and the error wraps EBUSY.
