@@ -84,7 +84,7 @@ func (o *Options) Validate() error {
 	}
 	s := o.Sizes
 	for name, v := range map[string]int64{
-		"files": int64(s.Files), "readdir entries": int64(s.ReaddirEntries), "seq bytes": s.SeqBytes,
+		"files": int64(s.Files), "readdir entries": int64(s.ReaddirEntries), "seq bytes": s.SeqBytes, "seq passes": int64(s.SeqPasses),
 		"maildir msgs": int64(s.MaildirMsgs), "msg size": int64(s.MsgSize),
 		"postmark files": int64(s.PostmarkFiles), "postmark transactions": int64(s.PostmarkTx),
 		"dovecot users": int64(s.DovecotUsers), "dovecot msgs": int64(s.DovecotMsgs), "dovecot clients": int64(s.DovecotClients),

@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +95,59 @@ func TestReportMediansRatiosGoals(t *testing.T) {
 	}
 	if g := goals["Dovecot >= 85% native"]; g.Measured {
 		t.Errorf("Dovecot goal = %+v, want not measured (no dovecot metric)", g)
+	}
+}
+
+func TestGoalRounds(t *testing.T) {
+	r := sampleReport()
+	goals := map[string]Goal{}
+	for _, g := range r.Goals {
+		goals[g.Description] = g
+	}
+	tests := []struct {
+		goal      string
+		perRound  []float64
+		metRounds int
+		status    string
+	}{
+		{"PostMark >= 2x mergerfs", []float64{4, 2.5, 1.5}, 2, "met (2.25 >= 2.00); by round 4.00, 2.50, 1.50: reached in 2 of 3"},
+		{"seq read >= 90% native", []float64{0.95, 0.75, 1000.0 / 1100}, 2, "NOT met (0.86 < 0.90); by round 0.95, 0.75, 0.91: reached in 2 of 3"},
+	}
+	for _, tc := range tests {
+		g := goals[tc.goal]
+		if !slices.EqualFunc(g.PerRound, tc.perRound, func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }) {
+			t.Errorf("%s: per round %v, want %v", tc.goal, g.PerRound, tc.perRound)
+		}
+		if g.MetRounds != tc.metRounds {
+			t.Errorf("%s: met in %d rounds, want %d", tc.goal, g.MetRounds, tc.metRounds)
+		}
+		if got := g.status(); got != tc.status {
+			t.Errorf("%s: status %q, want %q", tc.goal, got, tc.status)
+		}
+	}
+}
+
+// TestGoalRoundsPairByRound checks that a round a target lost is left
+// out of the per-round ratios instead of pairing the next round's value
+// with the other target's value for the lost one.
+func TestGoalRoundsPairByRound(t *testing.T) {
+	r := &Report{
+		Targets: []string{TargetTierfs, TargetMergerfs},
+		Metrics: []MetricInfo{{Name: "postmark", Workload: "postmark"}},
+	}
+	r.add(TargetMergerfs, 0, Sample{"postmark", "ops/s", 10})
+	r.add(TargetMergerfs, 1, Sample{"postmark", "ops/s", 20})
+	r.add(TargetMergerfs, 2, Sample{"postmark", "ops/s", 40})
+	r.add(TargetTierfs, 0, Sample{"postmark", "ops/s", 30})
+	r.addError(TargetTierfs, 1, errors.New("mount failed"))
+	r.add(TargetTierfs, 2, Sample{"postmark", "ops/s", 60})
+	r.Finish()
+	if len(r.Goals) != 2 {
+		t.Fatalf("goals %+v, want the two tierfs/mergerfs ones", r.Goals)
+	}
+	g := r.Goals[0]
+	if want := []float64{3, 1.5}; !slices.Equal(g.PerRound, want) || g.MetRounds != 1 {
+		t.Errorf("per round %v met in %d, want %v met in 1", g.PerRound, g.MetRounds, want)
 	}
 }
 

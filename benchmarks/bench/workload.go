@@ -51,6 +51,7 @@ type Sizes struct {
 	Files          int   // files per metadata micro-benchmark
 	ReaddirEntries int   // entries in the readdir directory
 	SeqBytes       int64 // sequential file size
+	SeqPasses      int   // sequential write+read passes per round (the median is reported)
 	MaildirMsgs    int   // messages delivered maildir-style
 	MsgSize        int   // bytes per message
 	PostmarkFiles  int   // PostMark "set number"
@@ -63,7 +64,7 @@ type Sizes struct {
 // FullSizes are the sizes of a normal run.
 func FullSizes() Sizes {
 	return Sizes{
-		Files: 2000, ReaddirEntries: 10000, SeqBytes: 256 << 20,
+		Files: 2000, ReaddirEntries: 10000, SeqBytes: 256 << 20, SeqPasses: 5,
 		MaildirMsgs: 1000, MsgSize: 4096,
 		PostmarkFiles: 1000, PostmarkTx: 4000,
 		DovecotUsers: 4, DovecotMsgs: 100, DovecotClients: 2,
@@ -74,7 +75,7 @@ func FullSizes() Sizes {
 // minutes on a 2-core machine.
 func QuickSizes() Sizes {
 	return Sizes{
-		Files: 200, ReaddirEntries: 1000, SeqBytes: 32 << 20,
+		Files: 200, ReaddirEntries: 1000, SeqBytes: 32 << 20, SeqPasses: 1,
 		MaildirMsgs: 150, MsgSize: 4096,
 		PostmarkFiles: 100, PostmarkTx: 300,
 		DovecotUsers: 2, DovecotMsgs: 30, DovecotClients: 2,

@@ -154,13 +154,14 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 
 // sizeOverrides are the per-size flags; zero keeps the preset.
 type sizeOverrides struct {
-	files, readdir, seqMiB, maildir, msgSize, pmFiles, pmTx, dcUsers, dcMsgs, dcClients int
+	files, readdir, seqMiB, seqPasses, maildir, msgSize, pmFiles, pmTx, dcUsers, dcMsgs, dcClients int
 }
 
 func (o *sizeOverrides) register(f *flag.FlagSet) {
 	f.IntVar(&o.files, "files", 0, "files per metadata micro-benchmark")
 	f.IntVar(&o.readdir, "readdir-entries", 0, "entries in the readdir directory")
 	f.IntVar(&o.seqMiB, "seq-mib", 0, "sequential file size in MiB")
+	f.IntVar(&o.seqPasses, "seq-passes", 0, "sequential write+read passes per round (median reported)")
 	f.IntVar(&o.maildir, "maildir-msgs", 0, "messages for maildir delivery")
 	f.IntVar(&o.msgSize, "msg-size", 0, "message size in bytes (maildir and Dovecot)")
 	f.IntVar(&o.pmFiles, "postmark-files", 0, "PostMark initial files")
@@ -181,6 +182,7 @@ func (o *sizeOverrides) apply(s *bench.Sizes) {
 	if o.seqMiB != 0 {
 		s.SeqBytes = int64(o.seqMiB) << 20
 	}
+	set(&s.SeqPasses, o.seqPasses)
 	set(&s.MaildirMsgs, o.maildir)
 	set(&s.MsgSize, o.msgSize)
 	set(&s.PostmarkFiles, o.pmFiles)
