@@ -241,15 +241,14 @@ var goalSpecs = []struct {
 func checkGoals(r *Report) []Goal {
 	var out []Goal
 	for _, g := range goalSpecs {
-		if !r.hasRatio(g.ratio) {
+		p, ok := findPair(g.ratio)
+		if !ok || !r.hasTarget(p.num) || !r.hasTarget(p.den) {
 			continue
 		}
 		v, ok := r.RatioValue(g.ratio, g.metric)
 		goal := Goal{Description: g.desc, Ratio: g.ratio, Metric: g.metric,
-			Want: g.want, Got: v, Measured: ok, Met: ok && v >= g.want}
-		if p, found := findPair(g.ratio); found {
-			goal.PerRound = r.roundRatios(g.metric, p.num, p.den)
-		}
+			Want: g.want, Got: v, Measured: ok, Met: ok && v >= g.want,
+			PerRound: r.roundRatios(g.metric, p.num, p.den)}
 		for _, x := range goal.PerRound {
 			if x >= g.want {
 				goal.MetRounds++
@@ -258,12 +257,6 @@ func checkGoals(r *Report) []Goal {
 		out = append(out, goal)
 	}
 	return out
-}
-
-// hasRatio reports whether both targets of the named ratio ran.
-func (r *Report) hasRatio(name string) bool {
-	p, ok := findPair(name)
-	return ok && r.hasTarget(p.num) && r.hasTarget(p.den)
 }
 
 func (g Goal) status() string {

@@ -65,12 +65,21 @@ func seqPass(ctx context.Context, path string, size int64, buf []byte) (write, r
 	return write, read, os.Remove(path)
 }
 
+// seqWrite writes the file and closes it; close is part of the timed
+// write and its error counts (on an nfs tier it reports write errors).
 func seqWrite(ctx context.Context, path string, size int64, buf []byte) error {
 	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	if err := writeAll(ctx, fd, size, buf); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return unix.Close(fd)
+}
+
+func writeAll(ctx context.Context, fd int, size int64, buf []byte) error {
 	for off := int64(0); off < size; off += seqBlock {
 		if ctx.Err() != nil {
 			return ctx.Err()
