@@ -158,8 +158,10 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (S
 	if mo.Name == "" {
 		mo.Name = "tierfs"
 	}
-	// Let the kernel use READDIRPLUS only when the reader stats what it
-	// lists: a plus listing costs a backend lstat and a node per entry.
+	// Adaptive READDIRPLUS: the kernel asks for it on a listing's first
+	// page, and on later pages only after lookups in the directory. A
+	// plus entry costs a backend stat, so dirHandle.Lookup answers known
+	// nodes with one stat and entries on nfs tiers with none.
 	mo.ExtraCapabilities |= fuse.CAP_READDIRPLUS_AUTO
 	if mo.DirectMountFlags&syscall.MS_NOSUID != 0 {
 		// Without it the kernel asks for security.capability before
