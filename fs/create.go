@@ -69,7 +69,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	cn := ch.Operations().(*node)
 	cn.opens.Add(1)
 	h := newHandle(fd, cn)
-	h.writes = flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0
+	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
+		h.writes = true
+		cn.writers.Add(1)
+	}
 	return ch, h, fuseOpenFlags(t), 0
 }
 
@@ -98,7 +101,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	h := newHandle(fd, n)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
-		n.forgetSelf() // a cached stat would miss the writes
+		n.writers.Add(1) // before forgetting: see lookupCached
+		n.forgetSelf()
 	}
 	return h, fuseOpenFlags(t), 0
 }

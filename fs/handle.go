@@ -26,7 +26,8 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	h.n.opens.Add(-1)
 	err := h.LoopbackFile.Release(ctx)
 	if h.writes {
-		h.n.forgetSelf()
+		h.n.writers.Add(-1)
+		h.n.forgetSelf() // what was cached while it wrote is stale
 	}
 	return err
 }

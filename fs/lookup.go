@@ -122,7 +122,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		}
 	}
 	c := &cached{tier: ti, dirs: dirs, fileGen: gen, ino: n.r.inoOf(ti, p, &st)}
-	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
+	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 && !n.childWriting(name) {
 		c.hasStat, c.st = true, st
 	}
 	lc.put(k, cacheGen, c)
@@ -148,13 +148,16 @@ func (n *node) lookupCache() *lookupCache {
 }
 
 // lookupCached answers a lookup from the cache when it can; done is
-// false when the backend must be asked after all.
+// false when the backend must be asked after all. A cached stat is not
+// served while the file is open for writing: a writer counts itself
+// before it forgets the cached entry, so an entry stored before the
+// writer came is refused by its generation, and one stored since, here.
 func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
 	if c.tier < 0 {
 		return nil, n.confirmMissing(), true // EIO if a tier that might hold it is gone
 	}
 	st, gen := c.st, c.fileGen
-	if !c.hasStat {
+	if !c.hasStat || n.childWriting(name) {
 		var err error
 		if gen, err = n.r.tiers[c.tier].LstatGen(p, &st); err != nil || gen != c.fileGen {
 			return nil, 0, false // another file now: its inode number may differ
@@ -170,4 +173,14 @@ func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out 
 	}
 	fillAttr(&out.Attr, &st)
 	return n.newChild(ctx, name, c.tier, &st, c.ino, gen, c.dirs), 0, true
+}
+
+// childWriting reports whether n's child name is open for writing.
+func (n *node) childWriting(name string) bool {
+	ch := n.GetChild(name)
+	if ch == nil {
+		return false
+	}
+	cn, ok := ch.Operations().(*node)
+	return ok && cn.writers.Load() > 0
 }

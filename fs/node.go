@@ -32,6 +32,10 @@ type node struct {
 	dirs  atomic.Uint64          // directories: bitmask of tiers known to hold it
 	kept  atomic.Pointer[string] // files whose name was replaced: see keptDir
 	opens atomic.Int32           // open handles (the mover skips open files)
+	// writers counts the handles open for writing: their writes go to
+	// the tier beside tierfs (passthrough), so a cached stat of the file
+	// would go stale under them.
+	writers atomic.Int32
 
 	state   atomic.Uint32 // st* bits: use and bookkeeping for the pruner (live.go)
 	nextNew *node         // the next node on liveNodes.pending
@@ -159,7 +163,7 @@ func (n *node) again(dirs uint64) *gofs.Inode {
 // cred is the caller's identity for backend calls that create files.
 func cred(ctx context.Context) *tiers.Cred {
 	if c, ok := fuse.FromContext(ctx); ok {
-		return &tiers.Cred{Uid: c.Uid, Gid: c.Gid}
+		return &tiers.Cred{Uid: c.Uid, Gid: c.Gid, Pid: c.Pid}
 	}
 	return nil
 }

@@ -19,8 +19,9 @@ import (
 // a tier goes through its Tier, which tells the cache afterwards; if the
 // path touched a cached directory or one of its ancestors, the cache is
 // emptied, so a create never lands in a directory that was renamed away
-// or removed and made again. A generation makes a lookup that raced
-// with that drop leave its result uncached. What changes behind
+// or removed and made again. A generation, bumped by every rename and
+// rmdir, makes a lookup that raced with one leave its result uncached:
+// it may have resolved the directory just renamed away. What changes behind
 // tierfs's back (an operator on the tier itself) is seen within
 // dirCacheTTL, and a tier that goes down or comes back starts afresh.
 //
@@ -121,10 +122,13 @@ func (c *dirCache) remove(dir string, d *cachedDir) {
 }
 
 // changed is called after paths were renamed or removed: if any of them
-// is or holds a cached directory, everything is dropped.
+// is or holds a cached directory, everything is dropped. A lookup that
+// missed before the change must not cache what it resolved even when
+// nothing was cached, hence the new generation in any case.
 func (c *dirCache) changed(paths ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for _, p := range paths {
 		if c.under[p] > 0 {
 			c.dropLocked()

@@ -108,6 +108,38 @@ func TestDirCacheFollowsThePath(t *testing.T) {
 	}
 }
 
+// A lookup that missed the cache and resolved a/b may add it after a/b
+// was renamed away and made again; with nothing cached the rename
+// dropped nothing, and the descriptor of the renamed directory must
+// still not be cached under a/b.
+func TestDirCacheLookupRacingRename(t *testing.T) {
+	tr := newTestTier(t, "fast")
+	makeDirs(t, tr, "a", "a/b")
+	now := time.Now()
+	d, gen := tr.dirs.get("a/b", now) // holdDir's miss...
+	if d != nil {
+		t.Fatal("a/b cached before any lookup")
+	}
+	fd, err := openat2(tr.root, "a/b", unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Rename("a/b", "moved", 0); err != nil { // ...a rename meanwhile...
+		t.Fatal(err)
+	}
+	makeDirs(t, tr, "a/b")
+	tr.dirs.add("a/b", fd, gen, now).release() // ...and holdDir's add
+	if err := create(t, tr, "a/b/new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(tr.Path, "a/b/new")); err != nil {
+		t.Errorf("a/b/new is not in the new a/b: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(tr.Path, "moved/new")); err == nil {
+		t.Error("a/b/new was created in moved/, the directory renamed away")
+	}
+}
+
 // Renaming and removing files, which Dovecot does several times a
 // message, leaves the cache alone.
 func TestDirCacheKeptAcrossFileChanges(t *testing.T) {

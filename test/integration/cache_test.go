@@ -120,6 +120,18 @@ func hammerCache(t *testing.T, cacheSize string) {
 		t.Fatalf("%d stale answers; first: %s", n, *firstErr.Load())
 	}
 	// The hammer only proves something if the cache answered.
+	hits := cacheHits(t, fx)
+	if cacheSize != "0" && hits == 0 {
+		t.Fatalf("the metadata cache answered no lookup: the test exercised nothing")
+	}
+	if cacheSize == "0" && hits != 0 {
+		t.Fatalf("cache turned off but %d hits", hits)
+	}
+}
+
+// cacheHits reports the metadata cache's hits so far (tierfs status).
+func cacheHits(t *testing.T, fx *fixture) uint64 {
+	t.Helper()
 	out, err := fx.run("status", "--json", fx.mnt)
 	if err != nil {
 		t.Fatalf("tierfs status: %v\n%s", err, out)
@@ -130,12 +142,68 @@ func hammerCache(t *testing.T, cacheSize string) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
 		t.Fatalf("tierfs status --json: %v\n%s", err, out)
 	}
-	hits := st[0].Cache.Hits
-	t.Logf("cache: %d hits, %d misses", hits, st[0].Cache.Misses)
-	if cacheSize != "0" && hits == 0 {
-		t.Fatalf("the metadata cache answered no lookup: the test exercised nothing")
+	t.Logf("cache: %d hits, %d misses", st[0].Cache.Hits, st[0].Cache.Misses)
+	return st[0].Cache.Hits
+}
+
+// A file on an nfs tier grows beside tierfs while it is open for writing
+// (passthrough), so its cached stat must not answer a lookup then; once
+// the writer has closed it, the cache may answer again.
+func TestCachedStatNotServedWhileWriting(t *testing.T) {
+	tests := []struct {
+		name   string
+		exists bool // the file is made empty before the open
+		flags  int
+	}{
+		{"append", true, unix.O_WRONLY | unix.O_APPEND},
+		{"rdwr", true, unix.O_RDWR},
+		{"create", false, unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL},
 	}
-	if cacheSize == "0" && hits != 0 {
-		t.Fatalf("cache turned off but %d hits", hits)
+	// Every stat is a LOOKUP, whose answer the kernel then keeps: a
+	// stale one would stand until the next.
+	cfg := cacheHammerConfig(`"64MiB"`)
+	cfg.Extra = "[kernel]\nentry_timeout = \"0s\"\nattr_timeout = \"60s\"\n[cache]\nsize = \"64MiB\"\n"
+	fx := mountTierfs(t, cfg)
+	dir := fx.mkdirAll(t, "h")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name+".slow")
+			if tc.exists {
+				mustWrite(t, p, "")
+				lstat(t, p)
+				lstat(t, p) // cached now
+			}
+			fd, err := unix.Open(p, tc.flags|unix.O_CLOEXEC, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			mustWriteFd(t, fd, "a")
+			if st := lstat(t, p); st.Size != 1 {
+				t.Fatalf("size %d after the first write, want 1", st.Size)
+			}
+			mustWriteFd(t, fd, "bbbb")
+			for i := range 3 {
+				if st := lstat(t, p); st.Size != 5 {
+					t.Fatalf("stat %d after the writer grew the file: size %d, want 5", i, st.Size)
+				}
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil || st.Size != 5 {
+				t.Fatalf("the writer's fstat: size %d (%v), want 5", st.Size, err)
+			}
+			if err := unix.Close(fd); err != nil {
+				t.Fatal(err)
+			}
+			fx.requireOnTier(t, filepath.Join("h", tc.name+".slow"), "slow")
+			lstat(t, p)
+			before := cacheHits(t, fx)
+			if st := lstat(t, p); st.Size != 5 {
+				t.Fatalf("size %d after close, want 5", st.Size)
+			}
+			if after := cacheHits(t, fx); after == before {
+				t.Errorf("the cache answered no stat of the closed file: the test exercised nothing")
+			}
+		})
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,5 +175,52 @@ func mustContent(t testing.TB, p, want string) {
 	}
 	if string(got) != want {
 		t.Fatalf("%s: content %q, want %q", p, got, want)
+	}
+}
+
+// A caller allowed to create in a directory only through a supplementary
+// group (Dovecot's mail_access_groups, shared folders) creates there as
+// natively, and owns what it creates.
+func TestCreateThroughSupplementaryGroup(t *testing.T) {
+	const uid, gid, group = 1000, 1000, 2000
+	onTargets(t, func(t *testing.T, tg target) {
+		searchable(t, tg.dir)
+		d := filepath.Join(tg.dir, "shared")
+		if err := os.Mkdir(d, 0o770); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, 0, group); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o770); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		script := `cd "$1" && echo x > file && mkdir dir && ln -s file link && mkfifo fifo`
+		cmd := exec.Command("/bin/sh", "-c", script, "sh", d)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{group}}}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("create as uid %d with supplementary group %d: %v: %s", uid, group, err, out)
+		}
+		for _, name := range []string{"file", "dir", "link", "fifo"} {
+			if st := lstat(t, filepath.Join(d, name)); st.Uid != uid || st.Gid != gid {
+				t.Errorf("%s is owned by %d:%d, want %d:%d", name, st.Uid, st.Gid, uid, gid)
+			}
+		}
+	})
+}
+
+// searchable lets every user through the test's own directories above
+// dir (made 0700), up to the system's temporary directory.
+func searchable(t testing.TB, dir string) {
+	t.Helper()
+	top := filepath.Clean(os.TempDir())
+	for p := filepath.Clean(dir); strings.HasPrefix(p, top+"/"); p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, st.Mode().Perm()|0o011); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
