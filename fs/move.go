@@ -104,11 +104,11 @@ func (ms *moves) end(p string) {
 }
 
 // Move moves file p (a path inside the mount) to tier dst, following
-// the crash-safe protocol: copy to a temporary on dst, fsync, rename into
-// place, fsync the directory; then, with operations on the file held
-// off, check the source is unchanged, switch the node, unlink the source
-// and fsync its directory. A journal intent covers the window in which
-// both copies exist. It returns the bytes moved.
+// the crash-safe protocol: copy to a temporary on dst and fsync it; then,
+// with operations on the file held off, check the source is unchanged,
+// rename the copy into place, fsync the directory, switch the node,
+// unlink the source and fsync its directory. A journal intent covers the
+// window in which both copies exist. It returns the bytes moved.
 func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if dst < 0 || dst >= len(r.tiers) {
 		return 0, fmt.Errorf("move %s: no tier %d", p, dst)
@@ -132,96 +132,111 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end(p)
-	if err := r.moveData(ctx, p, src, dst, n, state); err != nil {
+	if err := r.moveData(ctx, p, src, dst, state); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
 }
 
 // moveData runs the steps of Move once the file is registered as moving.
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, state *moveState) error {
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy")
-	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, n)})
+	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, r.knownNode(p))})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}
 	r.crashAt("move-after-copy")
-	dir, _ := splitPath(p)
-	if e := r.ensureDirPath(dst, dir); e != 0 {
-		td.Unlink(tmp)
-		return fmt.Errorf("create %s on tier %s: %w", dir, td.Name, e)
-	}
-	r.markDir(dir, dst)
 	id, err := r.journal.begin(intent{Op: opMove, From: p, Tiers: []string{ts.Name, td.Name}})
 	if err != nil {
 		td.Unlink(tmp)
 		return fmt.Errorf("journal: %w", err)
 	}
+	if err := r.commitMove(p, src, dst, tmp, before, state); err != nil {
+		td.Unlink(tmp) // gone already if it was renamed into place
+		r.endIntent(id, p)
+		return err
+	}
+	r.endIntent(id, p)
+	return nil
+}
+
+// commitMove puts the copy tmp in place and switches the file to it,
+// unless the file was opened, changed, renamed or removed since the copy
+// began. All of it runs under the move's lock, which every operation on
+// the file takes first, and with directory renames held off: the copy
+// becomes visible only once nothing can change the source any more, so
+// a move that gives up never removes a file someone else put in its
+// place, and after a crash the source is either unchanged or removed by
+// this commit.
+func (r *Root) commitMove(p string, src, dst int, tmp string, before tiers.SourceState, state *moveState) error {
+	ts, td := r.tiers[src], r.tiers[dst]
+	r.tree.RLock()
+	defer r.tree.RUnlock()
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	dir, _ := splitPath(p)
+	if n := r.knownNode(p); state.interrupted || (n != nil && n.opens.Load() > 0) {
+		return ErrOpen
+	}
+	var st unix.Stat_t
+	if err := ts.Lstat(p, &st); err != nil || tiers.StateOf(&st) != before {
+		return ErrChanged
+	}
+	if e := r.ensureDirPath(dst, dir); e != 0 {
+		return fmt.Errorf("create %s on tier %s: %w", dir, td.Name, e)
+	}
+	r.markDir(dir, dst)
 	if err := td.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
-		td.Unlink(tmp)
-		r.journal.end(id)
 		if err == unix.EEXIST {
 			return ErrDuplicate
 		}
 		return fmt.Errorf("rename into place on tier %s: %w", td.Name, err)
 	}
 	if err := td.FsyncDir(dir); err != nil {
-		return r.undoMove(id, td, p, fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err))
+		// Still under the lock: what is at p on td is this move's copy.
+		if uerr := td.Unlink(p); uerr != nil && !missing(uerr) {
+			return fmt.Errorf("fsync %s on tier %s: %w (and removing the copy failed: %v; it is journaled)", dir, td.Name, err, uerr)
+		}
+		td.FsyncDir(dir)
+		return fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err)
 	}
 	r.crashAt("move-after-rename")
-	if err := r.commitMove(p, src, dst, before, state); err != nil {
-		return r.undoMove(id, td, p, err)
-	}
-	if err := r.journal.end(id); err != nil {
-		r.log.Warn("move: cannot clear the journal intent", "path", p, "err", err)
-	}
-	return nil
-}
-
-// commitMove switches the file to its new tier under the move's lock,
-// unless it was opened or changed since the copy began.
-func (r *Root) commitMove(p string, src, dst int, before tiers.SourceState, state *moveState) error {
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	n := r.knownNode(p)
-	if state.interrupted || (n != nil && n.opens.Load() > 0) {
-		return ErrOpen
-	}
-	var st unix.Stat_t
-	if err := r.tiers[src].Lstat(p, &st); err != nil || tiers.StateOf(&st) != before {
-		return ErrChanged
-	}
-	if n != nil {
-		n.tier.Store(int32(dst))
-	}
-	r.forgetPath(p)
-	r.crashAt("move-after-switch")
-	if err := r.tiers[src].Unlink(p); err != nil {
+	if err := r.switchTier(p, src, dst); err != nil {
 		// The node already reads the new copy, which is identical.
 		r.log.Warn("move: source copy left behind; tierfs check will remove it", "path", p, "err", err)
 		return nil
 	}
-	dir, _ := splitPath(p)
-	if err := r.tiers[src].FsyncDir(dir); err != nil {
+	if err := ts.FsyncDir(dir); err != nil {
 		r.log.Warn("move: fsync of the source directory failed", "path", p, "err", err)
 	}
 	r.crashAt("move-after-unlink")
 	return nil
 }
 
-// undoMove removes the destination copy of a move that gave up. The
-// source was never touched.
-func (r *Root) undoMove(id string, td *tiers.Tier, p string, cause error) error {
-	if err := td.Unlink(p); err != nil && !missing(err) {
-		return fmt.Errorf("%w (and removing the copy failed: %v; it is journaled)", cause, err)
-	}
+// switchTier points the node of p, if the kernel has one, at its copy on
+// dst and unlinks the source. Both happen under the parent directory's
+// name lock, so that a lookup which found the source just before has
+// made its node by then, and one that comes after finds only the copy.
+func (r *Root) switchTier(p string, src, dst int) error {
 	dir, _ := splitPath(p)
-	td.FsyncDir(dir)
+	if parent := r.knownNode(dir); parent != nil {
+		parent.names.Lock()
+		defer parent.names.Unlock()
+	}
+	if n := r.knownNode(p); n != nil {
+		n.tier.Store(int32(dst))
+	}
+	r.forgetPath(p)
+	r.crashAt("move-after-switch")
+	return r.tiers[src].Unlink(p)
+}
+
+// endIntent clears a move's journal intent.
+func (r *Root) endIntent(id, p string) {
 	if err := r.journal.end(id); err != nil {
 		r.log.Warn("move: cannot clear the journal intent", "path", p, "err", err)
 	}
-	return cause
 }
 
 // locate finds the tier holding file p without going through nodes.

@@ -38,25 +38,52 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	}
 	n.r.moves.interrupt(from)
 	n.r.moves.interrupt(to)
+	// The kernel looked the source up just before: its node says whether
+	// this renames a directory, which must hold moves off (Root.tree).
+	e, retry := n.rename(name, from, np, newName, to, flags, n.childIsDir(name))
+	if retry {
+		e, _ = n.rename(name, from, np, newName, to, flags, true)
+	}
+	return e
+}
+
+// rename renames under the name locks of both directories, and under
+// Root.tree if treeLocked. A directory found without it is left alone
+// and reported by retry: the tree lock comes before the name locks.
+func (n *node) rename(name, from string, np *node, newName, to string, flags uint32, treeLocked bool) (e syscall.Errno, retry bool) {
+	if treeLocked {
+		n.r.tree.Lock()
+		defer n.r.tree.Unlock()
+	}
 	unlock := lockNames(n, np)
 	defer unlock()
 	ti, isDir, e := n.source(name, from)
 	if e != 0 {
-		return e
+		return e, false
+	}
+	if isDir && !treeLocked {
+		return 0, true
 	}
 	target, e := np.targetCopies(newName, to)
 	if e != 0 {
-		return e
+		return e, false
 	}
 	if flags&unix.RENAME_NOREPLACE != 0 && len(target) > 0 {
-		return syscall.EEXIST
+		return syscall.EEXIST, false
 	}
 	defer np.forget(newName)
 	defer n.forget(name)
 	if isDir {
-		return n.renameDir(from, to, np, target)
+		return n.renameDir(from, to, np, target), false
 	}
-	return n.renameFile(ti, from, to, np, newName, target)
+	return n.renameFile(ti, from, to, np, newName, target), false
+}
+
+// childIsDir reports whether child name is a directory as far as the
+// node the kernel holds for it says; true when there is none.
+func (n *node) childIsDir(name string) bool {
+	ch := n.knownChild(name)
+	return ch == nil || ch.IsDir()
 }
 
 // source finds the tier of rename's source p (child name of n). The

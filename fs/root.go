@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,10 +62,15 @@ type Root struct {
 	journal *journal
 	root    *node
 
-	cache       *lookupCache
-	nodes       *liveNodes
-	requests    requestCounts
-	moves       moves
+	cache    *lookupCache
+	nodes    *liveNodes
+	requests requestCounts
+	moves    moves
+	// tree is held for writing while a directory is renamed on its tiers
+	// one after another, and for reading while a move commits: a move
+	// never places its copy in a directory that has moved on some tiers
+	// and not yet on others.
+	tree        sync.RWMutex
 	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
 	cacheTiers  uint64 // tiers of kind nfs: lookups there go through the metadata cache
 	nosuid      atomic.Bool
