@@ -76,7 +76,7 @@ func (n *node) rename(name, from string, np *node, newName, to string, flags uin
 	if isDir {
 		return n.renameDir(from, to, np, target), false
 	}
-	return n.renameFile(ti, from, to, np, newName, target), false
+	return n.renameFile(ti, from, to, np, newName, target, uint(flags)), false
 }
 
 // childIsDir reports whether child name is a directory as far as the
@@ -152,8 +152,10 @@ func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 
 // renameFile renames a non-directory on its own tier; a target on other
 // tiers is removed afterwards, so a crash in between keeps both names'
-// data (the winner shows, "tierfs check" reports the other).
-func (n *node) renameFile(ti int, from, to string, np *node, newName string, target map[int]uint32) syscall.Errno {
+// data (the winner shows, "tierfs check" reports the other). flags go to
+// the tier too: RENAME_NOREPLACE was checked on every tier, but a create
+// may have come since.
+func (n *node) renameFile(ti int, from, to string, np *node, newName string, target map[int]uint32, flags uint) syscall.Errno {
 	for _, typ := range target {
 		if typ == unix.S_IFDIR {
 			return syscall.EISDIR
@@ -167,7 +169,7 @@ func (n *node) renameFile(ti int, from, to string, np *node, newName string, tar
 			n.r.keepReplaced(tj, to, old)
 		}
 	}
-	if err := n.r.tiers[ti].Rename(from, to, 0); err != nil {
+	if err := n.r.tiers[ti].Rename(from, to, flags); err != nil {
 		return errno(err)
 	}
 	for tj := range target {
