@@ -10,12 +10,14 @@ import (
 	"syscall"
 )
 
-// Check looks at the disk before mounting at mountpoint: every local and
+// Check looks at the disk before mounting at mountpoint: the mount point
+// is a directory (or a stale FUSE mount to mount over), every local and
 // nfs tier path is an existing directory, a tmpfs tier path exists or its
 // parent does (tmpfs tiers are created at mount), no two tiers are one
 // directory (by path after resolving symlinks, and by device and inode, so
 // bind mounts are caught), no tier lies inside another, and the mount
-// point and the tiers do not contain each other. An empty mountpoint skips
+// point and the tiers do not contain each other (after resolving the
+// mount point's symlinks, its own included). An empty mountpoint skips
 // the mount point checks (for `tierfs init`). All problems are reported
 // together, each a *FieldError.
 func (c *Config) Check(mountpoint string) error {
@@ -104,22 +106,17 @@ func checkPair(fail failFunc, i, j int, tiers []Tier, r []resolvedTier) {
 	}
 }
 
-// checkMountpoint reports a mount point that is or contains a tier, or
-// lies inside one. Only the parent's symlinks are resolved: a stale FUSE
-// mount left at the mount point fails every lookup of it (ENOTCONN), and
-// the path comparison must still work then.
+// checkMountpoint reports a mount point that is not a directory, or
+// that is or contains a tier, or lies inside one (also through
+// symlinks, the mount point's own included).
 func (c *Config) checkMountpoint(fail failFunc, mountpoint string, r []resolvedTier) {
 	if !filepath.IsAbs(mountpoint) {
 		fail("mount point", "%q is not an absolute path", mountpoint)
 		return
 	}
-	mp := filepath.Clean(mountpoint)
-	if parent, err := filepath.EvalSymlinks(filepath.Dir(mp)); err == nil {
-		mp = filepath.Join(parent, filepath.Base(mp))
-	}
-	var st *syscall.Stat_t
-	if fi, err := os.Stat(mountpoint); err == nil {
-		st, _ = fi.Sys().(*syscall.Stat_t)
+	mp, st, err := resolveMountpoint(filepath.Clean(mountpoint))
+	if err != nil {
+		fail("mount point", "%q %w", mountpoint, err)
 	}
 	for i, t := range r {
 		if t.path == "" {
@@ -137,6 +134,52 @@ func (c *Config) checkMountpoint(fail failFunc, mountpoint string, r []resolvedT
 			fail("mount point", "%q is inside tier[%d] %q (%q)", mountpoint, i+1, c.Tiers[i].Name, c.Tiers[i].Path)
 		}
 	}
+}
+
+// resolveMountpoint returns the clean, absolute mount point mp with its
+// symlinks resolved and its stat, and why it cannot be mounted on. A
+// stale FUSE mount left by a crash (ENOTCONN) may be mounted over; no
+// lookup of it succeeds, so it is resolved by its path alone and has
+// no stat.
+func resolveMountpoint(mp string) (string, *syscall.Stat_t, error) {
+	fi, err := os.Stat(mp)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return resolveStale(mp), nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return resolveStale(mp), nil, errors.New("does not exist")
+	case err != nil:
+		return resolveStale(mp), nil, fmt.Errorf("cannot be used: %w", err)
+	}
+	p, err := filepath.EvalSymlinks(mp)
+	if err != nil {
+		return resolveStale(mp), nil, fmt.Errorf("cannot be resolved: %w", err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() {
+		return p, st, errors.New("is not a directory")
+	}
+	return p, st, nil
+}
+
+// resolveStale resolves the symlinks of path p without looking up its
+// final target, which fails on a stale mount: the parent is resolved,
+// and a symlink in the last component is followed by reading it.
+func resolveStale(p string) string {
+	for range 40 { // the kernel's own limit on symlinks in one lookup
+		if parent, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+			p = filepath.Join(parent, filepath.Base(p))
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return p // not a symlink, or nothing to read: p is final
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = filepath.Clean(target)
+	}
+	return p
 }
 
 // inside reports whether path p lies strictly below dir; both are clean

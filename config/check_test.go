@@ -36,12 +36,14 @@ func mkdirs(t *testing.T, root string, dirs ...string) {
 
 func TestCheck(t *testing.T) {
 	root := t.TempDir()
-	mkdirs(t, root, "fast", "slow", "shm", "mnt", "nested/inner", "bind")
+	mkdirs(t, root, "fast/m", "fast/sub", "slow", "shm", "mnt", "nested/inner", "bind")
 	if err := os.WriteFile(filepath.Join(root, "file"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(filepath.Join(root, "fast"), filepath.Join(root, "fastlink")); err != nil {
-		t.Fatal(err)
+	for link, target := range map[string]string{"fastlink": "fast", "sublink": "fast/sub", "filelink": "file", "dangling": "gone"} {
+		if err := os.Symlink(filepath.Join(root, target), filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	bindOK := bindMount(t, filepath.Join(root, "slow"), filepath.Join(root, "bind"))
 	r := func(p string) string { return filepath.Join(root, p) }
@@ -71,6 +73,12 @@ func TestCheck(t *testing.T) {
 		{"tier inside mount point", []string{"local", r("nested/inner")}, r("nested"), "tier[1].path", "is inside the mount point", false},
 		{"mount point inside tier", []string{"local", r("nested")}, r("nested/inner"), "mount point", `is inside tier[1] "ta"`, false},
 		{"mount point inside tier via symlink", []string{"local", r("fast")}, r("fastlink/m"), "mount point", "is inside tier[1]", false},
+		{"mount point is a symlink into a tier", []string{"local", r("fast")}, r("sublink"), "mount point", `"` + r("sublink") + `" is inside tier[1] "ta"`, false},
+		{"mount point is a symlink to a tier", []string{"local", r("fast")}, r("fastlink"), "tier[1].path", "is the mount point", false},
+		{"mount point is a file", []string{"local", r("fast")}, r("file"), "mount point", `"` + r("file") + `" is not a directory`, false},
+		{"mount point is a symlink to a file", []string{"local", r("fast")}, r("filelink"), "mount point", "is not a directory", false},
+		{"mount point missing", []string{"local", r("fast")}, r("gone"), "mount point", `"` + r("gone") + `" does not exist`, false},
+		{"mount point is a dangling symlink", []string{"local", r("fast")}, r("dangling"), "mount point", "does not exist", false},
 		{"relative mount point", []string{"local", r("fast")}, "mnt", "mount point", "is not an absolute path", false},
 	}
 	for _, tt := range tests {

@@ -52,6 +52,11 @@ type Tier struct {
 	Name string `toml:"name"`
 	Path string `toml:"path"`
 	Kind Kind   `toml:"kind"`
+	// UUID, if set, pins the persistent tier to the marker "tierfs
+	// init" wrote: a marker of the right name but another UUID (an old
+	// one on the bare directory under an unmounted NFS export) is
+	// refused.
+	UUID string `toml:"uuid,omitempty"`
 }
 
 // RuleSpec is one placement rule as written: a glob and a tier name.

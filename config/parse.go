@@ -84,7 +84,7 @@ func knownKeys(table string) []string {
 	case "":
 		return []string{"tier", "rule", "kernel", "cache", "metrics", "mover"}
 	case "tier":
-		return []string{"name", "path", "kind"}
+		return []string{"name", "path", "kind", "uuid"}
 	case "rule":
 		return []string{"match", "tier", "demote_after", "demote_to", "only_seen", "min_size", "quiet"}
 	case "mover":
@@ -227,6 +227,13 @@ func (c *Config) validateTiers(fail failFunc) {
 			fail(f+".kind", "%q is not a kind (want tmpfs, local or nfs)", t.Kind)
 		}
 		switch {
+		case t.UUID == "":
+		case t.Kind == KindTmpfs:
+			fail(f+".uuid", "a tmpfs tier has no marker to pin")
+		case !validUUID(t.UUID):
+			fail(f+".uuid", "%q is not a UUID (want the one \"tierfs init\" printed, e.g. 27fa9dd7-7afa-4398-b1c7-b729d829c4b1)", t.UUID)
+		}
+		switch {
 		case t.Path == "":
 			fail(f+".path", "missing")
 		case !filepath.IsAbs(t.Path):
@@ -235,6 +242,26 @@ func (c *Config) validateTiers(fail failFunc) {
 			t.Path = filepath.Clean(t.Path)
 		}
 	}
+}
+
+// validUUID accepts the 8-4-4-4-12 hex form markers carry.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validName keeps tier names usable in markers, metrics labels, xattr

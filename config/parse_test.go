@@ -50,7 +50,7 @@ func TestParse(t *testing.T) {
 	if c.Source != "test.toml" {
 		t.Errorf("Source = %q", c.Source)
 	}
-	want := []Tier{{"tmp", "/dev/shm/t", KindTmpfs}, {"fast", "/srv/fast", KindLocal}, {"slow", "/srv/slow", KindNFS}}
+	want := []Tier{{Name: "tmp", Path: "/dev/shm/t", Kind: KindTmpfs}, {Name: "fast", Path: "/srv/fast", Kind: KindLocal}, {Name: "slow", Path: "/srv/slow", Kind: KindNFS}}
 	if len(c.Tiers) != len(want) {
 		t.Fatalf("Tiers = %+v", c.Tiers)
 	}
@@ -117,7 +117,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
 		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics, mover)"},
-		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind)"},
+		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind, uuid)"},
+		{"uuid malformed", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa\""), "tier[3].uuid", `"27fa9dd7-7afa" is not a UUID`},
+		{"uuid not hex", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4bz\""), "tier[3].uuid", "is not a UUID"},
+		{"uuid on tmpfs", edit(t, `name = "tmp"`, "name = \"tmp\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4b1\""), "tier[1].uuid", "a tmpfs tier has no marker to pin"},
 		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier, demote_after, demote_to, only_seen, min_size, quiet)"},
 		{"unknown kernel key", goodConfig + "max_write = 1\n", "kernel.max_write", "unknown key (want entry_timeout, attr_timeout, negative_timeout)"},
 		{"unknown subtable", goodConfig + "[kernel.x]\ny = 1\n", "kernel.x", "unknown key"},
@@ -202,9 +205,9 @@ func TestDefault(t *testing.T) {
 		t.Errorf("Source = %q", c.Source)
 	}
 	want := []Tier{
-		{"tmpfs", "/dev/shm/tierfs", KindTmpfs},
-		{"fast", "/var/lib/tierfs/fast", KindLocal},
-		{"slow", "/var/lib/tierfs/slow", KindLocal},
+		{Name: "tmpfs", Path: "/dev/shm/tierfs", Kind: KindTmpfs},
+		{Name: "fast", Path: "/var/lib/tierfs/fast", Kind: KindLocal},
+		{Name: "slow", Path: "/var/lib/tierfs/slow", Kind: KindLocal},
 	}
 	for i := range want {
 		if c.Tiers[i] != want[i] {

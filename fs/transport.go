@@ -74,6 +74,14 @@ func serve(raw fuse.RawFileSystem, ring *fuseserver.Server, mountpoint string, m
 	}
 	go srv.Serve()
 	if err := srv.WaitMount(); err != nil {
+		// The kernel may hold the mount already; left behind it would
+		// answer ENOTCONN to everything below it.
+		if uerr := srv.Unmount(); uerr != nil {
+			// EINVAL: nothing is mounted there (the mount itself failed).
+			if derr := syscall.Unmount(mountpoint, syscall.MNT_DETACH); derr != nil && derr != syscall.EINVAL {
+				return nil, fmt.Errorf("mount %s: %w (and the failed mount could not be removed: %v)", mountpoint, err, derr)
+			}
+		}
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	return srv, nil

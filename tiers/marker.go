@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -69,6 +70,9 @@ func (t *Tier) checkMarker() error {
 	}
 	if m.Name != t.Name {
 		return fmt.Errorf("tier %q: %s is marked as tier %q; check the config's tier paths", t.Name, t.Path, m.Name)
+	}
+	if t.UUID != "" && !strings.EqualFold(m.UUID, t.UUID) {
+		return fmt.Errorf("tier %q: %s carries marker uuid %s, but the config pins uuid %s: is the right filesystem mounted there? (a marker left on the bare mount point directory looks like this)", t.Name, t.Path, m.UUID, t.UUID)
 	}
 	return nil
 }

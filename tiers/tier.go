@@ -7,6 +7,7 @@ package tiers
 
 import (
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ type Spec struct {
 	Name string
 	Path string // absolute
 	Kind string // KindTmpfs, KindLocal or KindNFS
+	UUID string // if set, the marker must carry this UUID
 }
 
 // Tier is one open backing directory.
@@ -42,6 +44,8 @@ type Tier struct {
 	lastErr atomic.Pointer[string]
 
 	noXattrat atomic.Bool // the kernel lacks getxattrat(2)
+
+	lock *os.File // the held lock file (see Lock), nil if not locked
 
 	// Observe, if set before the tier is used, is called after every
 	// backend call with its name, duration and error.
@@ -80,9 +84,14 @@ func Open(spec Spec, index int) (*Tier, error) {
 	return t, nil
 }
 
-// Close releases the root descriptor and the cached directories.
+// Close releases the root descriptor, the cached directories and the
+// tier's lock.
 func (t *Tier) Close() error {
 	t.dirs.drop()
+	if t.lock != nil {
+		t.lock.Close()
+		t.lock = nil
+	}
 	return unix.Close(t.root)
 }
 

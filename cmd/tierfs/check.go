@@ -72,6 +72,11 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeTiers(ts)
+	if a.repair {
+		if err := lockCheckTiers(ts); err != nil {
+			return fmt.Errorf("check --repair: %w; unmount it first (repairs would race the daemon's moves)", err)
+		}
+	}
 	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout}
 	c.run(ctx)
 	return c.summary()
@@ -130,7 +135,7 @@ func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 				continue
 			}
 		}
-		tier, err := tiers.Open(tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind)}, i)
+		tier, err := tiers.Open(tierSpec(t), i)
 		if err != nil {
 			closeTiers(ts)
 			return nil, fmt.Errorf("%s: %w", cfg.Source, err)
@@ -138,6 +143,22 @@ func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 		ts[i] = tier
 	}
 	return ts, nil
+}
+
+// lockCheckTiers takes the lock of every open tier for a repair. A tier
+// a daemon serves is refused even when the mount table does not tie it
+// to this config (another fsname, another path to the config), and no
+// daemon can start on the tiers while the repair runs.
+func lockCheckTiers(ts []*tiers.Tier) error {
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		if err := t.Lock(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checker walks the union of the tiers and reports problems.

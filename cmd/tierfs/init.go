@@ -2,13 +2,32 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/tiers"
 )
+
+// checkPinned verifies the marker of a tier whose config pins a UUID.
+// init never writes one then: a new marker would get another UUID, and
+// a missing one most likely means the tier's filesystem is not mounted.
+func checkPinned(t config.Tier) error {
+	m, err := tiers.ReadMarker(t.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("tier %q: the config pins uuid %s but %s has no marker: is its filesystem mounted? (for a new tier, remove the uuid, run init, and pin the one it prints)", t.Name, t.UUID, t.Path)
+	case err != nil:
+		return fmt.Errorf("tier %q: %w", t.Name, err)
+	case m.Name != t.Name || !strings.EqualFold(m.UUID, t.UUID):
+		return fmt.Errorf("tier %q: the config pins uuid %s but %s is marked as tier %q with uuid %s: is the right filesystem mounted there?", t.Name, t.UUID, t.Path, m.Name, m.UUID)
+	}
+	return nil
+}
 
 // runInit writes the marker of every persistent tier. It is the only
 // place markers are made: a mount never creates one, so an unmounted
@@ -17,8 +36,13 @@ func runInit(ctx context.Context, args []string, stdout io.Writer) error {
 	fset := newFlagSet("init")
 	cfgPath := fset.String("config", "", "config `file` (default: the embedded Dovecot preset)")
 	stateDir := fset.String("state-dir", defaultStateDir, "state `dir` of the embedded default (created if missing)")
-	if _, err := parseInterspersed(fset, args); err != nil {
+	pos, err := parseInterspersed(fset, args)
+	if err != nil {
 		return err
+	}
+	// A forgotten --config would otherwise mark the default's tiers.
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("init: unexpected argument %q (init takes no positional arguments; a config file is given with --config)", pos[0])}
 	}
 	cfg, err := loadConfig(*cfgPath, *stateDir)
 	if err != nil {
@@ -37,11 +61,18 @@ func runInit(ctx context.Context, args []string, stdout io.Writer) error {
 		if fi, err := os.Stat(t.Path); err != nil || !fi.IsDir() {
 			return fmt.Errorf("%s: tier %q: path %s is not an existing directory", cfg.Source, t.Name, t.Path)
 		}
+		if t.UUID != "" {
+			if err := checkPinned(t); err != nil {
+				return fmt.Errorf("%s: %w", cfg.Source, err)
+			}
+			fmt.Fprintf(stdout, "tier %s: %s marked (uuid %s, pinned by the config)\n", t.Name, t.Path, t.UUID)
+			continue
+		}
 		m, err := tiers.WriteMarker(t.Path, t.Name)
 		if err != nil {
 			return fmt.Errorf("tier %q: %w", t.Name, err)
 		}
-		fmt.Fprintf(stdout, "tier %s: %s marked (uuid %s)\n", t.Name, t.Path, m.UUID)
+		fmt.Fprintf(stdout, "tier %s: %s marked (uuid %s; uuid = %q in its [[tier]] pins it)\n", t.Name, t.Path, m.UUID, m.UUID)
 	}
 	return nil
 }

@@ -109,6 +109,9 @@ func runMount(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := cfg.Check(a.mountpoint); err != nil {
 		return err
 	}
+	if err := checkNotServed(a.mountpoint); err != nil {
+		return err
+	}
 	if !a.foreground && !isDaemonChild() {
 		if a.logFile == "" && !syslogAvailable() {
 			fmt.Fprintf(os.Stderr, "tierfs: warning: no syslog at %s; the daemon's logs are discarded (use -o log_file=FILE or --log-file)\n", syslogSocket)
@@ -137,11 +140,39 @@ func runMount(ctx context.Context, args []string, stdout io.Writer) error {
 	return err
 }
 
-// openTiers opens every tier of cfg, failing closed on a missing marker.
+// checkNotServed refuses a mount point a live tierfs mount already
+// covers, before the tiers are opened. A stale one, left by a daemon
+// that died (ENOTCONN), may be mounted over.
+func checkNotServed(mountpoint string) error {
+	mp := mountpoint
+	if p, err := filepath.EvalSymlinks(mountpoint); err == nil {
+		mp = p
+	}
+	for _, m := range tierfsMountEntries() {
+		if m.point != mp {
+			continue
+		}
+		if _, err := os.Stat(mp); errors.Is(err, syscall.ENOTCONN) {
+			return nil
+		}
+		return fmt.Errorf("mount point %s is already a tierfs mount (of %s); unmount it first", mountpoint, m.source)
+	}
+	return nil
+}
+
+// openTiers opens every tier of cfg for serving, failing closed on a
+// missing marker, and locks each one: a tier another daemon serves is
+// refused before anything on it is touched (mount replays the journal
+// and clears move temporaries, which would break the other daemon).
 func openTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 	var ts []*tiers.Tier
 	for i, t := range cfg.Tiers {
-		tier, err := tiers.Open(tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind)}, i)
+		tier, err := tiers.Open(tierSpec(t), i)
+		if err == nil {
+			if err = tier.Lock(); err != nil {
+				tier.Close()
+			}
+		}
 		if err != nil {
 			closeTiers(ts)
 			return nil, fmt.Errorf("%s: %w", cfg.Source, err)
@@ -151,8 +182,17 @@ func openTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 	return ts, nil
 }
 
+// tierSpec is what tiers.Open needs of a configured tier.
+func tierSpec(t config.Tier) tiers.Spec {
+	return tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind), UUID: t.UUID}
+}
+
+// closeTiers closes the tiers that were opened; nil entries are tiers
+// that were not (an absent tmpfs tier in check).
 func closeTiers(ts []*tiers.Tier) {
 	for _, t := range ts {
-		t.Close()
+		if t != nil {
+			t.Close()
+		}
 	}
 }

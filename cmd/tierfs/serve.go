@@ -49,6 +49,17 @@ type mountd struct {
 func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	cfg := d.cfg.Load()
 	a := d.args
+	// The control socket first: a daemon already serving this mount
+	// point is found before the tiers are opened.
+	ctl, err := d.listenControl()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ctl != nil {
+			ctl.Close()
+		}
+	}()
 	ts, err := openTiers(cfg)
 	if err != nil {
 		return err
@@ -98,17 +109,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		defer ep.Close()
 		d.log.Info("serving metrics", "listen", cfg.Metrics.Listen)
 	}
-	// Without a control socket the mount still serves mail, so only a
-	// socket another daemon answers on (the mount point is taken) is
-	// fatal.
-	ctl, err := control.Listen(control.SocketPath(control.RunDir(), a.mountpoint))
-	switch {
-	case errors.Is(err, control.ErrInUse):
-		return err
-	case err != nil:
-		d.log.Warn("no control socket; tierfs status will not see this mount", "err", err)
-	default:
-		defer ctl.Close()
+	if ctl != nil {
 		d.registerControl(ctl)
 		d.mover.Register(ctl)
 	}
@@ -130,7 +131,29 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		reportReady(nil)
 	}
 	d.loop(ctx, srv, hup)
+	// Stop answering status and migrate before the root and the tiers
+	// they use are closed.
+	if ctl != nil {
+		ctl.Close()
+		ctl = nil
+	}
 	return nil
+}
+
+// listenControl creates the mount's control socket. Without one the
+// mount still serves mail, so only a socket another daemon answers on
+// (the mount point is taken) is an error; other failures are logged and
+// give a nil server.
+func (d *mountd) listenControl() (*control.Server, error) {
+	ctl, err := control.Listen(control.SocketPath(control.RunDir(), d.args.mountpoint))
+	switch {
+	case errors.Is(err, control.ErrInUse):
+		return nil, err
+	case err != nil:
+		d.log.Warn("no control socket; tierfs status will not see this mount", "err", err)
+		return nil, nil
+	}
+	return ctl, nil
 }
 
 // mount mounts the root with the kernel settings of cfg.

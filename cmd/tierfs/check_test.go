@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// checkFixture writes a config of a tmpfs tier (absent, as after a
+// reboot) and two marked local tiers, and returns the config's path and
+// the tier directories by name.
+func checkFixture(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	base := t.TempDir()
+	dirs := map[string]string{"tmp": filepath.Join(base, "tmp"), "fast": filepath.Join(base, "fast"), "slow": filepath.Join(base, "slow")}
+	var cfg strings.Builder
+	for _, name := range []string{"tmp", "fast", "slow"} {
+		kind := "local"
+		if name == "tmp" {
+			kind = "tmpfs"
+		} else {
+			if err := os.Mkdir(dirs[name], 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tiers.WriteMarker(dirs[name], name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, dirs[name], kind)
+	}
+	cfg.WriteString("[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n")
+	path := filepath.Join(base, "tierfs.toml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, dirs
+}
+
+// check runs on tiers some of which are not there (an absent tmpfs
+// tier, a persistent tier without its marker) and reports instead of
+// panicking on the tiers it did not open.
+func TestCheckMissingTiers(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dirs map[string]string)
+		wantOut string   // in the output when the check succeeds
+		wantErr []string // in the error; nil when the check must succeed
+	}{
+		{"tmpfs tier absent", func(*testing.T, map[string]string) {}, "0 problems found, 0 repaired", nil},
+		{"persistent tier unmarked", func(t *testing.T, dirs map[string]string) {
+			if err := os.Rename(filepath.Join(dirs["slow"], tiers.MarkerName), filepath.Join(dirs["slow"], "x")); err != nil {
+				t.Fatal(err)
+			}
+		}, "", []string{`tier "slow"`, "has no tier marker"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, dirs := checkFixture(t)
+			tt.setup(t, dirs)
+			var out bytes.Buffer
+			err := runCheck(context.Background(), []string{"--config", cfg}, &out)
+			if tt.wantErr == nil && (err != nil || !strings.Contains(out.String(), tt.wantOut)) {
+				t.Errorf("check = %v, output:\n%s\nwant success and %q", err, out.String(), tt.wantOut)
+			}
+			for _, want := range tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("check = %v, want an error containing %q", err, want)
+				}
+			}
+			if _, err := os.Stat(dirs["tmp"]); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("check made the absent tmpfs tier %s: %v", dirs["tmp"], err)
+			}
+		})
+	}
+}
+
+// check --repair is refused while a daemon holds a tier's lock, whatever
+// the mount table says, and removes nothing; plain check still reports.
+func TestCheckRepairRefusedWhileLocked(t *testing.T) {
+	cfg, dirs := checkFixture(t)
+	leftover := filepath.Join(dirs["slow"], tiers.MovingDir, "x.tmp")
+	if err := os.MkdirAll(filepath.Dir(leftover), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftover, []byte("in flight"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The "daemon": the same process holds the lock through another
+	// open file description, which flock treats as another holder.
+	daemon, err := tiers.Open(tiers.Spec{Name: "slow", Path: dirs["slow"], Kind: tiers.KindLocal}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	if err := daemon.Lock(); err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	for _, want := range []string{"check --repair", `tier "slow"`, "pid " + strconv.Itoa(os.Getpid()), "unmount it first"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check --repair with slow locked = %v, want it to mention %q", err, want)
+		}
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Errorf("check --repair removed the live move temporary: %v", err)
+	}
+	out.Reset()
+	err = runCheck(context.Background(), []string{"--config", cfg}, &out)
+	if err == nil || !strings.Contains(out.String(), "leftover: slow:"+tiers.MovingDir+"/x.tmp") {
+		t.Errorf("plain check with slow locked = %v, want the leftover reported:\n%s", err, out.String())
+	}
+	daemon.Close()
+	out.Reset()
+	if err := runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out); err != nil || !strings.Contains(out.String(), "1 problems found, 1 repaired") {
+		t.Errorf("check --repair after the lock was released = %v:\n%s", err, out.String())
+	}
+}
