@@ -31,8 +31,20 @@ func later(a, b unix.Timespec) bool {
 
 // mergeDirStat folds another tier's copy of a directory into st: the
 // directory shows the newest mtime and ctime of its copies, because
-// Dovecot's maildir sync compares directory mtimes.
+// Dovecot's maildir sync compares directory mtimes, and counts the
+// subdirectories of every copy in st_nlink (2 + Σ(nlink_i − 2)), because
+// Dovecot's \NoChildren and find's leaf optimisation read st_nlink == 2
+// as "no subdirectories". A subdirectory on several tiers is counted
+// once per tier: too many is safe, too few is not.
 func mergeDirStat(st, other *unix.Stat_t) {
+	switch {
+	case st.Nlink < 2 || other.Nlink < 2:
+		// A copy on a filesystem that does not count subdirectories
+		// (btrfs shows 1): 1 tells find the count is unknown.
+		st.Nlink = 1
+	default:
+		st.Nlink += other.Nlink - 2
+	}
 	if later(other.Mtim, st.Mtim) {
 		st.Mtim = other.Mtim
 	}
@@ -45,7 +57,8 @@ func mergeDirStat(st, other *unix.Stat_t) {
 }
 
 // dirStat stats a directory on every tier that holds it, in priority
-// order; the first copy gives owner and mode, the newest gives times.
+// order; the first copy gives owner and mode, the newest gives times,
+// all of them the link count.
 func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
 	found := false
 	mask := n.dirs.Load()
@@ -96,6 +109,7 @@ func (n *node) statAttr(a *fuse.Attr) syscall.Errno {
 		return e
 	}
 	fillAttr(a, &st)
+	n.hideKept(a, 0)
 	return 0
 }
 
@@ -137,7 +151,9 @@ func (n *node) setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		}
 		return n.Getattr(ctx, f, out)
 	}
-	p, e := n.relPath()
+	// fchmod and futimens come without a handle: a file whose name a
+	// rename replaced is reached through its kept link.
+	p, e := n.dataPath()
 	if e != 0 {
 		return e
 	}

@@ -67,6 +67,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	ch := n.newChild(ctx, name, ti, &st, sino, gen, 0)
 	cn := ch.Operations().(*node)
+	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
 	cn.opens.Add(1)
 	h := newHandle(fd, cn)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
@@ -200,7 +201,8 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	id := src.StableAttr() // the same inode, so the same number
+	src.hideKept(&out.Attr, 2) // the source's name and this one
+	id := src.StableAttr()     // the same inode, so the same number
 	if id.Gen == gen && id.Mode == st.Mode&unix.S_IFMT {
 		return src.again(0), 0 // go-fuse links the node it holds
 	}

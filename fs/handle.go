@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // handle is an open file. The embedded loopback handle implements every
@@ -30,4 +31,14 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 		h.n.forgetSelf() // what was cached while it wrote is stale
 	}
 	return err
+}
+
+// Getattr answers fstat from the descriptor, without the kept link
+// (see hideKept): an open file replaced by rename has no names left.
+func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	if e := h.LoopbackFile.Getattr(ctx, out); e != 0 {
+		return e
+	}
+	h.n.hideKept(&out.Attr, 0)
+	return 0
 }

@@ -126,8 +126,18 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		c.hasStat, c.st = true, st
 	}
 	lc.put(k, cacheGen, c)
-	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, name, ti, &st, c.ino, gen, dirs), 0
+	return n.entry(ctx, name, ti, &st, c.ino, gen, dirs, out), 0
+}
+
+// entry returns the child node for a lookup and fills its attributes,
+// without the kept link of a known node that had another name replaced.
+func (n *node) entry(ctx context.Context, name string, ti int, st *unix.Stat_t, sino, gen, dirs uint64, out *fuse.EntryOut) *gofs.Inode {
+	fillAttr(&out.Attr, st)
+	ch := n.newChild(ctx, name, ti, st, sino, gen, dirs)
+	if cn, ok := ch.Operations().(*node); ok {
+		cn.hideKept(&out.Attr, 1) // name itself is one
+	}
+	return ch
 }
 
 // lookupCache returns the metadata cache for lookups in n, or nil where
@@ -171,8 +181,7 @@ func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out 
 			}
 		}
 	}
-	fillAttr(&out.Attr, &st)
-	return n.newChild(ctx, name, c.tier, &st, c.ino, gen, c.dirs), 0, true
+	return n.entry(ctx, name, c.tier, &st, c.ino, gen, c.dirs, out), 0, true
 }
 
 // childWriting reports whether n's child name is open for writing.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"syscall"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/tiers"
@@ -71,4 +72,18 @@ func (n *node) dataPath() (string, syscall.Errno) {
 		return *kp, 0
 	}
 	return n.relPath()
+}
+
+// hideKept leaves the kept link out of the link count in a, an
+// attribute of n's data: the link is tierfs's own, and programs count
+// names (Dovecot checks st_nlink after link(); fstat of a file replaced
+// by rename shows 0 natively). The mover reads the tier directly and so
+// still sees it: a file with a kept link is not moved, which its kept
+// path on the old tier needs. floor is the number of names the caller
+// knows to exist (a lookup found one), so a race with a rename never
+// makes the count drop below it.
+func (n *node) hideKept(a *fuse.Attr, floor uint32) {
+	if n.kept.Load() != nil && a.Nlink > floor {
+		a.Nlink--
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +39,15 @@ func TestRenameOverOpenFile(t *testing.T) {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil || st.Ino != oldIno {
 			t.Errorf("open descriptor after its path was replaced: st_ino %d (%v), want %d", st.Ino, err, oldIno)
+		}
+		if st.Nlink != 0 {
+			t.Errorf("open descriptor after its path was replaced: st_nlink %d, want 0 (no names left)", st.Nlink)
+		}
+		if err := unix.Fchmod(fd, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fstat(fd, &st); err != nil || st.Nlink != 0 {
+			t.Errorf("open descriptor after fchmod of a replaced file: st_nlink %d (%v), want 0", st.Nlink, err)
 		}
 		buf := make([]byte, 64)
 		n, err := unix.Pread(fd, buf, 0)
@@ -189,4 +199,43 @@ func readDirents(t testing.TB, dir string) []dirent {
 			b = b[reclen:]
 		}
 	}
+}
+
+// Guarantee 9 across a move: a file moved to another tier keeps its
+// st_ino, and readdir's d_ino is that number too while the kernel knows
+// the file (Dovecot holds the files it works on). A file the kernel
+// does not know shows its number on the new tier in d_ino: see dirEntry
+// in fs/readdir.go for why.
+func TestInodeReaddirAfterMove(t *testing.T) {
+	f := mountTierfs(t, mvConfig(""))
+	dir := mvUserDir + "/cur"
+	want := map[string]uint64{}
+	for i := range 3 {
+		name := fmt.Sprintf("%d.M%dP1.h:2,S", 1700000000+i, i)
+		mvWrite(t, f, dir+"/"+name, mvContent(name, 100), 40*24*time.Hour)
+		want[name] = mvIno(t, f, dir+"/"+name)
+	}
+	if r := mvMigrate(t, f); r.Files != 3 {
+		t.Fatalf("premise: migrate moved %d files, want 3: %+v", r.Files, r)
+	}
+	for name := range want {
+		f.requireOnTier(t, dir+"/"+name, "slow")
+	}
+	check := func(when string) {
+		t.Helper()
+		got := map[string]uint64{}
+		for _, e := range readDirents(t, f.path(dir)) { // before the stats below
+			got[e.name] = e.ino
+		}
+		for name, ino := range want {
+			if st := mvIno(t, f, dir+"/"+name); st != ino {
+				t.Errorf("%s: %s: st_ino %d, was %d before the move", when, name, st, ino)
+			}
+			if got[name] != ino {
+				t.Errorf("%s: %s: d_ino %d, st_ino %d", when, name, got[name], ino)
+			}
+		}
+	}
+	check("right after the move")
+	check("again")
 }

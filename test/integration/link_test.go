@@ -84,6 +84,71 @@ func TestLinkAcrossDirectories(t *testing.T) {
 	})
 }
 
+// A rename over one name of a hard-linked file leaves the other name
+// with st_nlink 1, by path, on an open descriptor, in a chmod's reply
+// and listed again. tierfs keeps a link of its own to the replaced file
+// while the kernel knows it (see fs/replaced.go); it must not show.
+func TestLinkNlinkAfterOtherNameReplaced(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) { checkNlinkAfterOtherNameReplaced(t, tg.dir) })
+	// Again with names not cached in the kernel, so that every stat by
+	// path is answered by a LOOKUP's attributes.
+	cfg := defaultConfig()
+	cfg.Extra = "[kernel]\nentry_timeout = \"0s\"\nattr_timeout = \"60s\"\n"
+	fx := mountTierfs(t, cfg)
+	for _, td := range tierDirs() {
+		t.Run("lookup-"+td.name, func(t *testing.T) {
+			checkNlinkAfterOtherNameReplaced(t, fx.mkdirAll(t, td.rel+"/nlink"))
+		})
+	}
+}
+
+func checkNlinkAfterOtherNameReplaced(t *testing.T, dir string) {
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	mustWrite(t, a, "old")
+	if err := unix.Link(a, c); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(c, unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	lstat(t, a) // the kernel knows a's inode: the rename keeps a link
+	mustWrite(t, b, "new")
+	if err := unix.Rename(b, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := lstat(t, c).Nlink; got != 1 {
+		t.Errorf("st_nlink of c after its other name was replaced: %d, want 1", got)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Nlink != 1 {
+		t.Errorf("fstat of c after its other name was replaced: nlink %d (%v), want 1", st.Nlink, err)
+	}
+	if err := unix.Chmod(c, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := lstat(t, c).Nlink; got != 1 {
+		t.Errorf("st_nlink of c after chmod: %d, want 1", got)
+	}
+	readdirNames(t, dir)
+	if got := lstat(t, c).Nlink; got != 1 {
+		t.Errorf("st_nlink of c after listing its directory: %d, want 1", got)
+	}
+	if got := lstat(t, a).Nlink; got != 1 {
+		t.Errorf("st_nlink of the file that replaced a: %d, want 1", got)
+	}
+	d := filepath.Join(dir, "d")
+	if err := unix.Link(c, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{c, d} {
+		if got := lstat(t, p).Nlink; got != 2 {
+			t.Errorf("st_nlink of %s after link(c, d): %d, want 2", filepath.Base(p), got)
+		}
+	}
+}
+
 func lstat(t testing.TB, p string) unix.Stat_t {
 	t.Helper()
 	var st unix.Stat_t

@@ -160,3 +160,66 @@ func TestReaddirUnion(t *testing.T) {
 		}
 	}
 }
+
+// A directory's st_nlink counts its subdirectories on every tier, so that
+// it is 2 exactly when it has none (Dovecot's \NoChildren, find's leaf
+// optimisation), by GETATTR and on an open descriptor.
+func TestDirNlinkAcrossTiers(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		m := filepath.Join(tg.dir, "m")
+		for _, d := range []string{m, m + "/sub", m + "/sub.slow", m + "/sub.tmp"} {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tg.name == "spanning" {
+			if got := tg.fx.tiersHolding(tg.rel + "/m"); len(got) != 3 {
+				t.Fatalf("premise: m should be on all three tiers, is on %v", got)
+			}
+		}
+		if got := lstat(t, m).Nlink; got != 5 {
+			t.Errorf("st_nlink of a directory with 3 subdirectories: %d, want 5", got)
+		}
+		if got := lstat(t, m+"/sub.slow").Nlink; got != 2 {
+			t.Errorf("st_nlink of a directory without subdirectories: %d, want 2", got)
+		}
+		fd, err := unix.Open(m, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		for _, sub := range []string{"sub.slow", "sub.tmp", "sub"} {
+			if err := unix.Rmdir(filepath.Join(m, sub)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Nlink != 2 {
+			t.Errorf("fstat of a directory whose subdirectories were removed: nlink %d (%v), want 2", st.Nlink, err)
+		}
+	})
+}
+
+// The same count comes in LOOKUP and READDIRPLUS replies: a fresh mount
+// with long attribute timeouts lists, or looks up, a directory whose
+// subdirectories are on other tiers, and stat answers from that reply.
+func TestDirNlinkAcrossTiersLookup(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	for _, d := range []string{"span/a/sub.slow", "span/a/sub.tmp", "span/b/sub.slow", "span/b/sub.tmp"} {
+		fx.mkdirAll(t, d)
+	}
+	for _, d := range []string{"span/a", "span/b"} {
+		if got := fx.tiersHolding(d); len(got) != 3 {
+			t.Fatalf("premise: %s should be on all three tiers, is on %v", d, got)
+		}
+	}
+	fx.unmount(t)
+	fx.mount(t)
+	if got := lstat(t, fx.path("span/a")).Nlink; got != 4 {
+		t.Errorf("st_nlink from a LOOKUP of a directory with 2 subdirectories on other tiers: %d, want 4", got)
+	}
+	readdirNames(t, fx.path("span"))
+	if got := lstat(t, fx.path("span/b")).Nlink; got != 4 {
+		t.Errorf("st_nlink from a READDIRPLUS of a directory with 2 subdirectories on other tiers: %d, want 4", got)
+	}
+}
