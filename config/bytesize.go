@@ -16,8 +16,8 @@ var byteUnits = []struct {
 }{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
 
 // ParseByteSize reads "64MiB", "1024" and the like.
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
+func ParseByteSize(orig string) (ByteSize, error) {
+	s := strings.TrimSpace(orig)
 	mult := int64(1)
 	for _, u := range byteUnits {
 		if strings.HasSuffix(s, u.suffix) {
@@ -27,10 +27,10 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size (want e.g. \"64MiB\", \"512KiB\" or a number of bytes)", s)
+		return 0, fmt.Errorf("%q is not a size (want e.g. \"64MiB\", \"512KiB\" or a number of bytes)", orig)
 	}
 	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("%q is too large", s)
+		return 0, fmt.Errorf("%q is too large", orig)
 	}
 	return ByteSize(n * mult), nil
 }

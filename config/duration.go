@@ -18,7 +18,7 @@ const maxDays = int64(1<<63-1) / int64(24*time.Hour)
 // ParseDuration parses what time.ParseDuration accepts, optionally preceded
 // by a whole number of days: "30d", "1d12h", "-2d".
 func ParseDuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf(`bad duration %q: want a number with a unit (s, m, h, d), e.g. "60s" or "30d"`, s)
+	bad := fmt.Errorf(`%q is not a duration (want a number with a unit (s, m, h, d), e.g. "60s" or "30d")`, s)
 	i := strings.IndexByte(s, 'd')
 	if i < 0 {
 		d, err := time.ParseDuration(s)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -44,6 +45,10 @@ type Mover struct {
 // [mover] interval is left out.
 const DefaultMoverInterval = time.Hour
 
+// MinMoverInterval is the shortest interval between scheduled passes;
+// a shorter one would have the mover rescan the tiers without pause.
+const MinMoverInterval = time.Second
+
 // validateAging checks the aging part of every rule and the [mover]
 // table. It runs after the tiers are validated.
 func (c *Config) validateAging(fail failFunc) {
@@ -74,11 +79,17 @@ func (c *Config) validateAging(fail failFunc) {
 			fail(f+".quiet", "needs a {user} capture in match (e.g. \"mail/{hash}/{user}/**\") to know whose tree must be quiet; match is %q", r.Match)
 		}
 	}
-	if c.Mover.Interval.Duration < 0 {
+	switch iv := c.Mover.Interval.Duration; {
+	case iv < 0:
 		fail("mover.interval", "%q %w", c.Mover.Interval, errNegative)
+	case iv > 0 && iv < MinMoverInterval:
+		fail("mover.interval", "%q is below the minimum of %s (\"0s\" runs the mover only when asked, by tierfs migrate)", c.Mover.Interval, FormatDuration(MinMoverInterval))
 	}
-	if c.Mover.FilesPerSecond < 0 {
-		fail("mover.files_per_second", "%v %w", c.Mover.FilesPerSecond, errNegative)
+	switch fps := c.Mover.FilesPerSecond; {
+	case math.IsNaN(fps) || math.IsInf(fps, 0):
+		fail("mover.files_per_second", "%v is not a number of files per second (0 or absent: unlimited)", fps)
+	case fps < 0:
+		fail("mover.files_per_second", "%v %w", fps, errNegative)
 	}
 }
 

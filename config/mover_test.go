@@ -96,6 +96,12 @@ func TestAgingErrors(t *testing.T) {
 		{"unknown key", `demote_to = "slow"` + "\ndemote_too = \"slow\"", "", `t.toml: rule[1].demote_too: unknown key`},
 		{"mover interval", `demote_to = "slow"`, "[mover]\ninterval = \"-1h\"\n", `t.toml: mover.interval: "-1h" is negative`},
 		{"mover files", `demote_to = "slow"`, "[mover]\nfiles_per_second = -2.0\n", `t.toml: mover.files_per_second: -2 is negative`},
+		{"mover files nan", `demote_to = "slow"`, "[mover]\nfiles_per_second = nan\n", `t.toml: mover.files_per_second: NaN is not a number of files per second`},
+		{"mover files inf", `demote_to = "slow"`, "[mover]\nfiles_per_second = inf\n", `t.toml: mover.files_per_second: +Inf is not a number of files per second`},
+		{"mover files -inf", `demote_to = "slow"`, "[mover]\nfiles_per_second = -inf\n", `t.toml: mover.files_per_second: -Inf is not a number of files per second`},
+		{"mover bytes float", `demote_to = "slow"`, "[mover]\nbytes_per_second = nan\n", `mover.bytes_per_second`},
+		{"mover interval 1ns", `demote_to = "slow"`, "[mover]\ninterval = \"1ns\"\n", `t.toml: mover.interval: "1ns" is below the minimum of 1s ("0s" runs the mover only when asked`},
+		{"mover interval 999ms", `demote_to = "slow"`, "[mover]\ninterval = \"999ms\"\n", `t.toml: mover.interval: "999ms" is below the minimum of 1s`},
 		{"mover unknown", `demote_to = "slow"`, "[mover]\nintervall = \"1h\"\n", `t.toml: mover.intervall: unknown key`},
 	}
 	for _, tt := range tests {
@@ -106,5 +112,30 @@ func TestAgingErrors(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestMoverLimitsAccepted: the values at the edges of what [mover]
+// accepts parse to what they say.
+func TestMoverLimitsAccepted(t *testing.T) {
+	tests := []struct {
+		mover    string
+		interval time.Duration
+		fps      float64
+	}{
+		{"interval = \"0s\"\n", 0, 0},
+		{"interval = \"1s\"\n", time.Second, 0},
+		{"interval = \"1h\"\nfiles_per_second = 0.5\n", time.Hour, 0.5},
+		{"interval = \"1h\"\nfiles_per_second = 0\n", time.Hour, 0},
+	}
+	for _, tt := range tests {
+		c, err := Parse("t.toml", []byte(agingTiers+"[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n[mover]\n"+tt.mover))
+		if err != nil {
+			t.Errorf("[mover] %q: %v", tt.mover, err)
+			continue
+		}
+		if c.Mover.Interval.Duration != tt.interval || c.Mover.FilesPerSecond != tt.fps {
+			t.Errorf("[mover] %q: interval %v, files_per_second %v; want %v, %v", tt.mover, c.Mover.Interval, c.Mover.FilesPerSecond, tt.interval, tt.fps)
+		}
 	}
 }

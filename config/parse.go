@@ -46,7 +46,7 @@ func Parse(source string, data []byte) (*Config, error) {
 	c := &Config{Source: source}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
-		return nil, &FieldError{Source: source, Err: err}
+		return nil, decodeError(source, data, err)
 	}
 	if errs := unknownKeys(source, data, md.Undecoded()); len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -203,8 +203,11 @@ func (c *Config) validate() error {
 type failFunc func(field, format string, args ...any)
 
 func (c *Config) validateTiers(fail failFunc) {
-	if len(c.Tiers) == 0 {
+	switch n := len(c.Tiers); {
+	case n == 0:
 		fail("tier", "no [[tier]] tables; at least one tier is needed")
+	case n > policy.MaxTiers:
+		fail("tier", "%d [[tier]] tables; at most %d tiers are supported", n, policy.MaxTiers)
 	}
 	for i := range c.Tiers {
 		t := &c.Tiers[i]
@@ -307,7 +310,7 @@ func (c *Config) validateRules(fail failFunc) []policy.Rule {
 		}
 		if catchAll >= 0 {
 			fail(f, "unreachable: rule[%d] matches everything before it", catchAll+1)
-		} else if r.Match == "**" {
+		} else if rule.Glob != nil && rule.Glob.IsCatchAll() { // "**/**" too
 			catchAll = i
 		}
 		rules = append(rules, rule)

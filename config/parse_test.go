@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,14 +140,17 @@ func TestParseErrors(t *testing.T) {
 		{"bad glob", edit(t, `match = "mail/{hash}/{user}/**"`, `match = "mail/{hsh}/**"`), "rule[2].match", "unknown capture {hsh}, want {hash} or {user}"},
 		{"no catch-all", edit(t, `match = "**"`, `match = "other/**"`), "rule[3].match", `"other/**" is the last rule, but the last rule must be the catch-all "**"`},
 		{"unreachable", goodConfig + "[[rule]]\nmatch = \"x/**\"\ntier = \"fast\"\n", "rule[4]", "unreachable: rule[3] matches everything"},
+		{"unreachable after **/**", edit(t, `match = "volatile/**"`, `match = "**/**"`), "rule[2]", "unreachable: rule[1] matches everything"},
+		{"unreachable after **/**/**", edit(t, `match = "mail/{hash}/{user}/**"`, `match = "**/**/**"`), "rule[3]", "unreachable: rule[2] matches everything"},
+		{"too many tiers", manyTiers(33) + "[[rule]]\nmatch = \"**\"\ntier = \"t1\"\n", "tier", "33 [[tier]] tables; at most 32 tiers are supported"},
 		{"negative timeout", edit(t, `entry_timeout = "2m"`, `entry_timeout = "-5s"`), "kernel.entry_timeout", `"-5s" is negative`},
-		{"bad duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = "2 minutes"`), "", `kernel.entry_timeout`},
-		{"integer duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = 60`), "", `duration must be a quoted string`},
+		{"bad duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = "2 minutes"`), "kernel.entry_timeout", `"2 minutes" is not a duration`},
+		{"integer duration", edit(t, `entry_timeout = "2m"`, `entry_timeout = 60`), "kernel.entry_timeout", `duration must be a quoted string`},
 		{"unknown cache key", goodConfig + "[cache]\nnodes = 5000\n", "cache.nodes", "unknown key (want size, max_nodes)"},
 		{"negative max_nodes", goodConfig + "[cache]\nmax_nodes = -5\n", "cache.max_nodes", "-5 is negative"},
 		{"tiny max_nodes", goodConfig + "[cache]\nmax_nodes = 10\n", "cache.max_nodes", "10 is below the minimum of 1000 (0 turns the cap off)"},
-		{"max_nodes not a number", goodConfig + "[cache]\nmax_nodes = \"lots\"\n", "", "cache.max_nodes"},
-		{"max_nodes not an integer", goodConfig + "[cache]\nmax_nodes = 2.5\n", "", "cache.max_nodes"},
+		{"max_nodes not a number", goodConfig + "[cache]\nmax_nodes = \"lots\"\n", "cache.max_nodes", "incompatible types"},
+		{"max_nodes not an integer", goodConfig + "[cache]\nmax_nodes = 2.5\n", "cache.max_nodes", "incompatible types"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,5 +347,71 @@ func TestCacheMemory(t *testing.T) {
 		if back := mustParse(t, string(data)); back.Cache.Memory() != tt.want {
 			t.Errorf("[cache] %q does not survive Marshal:\n%s", tt.cache, data)
 		}
+	}
+}
+
+// manyTiers is n local tiers t1..tN.
+func manyTiers(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "[[tier]]\nname = \"t%d\"\npath = \"/srv/t%d\"\nkind = \"local\"\n", i, i)
+	}
+	return b.String()
+}
+
+// TestParseLimits: the largest tier count and a catch-all spelled
+// differently are accepted.
+func TestParseLimits(t *testing.T) {
+	tests := []struct {
+		name, config string
+	}{
+		{"32 tiers", manyTiers(32) + "[[rule]]\nmatch = \"**\"\ntier = \"t32\"\n"},
+		{"catch-all **/**", edit(t, `match = "**"`, `match = "**/**"`)},
+		{"**/* is no catch-all", edit(t, `match = "volatile/**"`, `match = "**/*"`)},
+	}
+	for _, tt := range tests {
+		if _, err := Parse("t.toml", []byte(tt.config)); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+// TestParseTypeErrors: a value of the wrong type or form is reported as
+// SOURCE: FIELD: REASON, the field with its [[tier]] or [[rule]] index and
+// the reason quoting what was written; every such value, not only the
+// first.
+func TestParseTypeErrors(t *testing.T) {
+	const notDuration = ` is not a duration (want a number with a unit (s, m, h, d), e.g. "60s" or "30d")`
+	const notSize = ` is not a size (want e.g. "64MiB", "512KiB" or a number of bytes)`
+	tests := []struct {
+		name   string
+		config string
+		want   []string // the whole error, one line per problem
+	}{
+		{"demote_after of the second rule", edit(t, "tier = \"slow\"\n", "tier = \"slow\"\ndemote_to = \"fast\"\ndemote_after = \"x\"\n"),
+			[]string{`t.toml: rule[2].demote_after: "x"` + notDuration}},
+		{"size with a decimal unit", edit(t, "tier = \"tmp\"\n", "tier = \"tmp\"\nmin_size = \"64MB\"\n"),
+			[]string{`t.toml: rule[1].min_size: "64MB"` + notSize}},
+		{"size quoted as written", goodConfig + "[cache]\nsize = \" 64 MB \"\n",
+			[]string{`t.toml: cache.size: " 64 MB "` + notSize}},
+		{"two bad values", edit(t, "tier = \"tmp\"\n", "tier = \"tmp\"\nquiet = \"soon\"\n") + "[mover]\ninterval = \"1 h\"\n",
+			[]string{`t.toml: mover.interval: "1 h"` + notDuration, `t.toml: rule[1].quiet: "soon"` + notDuration}},
+		{"tier name a number", edit(t, `name = "fast"`, `name = 2`),
+			[]string{`t.toml: tier[2].name: incompatible types: TOML value has type int64; destination has type string`}},
+		{"bytes_per_second not a number", goodConfig + "[mover]\nbytes_per_second = nan\n",
+			[]string{`t.toml: mover.bytes_per_second: want a size like "64MiB" or a number of bytes, got NaN`}},
+		{"files_per_second a string", goodConfig + "[mover]\nfiles_per_second = \"50\"\n",
+			[]string{`t.toml: mover.files_per_second: incompatible types: TOML value has type string; destination has type float`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("t.toml", []byte(tt.config))
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			if got, want := err.Error(), strings.Join(tt.want, "\n"); got != want {
+				t.Errorf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }

@@ -11,12 +11,13 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/tierfs/tierfs/policy"
 	"github.com/tierfs/tierfs/tiers"
 )
 
 // maxTiers bounds the tier count so a directory's tiers fit a bitmask
 // and a tier index fits the top byte of an inode number.
-const maxTiers = 32
+const maxTiers = policy.MaxTiers
 
 // reservedPrefix marks tierfs's own files at a tier root (marker,
 // journal); they are hidden from the mount.

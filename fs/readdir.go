@@ -123,7 +123,7 @@ func (n *node) merge(p string, lists [][]tiers.Dirent, l *listing) {
 // here made a listing of 10,000 names four times slower.
 func (n *node) dirEntry(ti int, d tiers.Dirent) fuse.DirEntry {
 	e := fuse.DirEntry{Name: d.Name, Ino: ino(ti, d.Ino), Mode: uint32(d.Type) << 12}
-	if n.r.moveTargets&bit(ti) != 0 && (e.Mode == fuse.S_IFREG || e.Mode == 0) {
+	if n.r.isMoveTarget(ti) && (e.Mode == fuse.S_IFREG || e.Mode == 0) {
 		if ch := n.GetChild(d.Name); ch != nil {
 			e.Ino = ch.StableAttr().Ino
 		}

@@ -71,8 +71,8 @@ type Root struct {
 	// never places its copy in a directory that has moved on some tiers
 	// and not yet on others.
 	tree        sync.RWMutex
-	moveTargets uint64 // tiers that may hold moved files (inode numbers kept in an xattr)
-	cacheTiers  uint64 // tiers of kind nfs: lookups there go through the metadata cache
+	moveTargets atomic.Uint64 // tiers that may hold moved files (inode numbers kept in an xattr); see AddMoveTargets
+	cacheTiers  uint64        // tiers of kind nfs: lookups there go through the metadata cache
 	nosuid      atomic.Bool
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 }
@@ -104,9 +104,7 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 		r.cache = cache
 	}
 	r.nodes = newLiveNodes(o.MaxNodes)
-	for _, ti := range o.MoveTargets {
-		r.moveTargets |= bit(ti)
-	}
+	r.AddMoveTargets(o.MoveTargets)
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))
 	j, err := openJournal(journalTier(o.Tiers))

@@ -36,16 +36,28 @@ func FromConfig(cfg *config.Config, ts []*tiers.Tier, prim Primitive, obs Observ
 	if err != nil {
 		return nil, err
 	}
+	l := LimitsFrom(cfg)
 	c := Config{
 		Tiers:          ts,
 		Policy:         pol,
 		Move:           prim,
-		Targets:        Targets(cfg),
-		Interval:       cfg.Mover.Interval.Duration,
-		BytesPerSecond: int64(cfg.Mover.BytesPerSecond),
-		FilesPerSecond: cfg.Mover.FilesPerSecond,
+		Targets:        l.Targets,
+		Interval:       l.Interval,
+		BytesPerSecond: l.BytesPerSecond,
+		FilesPerSecond: l.FilesPerSecond,
 		Observer:       obs,
 		Logger:         log,
 	}
 	return New(c)
+}
+
+// LimitsFrom returns the targets, interval and rate limits cfg gives,
+// for a reload (SetLimits).
+func LimitsFrom(cfg *config.Config) Limits {
+	return Limits{
+		Targets:        Targets(cfg),
+		Interval:       cfg.Mover.Interval.Duration,
+		BytesPerSecond: int64(cfg.Mover.BytesPerSecond),
+		FilesPerSecond: cfg.Mover.FilesPerSecond,
+	}
 }

@@ -45,12 +45,23 @@ type Config struct {
 	Now            func() time.Time // for tests; time.Now by default
 }
 
+// Limits are the mover's settings besides its rules that a config
+// reload may change while it runs.
+type Limits struct {
+	Targets        []int         // tiers moves may go to (nil: all); see Targets
+	Interval       time.Duration // between scheduled passes; 0: none
+	BytesPerSecond int64         // 0: unlimited
+	FilesPerSecond float64       // 0: unlimited
+}
+
 // Mover runs passes, one at a time, on a schedule and on demand.
 type Mover struct {
-	cfg    Config
-	pol    atomic.Pointer[Policy]
-	sem    chan struct{} // held by the running pass
-	totals totals
+	cfg     Config // its Targets, Interval and limits only seed lim
+	pol     atomic.Pointer[Policy]
+	lim     atomic.Pointer[Limits]
+	resched chan struct{} // the interval changed; buffered, holds one
+	sem     chan struct{} // held by the running pass
+	totals  totals
 
 	mu       sync.Mutex
 	progress *Progress // the running pass, nil when idle
@@ -69,14 +80,33 @@ func New(cfg Config) (*Mover, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	m := &Mover{cfg: cfg, sem: make(chan struct{}, 1)}
+	m := &Mover{cfg: cfg, sem: make(chan struct{}, 1), resched: make(chan struct{}, 1)}
 	m.pol.Store(cfg.Policy)
+	m.lim.Store(&Limits{Targets: cfg.Targets, Interval: cfg.Interval, BytesPerSecond: cfg.BytesPerSecond, FilesPerSecond: cfg.FilesPerSecond})
 	return m, nil
 }
 
 // SetPolicy replaces the rules (after a config reload); the next pass
 // uses them.
 func (m *Mover) SetPolicy(p *Policy) { m.pol.Store(p) }
+
+// SetLimits replaces the targets, interval and rate limits (after a
+// config reload). A running pass adopts the rates at its next file and
+// keeps the targets it scanned for; a changed interval restarts the
+// wait for the next scheduled pass.
+func (m *Mover) SetLimits(l Limits) {
+	old := m.lim.Swap(&l)
+	if old.Interval == l.Interval {
+		return // rescheduling on every reload could put a pass off forever
+	}
+	select {
+	case m.resched <- struct{}{}:
+	default: // one already pending
+	}
+}
+
+// limits returns the settings in force.
+func (m *Mover) limits() *Limits { return m.lim.Load() }
 
 // Options narrow one pass.
 type Options struct {
@@ -85,18 +115,20 @@ type Options struct {
 	MaxBytes int64  `json:"max_bytes,omitempty"` // stop once this many bytes moved; 0: no limit
 }
 
-// Run runs a pass every Interval until ctx ends. A pass due while
-// another runs (one asked for by tierfs migrate) is skipped.
+// Run runs a pass every interval until ctx ends; with no interval it
+// waits for a reload to set one. A pass due while another runs (one
+// asked for by tierfs migrate) is skipped.
 func (m *Mover) Run(ctx context.Context) {
-	if m.cfg.Interval <= 0 {
-		return
-	}
-	tick := time.NewTicker(m.cfg.Interval)
+	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
+	m.schedule(tick)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-m.resched:
+			m.schedule(tick)
+			continue
 		case <-tick.C:
 		}
 		select {
@@ -107,6 +139,16 @@ func (m *Mover) Run(ctx context.Context) {
 		r := m.pass(ctx, Options{})
 		<-m.sem
 		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed)
+	}
+}
+
+// schedule sets t to the interval in force, counted from now, or stops
+// it when there is none.
+func (m *Mover) schedule(t *time.Ticker) {
+	if iv := m.limits().Interval; iv > 0 {
+		t.Reset(iv)
+	} else {
+		t.Stop()
 	}
 }
 
@@ -128,7 +170,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	prog := &Progress{Phase: "scanning", Started: r.Started}
 	m.setProgress(prog)
 	s := newScan(m.pol.Load(), m.cfg.Tiers, r.Started, o.User)
-	s.targets = m.cfg.Targets
+	s.targets = m.limits().Targets
 	s.run(ctx)
 	r.Scanned = s.scanned
 	for _, err := range s.errs {
@@ -154,8 +196,13 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 
 // moveAll moves the candidates in scan order, paced by the limits.
 func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress) {
-	files, bytes := newLimiter(m.cfg.FilesPerSecond), newLimiter(float64(m.cfg.BytesPerSecond))
+	var lim *Limits
+	var files, bytes *limiter
 	for _, c := range cands {
+		if l := m.limits(); l != lim { // first file, or a reload changed the rates
+			lim = l
+			files, bytes = newLimiter(l.FilesPerSecond), newLimiter(float64(l.BytesPerSecond))
+		}
 		if c.skip != "" {
 			r.Skipped[c.skip]++
 			continue

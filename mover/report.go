@@ -62,6 +62,9 @@ type Stats struct {
 	Skipped  map[string]int64 `json:"skipped"`
 	Failed   int64            `json:"failed"`
 	Interval time.Duration    `json:"interval_ns"`
+
+	BytesPerSecond int64   `json:"bytes_per_second"` // 0: unlimited
+	FilesPerSecond float64 `json:"files_per_second"` // 0: unlimited
 }
 
 // totals accumulate the real (not dry-run) passes.
@@ -92,7 +95,8 @@ func (t *totals) add(r *Report) {
 
 // Stats returns a snapshot; it is safe to call from any goroutine.
 func (m *Mover) Stats() Stats {
-	s := Stats{Skipped: map[string]int64{}, Interval: m.cfg.Interval}
+	l := m.limits()
+	s := Stats{Skipped: map[string]int64{}, Interval: l.Interval, BytesPerSecond: l.BytesPerSecond, FilesPerSecond: l.FilesPerSecond}
 	m.totals.mu.Lock()
 	s.Files, s.Bytes, s.Failed = m.totals.files, m.totals.bytes, m.totals.failed
 	for k, v := range m.totals.skipped {

@@ -123,8 +123,9 @@ func hasUnescaped(s, chars string) bool {
 // String returns the pattern the glob was compiled from.
 func (g *Glob) String() string { return g.pattern }
 
-// isCatchAll reports whether g matches every path, the root included.
-func (g *Glob) isCatchAll() bool {
+// IsCatchAll reports whether g matches every path, the root included,
+// however it is spelled ("**", "**/**").
+func (g *Glob) IsCatchAll() bool {
 	return len(g.segs) == 1 && g.segs[0].kind == segAny
 }
 

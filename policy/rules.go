@@ -5,6 +5,11 @@ import (
 	"fmt"
 )
 
+// MaxTiers bounds the tier count, so that the filesystem can keep a
+// directory's tiers in a bitmask and a tier index in the top byte of an
+// inode number.
+const MaxTiers = 32
+
 // Rule places the paths its glob matches on one tier.
 type Rule struct {
 	Glob *Glob
@@ -25,6 +30,9 @@ func NewPlacement(rules []Rule, ntiers int) (*Placement, error) {
 	if ntiers <= 0 {
 		return nil, errors.New("no tiers")
 	}
+	if ntiers > MaxTiers {
+		return nil, fmt.Errorf("%d tiers, more than the %d supported", ntiers, MaxTiers)
+	}
 	if len(rules) == 0 {
 		return nil, errors.New(`no rules (the last rule must match "**")`)
 	}
@@ -36,7 +44,7 @@ func NewPlacement(rules []Rule, ntiers int) (*Placement, error) {
 			return nil, fmt.Errorf("rule %d (%q): tier %d out of range [0, %d)", i+1, r.Glob, r.Tier, ntiers)
 		}
 	}
-	if last := rules[len(rules)-1]; !last.Glob.isCatchAll() {
+	if last := rules[len(rules)-1]; !last.Glob.IsCatchAll() {
 		return nil, fmt.Errorf(`last rule matches %q, want the catch-all "**"`, last.Glob)
 	}
 	p := &Placement{rules: append([]Rule(nil), rules...), orders: make([][]int, ntiers)}

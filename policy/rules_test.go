@@ -73,6 +73,7 @@ func TestNewPlacementErrors(t *testing.T) {
 	}{
 		{"no rules", nil, 2, "no rules"},
 		{"no tiers", mustRules(t, "**", 0), 0, "no tiers"},
+		{"too many tiers", mustRules(t, "**", 0), MaxTiers + 1, "33 tiers, more than the 32 supported"},
 		{"tier too big", mustRules(t, "a/**", 2, "**", 0), 2, `rule 1 ("a/**"): tier 2 out of range [0, 2)`},
 		{"negative tier", mustRules(t, "**", -1), 2, "tier -1 out of range"},
 		{"no catch-all", mustRules(t, "a/**", 0), 2, `last rule matches "a/**", want the catch-all "**"`},

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"log/syslog"
 	"net"
 	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Where the daemon logs:
@@ -56,10 +59,11 @@ func syslogAvailable() bool {
 
 // logDest picks the destination described above; close releases it.
 type logDest struct {
-	w      io.Writer
-	reopen func() error // nil unless logging to a file
-	close  func()
-	noTime bool // the destination timestamps records itself
+	w          io.Writer
+	reopen     func() error // nil unless logging to a file
+	takeStderr func() error // nil unless logging to a file; see reopenFile.takeStderr
+	close      func()
+	noTime     bool // the destination timestamps records itself
 }
 
 func openLogDest(file string, daemonized bool) (*logDest, error) {
@@ -69,7 +73,7 @@ func openLogDest(file string, daemonized bool) (*logDest, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &logDest{w: f, reopen: f.reopen, close: f.close}, nil
+		return &logDest{w: f, reopen: f.reopen, takeStderr: f.takeStderr, close: f.close}, nil
 	case !daemonized:
 		return &logDest{w: os.Stderr, close: func() {}, noTime: os.Getenv("JOURNAL_STREAM") != ""}, nil
 	}
@@ -97,11 +101,22 @@ func newLogger(dest *logDest, format logFormat) *slog.Logger {
 	return slog.New(slog.NewTextHandler(dest.w, opts))
 }
 
+// stdLogger is a log.Logger on dest, for go-fuse's debug trace (which
+// otherwise goes to standard error, /dev/null in a daemon).
+func (d *logDest) stdLogger() *log.Logger {
+	flags := log.LstdFlags | log.Lmicroseconds
+	if d.noTime {
+		flags = 0
+	}
+	return log.New(d.w, "", flags)
+}
+
 // reopenFile is a log file that can be reopened after rotation.
 type reopenFile struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
+	path   string
+	mu     sync.Mutex
+	f      *os.File
+	stderr bool // standard error follows the file
 }
 
 func openLogFile(path string) (*reopenFile, error) {
@@ -118,11 +133,34 @@ func (r *reopenFile) reopen() error {
 		return fmt.Errorf("log file: %w", err)
 	}
 	r.mu.Lock()
-	old := r.f
+	defer r.mu.Unlock()
+	if r.stderr {
+		if err := dupStderr(f); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if r.f != nil {
+		r.f.Close()
+	}
 	r.f = f
-	r.mu.Unlock()
-	if old != nil {
-		old.Close()
+	return nil
+}
+
+// takeStderr makes standard error the log file, now and after every
+// reopen, so that what the Go runtime writes there (a fatal error, a
+// data race report) reaches the log of a daemon whose standard error
+// would otherwise be /dev/null.
+func (r *reopenFile) takeStderr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stderr = true
+	return dupStderr(r.f)
+}
+
+func dupStderr(f *os.File) error {
+	if err := unix.Dup3(int(f.Fd()), unix.Stderr, 0); err != nil {
+		return fmt.Errorf("log file: standard error: %w", err)
 	}
 	return nil
 }

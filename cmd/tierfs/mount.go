@@ -127,6 +127,11 @@ func runMount(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer dest.close()
+	if isDaemonChild() && dest.takeStderr != nil {
+		if err := dest.takeStderr(); err != nil {
+			return err
+		}
+	}
 	format, _ := parseLogFormat(a.logFormat)
 	d := &mountd{args: a, opts: mo.fuse, transport: mo.transport, log: newLogger(dest, format), logDest: dest, started: time.Now()}
 	d.cfg.Store(cfg)

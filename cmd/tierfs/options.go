@@ -18,12 +18,45 @@ type optionList []string
 func (o *optionList) String() string { return strings.Join(*o, ",") }
 
 func (o *optionList) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*o = append(*o, s)
+	opts, err := splitOptions(v)
+	if err != nil {
+		return err
+	}
+	*o = append(*o, opts...)
+	return nil
+}
+
+// splitOptions splits an option string at the commas outside double
+// quotes: mount(8) keeps a value like fsname="a,b" quoted, commas and
+// quotes included, when it passes it on. The quotes stay in the
+// options; optionValue removes them.
+func splitOptions(v string) ([]string, error) {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i <= len(v); i++ {
+		switch {
+		case i < len(v) && v[i] == '"':
+			quoted = !quoted
+		case i == len(v) || v[i] == ',' && !quoted:
+			if s := strings.TrimSpace(v[start:i]); s != "" {
+				out = append(out, s)
+			}
+			start = i + 1
 		}
 	}
-	return nil
+	if quoted {
+		return nil, fmt.Errorf("mount options %q: a double quote is not closed", v)
+	}
+	return out, nil
+}
+
+// optionValue is an option's value as meant: without the double quotes
+// mount(8) leaves around a quoted one.
+func optionValue(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // mountFlags maps the standard mount(8) options that are flags.
@@ -55,7 +88,9 @@ func ignoredOption(o string) bool {
 	case "defaults", "_netdev", "nofail", "auto", "noauto", "user", "users", "nouser", "owner", "group":
 		return true
 	}
-	return strings.HasPrefix(o, "x-") || strings.HasPrefix(o, "comment=")
+	// mount(8) turns fstab's user into user=NAME (who mounted it) when it
+	// runs a helper.
+	return strings.HasPrefix(o, "x-") || strings.HasPrefix(o, "comment=") || strings.HasPrefix(o, "user=")
 }
 
 // mountOptions are the settings -o carries: the kernel's, and the
@@ -83,6 +118,7 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			continue
 		}
 		key, val, hasVal := strings.Cut(o, "=")
+		val = optionValue(val)
 		switch {
 		case ignoredOption(o):
 		case o == "allow_other":
@@ -119,7 +155,7 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 			}
 			m.logFormat = val
 		default:
-			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, transport=, log_file=, log_format=, debug; ignored: defaults, _netdev, nofail, auto, noauto, user, users, x-*, comment=)", o)
+			return m, fmt.Errorf("mount option %q is not supported (supported: ro, rw, noatime, relatime, strictatime, nodiratime, nosuid, nodev, noexec, sync, dirsync, allow_other, default_permissions, fsname=, transport=, log_file=, log_format=, debug; ignored: defaults, _netdev, nofail, auto, noauto, user, user=, users, x-*, comment=)", o)
 		}
 	}
 	if mo.AllowOther && !defaultPerms {
@@ -127,6 +163,11 @@ func parseMountOptions(opts []string, root bool) (mountOptions, error) {
 	}
 	if defaultPerms {
 		mo.Options = append(mo.Options, "default_permissions")
+	}
+	if flags == 0 {
+		// go-fuse reads 0 as "nosuid,nodev"; the kernel ignores this
+		// magic value, so the mount really gets no flags.
+		flags = unix.MS_MGC_VAL
 	}
 	mo.DirectMountFlags = flags
 	return m, nil

@@ -38,6 +38,10 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "suid", opts: "suid", wantFlags: unix.MS_NODEV},
 		{name: "nodev", opts: "nodev", wantFlags: base},
 		{name: "dev", opts: "dev", wantFlags: unix.MS_NOSUID},
+		// No flags at all must reach the kernel as none, not as go-fuse's
+		// default (0 means nosuid,nodev there).
+		{name: "suid,dev", opts: "suid,dev", wantFlags: unix.MS_MGC_VAL},
+		{name: "suid,dev,noexec", opts: "suid,dev,noexec", wantFlags: unix.MS_NOEXEC},
 		{name: "noexec", opts: "noexec", wantFlags: base | unix.MS_NOEXEC},
 		{name: "exec", opts: "noexec,exec", wantFlags: base},
 		{name: "sync", opts: "sync", wantFlags: base | unix.MS_SYNCHRONOUS},
@@ -49,14 +53,19 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "root defaults", opts: "", root: true, wantFlags: base, allowOther: true, defaultPerm: true},
 		{name: "root noallow_other", opts: "noallow_other,nodefault_permissions", root: true, wantFlags: base},
 		{name: "fsname", opts: "fsname=mail", wantFlags: base, fsName: "mail"},
+		{name: "quoted fsname with comma", opts: `fsname="my,fs",noatime`, wantFlags: base | unix.MS_NOATIME, fsName: "my,fs"},
+		{name: "quoted fsname empty", opts: `fsname=""`, wantFlags: base},
 		// The daemon's own.
 		{name: "log_file", opts: "log_file=/var/log/tierfs.log", wantFlags: base, logFile: "/var/log/tierfs.log"},
+		{name: "quoted log_file", opts: `log_file="/var/log/tier,fs.log"`, wantFlags: base, logFile: "/var/log/tier,fs.log"},
 		{name: "log_format", opts: "log_format=json", wantFlags: base, logFormat: "json"},
+		{name: "quoted log_format", opts: `log_format="json"`, wantFlags: base, logFormat: "json"},
 		{name: "debug", opts: "debug", wantFlags: base, debug: true},
 		{name: "transport io_uring, not root", opts: "transport=io_uring", wantErr: "mount option transport: io_uring needs root"},
 		{name: "transport dev", opts: "transport=dev", wantFlags: base, transport: tfs.TransportDev},
 		// Ignored: they are for mount(8), fstab or systemd.
 		{name: "ignored", opts: "defaults,_netdev,nofail,auto,noauto,user,users,nouser,owner,group,x-systemd.requires=nfs.mount,x-gvfs-hide,comment=systemd.automount", wantFlags: base},
+		{name: "user mount", opts: "user=alice,noauto", wantFlags: base},
 		{name: "fstab line", opts: "defaults,allow_other,default_permissions,_netdev,noatime", wantFlags: base | unix.MS_NOATIME, allowOther: true, defaultPerm: true},
 		// Rejected.
 		{name: "unknown", opts: "rw,bogus", wantErr: `mount option "bogus" is not supported`},
@@ -66,14 +75,20 @@ func TestParseMountOptions(t *testing.T) {
 		{name: "allow_other alone", opts: "allow_other", wantErr: "allow_other needs default_permissions"},
 		{name: "root without perms", opts: "nodefault_permissions", root: true, wantErr: "allow_other needs default_permissions"},
 		{name: "relative log_file", opts: "log_file=tierfs.log", wantErr: `log_file="tierfs.log": want an absolute path`},
+		{name: "relative quoted log_file", opts: `log_file="tierfs.log"`, wantErr: `log_file="tierfs.log": want an absolute path`},
+		{name: "unclosed quote", opts: `fsname="my,fs`, wantErr: `mount options "fsname=\"my,fs": a double quote is not closed`},
+		{name: "bare user= is no user", opts: "userx=1", wantErr: `mount option "userx=1" is not supported`},
 		{name: "bad log_format", opts: "log_format=xml", wantErr: `"xml" is not a log format`},
 		{name: "bad transport", opts: "transport=splice", wantErr: `mount option transport: "splice" is not a transport`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var ol optionList
-			ol.Set(tt.opts)
-			m, err := parseMountOptions(ol, tt.root)
+			err := ol.Set(tt.opts)
+			var m mountOptions
+			if err == nil {
+				m, err = parseMountOptions(ol, tt.root)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
@@ -117,5 +132,26 @@ func TestOptionListSet(t *testing.T) {
 	want := optionList{"rw", "noatime", "allow_other", "default_permissions"}
 	if !slices.Equal(ol, want) {
 		t.Errorf("optionList = %q, want %q", ol, want)
+	}
+}
+
+func TestSplitOptions(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{"a,b", []string{"a", "b"}, false},
+		{`fsname="a,b",ro`, []string{`fsname="a,b"`, "ro"}, false},
+		{`a="x,y",b="",c="z"`, []string{`a="x,y"`, `b=""`, `c="z"`}, false},
+		{`ro,fsname="a,b`, nil, true},
+		{`"`, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := splitOptions(tt.in)
+		if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
+			t.Errorf("splitOptions(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
 	}
 }

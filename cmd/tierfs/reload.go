@@ -10,9 +10,10 @@ import (
 )
 
 // reload rereads the config file and puts its placement rules into force
-// for new files. It changes nothing when the file is broken or changes
-// the tiers (which cannot change under a mounted filesystem); the old
-// rules stay and the reason is logged and returned. Kernel timeouts, the
+// for new files, and its mover targets, interval and rate limits into
+// the running mover. It changes nothing when the file is broken or
+// changes the tiers (which cannot change under a mounted filesystem); the
+// old rules stay and the reason is logged and returned. Kernel timeouts, the
 // cache sizes and the metrics listener are set at mount and only take
 // effect at the next mount. A log file is reopened, for logrotate.
 func (d *mountd) reload() (*control.ReloadResult, error) {
@@ -43,7 +44,12 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 		d.log.Warn("reload: [kernel], [cache] and [metrics] changes take effect at the next mount", "config", cfg.Source)
 	}
 	d.cfg.Store(cfg)
+	lim := mover.LimitsFrom(cfg)
+	// The root learns the new targets first, so a file the mover moves
+	// there is already looked up by the inode number it keeps.
+	d.root.AddMoveTargets(lim.Targets)
 	d.mover.SetPolicy(pol)
+	d.mover.SetLimits(lim)
 	d.log.Info("reloaded", "config", cfg.Source, "rules", len(cfg.Rules))
 	return &control.ReloadResult{Config: cfg.Source, Rules: len(cfg.Rules)}, nil
 }

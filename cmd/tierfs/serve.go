@@ -163,6 +163,7 @@ func (d *mountd) mount(ctx context.Context, cfg *config.Config) (tfs.Server, err
 		mo.FsName = cfg.Source
 	}
 	mo.Name = "tierfs"
+	mo.Logger = d.logDest.stdLogger() // -o debug traces to where the daemon logs
 	mo.DirectMountStrict = os.Geteuid() == 0
 	mo.MaxWrite = 1 << 20
 	return d.root.Mount(ctx, d.args.mountpoint, tfs.MountOptions{
