@@ -25,8 +25,10 @@ var (
 )
 
 // inoXattr keeps a moved file's inode number, so that st_ino does not
-// change when the data changes tier.
-const inoXattr = "trusted.tierfs.ino"
+// change when the data changes tier. A tier that cannot hold it (on a
+// Linux NFS client, trusted.* attributes are refused) shows a moved file
+// with its own number instead.
+const inoXattr = tiers.OwnXattrPrefix + "ino"
 
 // moveState is one move in progress. Its mutex is held while the move
 // commits; operations on the file wait for it, or mark the move

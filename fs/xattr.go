@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"syscall"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // tierXattr names the virtual attribute that tells which tier holds a
@@ -92,7 +94,7 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errn
 // ownXattr reports attributes that belong to tierfs, which users may
 // neither set nor copy.
 func ownXattr(attr string) bool {
-	return attr == tierXattr || strings.HasPrefix(attr, "trusted.tierfs.")
+	return attr == tierXattr || strings.HasPrefix(attr, tiers.OwnXattrPrefix)
 }
 
 // hideOwn drops tierfs's own names from a NUL-separated list.

@@ -89,7 +89,9 @@ func fillCopy(in, out int, src *Tier, rel string, st *unix.Stat_t, extra map[str
 		return fmt.Errorf("copy xattrs: %w", err)
 	}
 	for k, v := range extra {
-		if err := unix.Fsetxattr(out, k, v, 0); err != nil {
+		// tierfs's own bookkeeping goes where the tier can hold it: a
+		// Linux NFS client holds user.* attributes at most.
+		if err := unix.Fsetxattr(out, k, v, 0); err != nil && err != unix.ENOTSUP {
 			return fmt.Errorf("set %s: %w", k, err)
 		}
 	}
@@ -159,6 +161,9 @@ func copyXattrs(src *Tier, rel string, out int) error {
 	for _, name := range strings.Split(string(bytes.TrimRight(names[:size], "\x00")), "\x00") {
 		if !strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, "trusted.") {
 			continue // security.* and system.* belong to the destination
+		}
+		if strings.HasPrefix(name, OwnXattrPrefix) {
+			continue // tierfs's own: the caller passes what the copy needs
 		}
 		v, err := readXattr(src, rel, name)
 		if err != nil {

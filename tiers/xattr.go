@@ -7,6 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// OwnXattrPrefix begins the extended attributes tierfs keeps on tier
+// files for itself (a moved file's inode number). The mount hides them,
+// and a copy between tiers sets them afresh rather than copying them.
+const OwnXattrPrefix = "trusted.tierfs."
+
 // procFdPath names an open descriptor through /proc, so that the
 // path-based xattr calls can act on what an O_PATH descriptor holds.
 func procFdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }

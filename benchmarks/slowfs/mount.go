@@ -35,6 +35,11 @@ type Options struct {
 	// refusal. Without passthrough, data goes through this daemon and the
 	// kernel page cache, which is also how an NFS client moves data.
 	Passthrough bool
+	// UserXattrsOnly refuses extended attributes outside the user.
+	// namespace with EOPNOTSUPP, at once, as the Linux NFS client does
+	// (NFSv4.2 carries user.* only; NFSv3 carries none): a tier on real
+	// NFS cannot hold trusted.* or security.* attributes.
+	UserXattrsOnly bool
 	// Debug logs every FUSE request.
 	Debug bool
 }
@@ -74,7 +79,7 @@ func Mount(backing, mountpoint string, o Options) (*Server, error) {
 	}
 	d := &delayer{meta: o.Delay, fsync: o.FsyncDelay}
 	rd := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: rd}, d: d}
+	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: rd}, d: d, userXattrs: o.UserXattrsOnly}
 	rd.RootNode = root
 
 	mo := fuse.MountOptions{

@@ -208,3 +208,37 @@ func TestMountTmpfileIsDelayed(t *testing.T) {
 		t.Errorf("O_TMPFILE open counted %d creates, want 1", got)
 	}
 }
+
+// With UserXattrsOnly the mount holds user.* attributes only, as a Linux
+// NFS client does, and lists only those.
+func TestUserXattrsOnly(t *testing.T) {
+	backing, mnt, _ := mountForTest(t, Options{UserXattrsOnly: true})
+	p := filepath.Join(mnt, "f")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(backing, "f"), "trusted.hidden", []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"user.flag", nil},
+		{"trusted.flag", unix.EOPNOTSUPP},
+		{"security.flag", unix.EOPNOTSUPP},
+	}
+	for _, tc := range tests {
+		if err := unix.Setxattr(p, tc.name, []byte("v"), 0); !errors.Is(err, tc.want) {
+			t.Errorf("setxattr %s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := unix.Getxattr(p, "trusted.hidden", nil); !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Errorf("getxattr of a trusted.* attribute the backing file has: %v, want EOPNOTSUPP", err)
+	}
+	buf := make([]byte, 256)
+	n, err := unix.Listxattr(p, buf)
+	if err != nil || string(buf[:n]) != "user.flag\x00" {
+		t.Errorf("listxattr: %q (%v), want only user.flag", buf[:max(n, 0)], err)
+	}
+}

@@ -1,7 +1,9 @@
 package slowfs
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -13,7 +15,8 @@ import (
 // is slow.
 type node struct {
 	*fs.LoopbackNode
-	d *delayer
+	d          *delayer
+	userXattrs bool // Options.UserXattrsOnly
 }
 
 var (
@@ -44,7 +47,7 @@ var (
 
 // WrapChild makes every node the loopback creates a slow one.
 func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
-	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d}
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d, userXattrs: n.userXattrs}
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -139,22 +142,58 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return n.LoopbackNode.Statfs(ctx, out)
 }
 
+// refused reports whether attr is outside what the emulated NFS client
+// carries (Options.UserXattrsOnly); it refuses those itself, without a
+// round trip.
+func (n *node) refused(attr string) bool {
+	return n.userXattrs && !strings.HasPrefix(attr, "user.")
+}
+
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if n.refused(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	n.d.wait(OpXattr)
 	return n.LoopbackNode.Getxattr(ctx, attr, dest)
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if n.refused(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	n.d.wait(OpXattr)
 	return n.LoopbackNode.Setxattr(ctx, attr, data, flags)
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	n.d.wait(OpXattr)
-	return n.LoopbackNode.Listxattr(ctx, dest)
+	if !n.userXattrs {
+		return n.LoopbackNode.Listxattr(ctx, dest)
+	}
+	all := make([]byte, 64<<10) // the kernel's XATTR_LIST_MAX
+	sz, e := n.LoopbackNode.Listxattr(ctx, all)
+	if e != 0 {
+		return 0, e
+	}
+	var user []byte
+	for _, name := range bytes.SplitAfter(all[:sz], []byte{0}) {
+		if bytes.HasPrefix(name, []byte("user.")) {
+			user = append(user, name...)
+		}
+	}
+	if len(dest) == 0 {
+		return uint32(len(user)), 0
+	}
+	if len(dest) < len(user) {
+		return 0, syscall.ERANGE
+	}
+	return uint32(copy(dest, user)), 0
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if n.refused(attr) {
+		return syscall.EOPNOTSUPP
+	}
 	n.d.wait(OpXattr)
 	return n.LoopbackNode.Removexattr(ctx, attr)
 }

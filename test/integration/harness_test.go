@@ -26,6 +26,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tierfs/tierfs/benchmarks/slowfs"
 	"github.com/tierfs/tierfs/internal/mountinfo"
 )
 
@@ -127,7 +128,7 @@ type tierSpec struct {
 	Name    string
 	Kind    string // tmpfs | local | nfs
 	Path    string
-	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory) or "ext4" (a loop-mounted image)
+	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory), "ext4" (a loop-mounted image) or "nfs" (see mountNFS)
 }
 
 // ruleSpec is one placement rule.
@@ -249,6 +250,8 @@ func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
 			switch {
 			case tr.Backing == "ext4":
 				f.mountExt4(t, tr.Path)
+			case tr.Backing == "nfs":
+				f.mountNFS(t, tr.Path)
 			case tr.Kind == "tmpfs":
 				f.mountTmpfs(t, tr.Path)
 			}
@@ -293,6 +296,24 @@ func (f *fixture) mountExt4(t testing.TB, dir string) {
 	}
 	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount -o loop %s: %v\n%s", img, err, out)
+	}
+	f.mounts = append(f.mounts, dir)
+}
+
+// mountNFS mounts the benchmarks' NFS emulation (slowfs, served by this
+// process, without delays) on dir, over a directory beside it: a tier
+// that, like one on a Linux NFS client, holds user.* extended attributes
+// only.
+func (f *fixture) mountNFS(t testing.TB, dir string) {
+	t.Helper()
+	backing := dir + ".backing"
+	if err := os.Mkdir(backing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := slowfs.DefaultOptions()
+	o.Delay, o.FsyncDelay, o.UserXattrsOnly = 0, 0, true
+	if _, err := slowfs.Mount(backing, dir, o); err != nil {
+		t.Fatal(err)
 	}
 	f.mounts = append(f.mounts, dir)
 }
