@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -21,13 +22,8 @@ func decodeError(source string, data []byte, err error) error {
 	if derr != nil {
 		return &FieldError{Source: source, Err: derr}
 	}
-	keys := make([]string, 0, len(doc))
-	for k := range doc {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var errs []error
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(doc)) {
 		if f, ok := fieldByTag(reflect.TypeFor[Config](), k); ok {
 			errs = append(errs, badValues(&md, source, k, f.Type, doc[k])...)
 		}
@@ -61,13 +57,8 @@ func badValues(md *toml.MetaData, source, name string, typ reflect.Type, p toml.
 		if err := md.PrimitiveDecode(p, &table); err != nil {
 			return []error{fieldError(source, name, err)}
 		}
-		keys := make([]string, 0, len(table))
-		for k := range table {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
 		var errs []error
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(table)) {
 			if f, ok := fieldByTag(typ, k); ok { // unknown keys are reported elsewhere
 				errs = append(errs, badValues(md, source, name+"."+k, f.Type, table[k])...)
 			}

@@ -15,6 +15,13 @@ import (
 // exits non-zero, mounts nothing and says every one of want in its output.
 func mountRefused(t *testing.T, fx *fixture, foreground bool, want ...string) {
 	t.Helper()
+	mountRefusedAt(t, fx, fx.mnt, foreground, want...)
+}
+
+// mountRefusedAt is mountRefused at mount point mp. Where fx's own daemon
+// serves mp, only the refusal is checked.
+func mountRefusedAt(t *testing.T, fx *fixture, mp string, foreground bool, want ...string) {
+	t.Helper()
 	args := []string{"mount"}
 	if foreground {
 		args = append(args, "--foreground")
@@ -23,12 +30,15 @@ func mountRefused(t *testing.T, fx *fixture, foreground bool, want ...string) {
 	if len(fx.opts) > 0 {
 		args = append(args, "-o", strings.Join(fx.opts, ","))
 	}
-	args = append(args, fx.mnt)
+	args = append(args, mp)
 	d, err := startDaemon(fx.bin, nil, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unmountPath(t, fx.mnt) })
+	served := mp == fx.mnt && fx.d != nil
+	if !served {
+		t.Cleanup(func() { unmountPath(t, mp) })
+	}
 	if !d.wait(mountWait) {
 		d.kill()
 		t.Fatalf("tierfs %v did not exit within %v; output:\n%s", args, mountWait, d.log())
@@ -37,8 +47,8 @@ func mountRefused(t *testing.T, fx *fixture, foreground bool, want ...string) {
 	if d.waitErr == nil {
 		t.Errorf("tierfs %v exited 0, want a refusal; output:\n%s", args, out)
 	}
-	if isMountPoint(fx.mnt) {
-		t.Errorf("something is mounted on %s after a refused mount", fx.mnt)
+	if !served && isMountPoint(mp) {
+		t.Errorf("something is mounted on %s after a refused mount", mp)
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {

@@ -35,43 +35,6 @@ func requireExist(t *testing.T, what string, paths []string) {
 	}
 }
 
-// runMountAt runs tierfs mount of f's config at mp and expects a refusal
-// mentioning every string of want, with nothing mounted at mp.
-func runMountAt(t *testing.T, f *fixture, mp string, foreground bool, want ...string) {
-	t.Helper()
-	args := []string{"mount"}
-	if foreground {
-		args = append(args, "--foreground")
-	}
-	args = append(args, "--config", f.cfgPath, "--state-dir", f.stateDir)
-	if len(f.opts) > 0 {
-		args = append(args, "-o", strings.Join(f.opts, ","))
-	}
-	d, err := startDaemon(f.bin, nil, append(args, mp)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mp != f.mnt {
-		t.Cleanup(func() { unmountPath(t, mp) })
-	}
-	if !d.wait(mountWait) {
-		d.kill()
-		t.Fatalf("tierfs %v did not exit within %v:\n%s", args, mountWait, d.log())
-	}
-	out := d.log()
-	if d.waitErr == nil {
-		t.Errorf("tierfs %v %s exited 0, want a refusal:\n%s", args, mp, out)
-	}
-	if mp != f.mnt && isMountPoint(mp) {
-		t.Errorf("something is mounted on %s after a refused mount", mp)
-	}
-	for _, w := range want {
-		if !strings.Contains(out, w) {
-			t.Errorf("refusal does not mention %q:\n%s", w, out)
-		}
-	}
-}
-
 // A second daemon on tiers that one already serves, at the same mount
 // point or another, is refused before it touches the tiers: the first
 // daemon's move temporaries survive and its mount keeps serving.
@@ -96,7 +59,7 @@ func TestOpsSecondDaemonRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "-"), func(t *testing.T) {
-			runMountAt(t, f, tt.mp, tt.foreground, tt.want...)
+			mountRefusedAt(t, f, tt.mp, tt.foreground, tt.want...)
 			requireExist(t, "the serving daemon's move temporary is gone", leftovers)
 			rel := "after-" + strings.ReplaceAll(tt.name, " ", "-")
 			f.writeFile(t, rel, "still served")
@@ -167,7 +130,7 @@ func TestOpsMountpointRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, " ", "-"), func(t *testing.T) {
 			for _, fg := range []bool{true, false} {
-				runMountAt(t, f, tt.mp, fg, tt.want...)
+				mountRefusedAt(t, f, tt.mp, fg, tt.want...)
 				if m, ok := mountAt(tt.mp); ok {
 					t.Errorf("%s left on %s", m.fstype, tt.mp)
 				}
