@@ -2,6 +2,7 @@ package mover
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -28,8 +29,7 @@ func (l *limiter) wait(ctx context.Context, n float64) error {
 	l.tokens = min(l.tokens+now.Sub(l.last).Seconds()*l.rate, l.rate)
 	l.last = now
 	if l.tokens < 0 {
-		d := time.Duration(-l.tokens / l.rate * float64(time.Second))
-		t := time.NewTimer(d)
+		t := time.NewTimer(debtTime(-l.tokens, l.rate))
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
@@ -40,4 +40,15 @@ func (l *limiter) wait(ctx context.Context, n float64) error {
 	}
 	l.tokens -= n
 	return nil
+}
+
+// debtTime is how long paying off debt units takes at rate, capped where
+// a time.Duration ends: a tiny rate must mean a long wait, not a
+// conversion that overflows into none.
+func debtTime(debt, rate float64) time.Duration {
+	secs := debt / rate
+	if secs >= math.MaxInt64/float64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(secs * float64(time.Second))
 }

@@ -354,4 +354,13 @@ func TestLimiter(t *testing.T) {
 	if err := newLimiter(0).wait(ctx2, 1e12); err != nil {
 		t.Errorf("unlimited: %v", err)
 	}
+	// A rate so small that its wait does not fit a time.Duration waits
+	// (here, until the context ends) instead of not at all.
+	tiny := newLimiter(1e-300)
+	tiny.wait(ctx, 1)
+	ctx3, cancel3 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel3()
+	if err := tiny.wait(ctx3, 1); err != context.DeadlineExceeded {
+		t.Errorf("second file at 1e-300 files a second: %v, want to wait until the deadline", err)
+	}
 }
