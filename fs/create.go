@@ -69,7 +69,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	cn := ch.Operations().(*node)
 	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
 	cn.opens.Add(1)
-	h := newHandle(fd, cn)
+	h := newHandle(fd, cn, t)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
 		cn.writers.Add(1)
@@ -99,7 +99,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		n.opens.Add(-1)
 		return nil, 0, errno(err)
 	}
-	h := newHandle(fd, n)
+	h := newHandle(fd, n, t)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
 		n.writers.Add(1) // before forgetting: see lookupCached

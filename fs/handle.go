@@ -6,6 +6,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // handle is an open file. The embedded loopback handle implements every
@@ -16,11 +18,31 @@ import (
 type handle struct {
 	*gofs.LoopbackFile
 	n      *node
-	writes bool // opened for writing: cached stats of the file go stale
+	t      *tiers.Tier // the tier the descriptor is on
+	writes bool        // opened for writing: cached stats of the file go stale
 }
 
-func newHandle(fd int, n *node) *handle {
-	return &handle{LoopbackFile: gofs.NewLoopbackFile(fd).(*gofs.LoopbackFile), n: n}
+func newHandle(fd int, n *node, t *tiers.Tier) *handle {
+	return &handle{LoopbackFile: gofs.NewLoopbackFile(fd).(*gofs.LoopbackFile), n: n, t: t}
+}
+
+// Fsync fails closed: the descriptor outlives its tier, and on a tier
+// that vanished (a lazily unmounted tmpfs, a replaced mount) syncing it
+// succeeds while the data is on a filesystem nobody can reach.
+func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if err := h.t.Attached(); err != nil {
+		return gofs.ToErrno(err)
+	}
+	return h.LoopbackFile.Fsync(ctx, flags)
+}
+
+// Flush fails closed for the same reason as Fsync: close is where an
+// nfs tier reports write errors.
+func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if err := h.t.Attached(); err != nil {
+		return gofs.ToErrno(err)
+	}
+	return h.LoopbackFile.Flush(ctx)
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {

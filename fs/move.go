@@ -14,6 +14,10 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
+// errCopyLeft marks a move that gave up with its copy in place on the
+// destination: its journal intent is kept for the next mount to settle.
+var errCopyLeft = errors.New("the copy is left for the journal")
+
 // Reasons a move is skipped; the mover retries later.
 var (
 	ErrOpen       = errors.New("file is open")
@@ -156,7 +160,9 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, state *move
 	}
 	if err := r.commitMove(p, src, dst, tmp, before, state); err != nil {
 		td.Unlink(tmp) // gone already if it was renamed into place
-		r.endIntent(id, p)
+		if !errors.Is(err, errCopyLeft) {
+			r.endIntent(id, p)
+		} // else the intent stays: the next mount settles the two copies
 		return err
 	}
 	r.endIntent(id, p)
@@ -198,7 +204,7 @@ func (r *Root) commitMove(p string, src, dst int, tmp string, before tiers.Sourc
 	if err := td.FsyncDir(dir); err != nil {
 		// Still under the lock: what is at p on td is this move's copy.
 		if uerr := td.Unlink(p); uerr != nil && !missing(uerr) {
-			return fmt.Errorf("fsync %s on tier %s: %w (and removing the copy failed: %v; it is journaled)", dir, td.Name, err, uerr)
+			return fmt.Errorf("fsync %s on tier %s: %w (and removing the copy failed: %v): %w", dir, td.Name, err, uerr, errCopyLeft)
 		}
 		td.FsyncDir(dir)
 		return fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err)

@@ -271,15 +271,22 @@ func (c *checker) checkName(p string, dirs, files []int) {
 
 // duplicate reports (and repairs) a name held by several tiers and
 // returns the tiers still holding it. The copy the mount shows (the
-// first holder in lookup order) is kept; identical others are removed,
-// differing ones set aside under .tierfs-recovered (the newer stays).
+// first holder in lookup order) is kept, unless it is on tmpfs and
+// another is not: a reboot would take the only copy left. Identical
+// others are removed, differing ones set aside under .tierfs-recovered
+// (the newer stays).
 func (c *checker) duplicate(p string, holders []int) []int {
-	keep := holders[0]
+	keep := -1
 	for _, ti := range c.cfg.Placement.Order(p) {
-		if slices.Contains(holders, ti) {
-			keep = ti
-			break
+		if !slices.Contains(holders, ti) {
+			continue
 		}
+		if keep < 0 || !c.tiers[keep].Persistent() && c.tiers[ti].Persistent() {
+			keep = ti
+		}
+	}
+	if keep < 0 {
+		keep = holders[0]
 	}
 	left := []int{keep}
 	for _, ti := range holders {

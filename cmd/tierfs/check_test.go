@@ -125,3 +125,46 @@ func TestCheckRepairRefusedWhileLocked(t *testing.T) {
 		t.Errorf("check --repair after the lock was released = %v:\n%s", err, out.String())
 	}
 }
+
+// A Dovecot file present with the same bytes on a tmpfs tier (first in
+// its lookup order) and on a persistent tier: --repair must not remove
+// the durable copy and leave the only one on tmpfs, which a reboot
+// empties, even when moving it off tmpfs then fails.
+func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
+	if err != nil {
+		t.Skip("no tmpfs at /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	base := t.TempDir()
+	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
+	if err := os.Mkdir(dirs["fast"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tiers.WriteMarker(dirs["fast"], "fast"); err != nil {
+		t.Fatal(err)
+	}
+	cfgText := fmt.Sprintf("[[tier]]\nname = \"tmp\"\npath = %q\nkind = \"tmpfs\"\n\n[[tier]]\nname = \"fast\"\npath = %q\nkind = \"local\"\n\n[[rule]]\nmatch = \"**\"\ntier = \"tmp\"\n", dirs["tmp"], dirs["fast"])
+	cfg := filepath.Join(base, "tierfs.toml")
+	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const rel = "mail/u/dovecot-uidlist"
+	for _, d := range []string{dirs["tmp"], dirs["fast"]} {
+		if err := os.MkdirAll(filepath.Join(d, "mail/u"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, rel), []byte("3 V1 N2\n1 a\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Moving the file off tmpfs fails: fast has no room for temporaries.
+	os.Remove(filepath.Join(dirs["fast"], tiers.MovingDir))
+
+	var out bytes.Buffer
+	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	t.Logf("check --repair = %v:\n%s", err, out.String())
+	if _, err := os.Stat(filepath.Join(dirs["fast"], rel)); err != nil {
+		t.Errorf("check --repair removed the only durable copy of %s: %v", rel, err)
+	}
+}

@@ -160,3 +160,40 @@ func TestFailClosedLazyUnmount(t *testing.T) {
 	}
 	checkEmpty()
 }
+
+// A file opened before its tier is lazily unmounted must not report its
+// data safe: fsync and close answer EIO once the tier is down, rather
+// than success for data left on a filesystem nobody can reach.
+func TestFailClosedOpenFileSync(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	fx.mkdirAll(t, "volatile/f5/alice")
+	fd, err := unix.Open(fx.path("volatile/f5/alice/msg"), unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	mustWriteFd(t, fd, "Subject: x\n")
+	if err := unix.Fsync(fd); err != nil {
+		t.Fatalf("premise: fsync before the unmount: %s", errName(err))
+	}
+	if out, err := exec.Command("umount", "-l", fx.tiers["tmp"]).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the tmp tier: %v %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := unix.Fsync(fd)
+		if errors.Is(err, unix.EIO) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("fsync of a file on a vanished tier: got %s, want EIO", errName(err))
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fsync of a file on a vanished tier still succeeds after 10s, want EIO")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := unix.Fdatasync(fd); !errors.Is(err, unix.EIO) {
+		t.Errorf("fdatasync of a file on a vanished tier: got %s, want EIO", errName(err))
+	}
+}
