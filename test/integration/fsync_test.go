@@ -89,20 +89,7 @@ func TestFsyncReachesDaemon(t *testing.T) {
 // rename into cur/ on one tier is durable only if that tier's copy of
 // cur/ is synced, whichever tier created the directory.
 func TestFsyncDirEveryCopy(t *testing.T) {
-	cfg := defaultConfig()
-	f := prepareFixture(t, &cfg)
-	sockDir, err := os.MkdirTemp("", "met")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "metrics.sock")
-	cfg.Extra = fmt.Sprintf("[metrics]\nlisten = %q\n", "unix:"+sock)
-	f.writeConfig(t, cfg.toml())
-	if out, err := f.run("init", "--config", f.cfgPath); err != nil {
-		t.Fatalf("init: %v\n%s", err, out)
-	}
-	f.mount(t)
+	f, sock := mountWithMetrics(t)
 	f.mkdirAll(t, "span/cur") // on fast, by the ** rule
 	f.writeFile(t, "span/cur/1.slow", "x")
 	f.requireOnTier(t, "span/cur/1.slow", "slow")

@@ -55,9 +55,10 @@ func opsScrape(t *testing.T, sock string) map[string]float64 {
 	return m
 }
 
-// TestOpsMetrics scrapes the metrics endpoint around known operations and
-// checks the counters moved by exactly what was done.
-func TestOpsMetrics(t *testing.T) {
+// mountWithMetrics mounts the default layout with the metrics endpoint on
+// a unix socket, and returns the fixture and the socket's path.
+func mountWithMetrics(t *testing.T) (*fixture, string) {
+	t.Helper()
 	cfg := defaultConfig()
 	f := prepareFixture(t, &cfg)
 	sockDir, err := os.MkdirTemp("", "met")
@@ -72,6 +73,13 @@ func TestOpsMetrics(t *testing.T) {
 		t.Fatalf("init: %v\n%s", err, out)
 	}
 	f.mount(t)
+	return f, sock
+}
+
+// TestOpsMetrics scrapes the metrics endpoint around known operations and
+// checks the counters moved by exactly what was done.
+func TestOpsMetrics(t *testing.T) {
+	f, sock := mountWithMetrics(t)
 	f.mkdirAll(t, "index/m")
 
 	before := opsScrape(t, sock)
