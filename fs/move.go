@@ -138,17 +138,17 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end(p)
-	if err := r.moveData(ctx, p, src, dst, state); err != nil {
+	if err := r.moveData(ctx, p, src, dst, n, state); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
 }
 
 // moveData runs the steps of Move once the file is registered as moving.
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, state *moveState) error {
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy")
-	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, r.knownNode(p))})
+	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, n)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}

@@ -36,19 +36,14 @@ func FromConfig(cfg *config.Config, ts []*tiers.Tier, prim Primitive, obs Observ
 	if err != nil {
 		return nil, err
 	}
-	l := LimitsFrom(cfg)
-	c := Config{
-		Tiers:          ts,
-		Policy:         pol,
-		Move:           prim,
-		Targets:        l.Targets,
-		Interval:       l.Interval,
-		BytesPerSecond: l.BytesPerSecond,
-		FilesPerSecond: l.FilesPerSecond,
-		Observer:       obs,
-		Logger:         log,
-	}
-	return New(c)
+	return New(Config{
+		Tiers:    ts,
+		Policy:   pol,
+		Move:     prim,
+		Limits:   LimitsFrom(cfg),
+		Observer: obs,
+		Logger:   log,
+	})
 }
 
 // LimitsFrom returns the targets, interval and rate limits cfg gives,

@@ -25,7 +25,7 @@ func TestSetLimitsTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := localTiers(t, "fast", "slow")
 			put(t, ts[0], "mail/f5/alice/cur/a", "aaaa", time.Now().Add(-40*24*time.Hour))
-			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Targets: []int{0}})
+			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Limits: Limits{Targets: []int{0}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +59,7 @@ func TestSetLimitsSchedule(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := localTiers(t, "fast", "slow")
-			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Interval: tt.from, Logger: slog.New(slog.DiscardHandler)})
+			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Limits: Limits{Interval: tt.from}, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestSetLimitsRates(t *testing.T) {
 			for i := range 5 {
 				put(t, ts[0], fmt.Sprintf("mail/f5/alice/cur/%d", i), "x", old)
 			}
-			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, FilesPerSecond: tt.from})
+			m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Limits: Limits{FilesPerSecond: tt.from}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -33,16 +33,13 @@ type Observer interface {
 
 // Config is what a Mover works with.
 type Config struct {
-	Tiers          []*tiers.Tier
-	Policy         *Policy
-	Move           Primitive
-	Targets        []int         // tiers moves may go to (nil: all); see Targets
-	Interval       time.Duration // between scheduled passes; 0: none
-	BytesPerSecond int64         // 0: unlimited
-	FilesPerSecond float64       // 0: unlimited
-	Observer       Observer      // may be nil
-	Logger         *slog.Logger
-	Now            func() time.Time // for tests; time.Now by default
+	Tiers    []*tiers.Tier
+	Policy   *Policy
+	Move     Primitive
+	Limits            // as at start; SetLimits changes them
+	Observer Observer // may be nil
+	Logger   *slog.Logger
+	Now      func() time.Time // for tests; time.Now by default
 }
 
 // Limits are the mover's settings besides its rules that a config
@@ -56,7 +53,7 @@ type Limits struct {
 
 // Mover runs passes, one at a time, on a schedule and on demand.
 type Mover struct {
-	cfg     Config // its Targets, Interval and limits only seed lim
+	cfg     Config // its Limits only seed lim
 	pol     atomic.Pointer[Policy]
 	lim     atomic.Pointer[Limits]
 	resched chan struct{} // the interval changed; buffered, holds one
@@ -82,7 +79,8 @@ func New(cfg Config) (*Mover, error) {
 	}
 	m := &Mover{cfg: cfg, sem: make(chan struct{}, 1), resched: make(chan struct{}, 1)}
 	m.pol.Store(cfg.Policy)
-	m.lim.Store(&Limits{Targets: cfg.Targets, Interval: cfg.Interval, BytesPerSecond: cfg.BytesPerSecond, FilesPerSecond: cfg.FilesPerSecond})
+	l := cfg.Limits
+	m.lim.Store(&l)
 	return m, nil
 }
 

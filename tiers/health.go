@@ -107,8 +107,9 @@ func Monitor(ctx context.Context, ts []*Tier, interval, timeout time.Duration, o
 }
 
 // Attached checks, synchronously, that the tier path still leads to the
-// tier's root. Callers use it before answering "no such file" or before
-// creating, the two answers that would be wrong on a vanished tier.
+// tier's root. Callers use it before answering "no such file", before
+// creating and before reporting a file synced: the answers that would be
+// wrong on a vanished tier.
 func (t *Tier) Attached() error {
 	if err := t.check(); err != nil {
 		return err
