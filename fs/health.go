@@ -17,6 +17,7 @@ func (r *Root) onHealthChange(t *tiers.Tier, up bool) {
 		r.log.Error("tier is down; operations that need it fail with EIO", "tier", t.Name, "reason", t.LastError())
 	}
 	r.cache.invalidateAll()
+	r.nameEpoch.Add(1) // a tier that comes back may hold other names
 	go invalidateTree(r.root.EmbeddedInode())
 }
 

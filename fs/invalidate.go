@@ -4,10 +4,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// forget drops the cached lookup of child name of directory n. Callers
-// change the backend first, then forget.
+// forget drops the cached lookup of child name of directory n, and
+// tells its name index that name may exist now. Callers change the
+// backend first, then forget.
 func (n *node) forget(name string) {
 	n.r.cache.invalidate(n.StableAttr().Ino, name)
+	n.nameChanged(name)
+}
+
+// forgetGone is forget for a name that no copy of n holds any more.
+func (n *node) forgetGone(name string) {
+	n.r.cache.invalidate(n.StableAttr().Ino, name)
+	n.nameGone(name)
 }
 
 // forgetSelf drops the cached lookup of n under its parent. Without a

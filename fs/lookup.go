@@ -106,11 +106,16 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 			}
 		}
 	}
+	if n.absent(name) {
+		return nil, n.confirmMissing()
+	}
 	cacheGen := lc.begin(k)
 	var st unix.Stat_t
 	ti, gen, e := n.find(p, &st)
 	if e == syscall.ENOENT {
 		lc.put(k, cacheGen, &cached{tier: -1})
+		dir, _ := splitPath(p)
+		n.nameMissed(dir)
 	}
 	if e != 0 {
 		return nil, e

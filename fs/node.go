@@ -47,6 +47,8 @@ type node struct {
 	// between the two steps. The kernel serialises most lookups with
 	// renames itself, but not the revalidation of a cached entry.
 	names sync.RWMutex
+
+	index atomic.Pointer[nameIndex] // directories on nfs tiers: see names.go
 }
 
 var (

@@ -31,6 +31,7 @@ func (n *node) list() (*listing, syscall.Errno) {
 	n.names.RLock()
 	defer n.names.RUnlock()
 	mask := n.dirs.Load()
+	gen, index := n.listingStarted()
 	var lists [maxTiers][]tiers.Dirent
 	copies := 0
 	for ti, t := range n.r.tiers {
@@ -49,6 +50,9 @@ func (n *node) list() (*listing, syscall.Errno) {
 	}
 	if copies == 0 {
 		return nil, syscall.ENOENT
+	}
+	if index {
+		n.learnNames(gen, mask, lists[:len(n.r.tiers)])
 	}
 	l := &listing{}
 	l.add(-1, fuse.DirEntry{Name: ".", Mode: fuse.S_IFDIR})

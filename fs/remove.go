@@ -40,7 +40,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	n.r.moves.interrupt(p)
 	// Remove the name from every tier: a copy left behind by an
 	// interrupted move would otherwise reappear.
-	removed := false
+	removed, everywhere := false, true
 	mask := n.dirs.Load()
 	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
@@ -54,10 +54,15 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 		case !removed:
 			return errno(err)
 		default:
+			everywhere = false
 			n.r.log.Warn("unlink: could not remove a second copy", "path", p, "tier", n.r.tiers[ti].Name, "err", err)
 		}
 	}
-	n.forget(name)
+	if everywhere {
+		n.forgetGone(name)
+	} else {
+		n.forget(name)
+	}
 	if !removed {
 		return syscall.ENOENT
 	}
@@ -87,12 +92,13 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 			return syscall.ENOTEMPTY
 		}
 	}
-	defer n.forget(name)
 	for _, ti := range copies {
 		if err := n.r.tiers[ti].Rmdir(p); err != nil && !missing(err) {
+			n.forget(name) // some copies may be gone
 			return errno(err)
 		}
 	}
+	n.forgetGone(name)
 	return 0
 }
 

@@ -72,11 +72,17 @@ func (n *node) rename(name, from string, np *node, newName, to string, flags uin
 		return syscall.EEXIST, false
 	}
 	defer np.forget(newName)
-	defer n.forget(name)
 	if isDir {
-		return n.renameDir(from, to, np, target), false
+		e = n.renameDir(from, to, np, target)
+	} else {
+		e = n.renameFile(ti, from, to, np, newName, target, uint(flags))
 	}
-	return n.renameFile(ti, from, to, np, newName, target, uint(flags)), false
+	if e == 0 && (isDir || n.dirs.Load() == bit(ti)) {
+		n.forgetGone(name) // no tier holds the old name now
+	} else {
+		n.forget(name)
+	}
+	return e, false
 }
 
 // childIsDir reports whether child name is a directory as far as the
@@ -127,6 +133,9 @@ func (n *node) knownChild(name string) *node {
 // into maildir's new/ and cur/ nearly always have one.
 func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 	out := map[int]uint32{}
+	if n.knownChild(name) == nil && n.absent(name) {
+		return out, 0
+	}
 	if lc := n.lookupCache(); lc != nil && n.knownChild(name) == nil {
 		if c, ok := lc.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
 			return out, 0

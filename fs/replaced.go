@@ -59,6 +59,7 @@ func (n *node) OnForget() {
 	if n != n.r.root {
 		n.r.nodes.forget(n)
 	}
+	n.dropNameIndex()
 	if kp := n.kept.Swap(nil); kp != nil {
 		n.tierOf().Unlink(*kp)
 	}

@@ -28,9 +28,11 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
-	// CacheSize bounds the metadata cache's heap in bytes; 0, or a
-	// size too small to be worth it, turns it off. It is kept only for
-	// directories on nfs tiers, so without one there is none.
+	// CacheSize bounds the metadata cache's heap in bytes, the name
+	// indexes of directories (names.go) included: they take a quarter.
+	// 0, or a size too small to be worth it, turns both off. They are
+	// kept only for directories on nfs tiers, so without one there are
+	// none.
 	CacheSize int64
 
 	// MaxNodes caps the nodes kept for inodes the kernel holds: above
@@ -73,6 +75,13 @@ type Root struct {
 	tree        sync.RWMutex
 	moveTargets atomic.Uint64 // tiers that may hold moved files (inode numbers kept in an xattr); see AddMoveTargets
 	cacheTiers  uint64        // tiers of kind nfs: lookups there go through the metadata cache
+	// The name indexes of directories (names.go): their bytes, their
+	// budget (0: none), an epoch that a tier's change of health bumps,
+	// and how many lookups they answered.
+	nameBytes   atomic.Int64
+	nameBudget  int64
+	nameEpoch   atomic.Uint64
+	nameAbsent  atomic.Uint64
 	nosuid      atomic.Bool
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 }
@@ -97,11 +106,15 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 		}
 	}
 	if r.cacheTiers != 0 { // else nothing would ever be cached
-		cache, err := newLookupCache(o.CacheSize)
+		names := o.CacheSize / 4
+		cache, err := newLookupCache(o.CacheSize - names)
 		if err != nil {
 			return nil, fmt.Errorf("metadata cache: %w", err)
 		}
 		r.cache = cache
+		if cache != nil {
+			r.nameBudget = names
+		}
 	}
 	r.nodes = newLiveNodes(o.MaxNodes)
 	r.AddMoveTargets(o.MoveTargets)
@@ -241,7 +254,11 @@ func (r *Root) SetPlacement(p *policy.Placement) error {
 }
 
 // cacheStats reports the metadata cache's hits and misses.
-func (r *Root) cacheStats() CacheStats { return r.cache.stats() }
+func (r *Root) cacheStats() CacheStats {
+	s := r.cache.stats()
+	s.Absent, s.IndexBytes, s.IndexBudget = r.nameAbsent.Load(), r.nameBytes.Load(), r.nameBudget
+	return s
+}
 
 // Close releases what the root holds beyond the tiers.
 func (r *Root) Close() { r.cache.close() }

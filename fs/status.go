@@ -45,6 +45,12 @@ type NodeStats struct {
 type CacheStats struct {
 	Hits   uint64 `json:"hits"`
 	Misses uint64 `json:"misses"`
+	// Absent counts lookups (and rename targets) that a directory's
+	// name index answered "no such file" without asking the tiers.
+	Absent uint64 `json:"absent"`
+	// IndexBytes is what the name indexes hold now, of IndexBudget.
+	IndexBytes  int64 `json:"index_bytes"`
+	IndexBudget int64 `json:"index_budget"`
 }
 
 // Status reports tier health, space, request counts and live nodes. It

@@ -22,7 +22,7 @@ import (
 func fakeStatus() fs.Status {
 	return fs.Status{
 		Requests: map[string]uint64{"CREATE": 5, "LOOKUP": 12},
-		Cache:    fs.CacheStats{Hits: 7, Misses: 3},
+		Cache:    fs.CacheStats{Hits: 7, Misses: 3, Absent: 5, IndexBytes: 960},
 		Nodes:    fs.NodeStats{Live: 1900, Max: 2000, Pruned: 40, Forgotten: 38},
 		Tiers: []fs.TierStatus{
 			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90, DirHits: 11, DirMisses: 2},
@@ -41,6 +41,12 @@ tierfs_fuse_requests_total{op="LOOKUP"} 12
 # HELP tierfs_cache_hits_total Lookups answered by the metadata cache.
 # TYPE tierfs_cache_hits_total counter
 tierfs_cache_hits_total 7
+# HELP tierfs_cache_absent_total Lookups of missing names answered by a directory's name index, without asking the tiers.
+# TYPE tierfs_cache_absent_total counter
+tierfs_cache_absent_total 5
+# HELP tierfs_name_index_bytes Bytes the directories' name indexes hold (their budget is a quarter of the metadata cache's).
+# TYPE tierfs_name_index_bytes gauge
+tierfs_name_index_bytes 960
 # HELP tierfs_nodes Nodes the daemon keeps for inodes the kernel holds.
 # TYPE tierfs_nodes gauge
 tierfs_nodes 1900
@@ -66,7 +72,7 @@ tierfs_tier_dir_cache_hits_total{tier="fast"} 11
 tierfs_tier_dir_cache_hits_total{tier="slow"} 0
 `
 	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
-		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_nodes", "tierfs_nodes_max",
+		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_cache_absent_total", "tierfs_name_index_bytes", "tierfs_nodes", "tierfs_nodes_max",
 		"tierfs_nodes_pruned_total", "tierfs_nodes_forgotten_total", "tierfs_tier_up", "tierfs_tier_free_bytes",
 		"tierfs_tier_dir_cache_hits_total")
 	if err != nil {

@@ -14,6 +14,10 @@ var (
 		"Lookups answered by the metadata cache.", nil, nil)
 	descCacheMisses = prometheus.NewDesc("tierfs_cache_misses_total",
 		"Lookups the metadata cache could not answer.", nil, nil)
+	descCacheAbsent = prometheus.NewDesc("tierfs_cache_absent_total",
+		"Lookups of missing names answered by a directory's name index, without asking the tiers.", nil, nil)
+	descIndexBytes = prometheus.NewDesc("tierfs_name_index_bytes",
+		"Bytes the directories' name indexes hold (their budget is a quarter of the metadata cache's).", nil, nil)
 	descNodes = prometheus.NewDesc("tierfs_nodes",
 		"Nodes the daemon keeps for inodes the kernel holds.", nil, nil)
 	descNodesMax = prometheus.NewDesc("tierfs_nodes_max",
@@ -42,7 +46,7 @@ var (
 type statusCollector struct{ status func() fs.Status }
 
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses,
+	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
 		descDirHits, descDirMisses} {
 		ch <- d
@@ -56,6 +60,8 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(s.Cache.Hits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(s.Cache.Misses))
+	ch <- prometheus.MustNewConstMetric(descCacheAbsent, prometheus.CounterValue, float64(s.Cache.Absent))
+	ch <- prometheus.MustNewConstMetric(descIndexBytes, prometheus.GaugeValue, float64(s.Cache.IndexBytes))
 	ch <- prometheus.MustNewConstMetric(descNodes, prometheus.GaugeValue, float64(s.Nodes.Live))
 	ch <- prometheus.MustNewConstMetric(descNodesMax, prometheus.GaugeValue, float64(s.Nodes.Max))
 	ch <- prometheus.MustNewConstMetric(descNodesPruned, prometheus.CounterValue, float64(s.Nodes.Pruned))

@@ -15,11 +15,19 @@ type Dirent struct {
 }
 
 // ReadDir lists the directory rel, without "." and "..".
-func (t *Tier) ReadDir(rel string) (_ []Dirent, err error) {
+func (t *Tier) ReadDir(rel string) ([]Dirent, error) {
+	ents, _, err := t.ReadDirUpTo(rel, -1)
+	return ents, err
+}
+
+// ReadDirUpTo is ReadDir that stops once it has read more than max
+// entries (no limit if max < 0), reporting complete false: a caller
+// that wants only small directories need not read a large one whole.
+func (t *Tier) ReadDirUpTo(rel string, max int) (_ []Dirent, complete bool, err error) {
 	defer t.observe("readdir", time.Now(), &err)
 	fd, err := t.OpenDir(rel)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer unix.Close(fd)
 	var out []Dirent
@@ -30,12 +38,15 @@ func (t *Tier) ReadDir(rel string) (_ []Dirent, err error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if n <= 0 {
-			return out, nil
+			return out, true, nil
 		}
 		out = parseDirents(buf[:n], out)
+		if max >= 0 && len(out) > max {
+			return out, false, nil
+		}
 	}
 }
 

@@ -123,6 +123,9 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 		rate = fmt.Sprintf("%.1f%% hit rate", 100*float64(c.Hits)/float64(n))
 	}
 	fmt.Fprintf(w, "  cache: %d hits, %d misses (%s)\n", c.Hits, c.Misses, rate)
+	if c.IndexBudget > 0 {
+		fmt.Fprintf(w, "  name index: %d lookups answered, %s of %s\n", c.Absent, iecBytes(uint64(c.IndexBytes)), iecBytes(uint64(c.IndexBudget)))
+	}
 	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))

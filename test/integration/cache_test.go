@@ -119,31 +119,39 @@ func hammerCache(t *testing.T, cacheSize string) {
 	if n := stale.Load(); n > 0 {
 		t.Fatalf("%d stale answers; first: %s", n, *firstErr.Load())
 	}
-	// The hammer only proves something if the cache answered.
-	hits := cacheHits(t, fx)
-	if cacheSize != "0" && hits == 0 {
-		t.Fatalf("the metadata cache answered no lookup: the test exercised nothing")
+	// The hammer only proves something if the cache and the name
+	// index answered.
+	c := cacheStats(t, fx)
+	if cacheSize != "0" && (c.Hits == 0 || c.Absent == 0) {
+		t.Fatalf("the metadata cache answered %d lookups, the name index %d: the test exercised too little", c.Hits, c.Absent)
 	}
-	if cacheSize == "0" && hits != 0 {
-		t.Fatalf("cache turned off but %d hits", hits)
+	if cacheSize == "0" && c.Hits+c.Absent != 0 {
+		t.Fatalf("cache turned off but %d hits, %d answered by the name index", c.Hits, c.Absent)
 	}
 }
 
-// cacheHits reports the metadata cache's hits so far (tierfs status).
-func cacheHits(t *testing.T, fx *fixture) uint64 {
+// cacheCounts is the cache part of tierfs status --json.
+type cacheCounts struct {
+	Hits, Misses, Absent uint64
+}
+
+// cacheStats reports what the metadata cache and the name indexes
+// answered so far (tierfs status).
+func cacheStats(t *testing.T, fx *fixture) cacheCounts {
 	t.Helper()
 	out, err := fx.run("status", "--json", fx.mnt)
 	if err != nil {
 		t.Fatalf("tierfs status: %v\n%s", err, out)
 	}
 	var st []struct {
-		Cache struct{ Hits, Misses uint64 } `json:"cache"`
+		Cache cacheCounts `json:"cache"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
 		t.Fatalf("tierfs status --json: %v\n%s", err, out)
 	}
-	t.Logf("cache: %d hits, %d misses", st[0].Cache.Hits, st[0].Cache.Misses)
-	return st[0].Cache.Hits
+	c := st[0].Cache
+	t.Logf("cache: %d hits, %d misses, %d answered by name indexes", c.Hits, c.Misses, c.Absent)
+	return c
 }
 
 // A file on an nfs tier grows beside tierfs while it is open for writing
@@ -197,11 +205,11 @@ func TestCachedStatNotServedWhileWriting(t *testing.T) {
 			}
 			fx.requireOnTier(t, filepath.Join("h", tc.name+".slow"), "slow")
 			lstat(t, p)
-			before := cacheHits(t, fx)
+			before := cacheStats(t, fx).Hits
 			if st := lstat(t, p); st.Size != 5 {
 				t.Fatalf("size %d after close, want 5", st.Size)
 			}
-			if after := cacheHits(t, fx); after == before {
+			if after := cacheStats(t, fx).Hits; after == before {
 				t.Errorf("the cache answered no stat of the closed file: the test exercised nothing")
 			}
 		})

@@ -59,7 +59,13 @@ func opsScrape(t *testing.T, sock string) map[string]float64 {
 // a unix socket, and returns the fixture and the socket's path.
 func mountWithMetrics(t *testing.T) (*fixture, string) {
 	t.Helper()
-	cfg := defaultConfig()
+	return mountConfigWithMetrics(t, defaultConfig())
+}
+
+// mountConfigWithMetrics is mountWithMetrics for layout cfg; the
+// endpoint's table is appended to cfg.Extra.
+func mountConfigWithMetrics(t *testing.T, cfg fsConfig) (*fixture, string) {
+	t.Helper()
 	f := prepareFixture(t, &cfg)
 	sockDir, err := os.MkdirTemp("", "met")
 	if err != nil {
@@ -67,7 +73,7 @@ func mountWithMetrics(t *testing.T) (*fixture, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "metrics.sock")
-	cfg.Extra = fmt.Sprintf("[metrics]\nlisten = %q\n", "unix:"+sock)
+	cfg.Extra += fmt.Sprintf("\n[metrics]\nlisten = %q\n", "unix:"+sock)
 	f.writeConfig(t, cfg.toml())
 	if out, err := f.run("init", "--config", f.cfgPath); err != nil {
 		t.Fatalf("init: %v\n%s", err, out)
