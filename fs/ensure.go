@@ -33,7 +33,8 @@ func (n *node) ensureOn(ti int) syscall.Errno {
 }
 
 // ensureDirPath makes directory p exist on tier ti, copying each created
-// level's mode and owner from the copy with priority on another tier.
+// level's mode, owner, identity and extended attributes from the copy
+// with priority on another tier.
 func (r *Root) ensureDirPath(ti int, p string) syscall.Errno {
 	t := r.tiers[ti]
 	var st unix.Stat_t
@@ -50,7 +51,8 @@ func (r *Root) ensureDirPath(ti int, p string) syscall.Errno {
 	if e := r.ensureDirPath(ti, dir); e != 0 {
 		return e
 	}
-	if e := r.visibleDir(p, ti, &st); e != 0 {
+	from, e := r.visibleDir(p, ti, &st)
+	if e != 0 {
 		return e
 	}
 	if err := t.Mkdir(p, st.Mode&07777, nil); err != nil && err != unix.EEXIST {
@@ -59,25 +61,29 @@ func (r *Root) ensureDirPath(ti int, p string) syscall.Errno {
 	if err := t.Chown(p, int(st.Uid), int(st.Gid)); err != nil {
 		return errno(err)
 	}
-	return errno(t.Chmod(p, st.Mode&07777))
+	if err := t.Chmod(p, st.Mode&07777); err != nil {
+		return errno(err)
+	}
+	r.replicateDir(from, ti, p)
+	return 0
 }
 
 // visibleDir stats the copy of directory p that the mount shows, looking
-// on every tier but skip.
-func (r *Root) visibleDir(p string, skip int, st *unix.Stat_t) syscall.Errno {
+// on every tier but skip, and returns its tier.
+func (r *Root) visibleDir(p string, skip int, st *unix.Stat_t) (int, syscall.Errno) {
 	for _, ti := range r.placement().Order(p) {
 		if ti == skip {
 			continue
 		}
 		err := r.tiers[ti].Lstat(p, st)
 		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return 0
+			return ti, 0
 		}
 		if err != nil && !missing(err) {
-			return errno(err)
+			return -1, errno(err)
 		}
 	}
-	return syscall.ENOENT
+	return -1, syscall.ENOENT
 }
 
 func splitPath(p string) (dir, base string) {

@@ -121,17 +121,22 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	var dirs uint64
+	c := &cached{tier: ti, fileGen: gen}
+	nodeGen := gen
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		if dirs, e = n.dirCopies(p, ti, n.dirs.Load(), &st); e != 0 {
 			return nil, e
 		}
+		c.dirs = dirs
+		c.ino, nodeGen = n.r.dirID(ti, p, &st, gen)
+	} else {
+		c.ino = n.r.inoOf(ti, p, &st)
 	}
-	c := &cached{tier: ti, dirs: dirs, fileGen: gen, ino: n.r.inoOf(ti, p, &st)}
 	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 && !n.childWriting(name) {
 		c.hasStat, c.st = true, st
 	}
 	lc.put(k, cacheGen, c)
-	return n.entry(ctx, name, ti, &st, c.ino, gen, dirs, out), 0
+	return n.entry(ctx, name, ti, &st, c.ino, nodeGen, dirs, out), 0
 }
 
 // entry returns the child node for a lookup and fills its attributes,
@@ -184,6 +189,7 @@ func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out 
 			if _, e := n.dirCopies(p, c.tier, c.dirs, &st); e != 0 {
 				return nil, e, true
 			}
+			_, gen = n.r.dirID(c.tier, p, &st, gen)
 		}
 	}
 	return n.entry(ctx, name, c.tier, &st, c.ino, gen, c.dirs, out), 0, true

@@ -324,6 +324,10 @@ func (r *Root) inoBytes(src int, p string, n *node) []byte {
 // ti: the number it kept from before a move, or one made from the
 // backing inode.
 func (r *Root) inoOf(ti int, p string, st *unix.Stat_t) uint64 {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		sino, _ := r.dirID(ti, p, st, 0)
+		return sino
+	}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG && r.isMoveTarget(ti) {
 		var b [8]byte
 		if n, err := r.tiers[ti].Getxattr(p, inoXattr, b[:]); err == nil && n == 8 {

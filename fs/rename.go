@@ -238,7 +238,24 @@ func (n *node) renameDir(from, to string, np *node, target map[int]uint32) sysca
 	if err := n.r.journal.end(id); err != nil {
 		n.r.log.Warn("rename: cannot clear the journal intent", "id", id, "err", err)
 	}
+	n.r.removeReplacedDirs(to, copies, target)
 	return 0
+}
+
+// removeReplacedDirs removes the copies of a directory that a rename
+// replaced on tiers where the source had none to rename over them. They
+// are empty, but left in the union they would lend the directory their
+// mode, owner, times and identity wherever they come first in the rule
+// order. A crash before this leaves them, as applyRenameDir does.
+func (r *Root) removeReplacedDirs(to string, copies []int, target map[int]uint32) {
+	for ti := range target {
+		if contains(copies, ti) {
+			continue
+		}
+		if err := r.tiers[ti].Rmdir(to); err != nil && !missing(err) {
+			r.log.Warn("rename: could not remove the replaced directory", "path", to, "tier", r.tiers[ti].Name, "err", err)
+		}
+	}
 }
 
 // applyRenameDir carries out a rename-dir intent; it is idempotent, so

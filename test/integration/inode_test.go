@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,6 +149,72 @@ func TestInodeStable(t *testing.T) {
 	fx.unmount(t)
 	fx.mount(t)
 	check("after remount")
+}
+
+// A directory on several tiers is one directory: its st_ino, mode and
+// extended attributes do not change when a copy appears on a tier that
+// comes first in the rule order, when a rename gives it a name whose
+// rule prefers another copy, or when it is renamed over a directory
+// with a copy where it has none. Found by TestDifferentialOps.
+func TestDirectoryAcrossTiersKeepsItself(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	cases := []struct {
+		name     string
+		dir      string   // made first (mode 0750, xattr user.k) on its rule's tier
+		steps    []string // then: "create P", "mkdir P" or "rename P Q"
+		final    string   // where dir is at the end
+		tiersNow int      // premise: tiers holding final (0: not checked)
+	}{
+		{"copy on a tier first in order", "span/a1", []string{"create span/a1/x.slow", "rename span/a1 span/a1.slow"}, "span/a1.slow", 2},
+		{"renamed to a name preferring a later copy", "span/a2.slow", []string{"create span/a2.slow/x", "rename span/a2.slow span/a2"}, "span/a2", 2},
+		{"renamed over a directory on another tier", "span/a3", []string{"mkdir span/t3.slow", "rename span/a3 span/t3.slow"}, "span/t3.slow", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fx.mkdirAll(t, filepath.Dir(c.dir))
+			if err := unix.Mkdir(fx.path(c.dir), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Setxattr(fx.path(c.dir), "user.k", []byte("v"), 0); err != nil {
+				t.Fatal(err)
+			}
+			ino := lstat(t, fx.path(c.dir)).Ino
+			for _, s := range c.steps {
+				dirStep(t, fx, s)
+			}
+			if got := fx.tiersHolding(c.final); c.tiersNow > 0 && len(got) != c.tiersNow {
+				t.Fatalf("premise: %s on tiers %v, want %d", c.final, got, c.tiersNow)
+			}
+			dropCaches(t) // answered by a fresh LOOKUP
+			st := lstat(t, fx.path(c.final))
+			if st.Ino != ino || st.Mode&0o7777 != 0o750 {
+				t.Errorf("%s: st_ino %#x mode %#o, want %#x 0750", c.final, st.Ino, st.Mode&0o7777, ino)
+			}
+			buf := make([]byte, 16)
+			n, err := unix.Getxattr(fx.path(c.final), "user.k", buf)
+			if err != nil || string(buf[:n]) != "v" {
+				t.Errorf("%s: user.k: %q %s, want \"v\"", c.final, buf[:max(n, 0)], errName(err))
+			}
+		})
+	}
+}
+
+// dirStep runs one step of TestDirectoryAcrossTiersKeepsItself.
+func dirStep(t *testing.T, fx *fixture, step string) {
+	t.Helper()
+	f := strings.Fields(step)
+	var err error
+	switch f[0] {
+	case "create":
+		err = os.WriteFile(fx.path(f[1]), nil, 0o644)
+	case "mkdir":
+		err = unix.Mkdir(fx.path(f[1]), 0o700)
+	case "rename":
+		err = unix.Rename(fx.path(f[1]), fx.path(f[2]))
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
 }
 
 // dropCaches makes the kernel forget unused dentries and inodes, so FUSE
