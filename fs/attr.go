@@ -117,6 +117,12 @@ func (n *node) statAttr(a *fuse.Attr) syscall.Errno {
 // while this runs; the node then has a kept link, so try that.
 func (n *node) statData(st *unix.Stat_t) syscall.Errno {
 	p, e := n.dataPath()
+	if e == syscall.ESTALE {
+		if last := n.removed.Load(); last != nil {
+			*st = *last
+			return 0
+		}
+	}
 	if e != 0 {
 		return e
 	}

@@ -38,6 +38,11 @@ type node struct {
 	// would go stale under them.
 	writers atomic.Int32
 
+	// removed is a directory's last attributes once rmdir or a rename
+	// over it removed it: a process holding it open, or as its working
+	// directory, can still fstat it, as natively (see statData).
+	removed atomic.Pointer[unix.Stat_t]
+
 	state   atomic.Uint32 // st* bits: use and bookkeeping for the pruner (live.go)
 	nextNew *node         // the next node on liveNodes.pending
 

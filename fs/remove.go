@@ -92,6 +92,7 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 			return syscall.ENOTEMPTY
 		}
 	}
+	n.keepRemovedDir(name, p)
 	for _, ti := range copies {
 		if err := n.r.tiers[ti].Rmdir(p); err != nil && !missing(err) {
 			n.forget(name) // some copies may be gone
@@ -128,4 +129,21 @@ func (n *node) dirCopiesOf(p string) ([]int, syscall.Errno) {
 		out = append(out, ti)
 	}
 	return out, 0
+}
+
+// keepRemovedDir records the attributes of directory child name (at p)
+// that is about to be removed, in the node the kernel holds for it: once
+// it is gone from every tier, fstat of a descriptor still open on it has
+// nothing else to answer from, and natively it still answers (with no
+// links).
+func (n *node) keepRemovedDir(name, p string) {
+	ch := n.knownChild(name)
+	if ch == nil || !ch.IsDir() {
+		return
+	}
+	var st unix.Stat_t
+	if ch.dirStat(p, &st) == 0 {
+		st.Nlink = 0
+		ch.removed.Store(&st)
+	}
 }

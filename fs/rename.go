@@ -73,6 +73,9 @@ func (n *node) rename(name, from string, np *node, newName, to string, flags uin
 	}
 	defer np.forget(newName)
 	if isDir {
+		if len(target) > 0 {
+			np.keepRemovedDir(newName, to)
+		}
 		e = n.renameDir(from, to, np, target)
 	} else {
 		e = n.renameFile(ti, from, to, np, newName, target, uint(flags))

@@ -217,6 +217,44 @@ func dirStep(t *testing.T, fx *fixture, step string) {
 	}
 }
 
+// A directory removed while a process holds it open can still be
+// fstat'ed, with no links, as natively; reading it gives ENOENT. Found by
+// TestDifferentialOps (tierfs answered ESTALE).
+func TestRemovedDirectoryStillOpen(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		for _, how := range []string{"rmdir", "rename over"} {
+			d, other := filepath.Join(tg.dir, "d"), filepath.Join(tg.dir, "other")
+			for _, p := range []string{d, other} {
+				if err := unix.Mkdir(p, 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if how == "rmdir" {
+				err = unix.Rmdir(d)
+			} else {
+				err = unix.Rename(other, d)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", how, err)
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil || st.Mode&0o7777 != 0o750 || st.Nlink != 0 {
+				t.Errorf("after %s: fstat: %v, mode %#o nlink %d, want 0750 and 0 links", how, err, st.Mode&0o7777, st.Nlink)
+			}
+			if _, err := unix.Getdents(fd, make([]byte, 4096)); !errors.Is(err, unix.ENOENT) {
+				t.Errorf("after %s: getdents: got %s, want ENOENT", how, errName(err))
+			}
+			unix.Close(fd)
+			unix.Rmdir(d)
+			unix.Rmdir(other)
+		}
+	})
+}
+
 // dropCaches makes the kernel forget unused dentries and inodes, so FUSE
 // sends FORGET and the next access looks the name up again.
 func dropCaches(t testing.TB) {
