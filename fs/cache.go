@@ -33,8 +33,9 @@ type cached struct {
 	tier    int    // tier holding the name; -1 for "no tier holds it"
 	dirs    uint64 // directories: tiers holding it
 	hasStat bool   // st is valid (files on nfs tiers)
-	fileGen uint64 // with st: the file's generation (birth time)
-	ino     uint64 // the inode number the mount shows (Root.inoOf)
+	fileGen uint64 // the copy's generation (birth time), to recognise it
+	nodeGen uint64 // the generation the node carries (a directory's kept one: dirID)
+	ino     uint64 // the inode number the mount shows (Root.inoOf, Root.dirID)
 	st      unix.Stat_t
 }
 

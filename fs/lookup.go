@@ -121,14 +121,13 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	var dirs uint64
-	c := &cached{tier: ti, fileGen: gen}
-	nodeGen := gen
+	c := &cached{tier: ti, fileGen: gen, nodeGen: gen}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		if dirs, e = n.dirCopies(p, ti, n.dirs.Load(), &st); e != 0 {
 			return nil, e
 		}
 		c.dirs = dirs
-		c.ino, nodeGen = n.r.dirID(ti, p, &st, gen)
+		c.ino, c.nodeGen = n.r.dirID(ti, p, &st, gen)
 	} else {
 		c.ino = n.r.inoOf(ti, p, &st)
 	}
@@ -136,7 +135,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		c.hasStat, c.st = true, st
 	}
 	lc.put(k, cacheGen, c)
-	return n.entry(ctx, name, ti, &st, c.ino, nodeGen, dirs, out), 0
+	return n.entry(ctx, name, ti, &st, c.ino, c.nodeGen, dirs, out), 0
 }
 
 // entry returns the child node for a lookup and fills its attributes,
@@ -176,10 +175,10 @@ func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out 
 	if c.tier < 0 {
 		return nil, n.confirmMissing(), true // EIO if a tier that might hold it is gone
 	}
-	st, gen := c.st, c.fileGen
+	st := c.st
 	if !c.hasStat || n.childWriting(name) {
-		var err error
-		if gen, err = n.r.tiers[c.tier].LstatGen(p, &st); err != nil || gen != c.fileGen {
+		gen, err := n.r.tiers[c.tier].LstatGen(p, &st)
+		if err != nil || gen != c.fileGen {
 			return nil, 0, false // another file now: its inode number may differ
 		}
 		if c.dirs != 0 {
@@ -189,10 +188,9 @@ func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out 
 			if _, e := n.dirCopies(p, c.tier, c.dirs, &st); e != 0 {
 				return nil, e, true
 			}
-			_, gen = n.r.dirID(c.tier, p, &st, gen)
 		}
 	}
-	return n.entry(ctx, name, c.tier, &st, c.ino, gen, c.dirs, out), 0, true
+	return n.entry(ctx, name, c.tier, &st, c.ino, c.nodeGen, c.dirs, out), 0, true
 }
 
 // childWriting reports whether n's child name is open for writing.
