@@ -39,6 +39,10 @@ type Options struct {
 	Targets   []string // subset of AllTargets
 	Workloads []string // subset of AllWorkloadNames
 	SlowDelay time.Duration
+	// SlowAllXattrs lets slowfs carry every xattr namespace with the
+	// delay of a round trip; by default it refuses all but user.* at
+	// once, as the Linux NFS client does.
+	SlowAllXattrs bool
 
 	RepoDir     string // module root, where tierfs and slowfs are built
 	WorkParent  string // parent of the scratch directory ("" = $TMPDIR)

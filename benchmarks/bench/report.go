@@ -16,7 +16,10 @@ type Report struct {
 	Rounds    int       `json:"rounds"`
 	Sizes     Sizes     `json:"sizes"`
 	SlowDelay string    `json:"slow_delay"`
-	Mergerfs  string    `json:"mergerfs_options"`
+	// SlowXattrs is the xattr namespaces slowfs carries: "user" (as an
+	// NFS client), "all", or "" for runs before it could be chosen (all).
+	SlowXattrs string `json:"slow_xattrs,omitempty"`
+	Mergerfs   string `json:"mergerfs_options"`
 	// Transport is how the tierfs targets were served ("" before it
 	// could be chosen: go-fuse's /dev/fuse server).
 	Transport string       `json:"tierfs_transport,omitempty"`
@@ -93,8 +96,11 @@ var ratioPairs = []ratioPair{
 func newReport(opts *Options) *Report {
 	r := &Report{
 		Date: time.Now().UTC(), Machine: describeMachine(opts),
-		Rounds: opts.Rounds, Sizes: opts.Sizes, SlowDelay: opts.SlowDelay.String(),
+		Rounds: opts.Rounds, Sizes: opts.Sizes, SlowDelay: opts.SlowDelay.String(), SlowXattrs: "user",
 		Mergerfs: opts.MergerfsOpts, Transport: cmp.Or(opts.TierfsTransport, "dev"),
+	}
+	if opts.SlowAllXattrs {
+		r.SlowXattrs = "all"
 	}
 	for _, t := range AllTargets() {
 		if slices.Contains(opts.Targets, t) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
@@ -41,6 +42,7 @@ func (s *slowfsMount) mount(ctx context.Context) error {
 		"-delay", s.ws.Opts.SlowDelay.String(),
 		"-fsync-delay", s.ws.Opts.SlowDelay.String(),
 		"-stats-socket", s.sock,
+		"-user-xattrs-only=" + strconv.FormatBool(!s.ws.Opts.SlowAllXattrs),
 		s.backing, s.mnt}
 	d, err := startDaemon(ctx, s.name, s.ws.logPath(s.name), s.mnt, "fuse.slowfs", argv)
 	if err != nil {

@@ -70,8 +70,8 @@ func (r *Report) hasTarget(t string) bool {
 func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "tierfs benchmark, %s, %s (%s, %d CPUs, kernel %s)\n",
 		r.Date.Format("2006-01-02 15:04 MST"), r.Machine.Hostname, r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel)
-	fmt.Fprintf(w, "tierfs %s, transport %s; medians of %d round(s); every metric is a rate, higher is better; slow tier delay %s\n\n",
-		r.Machine.Source, cmp.Or(r.Transport, "dev"), r.Rounds, r.SlowDelay)
+	fmt.Fprintf(w, "tierfs %s, transport %s; medians of %d round(s); every metric is a rate, higher is better; slow tier delay %s, xattrs %s\n\n",
+		r.Machine.Source, cmp.Or(r.Transport, "dev"), r.Rounds, r.SlowDelay, r.slowXattrs())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, row := range r.rows() {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
@@ -122,9 +122,9 @@ func (r *Report) writeCounts(w io.Writer) {
 
 // WriteMarkdown writes the table as GitHub Markdown, for the README.
 func (r *Report) WriteMarkdown(w io.Writer) error {
-	fmt.Fprintf(w, "Measured %s on %s: %s, %d CPUs, %s RAM, kernel %s, %s, %s, tierfs %s (transport %s). Medians of %d rounds; rates, higher is better. Slow tier delay %s.\n\n",
+	fmt.Fprintf(w, "Measured %s on %s: %s, %d CPUs, %s RAM, kernel %s, %s, %s, tierfs %s (transport %s). Medians of %d rounds; rates, higher is better. Slow tier delay %s, xattrs %s.\n\n",
 		r.Date.Format("2006-01-02"), r.Machine.Hostname, r.Machine.CPU, r.Machine.CPUs, r.Machine.Memory,
-		r.Machine.Kernel, r.Machine.Go, r.Machine.Mergerfs, r.Machine.Source, cmp.Or(r.Transport, "dev"), r.Rounds, r.SlowDelay)
+		r.Machine.Kernel, r.Machine.Go, r.Machine.Mergerfs, r.Machine.Source, cmp.Or(r.Transport, "dev"), r.Rounds, r.SlowDelay, r.slowXattrs())
 	rows := r.rows()
 	for i, row := range rows {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
@@ -154,4 +154,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// slowXattrs says which xattrs slowfs carried.
+func (r *Report) slowXattrs() string {
+	if r.SlowXattrs == "user" {
+		return "user.* only"
+	}
+	return "all"
 }

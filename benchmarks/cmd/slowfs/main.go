@@ -42,6 +42,7 @@ func run(args []string) error {
 	fset.DurationVar(&o.EntryTimeout, "entry-timeout", o.EntryTimeout, "kernel name cache timeout")
 	fset.DurationVar(&o.NegativeTimeout, "negative-timeout", o.NegativeTimeout, "kernel negative name cache timeout")
 	fset.BoolVar(&o.Passthrough, "passthrough", false, "let reads/writes bypass the daemon (breaks passthrough of a FUSE fs stacked on top)")
+	fset.BoolVar(&o.UserXattrsOnly, "user-xattrs-only", false, "refuse xattrs outside user.* at once, as the Linux NFS client does")
 	fset.BoolVar(&o.Debug, "debug", false, "log every FUSE request")
 	statsSock := fset.String("stats-socket", "", "serve GET /counts on this unix socket")
 	if err := fset.Parse(args); err != nil {

@@ -96,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 		targets     = fset.String("targets", strings.Join(bench.AllTargets(), ","), "comma-separated targets")
 		workloads   = fset.String("workloads", strings.Join(bench.AllWorkloadNames(), ","), "comma-separated workloads")
 		slowDelay   = fset.Duration("slow-delay", 250*time.Microsecond, "slowfs delay per metadata call and fsync")
+		slowXattrs  = fset.Bool("slow-all-xattrs", false, "slowfs carries trusted.* and security.* xattrs, with a round trip's delay (an NFS client refuses them at once)")
 		repo        = fset.String("repo", "", "module root to build tierfs from (default: found from the working directory)")
 		workParent  = fset.String("workdir", "", "parent of the scratch directory (default $TMPDIR)")
 		keep        = fset.Bool("keep", false, "keep the scratch directory (configs, daemon logs)")
@@ -130,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 	}
 	opts = &bench.Options{
 		Rounds: *rounds, Sizes: sizes, Targets: splitList(*targets), Workloads: splitList(*workloads),
-		SlowDelay: *slowDelay, WorkParent: *workParent, TmpfsSize: *tmpfsSize, KeepWorkdir: *keep,
+		SlowDelay: *slowDelay, SlowAllXattrs: *slowXattrs, WorkParent: *workParent, TmpfsSize: *tmpfsSize, KeepWorkdir: *keep,
 		MergerfsBin: *mergerfs, MergerfsOpts: *mergerOpts, PostmarkBin: *postmark,
 		Counts: *counts, TierfsMetricsURL: *metricsURL, TierfsMetric: *metricName,
 		TierfsTransport: *transport,
