@@ -50,10 +50,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	t := n.r.tiers[ti]
 	fd, err := t.Open(p, int(flags&openFlagsMask)|unix.O_CREAT|int(flags&unix.O_EXCL), mode, cred(ctx))
+	n.forget(name) // even on failure: see makeChild
 	if err != nil {
 		return nil, nil, 0, errno(err)
 	}
-	n.forget(name)
 	var st unix.Stat_t
 	gen, err := tiers.FstatGen(fd, &st)
 	if err != nil {
@@ -141,10 +141,14 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 		return nil, e
 	}
 	t := n.r.tiers[ti]
-	if err := mk(t, p); err != nil {
+	err := mk(t, p)
+	// Even on failure: the name may exist all the same (EEXIST from a
+	// retransmitted NFS request whose first one made it, or a reply
+	// lost), and the name index must not lack it.
+	n.forget(name)
+	if err != nil {
 		return nil, errno(err)
 	}
-	n.forget(name)
 	var st unix.Stat_t
 	gen, err := t.LstatGen(p, &st)
 	if err != nil {
@@ -190,10 +194,11 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, e
 	}
 	t := n.r.tiers[ti]
-	if err := t.Link(from, p); err != nil {
+	err := t.Link(from, p)
+	n.forget(name) // even on failure: see makeChild
+	if err != nil {
 		return nil, errno(err)
 	}
-	n.forget(name)
 	src.forgetSelf() // its link count changed
 	var st unix.Stat_t
 	gen, err := t.LstatGen(p, &st)

@@ -114,8 +114,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	ti, gen, e := n.find(p, &st)
 	if e == syscall.ENOENT {
 		lc.put(k, cacheGen, &cached{tier: -1})
-		dir, _ := splitPath(p)
-		n.nameMissed(dir)
+		n.nameMissed()
 	}
 	if e != 0 {
 		return nil, e

@@ -21,6 +21,15 @@ import (
 // reaches it through node.forget once the tiers have it, and a listing
 // is kept only if no change was recorded since before it was read (a
 // change recorded after it is kept is added to it).
+//
+// A listing is of the path the node has when it is read, so it is read
+// under Root.tree, which every directory rename holds, and kept only if
+// every copy was found there: a directory renamed just before, whose
+// node go-fuse has not moved yet, is missing at the path it left. A
+// directory may also have two nodes (its inode number comes from the
+// copy first in its path's rule order, which a rename or a new copy can
+// change); changes reach only the node under the name, so a node that
+// loses its name to another never keeps an index again (abandonNames).
 
 const (
 	// maxIndexNames is the largest directory indexed: a big cur/ is
@@ -47,7 +56,12 @@ type nameIndex struct {
 	bytes  int64               // what names is charged to Root.nameBytes
 	misses int                 // lookups of missing names while names was nil
 	tooBig bool                // a listing found more than maxIndexNames
+	dead   bool                // the node lost its name to another node: see abandonNames
 }
+
+// listingStart is what learnNames needs to know of the moment a listing
+// began: the index's generation and the tiers' health epoch.
+type listingStart struct{ gen, epoch uint64 }
 
 // nameIndexOf returns n's index, making it if create is set.
 func (n *node) nameIndexOf(create bool) *nameIndex {
@@ -121,40 +135,52 @@ func (n *node) nameGone(name string) {
 	}
 }
 
-// nameMissed counts a lookup that found name nowhere, and builds the
-// index once a directory has seen indexAfterMisses of them. p is n's
-// path; the caller holds n.names for reading.
-func (n *node) nameMissed(p string) {
+// nameMissed counts a lookup that found a name nowhere in n, and builds
+// the index once a directory has seen indexAfterMisses of them. The
+// caller holds n.names for reading.
+func (n *node) nameMissed() {
 	if n.lookupCache() == nil || n.r.nameBudget == 0 {
 		return
 	}
 	ix := n.nameIndexOf(true)
 	ix.mu.Lock()
 	ix.misses++
-	build := ix.names == nil && !ix.tooBig && ix.misses >= indexAfterMisses
-	gen, mask := ix.gen, n.dirs.Load()
+	build := ix.names == nil && !ix.tooBig && !ix.dead && ix.misses >= indexAfterMisses
+	start, mask := listingStart{ix.gen, n.r.nameEpoch.Load()}, n.dirs.Load()
 	ix.mu.Unlock()
 	if !build || n.r.nameBytes.Load() >= n.r.nameBudget {
 		return
 	}
+	// Never wait for Root.tree here: a rename holds it before the name
+	// locks, and the caller holds one. A rename under way is a reason
+	// to build the index at a later miss.
+	if !n.r.tree.TryRLock() {
+		return
+	}
+	defer n.r.tree.RUnlock()
+	p, e := n.relPath()
+	if e != 0 {
+		return
+	}
 	var lists [][]tiers.Dirent
 	left := maxIndexNames
+	n.r.crashAt("name-index-list")
 	for ti, t := range n.r.tiers {
 		if mask&bit(ti) == 0 {
 			continue
 		}
 		ents, complete, err := t.ReadDirUpTo(p, left)
-		if err != nil && !missing(err) {
-			return
+		if err != nil {
+			return // a copy missing at p may be elsewhere now
 		}
-		if err == nil && !complete {
+		if !complete {
 			n.markTooBig()
 			return
 		}
 		lists = append(lists, ents)
 		left -= len(ents)
 	}
-	n.learnNames(gen, mask, lists)
+	n.learnNames(start, mask, lists)
 }
 
 // markTooBig records that n has more names than an index takes, so
@@ -167,28 +193,28 @@ func (n *node) markTooBig() {
 	ix.mu.Unlock()
 }
 
-// listingStarted returns the generation learnNames needs to keep a
-// listing of n about to be read, or ok false where n keeps no index.
-func (n *node) listingStarted() (gen uint64, ok bool) {
+// listingStarted returns what learnNames needs to keep a listing of n
+// about to be read, or ok false where n keeps no index.
+func (n *node) listingStarted() (start listingStart, ok bool) {
 	if n.lookupCache() == nil || n.r.nameBudget == 0 {
-		return 0, false
+		return start, false
 	}
 	ix := n.nameIndexOf(true)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return ix.gen, true
+	return listingStart{ix.gen, n.r.nameEpoch.Load()}, !ix.dead
 }
 
 // learnNames keeps the names of n's copies (one list per tier in mask),
-// read after gen was current, unless a name changed since.
-func (n *node) learnNames(gen, mask uint64, lists [][]tiers.Dirent) {
+// read after start, unless a name or a tier's health changed since.
+func (n *node) learnNames(start listingStart, mask uint64, lists [][]tiers.Dirent) {
 	ix := n.nameIndexOf(true)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	if ix.gen != gen || n.dirs.Load() != mask {
+	if ix.dead || ix.gen != start.gen || n.dirs.Load() != mask || n.r.nameEpoch.Load() != start.epoch {
 		return // a name changed while the copies were read
 	}
-	if ix.names != nil && ix.mask == mask && ix.epoch == n.r.nameEpoch.Load() {
+	if ix.names != nil && ix.mask == mask && ix.epoch == start.epoch {
 		return // current already: changes keep it so
 	}
 	count := 0
@@ -214,7 +240,7 @@ func (n *node) learnNames(gen, mask uint64, lists [][]tiers.Dirent) {
 	if !n.r.chargeNames(cost) {
 		return
 	}
-	ix.names, ix.bytes, ix.mask, ix.epoch = names, cost, mask, n.r.nameEpoch.Load()
+	ix.names, ix.bytes, ix.mask, ix.epoch = names, cost, mask, start.epoch
 	ix.tooBig = false
 }
 
@@ -225,6 +251,24 @@ func (n *node) dropNameIndex() {
 		n.r.dropNames(ix)
 		ix.mu.Unlock()
 	}
+}
+
+// abandonNames drops directory n's index for good: go-fuse is about to
+// take n out of the tree (its name goes to another node for the same
+// directory, with another inode number, or n was removed or replaced).
+// Changes made meanwhile never reach n, which a later lookup may hand
+// back to the kernel (go-fuse keeps a node the kernel holds). The
+// generation moves, so a listing under way is not kept either.
+func (n *node) abandonNames() {
+	if !n.IsDir() {
+		return
+	}
+	ix := n.nameIndexOf(true)
+	ix.mu.Lock()
+	ix.dead = true
+	ix.gen++
+	n.r.dropNames(ix)
+	ix.mu.Unlock()
 }
 
 func nameCost(name string) int64 { return int64(len(name)) + nameBytes }

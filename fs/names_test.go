@@ -21,7 +21,7 @@ func indexedDir(t *testing.T, budget int64, names ...string) *node {
 	r := &Root{nameBudget: budget}
 	n := &node{r: r}
 	n.dirs.Store(bit(0))
-	n.learnNames(n.nameIndexOf(true).gen, bit(0), [][]tiers.Dirent{dirents(names...)})
+	n.learnNames(listingStart{gen: n.nameIndexOf(true).gen}, bit(0), [][]tiers.Dirent{dirents(names...)})
 	if n.index.Load().names == nil {
 		t.Fatalf("premise: the index of %v was not kept", names)
 	}
@@ -78,11 +78,11 @@ func TestNameIndexListingRacingChange(t *testing.T) {
 	n.dropNameIndex()
 	gen := n.nameIndexOf(true).gen
 	n.nameChanged("b") // made after the listing below was read
-	n.learnNames(gen, bit(0), [][]tiers.Dirent{dirents("a")})
+	n.learnNames(listingStart{gen: gen}, bit(0), [][]tiers.Dirent{dirents("a")})
 	if n.absent("b") {
 		t.Fatal("b answered missing: a listing older than its creation was kept")
 	}
-	n.learnNames(n.nameIndexOf(false).gen, bit(0), [][]tiers.Dirent{dirents("a", "b")})
+	n.learnNames(listingStart{gen: n.nameIndexOf(false).gen}, bit(0), [][]tiers.Dirent{dirents("a", "b")})
 	if n.absent("b") || !n.absent("c") {
 		t.Fatal("a current listing was not kept")
 	}
@@ -96,8 +96,21 @@ func TestNameIndexTooBig(t *testing.T) {
 	for i := range names {
 		names[i] = string(rune(0x4e00 + i))
 	}
-	n.learnNames(n.nameIndexOf(true).gen, bit(0), [][]tiers.Dirent{dirents(names...)})
+	n.learnNames(listingStart{gen: n.nameIndexOf(true).gen}, bit(0), [][]tiers.Dirent{dirents(names...)})
 	if ix := n.index.Load(); ix.names != nil || !ix.tooBig || n.r.nameBytes.Load() != 0 {
 		t.Fatalf("index of %d names: built %v, tooBig %v, %d bytes charged", len(names), ix.names != nil, ix.tooBig, n.r.nameBytes.Load())
+	}
+}
+
+// A listing read while a tier's health changed is not kept: the tier
+// may have answered for the copy it could not see.
+func TestNameIndexListingRacingHealthChange(t *testing.T) {
+	n := indexedDir(t, 1<<10, "a")
+	n.dropNameIndex()
+	start := listingStart{gen: n.nameIndexOf(true).gen, epoch: n.r.nameEpoch.Load()}
+	n.r.nameEpoch.Add(1) // a tier came back while the listing was read
+	n.learnNames(start, bit(0), [][]tiers.Dirent{dirents("a")})
+	if n.absent("b") {
+		t.Fatal("b answered missing: a listing older than a tier's return was kept")
 	}
 }

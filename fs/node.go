@@ -142,9 +142,14 @@ func ino(ti int, backing uint64) uint64 {
 // keep it and discard a new one anyway.
 func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_t, sino, gen, dirs uint64) *gofs.Inode {
 	id := gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: sino, Gen: gen}
-	if in := n.GetChild(name); in != nil && in.StableAttr() == id {
-		if known, ok := in.Operations().(*node); ok {
+	if in := n.GetChild(name); in != nil {
+		known, ok := in.Operations().(*node)
+		switch {
+		case !ok:
+		case in.StableAttr() == id:
 			return known.again(dirs)
+		default:
+			known.abandonNames() // go-fuse gives the name to another node
 		}
 	}
 	ch := &node{r: n.r}

@@ -24,6 +24,16 @@ func (l *listing) add(ti int, d fuse.DirEntry) {
 // list merges the directory's copies: each name once, with the type
 // and inode number of the copy that a lookup of that name would find.
 func (n *node) list() (*listing, syscall.Errno) {
+	// A listing for the name index is read under Root.tree, so that n
+	// is not renamed between its path and its copies (see names.go);
+	// while a rename holds it, the listing is only not learned.
+	start, index := n.listingStarted()
+	if index && !n.r.tree.TryRLock() {
+		index = false
+	}
+	if index {
+		defer n.r.tree.RUnlock()
+	}
 	p, e := n.relPath()
 	if e != 0 {
 		return nil, e
@@ -31,7 +41,9 @@ func (n *node) list() (*listing, syscall.Errno) {
 	n.names.RLock()
 	defer n.names.RUnlock()
 	mask := n.dirs.Load()
-	gen, index := n.listingStarted()
+	if index {
+		n.r.crashAt("name-index-list")
+	}
 	var lists [maxTiers][]tiers.Dirent
 	copies := 0
 	for ti, t := range n.r.tiers {
@@ -40,6 +52,7 @@ func (n *node) list() (*listing, syscall.Errno) {
 		}
 		ents, err := t.ReadDir(p)
 		if missing(err) {
+			index = false // not every copy is at p
 			continue
 		}
 		if err != nil {
@@ -52,7 +65,7 @@ func (n *node) list() (*listing, syscall.Errno) {
 		return nil, syscall.ENOENT
 	}
 	if index {
-		n.learnNames(gen, mask, lists[:len(n.r.tiers)])
+		n.learnNames(start, mask, lists[:len(n.r.tiers)])
 	}
 	l := &listing{}
 	l.add(-1, fuse.DirEntry{Name: ".", Mode: fuse.S_IFDIR})

@@ -100,6 +100,9 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 		}
 	}
 	n.forgetGone(name)
+	if ch := n.knownChild(name); ch != nil {
+		ch.abandonNames() // go-fuse drops its node
+	}
 	return 0
 }
 

@@ -80,6 +80,11 @@ func (n *node) rename(name, from string, np *node, newName, to string, flags uin
 	} else {
 		e = n.renameFile(ti, from, to, np, newName, target, uint(flags))
 	}
+	if e == 0 && isDir {
+		if old := np.knownChild(newName); old != nil {
+			old.abandonNames() // go-fuse drops the replaced directory's node
+		}
+	}
 	if e == 0 && (isDir || n.dirs.Load() == bit(ti)) {
 		n.forgetGone(name) // no tier holds the old name now
 	} else {
