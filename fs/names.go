@@ -27,9 +27,10 @@ import (
 // every copy was found there: a directory renamed just before, whose
 // node go-fuse has not moved yet, is missing at the path it left. A
 // directory may also have two nodes (its inode number comes from the
-// copy first in its path's rule order, which a rename or a new copy can
-// change); changes reach only the node under the name, so a node that
-// loses its name to another never keeps an index again (abandonNames).
+// copy first in its path's rule order when that copy cannot keep the
+// directory's identity, on NFS: see dirid.go); changes reach only the
+// node under the name, so a node that loses its name to another never
+// keeps an index again (abandonNames).
 
 const (
 	// maxIndexNames is the largest directory indexed: a big cur/ is

@@ -116,18 +116,24 @@ func TestNameIndexCreateFailingWithEEXIST(t *testing.T) {
 }
 
 // A directory's inode number comes from the copy on the first tier of
-// its path's rule order, so a directory renamed between paths with
-// different orders gets another node, and renamed back gets its first
-// node again if the kernel still holds it (here an open descriptor; for
-// Dovecot, an IDLE session's inotify watch). That node missed every
+// its path's rule order unless that copy carries the directory's kept
+// identity, which a tier on NFS cannot hold (trusted.* attributes). So a
+// directory made on fast, with a copy on NFS, gets another node when it
+// is renamed to a path where NFS comes first, and the first node again,
+// if the kernel still holds it (here an open descriptor; for Dovecot, an
+// IDLE session's inotify watch), when renamed back. A node missed every
 // change made through the other one: its index must not answer.
 func TestNameIndexDirectoryNodeComingBack(t *testing.T) {
-	fx := mountTierfs(t, nameIndexConfig())
-	fx.mkdirAll(t, "n/d")
-	fx.mkdirAll(t, "m")
-	fx.writeFile(t, "n/d/x.fast", "x") // n/d on both tiers; slow first in its order
-	if got := fx.tiersHolding("n/d"); len(got) != 2 {
-		t.Fatalf("premise: n/d is on tiers %v, want both", got)
+	cfg := nameIndexConfig()
+	cfg.Tiers[1].Backing = "nfs"
+	cfg.Rules = append([]ruleSpec{{"m/**/*.slow", "slow"}}, cfg.Rules...)
+	fx := mountTierfs(t, cfg)
+	fx.mkdirAll(t, "n")
+	fx.mkdirAll(t, "m/d")              // on fast
+	fx.writeFile(t, "m/d/y.slow", "y") // a copy on NFS, without the kept identity
+	// NFS comes first at n/d.
+	if err := os.Rename(fx.path("m/d"), fx.path("n/d")); err != nil {
+		t.Fatal(err)
 	}
 	held, err := os.Open(fx.path("n/d"))
 	if err != nil {
