@@ -165,7 +165,10 @@ func TestCacheOnlyWhereItPays(t *testing.T) {
 		wantMiss, wantHits uint64
 	}{
 		{"l", 0, 0},
-		{"n", 2, 2}, // first pass: f and missing miss; second: both hit
+		// First pass: f and missing miss; second: both hit, unless
+		// ristretto dropped or had not yet applied a Set (it is lossy
+		// and asynchronous), which turns a hit into a miss.
+		{"n", 2, 2},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			// Held open, the directory stays known to the kernel, so the
@@ -188,7 +191,8 @@ func TestCacheOnlyWhereItPays(t *testing.T) {
 			}
 			after := opsStatusJSON(t, fx.bin, fx.mnt)
 			miss, hits := after.Cache.Misses-before.Cache.Misses, after.Cache.Hits-before.Cache.Hits
-			if miss != tc.wantMiss || hits != tc.wantHits {
+			lossy := tc.wantHits > 0 && hits > 0 && miss+hits == tc.wantMiss+tc.wantHits
+			if (miss != tc.wantMiss || hits != tc.wantHits) && !lossy {
 				t.Errorf("cache misses %d, hits %d; want %d and %d", miss, hits, tc.wantMiss, tc.wantHits)
 			}
 		})
