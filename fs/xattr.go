@@ -65,6 +65,9 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e != 0 {
 		return e
 	}
+	// As Setxattr: a removal from the source while a move puts its
+	// copy in place would be lost with the source.
+	n.r.moves.interrupt(p)
 	defer n.forgetSelf()
 	for _, ti := range n.holders() {
 		if err := n.r.tiers[ti].Removexattr(p, attr); err != nil {
