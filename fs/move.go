@@ -147,12 +147,12 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 // moveData runs the steps of Move once the file is registered as moving.
 func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
-	r.crashAt("move-before-copy")
+	r.crashAt("move-before-copy", "path", p)
 	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, n)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}
-	r.crashAt("move-after-copy")
+	r.crashAt("move-after-copy", "path", p)
 	id, err := r.journal.begin(intent{Op: opMove, From: p, Tiers: []string{ts.Name, td.Name}})
 	if err != nil {
 		td.Unlink(tmp)
@@ -209,7 +209,7 @@ func (r *Root) commitMove(p string, src, dst int, tmp string, before tiers.Sourc
 		td.FsyncDir(dir)
 		return fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err)
 	}
-	r.crashAt("move-after-rename")
+	r.crashAt("move-after-rename", "path", p)
 	if err := r.switchTier(p, src, dst); err != nil {
 		// The node already reads the new copy, which is identical.
 		r.log.Warn("move: source copy left behind; tierfs check will remove it", "path", p, "err", err)
@@ -218,7 +218,7 @@ func (r *Root) commitMove(p string, src, dst int, tmp string, before tiers.Sourc
 	if err := ts.FsyncDir(dir); err != nil {
 		r.log.Warn("move: fsync of the source directory failed", "path", p, "err", err)
 	}
-	r.crashAt("move-after-unlink")
+	r.crashAt("move-after-unlink", "path", p)
 	return nil
 }
 
@@ -236,7 +236,7 @@ func (r *Root) switchTier(p string, src, dst int) error {
 		n.tier.Store(int32(dst))
 	}
 	r.forgetPath(p)
-	r.crashAt("move-after-switch")
+	r.crashAt("move-after-switch", "path", p)
 	return r.tiers[src].Unlink(p)
 }
 

@@ -228,10 +228,12 @@ const (
 )
 
 // crashAt kills the process at a named step when a test asked for it,
-// or holds it there for a while.
-func (r *Root) crashAt(point string) {
+// or holds it there for a while. attrs (key, value pairs such as the
+// path being moved) go into the log line, so that a test can tell which
+// file is held.
+func (r *Root) crashAt(point string, attrs ...any) {
 	if r.pause != "" && r.pause == point {
-		r.log.Warn("pause point reached", "point", point, "for", r.pauseD)
+		r.log.Warn("pause point reached", append([]any{"point", point, "for", r.pauseD}, attrs...)...)
 		time.Sleep(r.pauseD)
 	}
 	if r.crash != "" && r.crash == point {

@@ -33,6 +33,7 @@ const (
 	fuzzDefaultSeeds = 8
 	fuzzTreeEvery    = 25 // operations between full tree comparisons
 	fuzzSlots        = 4  // descriptors an operation sequence may hold open
+	fuzzUtimesBase   = 1_600_000_000
 )
 
 // fuzzNames is the name pool. The suffixes send names to different tiers
@@ -125,6 +126,9 @@ func setupBases(t *testing.T, bases []string, roots ...*fuzzRoot) {
 	t.Helper()
 	for _, r := range roots {
 		r.reset()
+		if r.mover != nil {
+			r.mover.bases = bases
+		}
 		for _, b := range bases {
 			if err := os.MkdirAll(r.abs(b), 0o755); err != nil {
 				t.Fatalf("%s: mkdir -p %s: %v", r.name, b, err)
@@ -137,10 +141,11 @@ func setupBases(t *testing.T, bases []string, roots ...*fuzzRoot) {
 // descriptors the sequence holds open there and the inode numbers of the
 // last tree comparison.
 type fuzzRoot struct {
-	name string
-	dir  string
-	fds  [fuzzSlots]int
-	last map[string]fuzzEntry
+	name  string
+	dir   string
+	fds   [fuzzSlots]int
+	last  map[string]fuzzEntry
+	mover *fuzzMover // tierfs in TestDifferentialMover: runs the mover's operations
 }
 
 func (r *fuzzRoot) abs(rel string) string { return filepath.Join(r.dir, rel) }
@@ -163,7 +168,7 @@ func (r *fuzzRoot) closeAll() {
 // fuzzRun runs one seed's sequence.
 func fuzzRun(t *testing.T, seed uint64, ops int, bases []string, tfs, nat *fuzzRoot) {
 	t.Helper()
-	g := &fuzzGen{rng: rand.New(rand.NewPCG(seed, 0x7469657266)), bases: bases}
+	g := &fuzzGen{rng: rand.New(rand.NewPCG(seed, 0x7469657266)), bases: bases, mover: tfs.mover}
 	var done []fuzzOp
 	trace := os.Getenv(envFuzzTrace) == "1"
 	fail := func(i int, format string, args ...any) {
@@ -179,14 +184,14 @@ func fuzzRun(t *testing.T, seed uint64, ops int, bases []string, tfs, nat *fuzzR
 		g.existing = fuzzPaths(nat, bases)
 		op := g.next()
 		done = append(done, op)
-		got, want := op.apply(tfs), op.apply(nat)
+		ran, got, want := applyBoth(t, op, tfs, nat)
 		if trace {
-			t.Logf("TRACE %d %s: %s | %s", i, op, got, want)
+			t.Logf("TRACE %d %s: %s | %s", i, ran, got, want)
 		}
-		if !op.sameResult(got, want) {
-			fail(i, "%s: tierfs %s, native %s", op, got, want)
+		if !ran.sameResult(got, want) {
+			fail(i, "%s: tierfs %s, native %s", ran, got, want)
 		}
-		if (i+1)%fuzzTreeEvery == 0 || i == ops-1 {
+		if (i+1)%fuzzTreeEvery == 0 || i == ops-1 || op.isMover() {
 			if d := compareRoots(t, tfs, nat, bases); d != "" {
 				fail(i, "after %s: trees differ: %s", op, d)
 			}
@@ -214,8 +219,8 @@ func fuzzMinimize(t *testing.T, ops []fuzzOp, tag string, tfs, nat *fuzzRoot) []
 		bases := fuzzBases(to)
 		setupBases(t, bases, tfs, nat)
 		for _, op := range cand {
-			op = op.rebased(tag, to)
-			if !op.sameResult(op.apply(tfs), op.apply(nat)) {
+			ran, got, want := applyBoth(t, op.rebased(tag, to), tfs, nat)
+			if !ran.sameResult(got, want) {
 				return true
 			}
 		}
@@ -246,6 +251,16 @@ func (o fuzzOp) rebased(from, to string) fuzzOp {
 	}
 	o.p, o.q = re(o.p), re(o.q)
 	return o
+}
+
+// applyBoth runs op in both roots and returns what ran (the mover's
+// operations pick their path only while they run) with both results.
+func applyBoth(t *testing.T, op fuzzOp, tfs, nat *fuzzRoot) (ran fuzzOp, got, want fuzzResult) {
+	t.Helper()
+	if op.isMover() {
+		return tfs.mover.apply(t, op, tfs, nat)
+	}
+	return op, op.apply(tfs), op.apply(nat)
 }
 
 // fuzzResult is what an operation returned: its errno and, for
@@ -359,6 +374,12 @@ func (o fuzzOp) apply(r *fuzzRoot) fuzzResult {
 			}
 			return joinResults(readFd(fd), fstatResult(fd))
 		})
+	case "replace":
+		// Dovecot's way to rewrite a file: write a new one, rename it over.
+		if res := writeFile(q, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, o.mode, 0, o.data); res.err != 0 {
+			return fuzzResult{err: res.err, out: "at create"}
+		}
+		return errResult(unix.Rename(q, p))
 	case "renameover":
 		// A descriptor open on a file replaced by rename keeps reading it.
 		return withFd(q, unix.O_RDONLY, func(fd int) fuzzResult {
@@ -594,6 +615,7 @@ type fuzzGen struct {
 	rng      *rand.Rand
 	bases    []string
 	existing []fuzzPath
+	mover    *fuzzMover // also draw the mover's operations
 }
 
 type fuzzPath struct {
@@ -683,6 +705,14 @@ func (g *fuzzGen) symlinkTarget() string {
 // next draws one operation.
 func (g *fuzzGen) next() fuzzOp {
 	const creat = unix.O_CREAT
+	if g.mover != nil {
+		switch g.pick(fuzzMoverEvery) {
+		case 0:
+			return g.moverOp()
+		case 1, 2:
+			return g.ageOp()
+		}
+	}
 	switch g.pick(34) {
 	case 0, 1, 2:
 		return fuzzOp{kind: "mkdir", p: g.path(), mode: g.mode(0o755, 0o700, 0o777, 0o2775)}
@@ -713,7 +743,7 @@ func (g *fuzzGen) next() fuzzOp {
 	case 20:
 		return fuzzOp{kind: "chmod", p: g.path(), mode: g.mode(0o600, 0o644, 0o755, 0o700, 0o640, 0o2755)}
 	case 21:
-		return fuzzOp{kind: "utimes", p: g.path(), off: 1_600_000_000 + int64(g.pick(1000)), flags: []int{0, unix.AT_SYMLINK_NOFOLLOW}[g.pick(2)]}
+		return fuzzOp{kind: "utimes", p: g.path(), off: fuzzUtimesBase + int64(g.pick(1000)), flags: []int{0, unix.AT_SYMLINK_NOFOLLOW}[g.pick(2)]}
 	case 22:
 		flags := []int{0, 0, unix.XATTR_CREATE, unix.XATTR_REPLACE}[g.pick(4)]
 		d := g.data()
@@ -757,6 +787,9 @@ type fuzzEntry struct {
 	hash   string // regular files: content; symlinks: target
 	xattrs string
 	ino    uint64
+	mtime  unix.Timespec
+	kept   bool   // tierfs: a moved file showing the number it kept from another tier
+	tier   string // tierfs: the tier of a file (user.tierfs.tier)
 }
 
 // fuzzSnapshot records every path below bases in root r.
@@ -777,7 +810,7 @@ func snapshotPath(r *fuzzRoot, rel string, out map[string]fuzzEntry) error {
 	if err := unix.Lstat(p, &st); err != nil {
 		return fmt.Errorf("lstat %s: %w", rel, err)
 	}
-	e := fuzzEntry{typ: st.Mode & unix.S_IFMT, perm: st.Mode & 0o7777, size: st.Size, nlink: uint64(st.Nlink), ino: st.Ino}
+	e := fuzzEntry{typ: st.Mode & unix.S_IFMT, perm: st.Mode & 0o7777, size: st.Size, nlink: uint64(st.Nlink), ino: st.Ino, mtime: st.Mtim}
 	names, err := xattrNames(p)
 	if err != nil {
 		return fmt.Errorf("listxattr %s: %w", rel, err)
@@ -792,6 +825,8 @@ func snapshotPath(r *fuzzRoot, rel string, out map[string]fuzzEntry) error {
 	}
 	switch e.typ {
 	case unix.S_IFREG:
+		e.tier = tierOf(p)
+		e.kept = r.keptIno(rel, e.tier, st.Ino)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", rel, err)
@@ -854,10 +889,37 @@ func compareTrees(a, b map[string]fuzzEntry) string {
 			return fmt.Sprintf("%s: only on tierfs", p)
 		}
 	}
-	ga, gb := inoGroups(a), inoGroups(b)
+	return compareLinks(a, b)
+}
+
+// compareLinks compares which paths share an inode: paths that are one
+// file natively must share their number on tierfs, and paths of
+// different files must not, but for moved files: README, "Known
+// limits", a file the mover moved keeps its number, which the tier it
+// left may give to a new file (which may be moved in turn). Of the files
+// sharing a number on tierfs, at most one may show a number that is not
+// kept.
+func compareLinks(a, b map[string]fuzzEntry) string {
+	gb := inoGroups(b)
+	owners := map[uint64]map[string]bool{} // tierfs number → native groups showing it
 	for _, p := range slices.Sorted(maps.Keys(b)) {
-		if ga[p] != gb[p] {
-			return fmt.Sprintf("%s shares its inode with %s on tierfs, with %s natively", p, ga[p], gb[p])
+		if g := gb[p]; a[p].ino != a[g].ino {
+			return fmt.Sprintf("%s and %s are one file natively, have st_ino %#x and %#x on tierfs", p, g, a[p].ino, a[g].ino)
+		}
+		if owners[a[p].ino] == nil {
+			owners[a[p].ino] = map[string]bool{}
+		}
+		owners[a[p].ino][gb[p]] = owners[a[p].ino][gb[p]] || !a[p].kept
+	}
+	for _, ino := range slices.Sorted(maps.Keys(owners)) {
+		groups, own := owners[ino], 0
+		for _, notKept := range groups {
+			if notKept {
+				own++
+			}
+		}
+		if len(groups) > 1 && own > 1 {
+			return fmt.Sprintf("different files %v share st_ino %#x on tierfs", slices.Sorted(maps.Keys(groups)), ino)
 		}
 	}
 	return ""
@@ -866,7 +928,9 @@ func compareTrees(a, b map[string]fuzzEntry) string {
 // compareEntry compares one path. Not compared, as accepted differences:
 // st_ino values (only which paths share them, see compareTrees), a
 // directory's st_size (tierfs shows one copy's, a native tmpfs counts
-// entries) and atime. A directory's st_nlink is tierfs's sum over its
+// entries), atime, and mtimes other than those a utimes operation set
+// (the two trees' clocks run at different moments; a directory's
+// changes with every entry, and on tierfs with a move's copy too). A directory's st_nlink is tierfs's sum over its
 // copies (fs/attr.go mergeDirStat: 2 + Σ(nlink_i − 2), a subdirectory on
 // several tiers counted once per tier, on purpose: "too many is safe, too
 // few is not"); it must be at least the native 2 + subdirectories.
@@ -884,12 +948,29 @@ func compareEntry(a, b fuzzEntry) string {
 		if a.nlink < b.nlink {
 			return fmt.Sprintf("directory st_nlink %d on tierfs, %d natively", a.nlink, b.nlink)
 		}
+	case fuzzSetMtime(b.mtime) && a.mtime != b.mtime && !newer(a.mtime, b.mtime):
+		// A newer mtime on tierfs is accepted: truncate(2) to the same
+		// size leaves mtime natively on tmpfs, but tierfs truncates
+		// with ftruncate, which always sets it (fs/attr.go setattrOn,
+		// tiers.Tier.Truncate). A pass that changes an mtime is caught
+		// by passChanged.
+		return fmt.Sprintf("mtime %d.%09d on tierfs, %d.%09d natively", a.mtime.Sec, a.mtime.Nsec, b.mtime.Sec, b.mtime.Nsec)
 	case a.size != b.size:
 		return fmt.Sprintf("size %d on tierfs, %d natively", a.size, b.size)
 	case a.nlink != b.nlink:
 		return fmt.Sprintf("st_nlink %d on tierfs, %d natively", a.nlink, b.nlink)
 	}
 	return ""
+}
+
+func newer(a, b unix.Timespec) bool {
+	return a.Sec > b.Sec || a.Sec == b.Sec && a.Nsec > b.Nsec
+}
+
+// fuzzSetMtime reports whether mtime is one a utimes operation set
+// (utimesResult: sec+1 in 1.6e9 + [0, 1000]).
+func fuzzSetMtime(mtime unix.Timespec) bool {
+	return mtime.Sec > fuzzUtimesBase && mtime.Sec <= fuzzUtimesBase+1000 && mtime.Nsec == 987654321
 }
 
 // inoGroups maps every path to the first path (in sorted order) with its
@@ -905,6 +986,34 @@ func inoGroups(s map[string]fuzzEntry) map[string]string {
 		out[p] = first[ino]
 	}
 	return out
+}
+
+// tierOf is the tier tierfs names for file p, "" natively.
+func tierOf(p string) string {
+	buf := make([]byte, 64)
+	n, err := unix.Lgetxattr(p, "user.tierfs.tier", buf)
+	if err != nil {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+// keptIno reports whether file rel, with st_ino ino, is on tierfs a
+// file the mover moved, showing the number it kept rather than the one
+// of its backing file (fs/node.go ino: the tier index plus one in the
+// top byte, the backing number below). Only the mover's test moves
+// files.
+func (r *fuzzRoot) keptIno(rel, tier string, ino uint64) bool {
+	if r.mover == nil || tier == "" {
+		return false
+	}
+	f := r.mover.f
+	var st unix.Stat_t
+	if unix.Lstat(f.tierPath(tier, rel), &st) != nil {
+		return false
+	}
+	ti := slices.Index(f.order, tier)
+	return ino != uint64(ti+1)<<56|st.Ino
 }
 
 // compareStability checks that a file that natively kept its inode
