@@ -68,7 +68,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	ch := n.newChild(ctx, name, ti, &st, sino, gen, 0)
 	cn := ch.Operations().(*node)
 	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
-	cn.opens.Add(1)
+	cn.addOpens(1)
 	h := newHandle(fd, cn, t)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
@@ -84,7 +84,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	}
 	// Count the open before looking at the tier: a move either sees it
 	// and gives up, or has finished switching the node when we look.
-	n.opens.Add(1)
+	n.addOpens(1)
 	n.touch()
 	n.r.moves.interrupt(p)
 	t := n.tierOf()
@@ -96,7 +96,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		}
 	}
 	if err != nil {
-		n.opens.Add(-1)
+		n.addOpens(-1)
 		return nil, 0, errno(err)
 	}
 	h := newHandle(fd, n, t)

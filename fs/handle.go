@@ -46,7 +46,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.n.opens.Add(-1)
+	h.n.addOpens(-1)
 	err := h.LoopbackFile.Release(ctx)
 	if h.writes {
 		h.n.writers.Add(-1)

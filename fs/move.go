@@ -129,8 +129,8 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if st.Nlink > 1 {
 		return 0, ErrHardLinked
 	}
-	n := r.knownNode(p)
-	if n != nil && n.opens.Load() > 0 {
+	sino := r.shownIno(src, p, &st)
+	if r.openFiles.open(sino) {
 		return 0, ErrOpen
 	}
 	state, ok := r.moves.begin(p, src)
@@ -138,17 +138,19 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end(p)
-	if err := r.moveData(ctx, p, src, dst, n, state); err != nil {
+	if err := r.moveData(ctx, p, src, dst, sino, state); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
 }
 
 // moveData runs the steps of Move once the file is registered as moving.
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, state *moveState) error {
+// sino is the inode number the mount shows for the file, which the copy
+// keeps.
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino uint64, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", p)
-	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: r.inoBytes(src, p, n)})
+	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: binary.BigEndian.AppendUint64(nil, sino)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}
@@ -158,7 +160,7 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, st
 		td.Unlink(tmp)
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := r.commitMove(p, src, dst, tmp, before, state); err != nil {
+	if err := r.commitMove(p, src, dst, sino, tmp, before, state); err != nil {
 		td.Unlink(tmp) // gone already if it was renamed into place
 		if !errors.Is(err, errCopyLeft) {
 			r.endIntent(id, p)
@@ -177,14 +179,14 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, n *node, st
 // a move that gives up never removes a file someone else put in its
 // place, and after a crash the source is either unchanged or removed by
 // this commit.
-func (r *Root) commitMove(p string, src, dst int, tmp string, before tiers.SourceState, state *moveState) error {
+func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.tree.RLock()
 	defer r.tree.RUnlock()
 	state.mu.Lock()
 	defer state.mu.Unlock()
 	dir, _ := splitPath(p)
-	if n := r.knownNode(p); state.interrupted || (n != nil && n.opens.Load() > 0) {
+	if state.interrupted || r.openFiles.open(sino) {
 		return ErrOpen
 	}
 	var st unix.Stat_t
@@ -306,18 +308,14 @@ func joinPath(dir, name string) string {
 	return dir + "/" + name
 }
 
-// inoBytes is the inode number the moved copy must keep.
-func (r *Root) inoBytes(src int, p string, n *node) []byte {
-	var v uint64
-	if n != nil {
-		v = n.StableAttr().Ino
-	} else {
-		var st unix.Stat_t
-		if r.tiers[src].Lstat(p, &st) == nil {
-			v = r.inoOf(src, p, &st)
-		}
+// shownIno is the inode number the mount shows for file p on tier src,
+// which the moved copy must keep: that of the node the kernel holds, if
+// any, else the one a lookup would make.
+func (r *Root) shownIno(src int, p string, st *unix.Stat_t) uint64 {
+	if n := r.knownNode(p); n != nil {
+		return n.StableAttr().Ino
 	}
-	return binary.BigEndian.AppendUint64(nil, v)
+	return r.inoOf(src, p, st)
 }
 
 // inoOf is the inode number the mount shows for file p found on tier

@@ -68,6 +68,9 @@ type Root struct {
 	nodes    *liveNodes
 	requests requestCounts
 	moves    moves
+	// openFiles counts open handles by inode number, which several
+	// nodes of a moved file share (see openFiles).
+	openFiles openFiles
 	// tree is held for writing while a directory is renamed on its tiers
 	// one after another, and for reading while a move commits: a move
 	// never places its copy in a directory that has moved on some tiers

@@ -1,0 +1,38 @@
+package fs
+
+import "sync"
+
+// openFiles counts open handles by the inode number the mount shows.
+// One file may have several nodes: a move keeps the file's number but
+// not its birth time, which is the node's generation, so a lookup after
+// the kernel's entry expired makes a new node while descriptors opened
+// before stay on the old one. The mover asks here, not the node it finds
+// by name, whether a file is open.
+type openFiles struct {
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (o *openFiles) add(ino uint64, d int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[uint64]int{}
+	}
+	if o.n[ino] += d; o.n[ino] <= 0 {
+		delete(o.n, ino)
+	}
+}
+
+// open reports whether a file with inode number ino has an open handle.
+func (o *openFiles) open(ino uint64) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[ino] > 0
+}
+
+// addOpens counts d handles opened (or, negative, released) on n.
+func (n *node) addOpens(d int32) {
+	n.opens.Add(d)
+	n.r.openFiles.add(n.StableAttr().Ino, int(d))
+}
