@@ -17,7 +17,10 @@ import (
 // first persistent tier.
 const journalDir = ".tierfs-journal"
 
-const opRenameDir = "rename-dir"
+const (
+	opRenameDir  = "rename-dir"
+	opRenameFile = "rename-file" // a file rename replacing copies on other tiers
+)
 
 // intent is one multi-tier change: written durably before the first
 // step, removed after the last, replayed at mount if still present.
@@ -123,6 +126,15 @@ func (r *Root) replay(ctx context.Context) error {
 	for id, in := range pend {
 		if in.Op == opMove {
 			if err := r.replayMove(in); err != nil {
+				return fmt.Errorf("journal %s: %w", id, err)
+			}
+			if err := r.journal.end(id); err != nil {
+				return err
+			}
+			continue
+		}
+		if in.Op == opRenameFile {
+			if err := r.replayRenameFile(in); err != nil {
 				return fmt.Errorf("journal %s: %w", id, err)
 			}
 			if err := r.journal.end(id); err != nil {

@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -186,18 +188,112 @@ func (n *node) renameFile(ti int, from, to string, np *node, newName string, tar
 			n.r.keepReplaced(tj, to, old)
 		}
 	}
+	others := otherTiers(target, ti)
+	id, e := n.r.beginRenameFile(ti, from, to, others)
+	if e != 0 {
+		return e
+	}
 	if err := n.r.tiers[ti].Rename(from, to, flags); err != nil {
+		n.r.endRenameFile(id, to)
 		return errno(err)
 	}
+	if len(others) > 0 {
+		n.r.crashAt("rename-before-unlink-replaced")
+	}
+	n.r.removeReplaced(to, others)
+	n.r.endRenameFile(id, to)
+	return 0
+}
+
+// otherTiers lists, in tier order, the tiers of target other than ti.
+func otherTiers(target map[int]uint32, ti int) []int {
+	var out []int
 	for tj := range target {
-		if tj == ti {
-			continue
-		}
-		if err := n.r.tiers[tj].Unlink(to); err != nil && !missing(err) {
-			n.r.log.Warn("rename: could not remove the replaced target", "path", to, "tier", n.r.tiers[tj].Name, "err", err)
+		if tj != ti {
+			out = append(out, tj)
 		}
 	}
-	return 0
+	slices.Sort(out)
+	return out
+}
+
+// beginRenameFile journals a rename that replaces copies of its target
+// on other tiers than the source's. Between the rename and the removal
+// of those copies a crash would leave the target on two tiers, and
+// where the replaced copy comes first in the lookup order the mount
+// would show it again with the renamed file hidden behind it: half a
+// rename. The next mount finishes the removal instead (replayRenameFile).
+// A rename with no such copies needs no intent ("" is returned).
+func (r *Root) beginRenameFile(ti int, from, to string, others []int) (string, syscall.Errno) {
+	if len(others) == 0 {
+		return "", 0
+	}
+	in := intent{Op: opRenameFile, From: from, To: to, Tiers: []string{r.tiers[ti].Name}}
+	for _, tj := range others {
+		in.Tiers = append(in.Tiers, r.tiers[tj].Name)
+	}
+	id, err := r.journal.begin(in)
+	if err != nil {
+		r.log.Error("rename: cannot write the journal intent", "from", from, "to", to, "err", err)
+		return "", syscall.EIO
+	}
+	return id, 0
+}
+
+func (r *Root) endRenameFile(id, to string) {
+	if id == "" {
+		return
+	}
+	if err := r.journal.end(id); err != nil {
+		r.log.Warn("rename: cannot clear the journal intent", "path", to, "id", id, "err", err)
+	}
+}
+
+// removeReplaced removes the copies of a replaced target on tiers tis.
+func (r *Root) removeReplaced(to string, tis []int) {
+	for _, tj := range tis {
+		if err := r.tiers[tj].Unlink(to); err != nil && !missing(err) {
+			r.log.Warn("rename: could not remove the replaced target", "path", to, "tier", r.tiers[tj].Name, "err", err)
+		}
+	}
+}
+
+// replayRenameFile finishes a rename-file intent after a crash. The
+// source's tier decides: if the source name is gone there and the
+// target is there, the rename happened (nothing else could change
+// either name while it ran) and the replaced copies on the other tiers
+// are removed; otherwise it did not happen and nothing is done.
+func (r *Root) replayRenameFile(in intent) error {
+	if len(in.Tiers) < 2 {
+		return fmt.Errorf("rename-file intent with %d tiers", len(in.Tiers))
+	}
+	tis := make([]int, len(in.Tiers))
+	for i, name := range in.Tiers {
+		if tis[i] = r.tierIndex(name); tis[i] < 0 {
+			return fmt.Errorf("rename-file intent names unknown tier %q", name)
+		}
+	}
+	src := r.tiers[tis[0]]
+	var st unix.Stat_t
+	if err := src.Lstat(in.From, &st); !missing(err) {
+		return err // nil: the source is still there, the rename did not happen
+	}
+	if err := src.Lstat(in.To, &st); missing(err) {
+		return nil // neither name: nothing to finish
+	} else if err != nil {
+		return err
+	}
+	r.log.Warn("finishing a rename interrupted by a crash", "from", in.From, "to", in.To, "tiers", in.Tiers)
+	dir, _ := splitPath(in.To)
+	for _, tj := range tis[1:] {
+		if err := r.tiers[tj].Unlink(in.To); err != nil && !missing(err) {
+			return fmt.Errorf("remove the replaced %s on tier %s: %w", in.To, r.tiers[tj].Name, err)
+		}
+		if err := r.tiers[tj].FsyncDir(dir); err != nil && !missing(err) {
+			return fmt.Errorf("fsync %s on tier %s: %w", dir, r.tiers[tj].Name, err)
+		}
+	}
+	return nil
 }
 
 // renameDir renames a directory on every tier holding it. With more

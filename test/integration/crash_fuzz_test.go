@@ -43,11 +43,12 @@ const (
 var crashPoints = []string{
 	"move-before-copy", "move-after-copy", "move-after-rename",
 	"move-after-switch", "move-after-unlink", "dir-rename-between-tiers",
+	"rename-before-unlink-replaced",
 }
 
 // crashPoint is where round of seed kills the daemon: every other round
 // at a random moment ("") and in between at the crash points in turn,
-// so that three seeds of four rounds cover them all.
+// so that four seeds of four rounds cover them all.
 func crashPoint(seed uint64, round int) string {
 	if round%2 == 0 {
 		return ""
@@ -115,6 +116,9 @@ func crashParams(t *testing.T) ([]uint64, int) {
 	}
 	var seeds []uint64
 	for _, f := range strings.Split(spec, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue // "7,": seed 7 alone
+		}
 		s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
 		if err != nil {
 			t.Fatalf("%s=%q: want a count or a list of seeds", envCrashSeeds, spec)
@@ -138,7 +142,7 @@ func crashSeed(t *testing.T, seed uint64, rounds int) int {
 	f.unmount(t)
 	for round := range rounds {
 		point := crashPoint(seed, round)
-		where := fmt.Sprintf("seed %d round %d (%s=%s %s=%d; point %q)", seed, round, envCrashSeeds, strconv.FormatUint(seed, 10), envCrashRounds, rounds, point)
+		where := fmt.Sprintf("seed %d round %d (%s=%d, %s=%d; point %q)", seed, round, envCrashSeeds, seed, envCrashRounds, rounds, point)
 		if point != "" {
 			f.mount(t, crashPointEnv+"="+point)
 		} else {
@@ -757,7 +761,7 @@ func crashVerify(t *testing.T, f *fixture, r crashResult, where string) (*crashM
 	last := r.steps[max(0, len(r.steps)-25):]
 	fail := func(format string, args ...any) (*crashModel, bool) {
 		t.Helper()
-		t.Errorf("%s: %s\nin flight: %s\nlast steps:\n  %s", where, fmt.Sprintf(format, args...), r.inFlight, strings.Join(last, "\n  "))
+		t.Errorf("%s: %s\nin flight: %s\nlast steps:\n  %s\n%s", where, fmt.Sprintf(format, args...), r.inFlight, strings.Join(last, "\n  "), crashHolders(f, r.before, r.after))
 		if f.d != nil {
 			f.unmount(t)
 		}
@@ -783,6 +787,22 @@ func crashVerify(t *testing.T, f *fixture, r crashResult, where string) (*crashM
 		return fail("%s", d)
 	}
 	return m, true
+}
+
+// crashHolders lists the tiers holding each file of the models, for a
+// failure's message.
+func crashHolders(f *fixture, ms ...*crashModel) string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, m := range ms {
+		for _, p := range m.allFiles() {
+			if !seen[p] {
+				seen[p] = true
+				fmt.Fprintf(&b, "  %s on %v\n", p, f.tiersHolding(p))
+			}
+		}
+	}
+	return b.String()
 }
 
 // crashObserved is the tree as the mount shows it: files with their

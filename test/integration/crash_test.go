@@ -63,3 +63,46 @@ func TestCrashDuringDirectoryRename(t *testing.T) {
 		t.Errorf("span/ after recovery: %v, want [new]", got)
 	}
 }
+
+// The daemon is killed in the middle of a rename that replaces a file on
+// another tier: after the rename on the source's tier, before the
+// replaced copy is removed. After a new mount the rename is complete:
+// the target shows the renamed file's content, on one tier, and the
+// source name is gone. Before the rename was journaled, the replaced
+// copy stayed, and where it came first in the lookup order the mount
+// showed the old file with the renamed one hidden behind it.
+func TestCrashDuringRenameReplacingAcrossTiers(t *testing.T) {
+	for _, tc := range []struct{ from, to, tier string }{
+		{"new.slow", "old", "slow"}, // the replaced copy (fast) comes first in the lookup of "old"
+		{"new", "old.slow", "fast"}, // the renamed copy (fast) comes second in the lookup of "old.slow"
+	} {
+		t.Run(tc.from+"→"+tc.to, func(t *testing.T) {
+			fx := mountTierfs(t, defaultConfig())
+			fx.mkdirAll(t, "span/x")
+			fx.writeFile(t, "span/x/"+tc.to, "replaced content")
+			fx.writeFile(t, "span/x/"+tc.from, "renamed content")
+			if a, b := fx.tiersHolding("span/x/"+tc.to), fx.tiersHolding("span/x/"+tc.from); len(a) != 1 || len(b) != 1 || a[0] == b[0] {
+				t.Fatalf("premise: the two files should be on different tiers, are on %v and %v", a, b)
+			}
+			fx.unmount(t)
+			fx.mount(t, crashPointEnv+"=rename-before-unlink-replaced")
+			if err := os.Rename(fx.path("span/x/"+tc.from), fx.path("span/x/"+tc.to)); err == nil {
+				t.Fatal("rename succeeded although the daemon was to crash in the middle of it")
+			}
+			mvWaitKilled(t, fx)
+			if got := fx.tiersHolding("span/x/" + tc.to); len(got) != 2 {
+				t.Fatalf("premise: after the crash %s should be on two tiers, is on %v", tc.to, got)
+			}
+
+			fx.mount(t)
+			got, err := os.ReadFile(fx.path("span/x/" + tc.to))
+			if err != nil || string(got) != "renamed content" {
+				t.Errorf("%s after the remount: %q, %v; want the renamed file's content", tc.to, got, err)
+			}
+			fx.requireOnTier(t, "span/x/"+tc.to, tc.tier)
+			if names := readdirNames(t, fx.path("span/x")); len(names) != 1 || names[0] != tc.to {
+				t.Errorf("span/x after the remount: %v, want [%s]", names, tc.to)
+			}
+		})
+	}
+}
