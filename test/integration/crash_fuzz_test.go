@@ -28,10 +28,10 @@ const (
 	envCrashTrace  = "TIERFS_CRASH_TRACE"
 )
 
-// The CI run: a few seeds, each killing the daemon once at a random
-// moment and once at each of a few named crash points in turn.
+// The CI run: eight seeds, each killing the daemon twice at a random
+// moment and twice at named crash points (all of them are covered).
 const (
-	crashDefaultSeeds  = 4
+	crashDefaultSeeds  = 8
 	crashDefaultRounds = 4
 	crashMaxOps        = 120                    // operations of one round, at most
 	crashMaxDelay      = 700 * time.Millisecond // a random kill comes within this
@@ -847,12 +847,21 @@ func crashObserve(t *testing.T, f *fixture) crashObserved {
 			}
 			data, err := os.ReadFile(f.path(p))
 			if err != nil {
-				o.odd = append(o.odd, fmt.Sprintf("read %s: %v", p, err))
+				tier := make([]byte, 64)
+				n, _ := unix.Getxattr(f.path(p), "user.tierfs.tier", tier)
+				o.odd = append(o.odd, fmt.Sprintf("read %s (st_ino %#x, nlink %d, where %q): %v", p, st.Ino, st.Nlink, tier[:max(n, 0)], err))
 			}
 			o.files[p], o.inos[p] = string(data), st.Ino
 		}
 	}
 	walk("")
+	for _, p := range slices.Sorted(maps.Keys(o.files)) {
+		for q, ino := range o.inos {
+			if q != p && ino == o.inos[p] && o.files[p] == "" {
+				o.odd = append(o.odd, fmt.Sprintf("%s (empty or unreadable) shares st_ino %#x with %s on %v", p, ino, q, f.tiersHolding(q)))
+			}
+		}
+	}
 	return o
 }
 
