@@ -35,7 +35,7 @@ type cached struct {
 	hasStat bool   // st is valid (files on nfs tiers)
 	fileGen uint64 // the copy's generation (birth time), to recognise it
 	nodeGen uint64 // the generation the node carries (a directory's kept one: dirID)
-	ino     uint64 // the inode number the mount shows (Root.inoOf, Root.dirID)
+	ino     uint64 // the inode number the mount shows (Root.fileID)
 	st      unix.Stat_t
 }
 

@@ -61,11 +61,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
-	sino := ino(ti, st.Ino) // made here, so not a moved file
+	sino, sgen := ino(ti, st.Ino), gen // made here, so not a moved file
 	if flags&unix.O_EXCL == 0 {
-		sino = n.r.inoOf(ti, p, &st) // perhaps opened an existing one
+		sino, sgen = n.r.fileID(ti, p, &st, gen) // perhaps opened an existing one
 	}
-	ch := n.newChild(ctx, name, ti, &st, sino, gen, 0)
+	ch := n.newChild(ctx, name, ti, &st, sino, sgen, 0)
 	cn := ch.Operations().(*node)
 	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
 	cn.addOpens(1)
@@ -208,8 +208,9 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	fillAttr(&out.Attr, &st)
 	src.hideKept(&out.Attr, 2) // the source's name and this one
 	id := src.StableAttr()     // the same inode, so the same number
-	if id.Gen == gen && id.Mode == st.Mode&unix.S_IFMT {
+	_, sgen := n.r.fileID(ti, p, &st, gen)
+	if id.Gen == sgen && id.Mode == st.Mode&unix.S_IFMT {
 		return src.again(0), 0 // go-fuse links the node it holds
 	}
-	return n.newChild(ctx, name, ti, &st, id.Ino, gen, 0), 0
+	return n.newChild(ctx, name, ti, &st, id.Ino, sgen, 0), 0
 }

@@ -46,7 +46,8 @@ func (r *Root) forgetPath(p string) {
 	var st unix.Stat_t
 	for _, ti := range r.placement().Order(dir) {
 		if r.tiers[ti].Lstat(dir, &st) == nil {
-			r.cache.invalidate(r.inoOf(ti, dir, &st), base)
+			sino, _ := r.fileID(ti, dir, &st, 0)
+			r.cache.invalidate(sino, base)
 			return
 		}
 	}

@@ -128,7 +128,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		c.dirs = dirs
 		c.ino, c.nodeGen = n.r.dirID(ti, p, &st, gen)
 	} else {
-		c.ino = n.r.inoOf(ti, p, &st)
+		c.ino, c.nodeGen = n.r.fileID(ti, p, &st, gen)
 	}
 	if n.r.tiers[ti].Kind == tiers.KindNFS && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 && !n.childWriting(name) {
 		c.hasStat, c.st = true, st

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,12 +26,6 @@ var (
 	ErrMoving     = errors.New("file is already being moved")
 	ErrDuplicate  = errors.New("a copy already exists on the destination tier")
 )
-
-// inoXattr keeps a moved file's inode number, so that st_ino does not
-// change when the data changes tier. A tier that cannot hold it (on a
-// Linux NFS client, trusted.* attributes are refused) shows a moved file
-// with its own number instead.
-const inoXattr = tiers.OwnXattrPrefix + "ino"
 
 // moveState is one move in progress. Its mutex is held while the move
 // commits; operations on the file wait for it, or mark the move
@@ -129,28 +122,34 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if st.Nlink > 1 {
 		return 0, ErrHardLinked
 	}
-	sino := r.shownIno(src, p, &st)
+	sino, sgen, err := r.movedID(src, p)
+	if err != nil {
+		return 0, err
+	}
 	if r.openFiles.open(sino) {
 		return 0, ErrOpen
+	}
+	if err := settleBirth(ctx, sgen); err != nil {
+		return 0, err
 	}
 	state, ok := r.moves.begin(p, src)
 	if !ok {
 		return 0, ErrMoving
 	}
 	defer r.moves.end(p)
-	if err := r.moveData(ctx, p, src, dst, sino, state); err != nil {
+	if err := r.moveData(ctx, p, src, dst, sino, sgen, state); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
 }
 
 // moveData runs the steps of Move once the file is registered as moving.
-// sino is the inode number the mount shows for the file, which the copy
-// keeps.
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino uint64, state *moveState) error {
+// sino and sgen are the identity the mount shows for the file, which the
+// copy keeps (movedID).
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen uint64, state *moveState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", p)
-	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: binary.BigEndian.AppendUint64(nil, sino)})
+	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: keptIDBytes(sino, sgen)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}
@@ -306,33 +305,6 @@ func joinPath(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
-}
-
-// shownIno is the inode number the mount shows for file p on tier src,
-// which the moved copy must keep: that of the node the kernel holds, if
-// any, else the one a lookup would make.
-func (r *Root) shownIno(src int, p string, st *unix.Stat_t) uint64 {
-	if n := r.knownNode(p); n != nil {
-		return n.StableAttr().Ino
-	}
-	return r.inoOf(src, p, st)
-}
-
-// inoOf is the inode number the mount shows for file p found on tier
-// ti: the number it kept from before a move, or one made from the
-// backing inode.
-func (r *Root) inoOf(ti int, p string, st *unix.Stat_t) uint64 {
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		sino, _ := r.dirID(ti, p, st, 0)
-		return sino
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFREG && r.isMoveTarget(ti) {
-		var b [8]byte
-		if n, err := r.tiers[ti].Getxattr(p, inoXattr, b[:]); err == nil && n == 8 {
-			return binary.BigEndian.Uint64(b[:])
-		}
-	}
-	return ino(ti, st.Ino)
 }
 
 const opMove = "move"

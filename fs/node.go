@@ -135,7 +135,7 @@ func ino(ti int, backing uint64) uint64 {
 }
 
 // newChild returns the node for child name found on tier ti with inode
-// number sino (see Root.inoOf). gen tells apart files that reused an
+// number sino (see Root.fileID). gen tells apart files that reused an
 // inode number, so a new file never inherits the node (and state) of a
 // dead one the kernel still remembers. A node go-fuse already holds
 // under the name for the same file is returned as it is: go-fuse would

@@ -3,11 +3,13 @@ package fs
 import "sync"
 
 // openFiles counts open handles by the inode number the mount shows.
-// One file may have several nodes: a move keeps the file's number but
-// not its birth time, which is the node's generation, so a lookup after
-// the kernel's entry expired makes a new node while descriptors opened
-// before stay on the old one. The mover asks here, not the node it finds
-// by name, whether a file is open.
+// One file may have several nodes: a file moved to a tier that cannot
+// keep its identity (NFS), or moved before generations were kept, gets a
+// new generation, so a lookup after the kernel's entry expired makes a
+// new node while descriptors opened before stay on the old one. The
+// mover asks here, not the node it finds by name, whether a file is
+// open. Files that share a number by accident (see Known limits) only
+// make the mover wait.
 type openFiles struct {
 	mu sync.Mutex
 	n  map[uint64]int

@@ -133,7 +133,7 @@ func (n *node) merge(p string, lists [][]tiers.Dirent, l *listing) {
 }
 
 // dirEntry is the entry for d, found on tier ti. A moved file's d_ino is
-// its number on ti, not the one it keeps (Root.inoOf): finding that
+// its number on ti, not the one it keeps (Root.fileID): finding that
 // costs a map lookup per entry for the nodes the kernel holds (a tenth
 // of a listing's rate, measured) and an xattr read for the others (four
 // times slower).

@@ -128,7 +128,7 @@ type tierSpec struct {
 	Name    string
 	Kind    string // tmpfs | local | nfs
 	Path    string
-	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory), "ext4" (a loop-mounted image) or "nfs" (see mountNFS)
+	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory), "ext4" (a loop-mounted image), "ext4-nobtime" (one whose inodes have no room for a birth time) or "nfs" (see mountNFS)
 }
 
 // ruleSpec is one placement rule.
@@ -248,8 +248,8 @@ func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
 				t.Fatal(err)
 			}
 			switch {
-			case tr.Backing == "ext4":
-				f.mountExt4(t, tr.Path)
+			case tr.Backing == "ext4", tr.Backing == "ext4-nobtime":
+				f.mountExt4(t, tr.Path, tr.Backing == "ext4-nobtime")
 			case tr.Backing == "nfs":
 				f.mountNFS(t, tr.Path)
 			case tr.Kind == "tmpfs":
@@ -282,7 +282,7 @@ func (f *fixture) mountTmpfs(t testing.TB, dir string) {
 
 // mountExt4 loop-mounts a fresh 64 MiB ext4 image on dir, for tests that
 // need a tier on a filesystem of its own.
-func (f *fixture) mountExt4(t testing.TB, dir string) {
+func (f *fixture) mountExt4(t testing.TB, dir string, noBtime bool) {
 	t.Helper()
 	img := dir + ".img"
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
@@ -291,7 +291,11 @@ func (f *fixture) mountExt4(t testing.TB, dir string) {
 	if err := os.Truncate(img, 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+	args := []string{"-q", "-F", img}
+	if noBtime {
+		args = append(args, "-I", "128") // no room for the birth time
+	}
+	if out, err := exec.Command("mkfs.ext4", args...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
