@@ -124,34 +124,29 @@ func (r *Root) replay(ctx context.Context) error {
 		return err
 	}
 	for id, in := range pend {
-		if in.Op == opMove {
-			if err := r.replayMove(in); err != nil {
-				return fmt.Errorf("journal %s: %w", id, err)
-			}
-			if err := r.journal.end(id); err != nil {
-				return err
-			}
-			continue
-		}
-		if in.Op == opRenameFile {
-			if err := r.replayRenameFile(in); err != nil {
-				return fmt.Errorf("journal %s: %w", id, err)
-			}
-			if err := r.journal.end(id); err != nil {
-				return err
-			}
-			continue
-		}
-		if in.Op != opRenameDir {
-			return fmt.Errorf("journal %s: unknown operation %q", id, in.Op)
-		}
-		r.log.Warn("finishing a directory rename interrupted by a crash", "from", in.From, "to", in.To, "tiers", in.Tiers)
-		if e := r.applyRenameDir(in, nil); e != 0 {
-			return fmt.Errorf("journal %s: rename %s to %s: %w", id, in.From, in.To, e)
+		if err := r.replayIntent(in); err != nil {
+			return fmt.Errorf("journal %s: %w", id, err)
 		}
 		if err := r.journal.end(id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replayIntent finishes or settles one intent left by a crash.
+func (r *Root) replayIntent(in intent) error {
+	switch in.Op {
+	case opMove:
+		return r.replayMove(in)
+	case opRenameFile:
+		return r.replayRenameFile(in)
+	case opRenameDir:
+		r.log.Warn("finishing a directory rename interrupted by a crash", "from", in.From, "to", in.To, "tiers", in.Tiers)
+		if e := r.applyRenameDir(in, nil); e != 0 {
+			return fmt.Errorf("rename %s to %s: %w", in.From, in.To, e)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown operation %q", in.Op)
 }

@@ -93,14 +93,8 @@ func runMoverFuzz(t *testing.T, f *fixture, window bool, defaultOps int, env []s
 	mv := &fuzzMover{f: f, window: window}
 	tfs := &fuzzRoot{name: "tierfs", dir: f.mnt, mover: mv}
 	nat := &fuzzRoot{name: "native", dir: nativeDir}
-	var bases []string
 	start := time.Now()
-	for _, seed := range seeds {
-		sb := fuzzBases(fuzzTag(seed))
-		setupBases(t, sb, tfs, nat)
-		fuzzRun(t, seed, ops, sb, tfs, nat)
-		bases = append(bases, sb...)
-	}
+	bases := fuzzSeeds(t, seeds, ops, tfs, nat)
 	t.Logf("%d seeds × %d operations in %v: %d passes, %d files moved, %d operations during a move",
 		len(seeds), ops, time.Since(start).Round(time.Millisecond), mv.passes, mv.moved, mv.during)
 	tfs.closeAll()

@@ -56,14 +56,8 @@ func TestDifferentialOps(t *testing.T) {
 	ops, seeds := fuzzParams(t)
 	tfs := &fuzzRoot{name: "tierfs", dir: fx.mnt}
 	nat := &fuzzRoot{name: "native", dir: nativeDir}
-	var bases []string
 	start := time.Now()
-	for _, seed := range seeds {
-		sb := fuzzBases(fuzzTag(seed))
-		setupBases(t, sb, tfs, nat)
-		fuzzRun(t, seed, ops, sb, tfs, nat)
-		bases = append(bases, sb...)
-	}
+	bases := fuzzSeeds(t, seeds, ops, tfs, nat)
 	t.Logf("%d seeds × %d operations in %v", len(seeds), ops, time.Since(start).Round(time.Millisecond))
 	tfs.closeAll()
 	nat.closeAll()
@@ -79,6 +73,19 @@ func TestDifferentialOps(t *testing.T) {
 			t.Errorf("after remount: %s has st_ino %#x, had %#x", p, a.ino, e.ino)
 		}
 	}
+}
+
+// fuzzSeeds runs ops operations of each seed on tfs and nat, each seed
+// in directories of its own, and returns all those directories.
+func fuzzSeeds(t *testing.T, seeds []uint64, ops int, tfs, nat *fuzzRoot) []string {
+	var bases []string
+	for _, seed := range seeds {
+		sb := fuzzBases(fuzzTag(seed))
+		setupBases(t, sb, tfs, nat)
+		fuzzRun(t, seed, ops, sb, tfs, nat)
+		bases = append(bases, sb...)
+	}
+	return bases
 }
 
 // fuzzParams reads the operation count and the seed list.

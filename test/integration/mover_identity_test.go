@@ -57,10 +57,10 @@ func TestMovedFileAndNewFileSharingNumber(t *testing.T) {
 			t.Errorf("%s: read %d bytes %q…, err %v; want %d bytes %q…", p, len(got), head(string(got)), err, len(want[p]), head(string(want[p])))
 		}
 	}
-	if tier := xattrString(t, fx.path(old), "user.tierfs.tier"); tier != "slow" {
+	if tier := getxattr(t, fx.path(old), "user.tierfs.tier"); tier != "slow" {
 		t.Errorf("where %s = %q, want slow", old, tier)
 	}
-	if tier := xattrString(t, fx.path(fresh), "user.tierfs.tier"); tier != "fast" {
+	if tier := getxattr(t, fx.path(fresh), "user.tierfs.tier"); tier != "fast" {
 		t.Errorf("where %s = %q, want fast", fresh, tier)
 	}
 }
@@ -81,14 +81,4 @@ func backingIno(t *testing.T, p string) uint64 {
 		t.Fatal(err)
 	}
 	return st.Ino
-}
-
-func xattrString(t *testing.T, p, name string) string {
-	t.Helper()
-	b := make([]byte, 256)
-	n, err := unix.Getxattr(p, name, b)
-	if err != nil {
-		t.Fatalf("getxattr %s %s: %v", p, name, err)
-	}
-	return string(b[:n])
 }
