@@ -60,27 +60,23 @@ func (r *Root) fileID(ti int, p string, st *unix.Stat_t, gen uint64) (uint64, ui
 	return ino(ti, st.Ino), gen
 }
 
-// movedID is the identity the copy of file p, moving off tier src, must
-// keep: that of the node the kernel holds, if any, else the one a lookup
-// would give. A generation that is no birth time (the tier records none)
-// becomes a random one marked keptGen, so that the copy never shares its
-// identity with a file born on the tier it leaves.
-func (r *Root) movedID(src int, p string) (sino, sgen uint64, err error) {
+// movedID is the identity the copy of file p, moving off tier src
+// (where it has stat st and birth time gen), must keep: that of the node
+// the kernel holds, if any, else the one a lookup would give. A
+// generation that is no birth time (the tier records none) becomes a
+// random one marked keptGen, so that the copy never shares its identity
+// with a file born on the tier it leaves.
+func (r *Root) movedID(src int, p string, st *unix.Stat_t, gen uint64) (sino, sgen uint64) {
 	if n := r.knownNode(p); n != nil {
 		id := n.StableAttr()
 		sino, sgen = id.Ino, id.Gen
 	} else {
-		var st unix.Stat_t
-		gen, err := r.tiers[src].LstatGen(p, &st)
-		if err != nil {
-			return 0, 0, err
-		}
-		sino, sgen = r.fileID(src, p, &st, gen)
+		sino, sgen = r.fileID(src, p, st, gen)
 	}
 	if sgen == 0 {
 		sgen = rand.Uint64() | keptGen
 	}
-	return sino, sgen, nil
+	return sino, sgen
 }
 
 // keptIDBytes encodes a moved file's identity for inoXattr.

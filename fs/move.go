@@ -112,7 +112,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if dst < 0 || dst >= len(r.tiers) {
 		return 0, fmt.Errorf("move %s: no tier %d", p, dst)
 	}
-	src, st, err := r.locate(p)
+	src, st, gen, err := r.locate(p)
 	if err != nil {
 		return 0, err
 	}
@@ -122,10 +122,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if st.Nlink > 1 {
 		return 0, ErrHardLinked
 	}
-	sino, sgen, err := r.movedID(src, p)
-	if err != nil {
-		return 0, err
-	}
+	sino, sgen := r.movedID(src, p, &st, gen)
 	if r.openFiles.open(sino) {
 		return 0, ErrOpen
 	}
@@ -248,22 +245,23 @@ func (r *Root) endIntent(id, p string) {
 	}
 }
 
-// locate finds the tier holding file p without going through nodes.
-func (r *Root) locate(p string) (int, unix.Stat_t, error) {
+// locate finds the tier holding file p without going through nodes, with
+// its stat and birth time there.
+func (r *Root) locate(p string) (int, unix.Stat_t, uint64, error) {
 	var st unix.Stat_t
 	for _, ti := range r.placement().Order(p) {
-		err := r.tiers[ti].Lstat(p, &st)
+		gen, err := r.tiers[ti].LstatGen(p, &st)
 		if err == nil {
 			if st.Mode&unix.S_IFMT != unix.S_IFREG {
-				return -1, st, ErrNotFile
+				return -1, st, 0, ErrNotFile
 			}
-			return ti, st, nil
+			return ti, st, gen, nil
 		}
 		if !missing(err) {
-			return -1, st, err
+			return -1, st, 0, err
 		}
 	}
-	return -1, st, unix.ENOENT
+	return -1, st, 0, unix.ENOENT
 }
 
 // knownNode returns the node the kernel holds for p, if any.

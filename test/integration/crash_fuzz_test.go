@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,37 +94,7 @@ func TestCrashFuzz(t *testing.T) {
 
 // crashParams reads the seed list and the kills per seed.
 func crashParams(t *testing.T) ([]uint64, int) {
-	rounds := crashDefaultRounds
-	if s := os.Getenv(envCrashRounds); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", envCrashRounds, s)
-		}
-		rounds = n
-	}
-	spec := os.Getenv(envCrashSeeds)
-	if spec == "" {
-		spec = strconv.Itoa(crashDefaultSeeds)
-	}
-	if n, err := strconv.Atoi(spec); err == nil {
-		var seeds []uint64
-		for i := 1; i <= n; i++ {
-			seeds = append(seeds, uint64(i))
-		}
-		return seeds, rounds
-	}
-	var seeds []uint64
-	for _, f := range strings.Split(spec, ",") {
-		if strings.TrimSpace(f) == "" {
-			continue // "7,": seed 7 alone
-		}
-		s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: want a count or a list of seeds", envCrashSeeds, spec)
-		}
-		seeds = append(seeds, s)
-	}
-	return seeds, rounds
+	return envSeeds(t, envCrashSeeds, crashDefaultSeeds), envCount(t, envCrashRounds, crashDefaultRounds)
 }
 
 // crashSeed runs one seed's rounds on a fresh tierfs and returns the

@@ -86,10 +86,7 @@ func runMoverFuzz(t *testing.T, f *fixture, window bool, defaultOps int, env []s
 		t.Fatal(err)
 	}
 	f.mountTmpfs(t, nativeDir)
-	ops, seeds := fuzzParams(t)
-	if os.Getenv(envFuzzOps) == "" {
-		ops = defaultOps
-	}
+	ops, seeds := envCount(t, envFuzzOps, defaultOps), envSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
 	mv := &fuzzMover{f: f, window: window}
 	tfs := &fuzzRoot{name: "tierfs", dir: f.mnt, mover: mv}
 	nat := &fuzzRoot{name: "native", dir: nativeDir}
@@ -105,18 +102,7 @@ func runMoverFuzz(t *testing.T, f *fixture, window bool, defaultOps int, env []s
 	if d := compareRoots(t, tfs, nat, bases); d != "" {
 		t.Fatalf("after the last pass: tierfs and native differ: %s", d)
 	}
-	before := fuzzSnapshot(t, tfs, bases)
-	f.unmount(t)
-	f.mount(t, env...)
-	after := fuzzSnapshot(t, tfs, bases)
-	if d := compareTrees(after, fuzzSnapshot(t, nat, bases)); d != "" {
-		t.Fatalf("after remount: tierfs and native differ: %s", d)
-	}
-	for p, e := range before {
-		if a := after[p]; a.ino != e.ino {
-			t.Errorf("after remount: %s has st_ino %#x, had %#x", p, a.ino, e.ino)
-		}
-	}
+	remountCompare(t, func() { f.unmount(t); f.mount(t, env...) }, tfs, nat, bases)
 	// The remount dropped the hidden links to replaced files (see
 	// checkProblems): a pass now moves every misplaced file but those
 	// with several names.

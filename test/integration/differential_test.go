@@ -61,18 +61,7 @@ func TestDifferentialOps(t *testing.T) {
 	t.Logf("%d seeds × %d operations in %v", len(seeds), ops, time.Since(start).Round(time.Millisecond))
 	tfs.closeAll()
 	nat.closeAll()
-	before := fuzzSnapshot(t, tfs, bases)
-	fx.unmount(t)
-	fx.mount(t)
-	after := fuzzSnapshot(t, tfs, bases)
-	if d := compareTrees(after, fuzzSnapshot(t, nat, bases)); d != "" {
-		t.Fatalf("after remount: tierfs and native differ: %s", d)
-	}
-	for p, e := range before {
-		if a := after[p]; a.ino != e.ino {
-			t.Errorf("after remount: %s has st_ino %#x, had %#x", p, a.ino, e.ino)
-		}
-	}
+	remountCompare(t, func() { fx.unmount(t); fx.mount(t) }, tfs, nat, bases)
 }
 
 // fuzzSeeds runs ops operations of each seed on tfs and nat, each seed
@@ -90,33 +79,66 @@ func fuzzSeeds(t *testing.T, seeds []uint64, ops int, tfs, nat *fuzzRoot) []stri
 
 // fuzzParams reads the operation count and the seed list.
 func fuzzParams(t *testing.T) (int, []uint64) {
-	ops := fuzzDefaultOps
-	if s := os.Getenv(envFuzzOps); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("%s=%q: want a positive number", envFuzzOps, s)
-		}
-		ops = n
+	return envCount(t, envFuzzOps, fuzzDefaultOps), envSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
+}
+
+// envCount reads a positive count from the environment variable name,
+// def where it is unset.
+func envCount(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
 	}
-	spec := os.Getenv(envFuzzSeeds)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+// envSeeds reads a seed list from the environment variable name: "N"
+// for seeds 1..N (def where it is unset) or seeds separated by commas
+// ("7," is seed 7 alone).
+func envSeeds(t *testing.T, name string, def int) []uint64 {
+	spec := os.Getenv(name)
 	if spec == "" {
-		spec = strconv.Itoa(fuzzDefaultSeeds)
+		spec = strconv.Itoa(def)
 	}
 	var seeds []uint64
-	if n, err := strconv.Atoi(spec); err == nil && !strings.Contains(spec, ",") {
+	if n, err := strconv.Atoi(spec); err == nil {
 		for i := 1; i <= n; i++ {
 			seeds = append(seeds, uint64(i))
 		}
-		return ops, seeds
+		return seeds
 	}
 	for _, f := range strings.Split(spec, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
 		s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
 		if err != nil {
-			t.Fatalf("%s=%q: want a count or a list of seeds", envFuzzSeeds, spec)
+			t.Fatalf("%s=%q: want a count or a list of seeds", name, spec)
 		}
 		seeds = append(seeds, s)
 	}
-	return ops, seeds
+	return seeds
+}
+
+// remountCompare remounts tierfs and requires the tree under bases to
+// still be the native one, with every file's st_ino kept.
+func remountCompare(t *testing.T, remount func(), tfs, nat *fuzzRoot, bases []string) {
+	t.Helper()
+	before := fuzzSnapshot(t, tfs, bases)
+	remount()
+	after := fuzzSnapshot(t, tfs, bases)
+	if d := compareTrees(after, fuzzSnapshot(t, nat, bases)); d != "" {
+		t.Fatalf("after remount: tierfs and native differ: %s", d)
+	}
+	for p, e := range before {
+		if a := after[p]; a.ino != e.ino {
+			t.Errorf("after remount: %s has st_ino %#x, had %#x", p, a.ino, e.ino)
+		}
+	}
 }
 
 // fuzzBases are the directories one sequence works in: one under span/,
