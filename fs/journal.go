@@ -150,3 +150,38 @@ func (r *Root) replayIntent(in intent) error {
 	}
 	return fmt.Errorf("unknown operation %q", in.Op)
 }
+
+// PendingPaths returns the paths that the unfinished intents in the
+// journal on tier t will change at the next mount (both names of a
+// rename), without changing anything. tierfs check --repair leaves them
+// alone: a repair there could make the replay fail or undo it.
+func PendingPaths(t *tiers.Tier) ([]string, error) {
+	ents, err := t.ReadDir(journalDir)
+	if err != nil {
+		return nil, ignoreAbsent(err)
+	}
+	j := &journal{t: t}
+	var out []string
+	for _, d := range ents {
+		if !strings.HasSuffix(d.Name, ".json") {
+			continue // torn before its first step
+		}
+		in, err := j.read(journalDir + "/" + d.Name)
+		if err != nil {
+			return nil, fmt.Errorf("journal %s/%s: %w", journalDir, d.Name, err)
+		}
+		for _, p := range []string{in.From, in.To} {
+			if p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+func ignoreAbsent(err error) error {
+	if err == unix.ENOENT {
+		return nil
+	}
+	return err
+}

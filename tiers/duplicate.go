@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,9 @@ const (
 // is moved under RecoveredDir on its own tier, so no byte is lost. It
 // returns where the loser went ("" if removed or nothing was done).
 func ResolveDuplicate(keep, other *Tier, rel string) (Resolution, string, error) {
+	if keep == other {
+		return Unresolved, "", nil // one copy compared with itself is no duplicate
+	}
 	var sk, so unix.Stat_t
 	if err := keep.Lstat(rel, &sk); err != nil {
 		return Unresolved, "", ignoreMissing(err)
@@ -51,33 +55,67 @@ func ResolveDuplicate(keep, other *Tier, rel string) (Resolution, string, error)
 	if later(so.Mtim, sk.Mtim) {
 		loser = keep
 	}
-	dest, err := loser.setAside(rel)
+	dest, err := loser.SetAside(rel)
 	if err != nil {
 		return Unresolved, "", err
 	}
 	return KeptBoth, loser.Name + ":" + dest, nil
 }
 
-// setAside moves rel under RecoveredDir on the same tier, durably.
-func (t *Tier) setAside(rel string) (string, error) {
-	dest := RecoveredDir + "/" + rel
-	if err := t.mkdirs(dirOf(dest)); err != nil {
-		return "", err
-	}
-	for i := 1; ; i++ {
-		err := t.Rename(rel, dest, unix.RENAME_NOREPLACE)
+// SetAside moves rel under RecoveredDir on the same tier, durably, and
+// returns where it went. It never replaces anything: a name already
+// taken there, or a file where the path needs a directory, makes it try
+// the next name (see asideName).
+func (t *Tier) SetAside(rel string) (string, error) {
+	for i := 0; i <= 2000; i++ {
+		dest := asideName(rel, i)
+		err := t.mkdirs(dirOf(dest))
 		if err == nil {
-			break
+			err = t.Rename(rel, dest, unix.RENAME_NOREPLACE)
 		}
-		if err != unix.EEXIST || i > 1000 {
+		switch {
+		case err == nil:
+			if err := t.FsyncDir(dirOf(dest)); err != nil {
+				return "", err
+			}
+			return dest, t.FsyncDir(dirOf(rel))
+		case err != unix.EEXIST && err != unix.ENOTDIR && err != unix.ENAMETOOLONG:
 			return "", err
 		}
-		dest = fmt.Sprintf("%s/%s.%d", RecoveredDir, rel, i)
 	}
-	if err := t.FsyncDir(dirOf(dest)); err != nil {
-		return "", err
+	return "", fmt.Errorf("set aside %s: no free name under %s: %w", rel, RecoveredDir, unix.EEXIST)
+}
+
+// asideTree prefixes the numbered subtrees of RecoveredDir that hold a
+// set-aside copy under its own path when that path is taken.
+const asideTree = ".tierfs-"
+
+// asideName is the i-th name tried for a set-aside copy of rel: its path
+// under RecoveredDir, then alternately that path with a number appended
+// and that path under a numbered subtree. The subtree serves where the
+// number would make the name too long or a file already set aside sits
+// where the path needs a directory.
+func asideName(rel string, i int) string {
+	switch {
+	case i == 0:
+		return RecoveredDir + "/" + rel
+	case i%2 == 1:
+		return fmt.Sprintf("%s/%s.%d", RecoveredDir, rel, (i+1)/2)
+	default:
+		return fmt.Sprintf("%s/%s%d/%s", RecoveredDir, asideTree, i/2, rel)
 	}
-	return dest, t.FsyncDir(dirOf(rel))
+}
+
+// AsideOrigin returns the path a set-aside copy at p (under
+// RecoveredDir) had: without RecoveredDir and a numbered subtree.
+func AsideOrigin(p string) string {
+	rel := strings.TrimPrefix(p, RecoveredDir+"/")
+	if tree, rest, ok := strings.Cut(rel, "/"); ok && strings.HasPrefix(tree, asideTree) {
+		if _, err := strconv.Atoi(strings.TrimPrefix(tree, asideTree)); err == nil {
+			return rest
+		}
+	}
+	return rel
 }
 
 // mkdirs creates rel and its parents on the tier (mode 0700: tierfs's own).

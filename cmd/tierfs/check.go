@@ -13,6 +13,7 @@ import (
 
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/dovecot"
+	tfs "github.com/tierfs/tierfs/fs"
 	"github.com/tierfs/tierfs/tiers"
 
 	"github.com/tierfs/tierfs/internal/mountinfo"
@@ -77,7 +78,7 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("check --repair: %w; unmount it first (repairs would race the daemon's moves)", err)
 		}
 	}
-	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout}
+	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT")}
 	c.run(ctx)
 	return c.summary()
 }
@@ -167,6 +168,11 @@ type checker struct {
 	tiers  []*tiers.Tier // nil entries: absent tmpfs tiers
 	repair bool
 	w      io.Writer
+	crash  string // TIERFS_CRASHPOINT: the step a repair kills itself at (tests)
+
+	// pending are the paths unfinished journal intents name; the next
+	// mount's replay changes them, so a repair leaves them alone.
+	pending []string
 
 	problems, repaired int
 }
@@ -257,9 +263,15 @@ func (c *checker) walk(ctx context.Context, dir string, holders []int) {
 // checkName checks one path: a file on several tiers, a file and a
 // directory of one name, a misplaced file, a durable file on tmpfs.
 func (c *checker) checkName(p string, dirs, files []int) {
+	if c.repair && c.pendingAt(p) {
+		// A repair here could make the replay fail (a move off tmpfs
+		// recreating a renamed directory) or undo it.
+		c.repair = false
+		defer func() { c.repair = true }()
+	}
 	switch {
 	case len(files) > 0 && len(dirs) > 0:
-		c.report("conflict", fmt.Sprintf("%s is a directory on %s and a file on %s", p, c.names(dirs), c.names(files)), false, "resolve by hand")
+		c.conflict(p, dirs, files)
 		return
 	case len(files) > 1:
 		files = c.duplicate(p, files)
@@ -267,6 +279,28 @@ func (c *checker) checkName(p string, dirs, files []int) {
 	for _, ti := range files {
 		c.placement(p, ti)
 	}
+}
+
+// conflict reports a name that is a directory on some tiers and a file
+// on others; the mount shows only one of them. --repair sets the files
+// aside, so the directory, which may hold a whole mailbox, keeps the name
+// and no byte is lost.
+func (c *checker) conflict(p string, dirs, files []int) {
+	what := fmt.Sprintf("%s is a directory on %s and a file on %s", p, c.names(dirs), c.names(files))
+	if !c.repair {
+		c.report("conflict", what, false, "--repair sets the file aside")
+		return
+	}
+	var set []string
+	for _, ti := range files {
+		where, err := c.tiers[ti].SetAside(p)
+		if err != nil {
+			c.report("conflict", what, false, fmt.Sprintf("repair failed: %v", err))
+			return
+		}
+		set = append(set, c.tiers[ti].Name+":"+where)
+	}
+	c.report("conflict", what, true, "set aside "+strings.Join(set, ", "))
 }
 
 // duplicate reports (and repairs) a name held by several tiers and
@@ -317,7 +351,9 @@ func (c *checker) duplicate(p string, holders []int) []int {
 		case res == tiers.KeptBoth:
 			c.report("duplicate", what, true, "different; set aside "+where)
 			if strings.HasPrefix(where, c.tiers[keep].Name+":") {
-				left = []int{ti}
+				// The kept copy lost: the name is now ti's, and the
+				// next holders are compared with ti's copy.
+				keep, left[0] = ti, ti
 			}
 		default:
 			c.report("duplicate", what, false, "not two regular files; resolve by hand")
@@ -367,7 +403,7 @@ func (c *checker) offTmpfs(p string, ti int) {
 	case !c.repair:
 		c.report("not durable", what, false, "--repair moves it to "+c.tiers[dst].Name+"; fix the rules too")
 	default:
-		if err := moveOffline(c.tiers[ti], c.tiers[dst], p); err != nil {
+		if err := c.moveOffline(c.tiers[ti], c.tiers[dst], p); err != nil {
 			c.report("not durable", what, false, fmt.Sprintf("repair failed: %v", err))
 			return
 		}
@@ -377,15 +413,23 @@ func (c *checker) offTmpfs(p string, ti int) {
 
 // moveOffline moves file p between tiers of an unmounted filesystem:
 // copy to a temporary, fsync, rename into place (never replacing),
-// fsync the directory, then remove the source.
-func moveOffline(src, dst *tiers.Tier, p string) error {
+// fsync the directory, then remove the source. A crash leaves a
+// temporary (removed by the next repair or mount) or two identical
+// copies (settled by the next repair).
+func (c *checker) moveOffline(src, dst *tiers.Tier, p string) error {
 	if err := mkdirsLike(src, dst, filepath.Dir(p)); err != nil {
 		return err
+	}
+	// A tier not mounted since tierfs init has no directory for
+	// temporaries yet.
+	if err := dst.Mkdir(tiers.MovingDir, 0o700, nil); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("create %s on %s: %w", tiers.MovingDir, dst.Name, err)
 	}
 	tmp, _, err := tiers.CopyToTemp(src, dst, p, nil)
 	if err != nil {
 		return err
 	}
+	c.crashAt("check-move-after-copy")
 	if err := dst.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
 		dst.Unlink(tmp)
 		return err
@@ -393,10 +437,22 @@ func moveOffline(src, dst *tiers.Tier, p string) error {
 	if err := dst.FsyncDir(filepath.Dir(p)); err != nil {
 		return err
 	}
+	c.crashAt("check-move-after-rename")
 	if err := src.Unlink(p); err != nil {
 		return err
 	}
 	return src.FsyncDir(filepath.Dir(p))
+}
+
+// crashAt kills the process with SIGKILL at the named step of a repair
+// when TIERFS_CRASHPOINT names it, so that tests can prove a repair
+// interrupted there loses nothing.
+func (c *checker) crashAt(point string) {
+	if c.crash == point {
+		fmt.Fprintf(c.w, "crash point %s reached; killing check\n", point)
+		unix.Kill(os.Getpid(), unix.SIGKILL)
+		select {}
+	}
 }
 
 // mkdirsLike creates dir and its parents on dst with the modes and
@@ -443,9 +499,26 @@ func (c *checker) checkOwn(t *tiers.Tier) {
 	ents, _ = t.ReadDir(".tierfs-journal")
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name, ".json") {
-			c.report("journal", fmt.Sprintf("%s:.tierfs-journal/%s, an unfinished multi-tier change", t.Name, e.Name), false, "the next mount finishes it")
+			c.report("journal", fmt.Sprintf("%s:.tierfs-journal/%s, an unfinished multi-tier change", t.Name, e.Name), false,
+				"the next mount finishes it; --repair leaves the names it changes until then")
 		}
 	}
+	paths, err := tfs.PendingPaths(t)
+	if err != nil {
+		c.report("journal", fmt.Sprintf("%s: %v", t.Name, err), false, "")
+	}
+	c.pending = append(c.pending, paths...)
+}
+
+// pendingAt says whether an unfinished intent names p, a directory
+// above it or a path below it.
+func (c *checker) pendingAt(p string) bool {
+	for _, q := range c.pending {
+		if p == q || strings.HasPrefix(p, q+"/") || strings.HasPrefix(q, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // listRecovered reports every file set aside under dir; tierfs never
@@ -461,7 +534,7 @@ func (c *checker) listRecovered(t *tiers.Tier, dir string) {
 			c.listRecovered(t, p)
 			continue
 		}
-		orig := strings.TrimPrefix(p, tiers.RecoveredDir+"/")
+		orig := tiers.AsideOrigin(p)
 		c.report("set aside", fmt.Sprintf("%s:%s, a copy of %s that lost a conflict", t.Name, p, orig), false,
 			"compare it with the file in the mount and delete it by hand")
 	}
