@@ -22,7 +22,7 @@ import (
 const envCheckSeeds = "TIERFS_CHECK_SEEDS"
 
 const (
-	checkDefaultSeeds = 6
+	checkDefaultSeeds = 4
 	checkMaxDamage    = 18                    // damaging operations of one seed, at most
 	checkMaxKillDelay = 40 * time.Millisecond // a killed repair dies within this
 )
@@ -526,16 +526,29 @@ func (g *damageGen) write(tier, rel string, data []byte, mtime time.Time) bool {
 	return true
 }
 
+// isGone says whether rel on tier is a name a crash leaves alone until
+// the mount's replay: in a directory a journaled rename moved away from
+// tier, or a name an intent names.
 func (g *damageGen) isGone(tier, rel string) bool {
 	for _, d := range g.gone {
-		if strings.HasPrefix(tier+":"+rel, d+"/") {
+		if strings.HasPrefix(tier+":"+rel, d+"/") || strings.HasPrefix("*:"+rel, d+"/") || "*:"+rel == d {
 			return true
 		}
 	}
 	return false
 }
 
-func (g *damageGen) note(format string, args ...any) { g.log = append(g.log, fmt.Sprintf(format, args...)) }
+// freeze marks the names of an intent: nothing changes them before the
+// mount that finishes it.
+func (g *damageGen) freeze(rels ...string) {
+	for _, rel := range rels {
+		g.gone = append(g.gone, "*:"+rel)
+	}
+}
+
+func (g *damageGen) note(format string, args ...any) {
+	g.log = append(g.log, fmt.Sprintf(format, args...))
+}
 
 // existing returns a file some tier holds and that tier, or "" if none.
 func (g *damageGen) existing() (string, string) {
@@ -672,7 +685,7 @@ func (g *damageGen) durable(*testing.T) {
 // a replacing rename before or after its rename, a directory rename
 // done on some of its tiers; sometimes a torn intent.
 func (g *damageGen) journal(t *testing.T) {
-	in := map[string]any{}
+	var in map[string]any
 	switch g.rng.IntN(3) {
 	case 0:
 		in = g.moveIntent()
@@ -701,9 +714,10 @@ func (g *damageGen) journal(t *testing.T) {
 
 func (g *damageGen) moveIntent() map[string]any {
 	rel, src := g.existing()
-	if rel == "" {
+	if rel == "" || g.isGone(src, rel) {
 		return nil
 	}
+	defer g.freeze(rel)
 	dst := pick(g.rng, damageTiers)
 	if dst == src {
 		return nil // the mover never moves a file to its own tier
@@ -718,10 +732,11 @@ func (g *damageGen) moveIntent() map[string]any {
 
 func (g *damageGen) renameFileIntent() map[string]any {
 	from, src := g.existing()
-	if from == "" {
+	if from == "" || g.isGone(src, from) {
 		return nil
 	}
 	to := path.Dir(from) + "/" + g.name()
+	defer g.freeze(from, to)
 	var others []string
 	var sums [][32]byte
 	for _, tier := range damageTiers {
@@ -745,6 +760,7 @@ func (g *damageGen) renameDirIntent() map[string]any {
 	g.n++
 	from := fmt.Sprintf("%s/folder %d", pick(g.rng, damageDirs), g.n)
 	to := from + "-renamed"
+	defer g.freeze(from, to)
 	ts := []string{"fast", "slow"}
 	g.rng.Shuffle(2, func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
 	for _, tier := range ts {

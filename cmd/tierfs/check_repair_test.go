@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// repairFixture writes a config of a tmpfs tier (under /dev/shm) and two
+// marked local tiers, never mounted, with every file placed on fast, and
+// returns the config's path and the tier directories by name.
+func repairFixture(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
+	if err != nil {
+		t.Skip("no tmpfs at /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	base := t.TempDir()
+	dirs := map[string]string{"tmp": shm, "fast": filepath.Join(base, "fast"), "slow": filepath.Join(base, "slow")}
+	var cfg strings.Builder
+	for _, name := range []string{"tmp", "fast", "slow"} {
+		kind := "tmpfs"
+		if name != "tmp" {
+			kind = "local"
+			if err := os.Mkdir(dirs[name], 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tiers.WriteMarker(dirs[name], name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, dirs[name], kind)
+	}
+	cfg.WriteString("[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n")
+	path := filepath.Join(base, "tierfs.toml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, dirs
+}
+
+func writeTier(t *testing.T, dir, rel, data string, mtime time.Time) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runRepair runs check --repair and then check, and returns both outputs.
+func runRepair(t *testing.T, cfg string) (string, string) {
+	t.Helper()
+	var rep, chk bytes.Buffer
+	runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &rep)
+	runCheck(context.Background(), []string{"--config", cfg}, &chk)
+	return rep.String(), chk.String()
+}
+
+func holders(dirs map[string]string, rel string) []string {
+	var out []string
+	for _, name := range []string{"tmp", "fast", "slow"} {
+		if _, err := os.Lstat(filepath.Join(dirs[name], rel)); err == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// A name on three tiers with three contents, the oldest on the tier the
+// mount shows: one repair keeps the newest and sets both others aside
+// (the third copy was compared with the one already set aside, failed,
+// and stayed until another repair).
+func TestCheckRepairThreeDifferentCopies(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	const rel = "x/f"
+	for i, name := range []string{"fast", "slow", "tmp"} {
+		writeTier(t, dirs[name], rel, name+" copy", time.Unix(1_700_000_000+int64(i)*1000, 0))
+	}
+	rep, chk := runRepair(t, cfg)
+	if got := holders(dirs, rel); len(got) != 1 || got[0] != "tmp" || strings.Contains(chk, "duplicate") {
+		t.Errorf("after one repair %s is on %v, want only the newest (tmp)\nrepair:\n%s\ncheck:\n%s", rel, got, rep, chk)
+	}
+	for _, name := range []string{"fast", "slow"} {
+		if got, _ := os.ReadFile(filepath.Join(dirs[name], tiers.RecoveredDir, rel)); string(got) != name+" copy" {
+			t.Errorf("the copy on %s was not set aside: %q", name, got)
+		}
+	}
+}
+
+// A Dovecot file on tmpfs is moved to a persistent tier that was never
+// mounted (no directory for temporaries yet).
+func TestCheckRepairMovesOffTmpfsBeforeFirstMount(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	const rel = "mail/u/dovecot-uidlist"
+	writeTier(t, dirs["tmp"], rel, "3 V1 N2\n", time.Now())
+	rep, chk := runRepair(t, cfg)
+	if got := holders(dirs, rel); len(got) != 1 || got[0] != "fast" || strings.Contains(chk, "not durable") {
+		t.Errorf("after the repair %s is on %v, want fast\nrepair:\n%s\ncheck:\n%s", rel, got, rep, chk)
+	}
+}
+
+// A file on one tier and a directory of the same name on another: the
+// mount shows one of them. The repair sets the file aside and the
+// directory keeps the name.
+func TestCheckRepairFileAndDirectory(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	writeTier(t, dirs["fast"], "box", "a file", time.Now())
+	writeTier(t, dirs["slow"], "box/1", "mail in the directory", time.Now())
+	rep, chk := runRepair(t, cfg)
+	if strings.Contains(chk, "conflict: box") || !strings.Contains(rep, "set aside fast:"+tiers.RecoveredDir+"/box") {
+		t.Errorf("the conflict was not repaired\nrepair:\n%s\ncheck:\n%s", rep, chk)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dirs["fast"], tiers.RecoveredDir, "box")); string(got) != "a file" {
+		t.Errorf("the file was not set aside: %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dirs["slow"], "box/1")); string(got) != "mail in the directory" {
+		t.Errorf("the directory's file: %q", got)
+	}
+}
+
+// A directory rename interrupted between tiers (done on fast, not yet on
+// tmp) with a Dovecot file left on tmp: the repair must not move the file
+// to fast, which would recreate the old directory there and make the
+// next mount's replay fail (ENOTEMPTY) and refuse to mount.
+func TestCheckRepairLeavesPendingRenames(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	writeTier(t, dirs["fast"], "m/box2/1", "renamed on fast", time.Now())
+	writeTier(t, dirs["tmp"], "m/box/dovecot-uidlist", "3 V1 N2\n", time.Now())
+	intent := `{"op":"rename-dir","from":"m/box","to":"m/box2","tiers":["fast","tmp"]}`
+	writeTier(t, dirs["fast"], ".tierfs-journal/00000000000000aa.json", intent, time.Now())
+	rep, chk := runRepair(t, cfg)
+	if _, err := os.Lstat(filepath.Join(dirs["fast"], "m/box")); err == nil {
+		t.Errorf("the repair recreated m/box on fast, where it was renamed\nrepair:\n%s", rep)
+	}
+	if got := holders(dirs, "m/box/dovecot-uidlist"); len(got) != 1 || got[0] != "tmp" || !strings.Contains(chk, "journal: ") {
+		t.Errorf("m/box/dovecot-uidlist on %v, want it left on tmp for the mount\ncheck:\n%s", got, chk)
+	}
+}
