@@ -58,17 +58,27 @@ func mergeDirStat(st, other *unix.Stat_t) {
 
 // dirStat stats a directory on every tier that holds it, in priority
 // order; the first copy gives owner and mode, the newest gives times,
-// all of them the link count.
+// all of them the link count. A copy on a tier that is down is left out
+// while another answers: the directory is known to exist (its node
+// records its copies), its mode and owner are the same everywhere, and
+// every path below it would otherwise fail with the permission check
+// (default_permissions) instead of only the names on the lost tier.
 func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
 	found := false
+	var down syscall.Errno
 	mask := n.dirs.Load()
 	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}
 		var s unix.Stat_t
-		err := n.r.tiers[ti].Lstat(p, &s)
+		t := n.r.tiers[ti]
+		err := t.Lstat(p, &s)
 		if err == unix.ENOENT || err == unix.ENOTDIR {
+			continue
+		}
+		if err != nil && !t.Up() {
+			down = errno(err) // the other copies answer; see dirStat
 			continue
 		}
 		if err != nil {
@@ -79,6 +89,9 @@ func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
 			continue
 		}
 		mergeDirStat(st, &s)
+	}
+	if !found && down != 0 {
+		return down
 	}
 	if !found {
 		return syscall.ENOENT

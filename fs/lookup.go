@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"path"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -39,7 +40,7 @@ func (n *node) find(p string, st *unix.Stat_t) (int, uint64, syscall.Errno) {
 		if err == nil {
 			return ti, gen, 0
 		}
-		if !missing(err) {
+		if !missing(err) && !n.knownAbsent(path.Base(p), ti) {
 			return -1, 0, errno(err)
 		}
 	}
@@ -59,6 +60,38 @@ func (n *node) confirmMissing() syscall.Errno {
 	return syscall.ENOENT
 }
 
+// knownCopies returns the tiers holding directory name as n's child
+// node already knows them; ok is false without such a node. tierfs
+// makes every directory copy itself and records it in the node, so for
+// a tier that is down the node tells whether it holds a copy: a
+// directory with none there stays usable (a tmpfs tier lost takes no
+// mail directory with it), one with a copy there fails its listing.
+func (n *node) knownCopies(name string) (uint64, bool) {
+	in := n.GetChild(name)
+	if in == nil || !in.IsDir() {
+		return 0, false
+	}
+	ch, ok := in.Operations().(*node)
+	if !ok {
+		return 0, false
+	}
+	return ch.dirs.Load(), true
+}
+
+// knownAbsent reports whether tier ti, down, is known not to hold
+// directory name, a child of n.
+func (n *node) knownAbsent(name string, ti int) bool {
+	known, ok := n.knownCopies(name)
+	return ok && known&bit(ti) == 0 && !n.r.tiers[ti].Up()
+}
+
+// knownHas reports whether directory name, a child of n, is known to
+// have a copy on tier ti.
+func (n *node) knownHas(name string, ti int) bool {
+	known, ok := n.knownCopies(name)
+	return ok && known&bit(ti) != 0
+}
+
 // dirCopies stats directory p on the tiers in candidates other than
 // first (which holds it), folding their times into st, and returns the
 // mask of tiers holding it.
@@ -71,6 +104,13 @@ func (n *node) dirCopies(p string, first int, candidates uint64, st *unix.Stat_t
 		var s unix.Stat_t
 		err := t.Lstat(p, &s)
 		if missing(err) {
+			continue
+		}
+		if err != nil && n.knownAbsent(path.Base(p), ti) {
+			continue
+		}
+		if err != nil && !t.Up() && n.knownHas(path.Base(p), ti) {
+			mask |= bit(ti) // a known copy keeps its listing failing
 			continue
 		}
 		if err != nil {

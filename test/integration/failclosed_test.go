@@ -197,3 +197,123 @@ func TestFailClosedOpenFileSync(t *testing.T) {
 		t.Errorf("fdatasync of a file on a vanished tier: got %s, want EIO", errName(err))
 	}
 }
+
+// A tier that goes away takes only what is on it: with the tmp tier
+// lazily unmounted, mail on fast is still read and delivered (the
+// directories above it have no copy on tmp, though the mount's root
+// does), while volatile/ answers EIO. With entry_timeout 0 every access
+// looks the directories up again, which must not need the lost tier
+// either.
+func TestFailClosedOtherTiersServe(t *testing.T) {
+	for name, extra := range map[string]string{"cached": "", "entry_timeout=0": "[kernel]\nentry_timeout = \"0s\"\nattr_timeout = \"0s\"\n"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Extra = extra
+			fx := mountTierfs(t, cfg)
+			fx.mkdirAll(t, "volatile/f5/alice")
+			fx.mkdirAll(t, "mail/u/new")
+			fx.writeFile(t, "volatile/f5/alice/lock", "1")
+			fx.writeFile(t, "mail/u/new/1", "first")
+			fx.requireOnTier(t, "mail/u/new/1", "fast")
+			if out, err := exec.Command("umount", "-l", fx.tiers["tmp"]).CombinedOutput(); err != nil {
+				t.Fatalf("umount -l the tmp tier: %v %s", err, out)
+			}
+			opsWaitLog(t, fx.d, `msg="tier is down; operations that need it fail with EIO" tier=tmp`, 1)
+			if err := os.WriteFile(fx.path("mail/u/new/2"), []byte("second"), 0o600); err != nil {
+				t.Errorf("delivery to fast with tmp down: %s, want success", errName(err))
+			}
+			got, err := os.ReadFile(fx.path("mail/u/new/1"))
+			if err != nil || string(got) != "first" {
+				t.Errorf("read of mail on fast with tmp down: %q, %s; want \"first\"", got, errName(err))
+			}
+			if names, err := outageReadDir(fx.path("mail/u/new")); err != nil || strings.Join(names, " ") != "1 2" {
+				t.Errorf("list mail/u/new with tmp down: %q, %s; want [1 2]", names, errName(err))
+			}
+			if _, err := os.ReadFile(fx.path("volatile/f5/alice/lock")); !errors.Is(err, unix.EIO) {
+				t.Errorf("read of a file on the lost tmp tier: %s, want EIO", errName(err))
+			}
+			if _, err := os.ReadDir(fx.path("")); !errors.Is(err, unix.EIO) {
+				t.Errorf("listing the root, which has a copy on tmp: %s, want EIO", errName(err))
+			}
+		})
+	}
+}
+
+// With fast gone (its directory replaced by an empty one), volatile/,
+// which only tmp holds, is still listed and read, though fast comes
+// first in the rule order of the name volatile itself: tierfs knows the
+// directory has no copy there. Every access looks it up again
+// (entry_timeout 0).
+func TestFailClosedKnownDirectoryServes(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Extra = "[kernel]\nentry_timeout = \"0s\"\nattr_timeout = \"0s\"\n"
+	fx := mountTierfs(t, cfg)
+	fx.mkdirAll(t, "volatile/f5/alice")
+	fx.writeFile(t, "volatile/f5/alice/lock", "1")
+	fx.mkdirAll(t, "index")
+	fx.writeFile(t, "index/x", "2")
+	fast := fx.tiers["fast"]
+	if err := os.Rename(fast, fast+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(fast, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(fast); os.Rename(fast+".away", fast) })
+	opsWaitLog(t, fx.d, `msg="tier is down; operations that need it fail with EIO" tier=fast`, 1)
+	if names, err := outageReadDir(fx.path("volatile/f5/alice")); err != nil || strings.Join(names, " ") != "lock" {
+		t.Errorf("list volatile/f5/alice with fast down: %q, %s; want [lock]", names, errName(err))
+	}
+	if got, err := os.ReadFile(fx.path("volatile/f5/alice/lock")); err != nil || string(got) != "1" {
+		t.Errorf("read volatile/f5/alice/lock with fast down: %q, %s; want \"1\"", got, errName(err))
+	}
+	if _, err := os.ReadFile(fx.path("index/x")); !errors.Is(err, unix.EIO) {
+		t.Errorf("read of a file on the lost fast tier: %s, want EIO", errName(err))
+	}
+	if ents, err := os.ReadDir(fast); err != nil || len(ents) != 0 {
+		t.Errorf("the empty directory in fast's place: %d entries (%v), want none", len(ents), err)
+	}
+}
+
+// A tier that comes back leaves the kernel its directory entries, so
+// that another tier lost soon after (a flapping one, say) does not find
+// the directories forgotten: without their nodes tierfs cannot know
+// they have no copy on the lost tier, and all mail below them would
+// answer EIO. Here slow goes away and comes back, and once the kernel
+// had time to forget what the return made it drop, tmp goes away: mail
+// on fast must still be read.
+func TestFailClosedFlapKeepsDirectories(t *testing.T) {
+	fx := mountTierfs(t, defaultConfig())
+	fx.mkdirAll(t, "mail/u/new")
+	fx.writeFile(t, "mail/u/new/1", "first")
+	slow := fx.tiers["slow"]
+	if err := os.Rename(slow, slow+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opsWaitLog(t, fx.d, `msg="tier is down; operations that need it fail with EIO" tier=slow`, 1)
+	before := opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten
+	if err := os.Remove(slow); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(slow+".away", slow); err != nil {
+		t.Fatal(err)
+	}
+	opsWaitLog(t, fx.d, `msg="tier is back" tier=slow`, 1)
+	// Not touching the mount, wait for the kernel to forget the three
+	// directories (it does when their entries are dropped), or 3 s.
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten >= before+3 {
+			break
+		}
+	}
+	if out, err := exec.Command("umount", "-l", fx.tiers["tmp"]).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the tmp tier: %v %s", err, out)
+	}
+	opsWaitLog(t, fx.d, `msg="tier is down; operations that need it fail with EIO" tier=tmp`, 1)
+	if got, err := os.ReadFile(fx.path("mail/u/new/1")); err != nil || string(got) != "first" {
+		t.Errorf("read of mail on fast after slow flapped and tmp went down: %q, %s; want \"first\"", got, errName(err))
+	}
+}
