@@ -28,7 +28,8 @@ type intent struct {
 	Op    string   `json:"op"`
 	From  string   `json:"from"`
 	To    string   `json:"to"`
-	Tiers []string `json:"tiers"` // in the order the steps run
+	Paths []string `json:"paths,omitempty"` // move-linked: every name of the file
+	Tiers []string `json:"tiers"`           // in the order the steps run
 }
 
 type journal struct {
@@ -139,6 +140,8 @@ func (r *Root) replayIntent(in intent) error {
 	switch in.Op {
 	case opMove:
 		return r.replayMove(in)
+	case opMoveLinked:
+		return r.replayMoveLinked(in)
 	case opRenameFile:
 		return r.replayRenameFile(in)
 	case opRenameDir:

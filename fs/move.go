@@ -80,26 +80,35 @@ func (ms *moves) source(p string) int {
 	return -1
 }
 
-func (ms *moves) begin(p string, src int) (*moveState, bool) {
+// begin registers a move of the names ps of one file, all under one
+// state: an operation on any name interrupts or waits for the move, and
+// its commit takes one lock however many names the file has.
+func (ms *moves) begin(ps []string, src int) (*moveState, bool) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if ms.m == nil {
 		ms.m = map[string]*moveState{}
 	}
-	if _, ok := ms.m[p]; ok {
-		return nil, false
+	for _, p := range ps {
+		if _, ok := ms.m[p]; ok {
+			return nil, false
+		}
 	}
 	s := &moveState{src: src}
-	ms.m[p] = s
-	ms.active.Add(1)
+	for _, p := range ps {
+		ms.m[p] = s
+	}
+	ms.active.Add(int32(len(ps)))
 	return s, true
 }
 
-func (ms *moves) end(p string) {
+func (ms *moves) end(ps []string) {
 	ms.mu.Lock()
-	delete(ms.m, p)
+	for _, p := range ps {
+		delete(ms.m, p)
+	}
 	ms.mu.Unlock()
-	ms.active.Add(-1)
+	ms.active.Add(-int32(len(ps)))
 }
 
 // Move moves file p (a path inside the mount) to tier dst, following
@@ -129,11 +138,11 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if err := settleBirth(ctx, sgen); err != nil {
 		return 0, err
 	}
-	state, ok := r.moves.begin(p, src)
+	state, ok := r.moves.begin([]string{p}, src)
 	if !ok {
 		return 0, ErrMoving
 	}
-	defer r.moves.end(p)
+	defer r.moves.end([]string{p})
 	if err := r.moveData(ctx, p, src, dst, sino, sgen, state); err != nil {
 		return 0, err
 	}

@@ -14,13 +14,18 @@ import (
 const (
 	SkipOpen       = "open"        // the file has an open handle
 	SkipChanged    = "changed"     // written while it was copied
-	SkipHardLinked = "hard-linked" // several names; moved with all of them or not at all
-	SkipNotFile    = "not-a-file"  // replaced by something else since the scan
-	SkipMoving     = "moving"      // another move of it is in progress
-	SkipDuplicate  = "duplicate"   // a copy exists on another tier: tierfs check
-	SkipQuiet      = "user-active" // the user's tree changed within the quiet period
-	SkipGone       = "gone"        // removed since the scan
-	SkipNotTarget  = "not-target"  // a reload made a new target tier: it needs a remount
+	SkipHardLinked = "hard-linked" // its names changed since the scan
+	// SkipLinkedPartial: a hard-linked file some of whose names the scan
+	// did not find wanting to move: names under tierfs's own directories,
+	// and names whose rule keeps them where they are (found without a stat).
+	SkipLinkedPartial  = "hard-linked: a name stays or is outside the scan"
+	SkipLinkedDisagree = "hard-linked: names disagree" // its names' rules want different tiers
+	SkipNotFile        = "not-a-file"                  // replaced by something else since the scan
+	SkipMoving         = "moving"                      // another move of it is in progress
+	SkipDuplicate      = "duplicate"                   // a copy exists on another tier: tierfs check
+	SkipQuiet          = "user-active"                 // the user's tree changed within the quiet period
+	SkipGone           = "gone"                        // removed since the scan
+	SkipNotTarget      = "not-target"                  // a reload made a new target tier: it needs a remount
 )
 
 // file is one regular file found on a tier by the scan.

@@ -4,7 +4,9 @@
 // rule does not give). It finds candidates by walking the tiers' own
 // directories, never the mount, and moves each with the filesystem's
 // crash-safe move primitive, which skips files that are open, changed
-// during the copy or hard-linked; those are retried on the next pass.
+// during the copy or whose names changed; those are retried on the next
+// pass. A hard-linked file moves with all its names, when the scan found
+// every one of them and their rules agree.
 package mover
 
 import (
@@ -20,9 +22,11 @@ import (
 )
 
 // Primitive moves one file (a path inside the mount) to tier dst and
-// returns the bytes moved; *fs.Root implements it.
+// returns the bytes moved; MoveLinked moves a file with several names,
+// given all of them. *fs.Root implements it.
 type Primitive interface {
 	Move(ctx context.Context, p string, dst int) (int64, error)
+	MoveLinked(ctx context.Context, paths []string, dst int) (int64, error)
 }
 
 // Observer is told about every move; metrics.Mover implements it.
@@ -220,10 +224,19 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		if files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil {
 			return
 		}
-		n, err := m.cfg.Move.Move(ctx, c.path, c.dst)
+		n, err := m.moveOne(ctx, c)
 		m.record(c, n, err, r)
 		m.advance(prog, c.size)
 	}
+}
+
+// moveOne moves a candidate: a file with one name, or all the names
+// of a hard-linked one.
+func (m *Mover) moveOne(ctx context.Context, c candidate) (int64, error) {
+	if len(c.links) > 1 {
+		return m.cfg.Move.MoveLinked(ctx, c.links, c.dst)
+	}
+	return m.cfg.Move.Move(ctx, c.path, c.dst)
 }
 
 // record files one move's outcome in the report and the observer.

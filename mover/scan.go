@@ -19,7 +19,8 @@ type candidate struct {
 	size     int64
 	user     userKey
 	quiet    time.Duration
-	skip     string // a reason known at scan time
+	skip     string   // a reason known at scan time
+	links    []string // a hard-linked file: all its names, sorted (path is the first)
 }
 
 // userKey names a user's tree by the rule captures.
@@ -37,12 +38,13 @@ type scan struct {
 	quiet    bool  // some rule has a quiet period: track activity
 	targets  []int // tiers moves may go to (nil: all)
 	cands    []candidate
+	linked   map[linkKey]*linkGroup // names of hard-linked files, grouped after the walk
 	scanned  int64
 	errs     []error
 }
 
 func newScan(pol *Policy, ts []*tiers.Tier, now time.Time, user string) *scan {
-	s := &scan{pol: pol, tiers: ts, now: now, user: user, activity: map[userKey]time.Time{}}
+	s := &scan{pol: pol, tiers: ts, now: now, user: user, activity: map[userKey]time.Time{}, linked: map[linkKey]*linkGroup{}}
 	for _, a := range pol.Aging {
 		s.quiet = s.quiet || a.Quiet > 0
 	}
@@ -59,8 +61,18 @@ func (s *scan) run(ctx context.Context) {
 		}
 		s.walk(ctx, ti, "")
 	}
-	for i := range s.cands {
-		c := &s.cands[i]
+	s.holdQuiet(s.cands)
+	for _, g := range s.linked {
+		s.holdQuiet(g.names)
+	}
+	s.cands = append(s.cands, s.groupLinked()...)
+}
+
+// holdQuiet skips the candidates whose user's tree changed within their
+// rule's quiet period.
+func (s *scan) holdQuiet(cands []candidate) {
+	for i := range cands {
+		c := &cands[i]
 		if c.skip == "" && c.quiet > 0 && s.now.Sub(s.activity[c.user]) < c.quiet {
 			c.skip = SkipQuiet
 		}
@@ -122,7 +134,7 @@ func (s *scan) consider(f file) {
 		return f.st, nil
 	}
 	d := s.pol.decide(f, s.now, s.isTmpfs, stat)
-	if d.dst < 0 || (s.user != "" && d.caps.User != s.user) {
+	if d.dst < 0 {
 		return
 	}
 	st, err := stat()
@@ -132,15 +144,27 @@ func (s *scan) consider(f file) {
 	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
 		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet}
 	switch {
+	case st.Nlink > 1:
+		// Judged with the file's other names once the walk has found
+		// them; the user filter too applies to the file, not the name.
+		s.addLinked(f, st, c)
+		return
+	case s.user != "" && d.caps.User != s.user:
+		return
+	}
+	s.cands = append(s.cands, s.checked(f, c))
+}
+
+// checked sets the skip reasons that depend on the tiers' state.
+func (s *scan) checked(f file, c candidate) candidate {
+	switch {
 	case c.skip != "":
 	case s.targets != nil && !slices.Contains(s.targets, c.dst):
 		c.skip = SkipNotTarget
-	case st.Nlink > 1:
-		c.skip = SkipHardLinked
 	case s.elsewhere(f):
 		c.skip = SkipDuplicate
 	}
-	s.cands = append(s.cands, c)
+	return c
 }
 
 // elsewhere reports whether another tier also holds f's name.
