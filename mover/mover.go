@@ -217,7 +217,7 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 			return
 		}
 		if o.DryRun {
-			r.moved(m.route(c), c.size)
+			r.moved(m.route(c), c.size, len(c.links))
 			m.advance(prog, c.size)
 			continue
 		}
@@ -254,7 +254,7 @@ func (m *Mover) record(c candidate, n int64, err error, r *Report) {
 		m.cfg.Logger.Warn("mover: move failed", "path", c.path, "from", from, "to", to, "err", err)
 		return
 	}
-	r.moved(from+"->"+to, n)
+	r.moved(from+"->"+to, n, len(c.links))
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.Moved(from, to, n)
 	}
@@ -315,8 +315,13 @@ func (m *Mover) route(c candidate) string {
 	return m.cfg.Tiers[c.src].Name + "->" + m.cfg.Tiers[c.dst].Name
 }
 
-func (r *Report) moved(route string, n int64) {
+// moved counts a file moved on route with n bytes and the given number
+// of names (0 or 1: a file with one name).
+func (r *Report) moved(route string, n int64, names int) {
 	r.Files++
+	if names > 1 {
+		r.Linked++
+	}
 	r.Bytes += n
 	if r.Moves == nil {
 		r.Moves = map[string]Count{}

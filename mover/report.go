@@ -22,8 +22,9 @@ type Report struct {
 	Scanned  int64            `json:"scanned"` // regular files looked at
 	Files    int64            `json:"files"`
 	Bytes    int64            `json:"bytes"`
-	Moves    map[string]Count `json:"moves,omitempty"` // by "from->to"
-	Skipped  map[string]int64 `json:"skipped"`         // by reason (Skip*)
+	Linked   int64            `json:"linked,omitempty"` // of Files, those moved with several names
+	Moves    map[string]Count `json:"moves,omitempty"`  // by "from->to"
+	Skipped  map[string]int64 `json:"skipped"`          // by reason (Skip*)
 	Failed   int64            `json:"failed"`
 	Failures []Failure        `json:"failures,omitempty"` // the first maxFailures
 	Stopped  string           `json:"stopped,omitempty"`  // why the pass ended early

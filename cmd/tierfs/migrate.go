@@ -125,6 +125,9 @@ func printReport(w io.Writer, r *mover.Report) {
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, "; "))
 	}
+	if r.Linked > 0 {
+		fmt.Fprintf(w, "; %d of them with all their hard links", r.Linked)
+	}
 	fmt.Fprintf(w, "\nscanned %d files in %v\n", r.Scanned, r.Finished.Sub(r.Started).Round(time.Millisecond))
 	var skipped int64
 	var parts []string

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -83,13 +85,15 @@ func crashConfig(nfs bool) fsConfig {
 func TestCrashFuzz(t *testing.T) {
 	seeds, rounds := crashParams(t)
 	start := time.Now()
-	kills := 0
+	kills, linked := 0, int64(0)
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
-			kills += crashSeed(t, seed, rounds)
+			k, l := crashSeed(t, seed, rounds)
+			kills, linked = kills+k, linked+l
 		})
 	}
-	t.Logf("%d seeds, %d kills in %v", len(seeds), kills, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d seeds, %d kills in %v; passes that finished moved %d files with several names",
+		len(seeds), kills, time.Since(start).Round(time.Millisecond), linked)
 }
 
 // crashParams reads the seed list and the kills per seed.
@@ -98,8 +102,8 @@ func crashParams(t *testing.T) ([]uint64, int) {
 }
 
 // crashSeed runs one seed's rounds on a fresh tierfs and returns the
-// number of kills.
-func crashSeed(t *testing.T, seed uint64, rounds int) int {
+// number of kills and of hard-linked files moved.
+func crashSeed(t *testing.T, seed uint64, rounds int) (int, int64) {
 	f := newFixture(t, crashConfig(seed%2 == 0))
 	f.mount(t)
 	m := newCrashModel()
@@ -124,7 +128,7 @@ func crashSeed(t *testing.T, seed uint64, rounds int) int {
 		t.Logf("round %d (point %q, reached %v): %d steps, in flight: %s", round, point, r.reached, len(r.steps), r.inFlight)
 		next, ok := crashVerify(t, f, r, where)
 		if !ok {
-			return round + 1
+			return round + 1, g.linked.Load()
 		}
 		m = next
 	}
@@ -133,7 +137,7 @@ func crashSeed(t *testing.T, seed uint64, rounds int) int {
 		t.Errorf("seed %d: after tierfs check --repair of the last round, the mount differs from the model: %s", seed, d)
 	}
 	f.unmount(t)
-	return rounds
+	return rounds, g.linked.Load()
 }
 
 // crashModel is what the mount must show: files by path (hard links
@@ -202,6 +206,19 @@ type crashGen struct {
 	next int          // unique names and inode ids
 	fds  map[int]bool // descriptors the operations hold open
 	held []int        // of which those kept open across operations
+	// linked counts the hard-linked files moved by passes that finished
+	// (the mover may run beside the operations).
+	linked atomic.Int64
+}
+
+// countLinked adds the linked moves of a migrate --json report.
+func (g *crashGen) countLinked(out []byte) {
+	var rep struct {
+		Linked int64 `json:"linked"`
+	}
+	if json.Unmarshal(out, &rep) == nil {
+		g.linked.Add(rep.Linked)
+	}
 }
 
 func (g *crashGen) opened(fd int, err error) (int, error) {
@@ -610,6 +627,7 @@ func (g *crashGen) migrate() []crashStep {
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}
+		g.countLinked(out)
 		return nil
 	}, nil}}
 }
@@ -654,7 +672,9 @@ func crashRound(t *testing.T, f *fixture, g *crashGen, m *crashModel, point stri
 				case <-d.done:
 					return
 				default:
-					mvMigrateErr(f)
+					if out, err := mvMigrateErr(f); err == nil {
+						g.countLinked(out)
+					}
 				}
 			}
 		}()

@@ -92,8 +92,8 @@ func runMoverFuzz(t *testing.T, f *fixture, window bool, defaultOps int, env []s
 	nat := &fuzzRoot{name: "native", dir: nativeDir}
 	start := time.Now()
 	bases := fuzzSeeds(t, seeds, ops, tfs, nat)
-	t.Logf("%d seeds × %d operations in %v: %d passes, %d files moved, %d operations during a move",
-		len(seeds), ops, time.Since(start).Round(time.Millisecond), mv.passes, mv.moved, mv.during)
+	t.Logf("%d seeds × %d operations in %v: %d passes, %d files moved (%d with several names), %d operations during a move",
+		len(seeds), ops, time.Since(start).Round(time.Millisecond), mv.passes, mv.moved, mv.linked, mv.during)
 	tfs.closeAll()
 	nat.closeAll()
 	if _, got, _ := mv.apply(t, fuzzOp{kind: "migrate"}, tfs, nat); got != (fuzzResult{}) {
@@ -152,6 +152,7 @@ type fuzzMover struct {
 	bases  []string // of the sequence running
 
 	passes, moved, during int    // totals for the log
+	linked                int    // of moved, files with several names
 	report                string // of the last pass
 }
 
@@ -317,6 +318,7 @@ func (mv *fuzzMover) pass(t *testing.T, held func(p string)) fuzzResult {
 	}
 	var rep struct {
 		Files    int64 `json:"files"`
+		Linked   int64 `json:"linked"`
 		Failed   int64 `json:"failed"`
 		Failures []struct {
 			Path  string `json:"path"`
@@ -327,6 +329,7 @@ func (mv *fuzzMover) pass(t *testing.T, held func(p string)) fuzzResult {
 		return fuzzResult{err: unix.EIO, out: fmt.Sprintf("migrate report: %v %s", err, r.out)}
 	}
 	mv.moved += int(rep.Files)
+	mv.linked += int(rep.Linked)
 	mv.report = string(r.out)
 	if rep.Failed > 0 {
 		return fuzzResult{err: unix.EIO, out: fmt.Sprintf("migrate: %d failed: %+v", rep.Failed, rep.Failures)}
