@@ -156,8 +156,9 @@ func (r *Root) replayIntent(in intent) error {
 
 // PendingPaths returns the paths that the unfinished intents in the
 // journal on tier t will change at the next mount (both names of a
-// rename), without changing anything. tierfs check --repair leaves them
-// alone: a repair there could make the replay fail or undo it.
+// rename, every name of a hard-linked file being moved), without
+// changing anything. tierfs check --repair leaves them alone: a repair
+// there could make the replay fail, undo it or split a linked file.
 func PendingPaths(t *tiers.Tier) ([]string, error) {
 	ents, err := t.ReadDir(journalDir)
 	if err != nil {
@@ -173,7 +174,7 @@ func PendingPaths(t *tiers.Tier) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("journal %s/%s: %w", journalDir, d.Name, err)
 		}
-		for _, p := range []string{in.From, in.To} {
+		for _, p := range append([]string{in.From, in.To}, in.Paths...) {
 			if p != "" {
 				out = append(out, p)
 			}

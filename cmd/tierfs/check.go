@@ -328,6 +328,13 @@ func (c *checker) duplicate(p string, holders []int) []int {
 			continue
 		}
 		what := fmt.Sprintf("%s on %s and %s", p, c.tiers[keep].Name, c.tiers[ti].Name)
+		if c.pendingAt(p) {
+			// A hard-linked file's move, say: settling its names one
+			// by one could split the file.
+			c.report("duplicate", what, false, "an unfinished multi-tier change names it: the next mount settles it")
+			left = append(left, ti)
+			continue
+		}
 		same, err := tiers.SameContent(c.tiers[keep], c.tiers[ti], p)
 		switch {
 		case err != nil:
@@ -400,6 +407,8 @@ func (c *checker) offTmpfs(p string, ti int) {
 	switch {
 	case dst < 0:
 		c.report("not durable", what, false, "no persistent tier to move it to")
+	case linkedNames(c.tiers[ti], p):
+		c.report("not durable", what, false, "it has several names, which a repair would split: move it by hand, with all its names")
 	case !c.repair:
 		c.report("not durable", what, false, "--repair moves it to "+c.tiers[dst].Name+"; fix the rules too")
 	default:
@@ -553,4 +562,10 @@ func join(dir, name string) string {
 		return name
 	}
 	return dir + "/" + name
+}
+
+// linkedNames reports whether file p on tier t has several names.
+func linkedNames(t *tiers.Tier, p string) bool {
+	var st unix.Stat_t
+	return t.Lstat(p, &st) == nil && st.Nlink > 1
 }

@@ -168,3 +168,47 @@ func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
 		t.Errorf("check --repair removed the only durable copy of %s: %v", rel, err)
 	}
 }
+
+// A crash in the middle of a hard-linked move leaves its names on two
+// tiers and an intent naming them all. check --repair leaves them to the
+// next mount, which settles every name on one tier: repairing them one
+// by one would resolve each by its own rule and could split the file.
+func TestCheckRepairLeavesInterruptedLinkedMove(t *testing.T) {
+	cfg, dirs := checkFixture(t)
+	names := []string{"mail/a/cur/1", "mail/b/cur/1"}
+	for _, d := range []string{dirs["fast"], dirs["slow"]} {
+		for i, n := range names {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(d, n)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if i == 0 {
+				err = os.WriteFile(filepath.Join(d, n), []byte("message\n"), 0o600)
+			} else {
+				err = os.Link(filepath.Join(d, names[0]), filepath.Join(d, n))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dirs["fast"], ".tierfs-journal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	intent := `{"op":"move-linked","from":"mail/a/cur/1","paths":["mail/a/cur/1","mail/b/cur/1"],"tiers":["fast","slow"]}`
+	if err := os.WriteFile(filepath.Join(dirs["fast"], ".tierfs-journal", "0123456789abcdef.json"), []byte(intent), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	if err == nil || !strings.Contains(out.String(), "an unfinished multi-tier change names it") {
+		t.Errorf("check --repair = %v, want the names reported and left:\n%s", err, out.String())
+	}
+	for _, d := range []string{dirs["fast"], dirs["slow"]} {
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(d, n)); err != nil {
+				t.Errorf("check --repair removed %s: %v", filepath.Join(d, n), err)
+			}
+		}
+	}
+}
