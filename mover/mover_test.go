@@ -404,3 +404,24 @@ func TestLimiter(t *testing.T) {
 		t.Errorf("second file at 1e-300 files a second: %v, want to wait until the deadline", err)
 	}
 }
+
+// A hard-linked file counts once against --max-bytes and in the report,
+// and a user filter takes it if any of its names is in that user's tree.
+func TestPassLinkedCountsOnce(t *testing.T) {
+	ts := localTiers(t, "fast", "slow")
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	put(t, ts[0], "mail/f5/alice/cur/l", "0123456789", old)
+	link(t, ts[0], "mail/f5/alice/cur/l", "mail/f5/alice/.Lists/cur/l")
+	link(t, ts[0], "mail/f5/alice/cur/l", "mail/ca/bob/cur/l")
+	m, _ := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}})
+	rep, _ := m.RunOnce(context.Background(), Options{User: "bob", MaxBytes: 15})
+	if rep.Files != 1 || rep.Linked != 1 || rep.Bytes != 10 || rep.Stopped != "" || len(rep.Skipped) != 0 {
+		t.Errorf("pass: %+v, want one linked file of 10 bytes", rep)
+	}
+	for _, p := range []string{"mail/f5/alice/cur/l", "mail/f5/alice/.Lists/cur/l", "mail/ca/bob/cur/l"} {
+		var st unix.Stat_t
+		if err := ts[1].Lstat(p, &st); err != nil || st.Nlink != 3 {
+			t.Errorf("%s on slow: %v, nlink %d; want 3 names of one file", p, err, st.Nlink)
+		}
+	}
+}

@@ -172,9 +172,19 @@ func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
 // A crash in the middle of a hard-linked move leaves its names on two
 // tiers and an intent naming them all. check --repair leaves them to the
 // next mount, which settles every name on one tier: repairing them one
-// by one would resolve each by its own rule and could split the file.
+// by one keeps each name's copy on the tier its own rule looks at first,
+// which here splits the file (mail/b's rule puts slow first, as a name
+// under archive/ would be when it moves with aged mail).
 func TestCheckRepairLeavesInterruptedLinkedMove(t *testing.T) {
 	cfg, dirs := checkFixture(t)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = bytes.Replace(text, []byte("[[rule]]"), []byte("[[rule]]\nmatch = \"mail/b/**\"\ntier = \"slow\"\n\n[[rule]]"), 1)
+	if err := os.WriteFile(cfg, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	names := []string{"mail/a/cur/1", "mail/b/cur/1"}
 	for _, d := range []string{dirs["fast"], dirs["slow"]} {
 		for i, n := range names {
@@ -200,7 +210,7 @@ func TestCheckRepairLeavesInterruptedLinkedMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err := runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
 	if err == nil || !strings.Contains(out.String(), "an unfinished multi-tier change names it") {
 		t.Errorf("check --repair = %v, want the names reported and left:\n%s", err, out.String())
 	}
