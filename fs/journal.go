@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -108,14 +110,20 @@ func (j *journal) read(p string) (intent, error) {
 	if err != nil {
 		return in, err
 	}
-	defer unix.Close(fd)
-	buf := make([]byte, 64<<10)
-	n, err := unix.Read(fd, buf)
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	// An intent naming every name of a message delivered to many
+	// recipients can be large; one read could return part of it.
+	b, err := io.ReadAll(io.LimitReader(f, maxIntent))
 	if err != nil {
 		return in, err
 	}
-	return in, json.Unmarshal(buf[:n], &in)
+	return in, json.Unmarshal(b, &in)
 }
+
+// maxIntent bounds the intent read back (a move of a file with some
+// 100,000 names).
+const maxIntent = 16 << 20
 
 // replay finishes the intents a crash left behind, before the mount
 // serves its first request.
