@@ -37,16 +37,13 @@ func (s *scan) addLinked(f file, st *unix.Stat_t, c candidate) {
 
 // groupLinked turns each hard-linked file into one candidate carrying
 // all its names. It moves only if the walk found every name (names under
-// tierfs's own directories, or whose rule keeps them where they are, are
-// not found), each would move to the same tier and none is skipped for
+// tierfs's own directories, whose rule keeps them where they are, or
+// outside the user filter are not found), each would move to the same tier and none is skipped for
 // another reason.
 func (s *scan) groupLinked() []candidate {
 	var out []candidate
 	for _, g := range s.linked {
 		slices.SortFunc(g.names, func(a, b candidate) int { return strings.Compare(a.path, b.path) })
-		if s.user != "" && !slices.ContainsFunc(g.names, func(c candidate) bool { return c.user.user == s.user }) {
-			continue
-		}
 		c := g.names[0]
 		for _, n := range g.names {
 			c.links = append(c.links, n.path)

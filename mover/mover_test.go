@@ -405,8 +405,8 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
-// A hard-linked file counts once against --max-bytes and in the report,
-// and a user filter takes it if any of its names is in that user's tree.
+// A hard-linked file counts once against --max-bytes and in the report.
+// A pass for one user leaves it while it has a name in another's tree.
 func TestPassLinkedCountsOnce(t *testing.T) {
 	ts := localTiers(t, "fast", "slow")
 	old := time.Now().Add(-40 * 24 * time.Hour)
@@ -414,7 +414,11 @@ func TestPassLinkedCountsOnce(t *testing.T) {
 	link(t, ts[0], "mail/f5/alice/cur/l", "mail/f5/alice/.Lists/cur/l")
 	link(t, ts[0], "mail/f5/alice/cur/l", "mail/ca/bob/cur/l")
 	m, _ := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}})
-	rep, _ := m.RunOnce(context.Background(), Options{User: "bob", MaxBytes: 15})
+	rep, _ := m.RunOnce(context.Background(), Options{User: "bob"})
+	if rep.Files != 0 || rep.Skipped[SkipLinkedPartial] != 1 {
+		t.Errorf("pass for bob: %+v, want the file shared with alice skipped", rep)
+	}
+	rep, _ = m.RunOnce(context.Background(), Options{MaxBytes: 15})
 	if rep.Files != 1 || rep.Linked != 1 || rep.Bytes != 10 || rep.Stopped != "" || len(rep.Skipped) != 0 {
 		t.Errorf("pass: %+v, want one linked file of 10 bytes", rep)
 	}

@@ -134,7 +134,7 @@ func (s *scan) consider(f file) {
 		return f.st, nil
 	}
 	d := s.pol.decide(f, s.now, s.isTmpfs, stat)
-	if d.dst < 0 {
+	if d.dst < 0 || (s.user != "" && d.caps.User != s.user) {
 		return
 	}
 	st, err := stat()
@@ -143,13 +143,11 @@ func (s *scan) consider(f file) {
 	}
 	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
 		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet}
-	switch {
-	case st.Nlink > 1:
+	if st.Nlink > 1 {
 		// Judged with the file's other names once the walk has found
-		// them; the user filter too applies to the file, not the name.
+		// them. With a user filter, names in other users' trees are not
+		// looked at, so a file linked into them stays.
 		s.addLinked(f, st, c)
-		return
-	case s.user != "" && d.caps.User != s.user:
 		return
 	}
 	s.cands = append(s.cands, s.checked(f, c))
