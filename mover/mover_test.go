@@ -429,3 +429,39 @@ func TestPassLinkedCountsOnce(t *testing.T) {
 		}
 	}
 }
+
+// Names of one file whose rules want different tiers keep it in place.
+func TestPassLinkedNamesDisagree(t *testing.T) {
+	ts := localTiers(t, "fast", "slow", "archive")
+	cfg, err := config.Parse("test.toml", []byte(`
+[[tier]]
+name = "fast"
+path = "/t/fast"
+kind = "local"
+[[tier]]
+name = "slow"
+path = "/t/slow"
+kind = "local"
+[[tier]]
+name = "archive"
+path = "/t/archive"
+kind = "local"
+[[rule]]
+match = "arch/**"
+tier = "archive"
+`+localRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := PolicyFrom(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, ts[0], "mail/f5/alice/cur/l", "0123456789", time.Now().Add(-40*24*time.Hour))
+	link(t, ts[0], "mail/f5/alice/cur/l", "arch/l") // misplaced: to archive; the mail name ages to slow
+	m, _ := New(Config{Tiers: ts, Policy: pol, Move: &tierMove{ts: ts}})
+	rep, _ := m.RunOnce(context.Background(), Options{})
+	if rep.Files != 0 || rep.Skipped[SkipLinkedDisagree] != 1 {
+		t.Errorf("pass: %+v, want the file skipped as %q", rep, SkipLinkedDisagree)
+	}
+}
