@@ -124,10 +124,12 @@ func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, 
 		return err
 	}
 	r.crashAt("move-after-rename", "path", ps[0])
+	var left error
 	for _, p := range ps {
 		if err := r.switchTier(p, src, dst); err != nil {
 			// The node already reads the new copy, which is identical.
-			r.log.Warn("move: source name left behind; tierfs check will remove it", "path", p, "err", err)
+			r.log.Warn("move: source name left behind; the next mount removes it", "path", p, "err", err)
+			left = fmt.Errorf("unlink %s on tier %s: %w", p, ts.Name, err)
 		}
 	}
 	for _, dir := range dirsOf(ps) {
@@ -136,6 +138,11 @@ func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, 
 		}
 	}
 	r.crashAt("move-after-unlink", "path", ps[0])
+	if left != nil {
+		// The intent stays: the replay finishes the move with every name,
+		// where tierfs check would settle each name by its own rule.
+		return fmt.Errorf("%w: %w", left, errCopyLeft)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +230,54 @@ func mvLinkedRecovers(t *testing.T, f *fixture, content []byte, ino uint64) {
 	}
 	f.requireOnTier(t, mvLinkedNames[0], "slow")
 	mvLinkedIntact(t, f, mvLinkedNames, content, ino)
+}
+
+// A source name that cannot be unlinked after the commit (here an
+// immutable directory or file on an ext4 fast tier) keeps the intent, so
+// that the next mount settles every name on one tier: forward when some
+// source names went, back when none did. Ended, it would leave the name
+// to tierfs check, which settles each name on its own.
+func TestMoverLinkedLeft(t *testing.T) {
+	for _, c := range []struct {
+		name, immutable string // made immutable on fast before the move
+		settled         string
+	}{
+		{"one", dirOf(mvLinkedNames[1]), "slow"},
+		{"all", mvLinkedNames[0], "fast"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := mvConfig("")
+			cfg.Tiers[1].Backing = "ext4"
+			f := mountTierfs(t, cfg)
+			content := mvContent("left", 50000)
+			ino := mvWriteLinked(t, f, mvLinkedNames, content, 40*24*time.Hour)
+			chattr(t, "+i", f.tierPath("fast", c.immutable))
+			t.Cleanup(func() { chattr(t, "-i", f.tierPath("fast", c.immutable)) })
+			if out, err := mvMigrateErr(f); err == nil || !strings.Contains(string(out), `"failed": 1`) {
+				t.Errorf("migrate: %v\n%s\nwant the move reported failed", err, out)
+			}
+			for _, n := range mvLinkedNames {
+				if got, err := os.ReadFile(f.path(n)); err != nil || !bytes.Equal(got, content) {
+					t.Errorf("%s through tierfs after the failed unlink: %d bytes (%v)", n, len(got), err)
+				}
+			}
+			chattr(t, "-i", f.tierPath("fast", c.immutable))
+			f.unmount(t)
+			f.mount(t)
+			if got := f.tiersHolding(mvLinkedNames[1]); len(got) != 1 || got[0] != c.settled {
+				t.Errorf("after the remount %s is on %v, want %s", mvLinkedNames[1], got, c.settled)
+			}
+			mvLinkedIntact(t, f, mvLinkedNames, content, ino)
+			if out, failed := mvCheck(t, f, "--config", f.cfgPath); failed {
+				t.Errorf("tierfs check after the remount:\n%s", out)
+			}
+		})
+	}
+}
+
+func chattr(t *testing.T, flag, p string) {
+	t.Helper()
+	if out, err := exec.Command("chattr", flag, p).CombinedOutput(); err != nil {
+		t.Fatalf("chattr %s %s: %v %s", flag, p, err, out)
+	}
 }
