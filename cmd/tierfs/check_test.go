@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tierfs/tierfs/tiers"
@@ -219,6 +220,58 @@ func TestCheckRepairLeavesInterruptedLinkedMove(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(d, n)); err != nil {
 				t.Errorf("check --repair removed %s: %v", filepath.Join(d, n), err)
 			}
+		}
+	}
+}
+
+// check --repair moves a durable file off tmpfs by copying it, one name
+// at a time: for a file with several names that would make each name a
+// file of its own. It reports such a file and leaves it.
+func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
+	if err != nil {
+		t.Skip("no tmpfs at /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	base := t.TempDir()
+	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
+	if err := os.Mkdir(dirs["fast"], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tiers.WriteMarker(dirs["fast"], "fast"); err != nil {
+		t.Fatal(err)
+	}
+	cfgText := fmt.Sprintf("[[tier]]\nname = \"tmp\"\npath = %q\nkind = \"tmpfs\"\n\n[[tier]]\nname = \"fast\"\npath = %q\nkind = \"local\"\n\n[[rule]]\nmatch = \"**\"\ntier = \"tmp\"\n", dirs["tmp"], dirs["fast"])
+	cfg := filepath.Join(base, "tierfs.toml")
+	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dirs["fast"], tiers.MovingDir), 0o700); err != nil {
+		t.Fatal(err) // as a mount leaves it: the repair can copy
+	}
+	names := []string{"mail/a/cur/1.M1P1.h:2,S", "mail/b/cur/1.M1P1.h:2,S"}
+	for i, n := range names {
+		p := filepath.Join(dirs["tmp"], n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			err = os.WriteFile(p, []byte("message\n"), 0o600)
+		} else {
+			err = os.Link(filepath.Join(dirs["tmp"], names[0]), p)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	if err == nil || !strings.Contains(out.String(), "several names") {
+		t.Errorf("check --repair = %v, want the linked file reported and left:\n%s", err, out.String())
+	}
+	for _, n := range names {
+		if fi, err := os.Stat(filepath.Join(dirs["tmp"], n)); err != nil || fi.Sys().(*syscall.Stat_t).Nlink != 2 {
+			t.Errorf("%s on tmp after check --repair: %v", n, err)
 		}
 	}
 }
