@@ -60,7 +60,7 @@ func (r *Root) locateLinked(ps []string) (int, unix.Stat_t, uint64, error) {
 	if err != nil {
 		return -1, st, 0, err
 	}
-	if st.Nlink != uint64(len(ps)) {
+	if uint64(st.Nlink) != uint64(len(ps)) {
 		return -1, st, 0, ErrHardLinked
 	}
 	for _, p := range ps[1:] {

@@ -26,10 +26,10 @@ func (s *scan) addLinked(f file, st *unix.Stat_t, c candidate) {
 	k := linkKey{tier: f.tier, dev: st.Dev, ino: st.Ino}
 	g := s.linked[k]
 	if g == nil {
-		g = &linkGroup{nlink: st.Nlink}
+		g = &linkGroup{nlink: uint64(st.Nlink)}
 		s.linked[k] = g
 	}
-	if st.Nlink != g.nlink {
+	if uint64(st.Nlink) != g.nlink {
 		g.nlink = 0 // linked or unlinked during the walk: never complete
 	}
 	g.names = append(g.names, s.checked(f, c))

@@ -311,7 +311,7 @@ func listOne(tier, rel, p string) (listEntry, error) {
 		return listEntry{}, err
 	}
 	e := listEntry{tier: tier, rel: rel, typ: st.Mode & unix.S_IFMT, mode: st.Mode, uid: st.Uid, gid: st.Gid,
-		ino: st.Ino, nlink: st.Nlink, size: st.Size, mtime: st.Mtim, xattrs: xattrsOf(p)}
+		ino: st.Ino, nlink: uint64(st.Nlink), size: st.Size, mtime: st.Mtim, xattrs: xattrsOf(p)}
 	switch e.typ {
 	case unix.S_IFREG:
 		data, err := os.ReadFile(p)

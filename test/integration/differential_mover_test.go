@@ -174,7 +174,7 @@ func linkedMovable(f *fixture, tier string, st *unix.Stat_t, to map[string]strin
 		}
 		return nil
 	})
-	if uint64(len(names)) != st.Nlink {
+	if uint64(len(names)) != uint64(st.Nlink) {
 		return false
 	}
 	for _, n := range names {

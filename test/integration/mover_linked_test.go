@@ -58,7 +58,7 @@ func mvLinkedIntact(t *testing.T, f *fixture, names []string, content []byte, in
 		if ino == 0 {
 			ino = st.Ino
 		}
-		if st.Ino != ino || st.Nlink != uint64(len(names)) {
+		if st.Ino != ino || uint64(st.Nlink) != uint64(len(names)) {
 			t.Errorf("%s through tierfs: st_ino %#x nlink %d, want %#x and %d", n, st.Ino, st.Nlink, ino, len(names))
 		}
 		if got, err := os.ReadFile(f.path(n)); err != nil || !bytes.Equal(got, content) {
@@ -74,7 +74,7 @@ func mvLinkedIntact(t *testing.T, f *fixture, names []string, content []byte, in
 		if backing == 0 {
 			backing = bst.Ino
 		}
-		if bst.Ino != backing || bst.Nlink != uint64(len(names)) {
+		if bst.Ino != backing || uint64(bst.Nlink) != uint64(len(names)) {
 			t.Errorf("%s on tier %s: inode %d nlink %d, want %d and %d (one file)", n, tier[0], bst.Ino, bst.Nlink, backing, len(names))
 		}
 	}

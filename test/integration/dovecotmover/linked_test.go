@@ -84,7 +84,7 @@ func (e *env) sameFile(names []string, tier string) uint64 {
 		if ino == 0 {
 			ino = st.Ino
 		}
-		if st.Ino != ino || st.Nlink != uint64(len(names)) {
+		if st.Ino != ino || uint64(st.Nlink) != uint64(len(names)) {
 			e.t.Errorf("%s through tierfs: st_ino %#x nlink %d, want %#x and %d (one file)", n, st.Ino, st.Nlink, ino, len(names))
 		}
 		if tier == "" {
@@ -98,7 +98,7 @@ func (e *env) sameFile(names []string, tier string) uint64 {
 		if backing == 0 {
 			backing = bst.Ino
 		}
-		if bst.Ino != backing || bst.Nlink != uint64(len(names)) {
+		if bst.Ino != backing || uint64(bst.Nlink) != uint64(len(names)) {
 			e.t.Errorf("%s on tier %s: inode %d nlink %d, want %d and %d", n, tier, bst.Ino, bst.Nlink, backing, len(names))
 		}
 	}
