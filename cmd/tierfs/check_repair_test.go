@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,26 +24,7 @@ func repairFixture(t *testing.T) (string, map[string]string) {
 	t.Cleanup(func() { os.RemoveAll(shm) })
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": shm, "fast": filepath.Join(base, "fast"), "slow": filepath.Join(base, "slow")}
-	var cfg strings.Builder
-	for _, name := range []string{"tmp", "fast", "slow"} {
-		kind := "tmpfs"
-		if name != "tmp" {
-			kind = "local"
-			if err := os.Mkdir(dirs[name], 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tiers.WriteMarker(dirs[name], name); err != nil {
-				t.Fatal(err)
-			}
-		}
-		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, dirs[name], kind)
-	}
-	cfg.WriteString("[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n")
-	path := filepath.Join(base, "tierfs.toml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, dirs
+	return writeCheckConfig(t, base, dirs, "fast"), dirs
 }
 
 func writeTier(t *testing.T, dir, rel, data string, mtime time.Time) {

@@ -22,8 +22,20 @@ func checkFixture(t *testing.T) (string, map[string]string) {
 	t.Helper()
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": filepath.Join(base, "tmp"), "fast": filepath.Join(base, "fast"), "slow": filepath.Join(base, "slow")}
+	return writeCheckConfig(t, base, dirs, "fast"), dirs
+}
+
+// writeCheckConfig creates and marks the persistent tiers of dirs
+// (every one but "tmp", which is of kind tmpfs) and writes a config of
+// them under base, with one rule placing everything on tier place. It
+// returns the config's path.
+func writeCheckConfig(t *testing.T, base string, dirs map[string]string, place string) string {
+	t.Helper()
 	var cfg strings.Builder
 	for _, name := range []string{"tmp", "fast", "slow"} {
+		if dirs[name] == "" {
+			continue
+		}
 		kind := "local"
 		if name == "tmp" {
 			kind = "tmpfs"
@@ -37,12 +49,12 @@ func checkFixture(t *testing.T) (string, map[string]string) {
 		}
 		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, dirs[name], kind)
 	}
-	cfg.WriteString("[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n")
+	fmt.Fprintf(&cfg, "[[rule]]\nmatch = \"**\"\ntier = %q\n", place)
 	path := filepath.Join(base, "tierfs.toml")
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path, dirs
+	return path
 }
 
 // check runs on tiers some of which are not there (an absent tmpfs
@@ -139,17 +151,7 @@ func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(shm) })
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
-	if err := os.Mkdir(dirs["fast"], 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tiers.WriteMarker(dirs["fast"], "fast"); err != nil {
-		t.Fatal(err)
-	}
-	cfgText := fmt.Sprintf("[[tier]]\nname = \"tmp\"\npath = %q\nkind = \"tmpfs\"\n\n[[tier]]\nname = \"fast\"\npath = %q\nkind = \"local\"\n\n[[rule]]\nmatch = \"**\"\ntier = \"tmp\"\n", dirs["tmp"], dirs["fast"])
-	cfg := filepath.Join(base, "tierfs.toml")
-	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeCheckConfig(t, base, dirs, "tmp")
 	const rel = "mail/u/dovecot-uidlist"
 	for _, d := range []string{dirs["tmp"], dirs["fast"]} {
 		if err := os.MkdirAll(filepath.Join(d, "mail/u"), 0o755); err != nil {
@@ -235,17 +237,7 @@ func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(shm) })
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
-	if err := os.Mkdir(dirs["fast"], 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tiers.WriteMarker(dirs["fast"], "fast"); err != nil {
-		t.Fatal(err)
-	}
-	cfgText := fmt.Sprintf("[[tier]]\nname = \"tmp\"\npath = %q\nkind = \"tmpfs\"\n\n[[tier]]\nname = \"fast\"\npath = %q\nkind = \"local\"\n\n[[rule]]\nmatch = \"**\"\ntier = \"tmp\"\n", dirs["tmp"], dirs["fast"])
-	cfg := filepath.Join(base, "tierfs.toml")
-	if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeCheckConfig(t, base, dirs, "tmp")
 	if err := os.Mkdir(filepath.Join(dirs["fast"], tiers.MovingDir), 0o700); err != nil {
 		t.Fatal(err) // as a mount leaves it: the repair can copy
 	}
