@@ -34,17 +34,7 @@ func TestMoverLinkedLMTPDelivery(t *testing.T) {
 	if got := e.sameFile(names, dovecottest.TierSlow); got != ino {
 		t.Errorf("st_ino through tierfs %#x after the move, was %#x", got, ino)
 	}
-	for _, u := range users {
-		c := e.login(u)
-		e.checkMailbox(c, u.Name, true)
-		c.Close()
-	}
-	if err := e.srv.Close(); err != nil {
-		t.Errorf("stop dovecot: %v", err)
-	}
-	for _, line := range e.srv.LogProblems() {
-		t.Errorf("dovecot log: %s", line)
-	}
+	e.readAllAndStop()
 }
 
 // deliverTo sends one message to several users in one LMTP transaction

@@ -112,17 +112,7 @@ func runFormat(t *testing.T, format string) {
 		}
 	}
 	e.checkIndexesOnFast()
-	for _, u := range users {
-		c := e.login(u)
-		e.checkMailbox(c, u.Name, true)
-		c.Close()
-	}
-	if err := e.srv.Close(); err != nil {
-		t.Errorf("stop dovecot: %v", err)
-	}
-	for _, line := range e.srv.LogProblems() {
-		t.Errorf("dovecot log: %s", line)
-	}
+	e.readAllAndStop()
 }
 
 func setup(t *testing.T, format string) *env {
@@ -300,6 +290,22 @@ func (e *env) checkIndexesOnFast() {
 	}
 	if found == 0 {
 		e.t.Error("premise: no dovecot.* index file on the fast tier")
+	}
+}
+
+// readAllAndStop checks every user's whole mailbox over IMAP, stops
+// Dovecot and fails on any problem in its log.
+func (e *env) readAllAndStop() {
+	for _, u := range users {
+		c := e.login(u)
+		e.checkMailbox(c, u.Name, true)
+		c.Close()
+	}
+	if err := e.srv.Close(); err != nil {
+		e.t.Errorf("stop dovecot: %v", err)
+	}
+	for _, line := range e.srv.LogProblems() {
+		e.t.Errorf("dovecot log: %s", line)
 	}
 }
 
