@@ -82,7 +82,11 @@ func (j *journal) end(id string) error {
 
 // pending returns the unfinished intents by id; torn temporaries (a
 // crash before the intent was complete, so before any step) are removed.
-func (j *journal) pending() (map[string]intent, error) {
+func (j *journal) pending() (map[string]intent, error) { return j.intents(true) }
+
+// intents reads the complete intents by id, removing torn temporaries
+// when tidy is set.
+func (j *journal) intents(tidy bool) (map[string]intent, error) {
 	ents, err := j.t.ReadDir(journalDir)
 	if err != nil {
 		return nil, err
@@ -92,7 +96,9 @@ func (j *journal) pending() (map[string]intent, error) {
 		p := journalDir + "/" + d.Name
 		id, ok := strings.CutSuffix(d.Name, ".json")
 		if !ok {
-			j.t.Unlink(p)
+			if tidy {
+				j.t.Unlink(p)
+			}
 			continue
 		}
 		in, err := j.read(p)
@@ -168,20 +174,15 @@ func (r *Root) replayIntent(in intent) error {
 // changing anything. tierfs check --repair leaves them alone: a repair
 // there could make the replay fail, undo it or split a linked file.
 func PendingPaths(t *tiers.Tier) ([]string, error) {
-	ents, err := t.ReadDir(journalDir)
-	if err != nil {
-		return nil, ignoreAbsent(err)
+	ins, err := (&journal{t: t}).intents(false)
+	if err == unix.ENOENT {
+		return nil, nil
 	}
-	j := &journal{t: t}
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, d := range ents {
-		if !strings.HasSuffix(d.Name, ".json") {
-			continue // torn before its first step
-		}
-		in, err := j.read(journalDir + "/" + d.Name)
-		if err != nil {
-			return nil, fmt.Errorf("journal %s/%s: %w", journalDir, d.Name, err)
-		}
+	for _, in := range ins {
 		for _, p := range append([]string{in.From, in.To}, in.Paths...) {
 			if p != "" {
 				out = append(out, p)
@@ -189,11 +190,4 @@ func PendingPaths(t *tiers.Tier) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func ignoreAbsent(err error) error {
-	if err == unix.ENOENT {
-		return nil
-	}
-	return err
 }

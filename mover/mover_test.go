@@ -2,6 +2,7 @@ package mover
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -233,20 +234,22 @@ tier = "fast"
 
 func localPolicy(t *testing.T, rules string) *Policy {
 	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(`
-[[tier]]
-name = "fast"
-path = "/t/fast"
-kind = "local"
-[[tier]]
-name = "slow"
-path = "/t/slow"
-kind = "local"
-`+rules))
+	return policyOn(t, []string{"fast", "slow"}, rules)
+}
+
+// policyOn parses a config of local tiers named names (under /t) with
+// rules.
+func policyOn(t *testing.T, names []string, rules string) *Policy {
+	t.Helper()
+	var cfg strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = \"/t/%s\"\nkind = \"local\"\n", n, n)
+	}
+	c, err := config.Parse("test.toml", []byte(cfg.String()+rules))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := PolicyFrom(cfg)
+	p, err := PolicyFrom(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,30 +436,11 @@ func TestPassLinkedCountsOnce(t *testing.T) {
 // Names of one file whose rules want different tiers keep it in place.
 func TestPassLinkedNamesDisagree(t *testing.T) {
 	ts := localTiers(t, "fast", "slow", "archive")
-	cfg, err := config.Parse("test.toml", []byte(`
-[[tier]]
-name = "fast"
-path = "/t/fast"
-kind = "local"
-[[tier]]
-name = "slow"
-path = "/t/slow"
-kind = "local"
-[[tier]]
-name = "archive"
-path = "/t/archive"
-kind = "local"
+	pol := policyOn(t, []string{"fast", "slow", "archive"}, `
 [[rule]]
 match = "arch/**"
 tier = "archive"
-`+localRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := PolicyFrom(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+`+localRules)
 	put(t, ts[0], "mail/f5/alice/cur/l", "0123456789", time.Now().Add(-40*24*time.Hour))
 	link(t, ts[0], "mail/f5/alice/cur/l", "arch/l") // misplaced: to archive; the mail name ages to slow
 	m, _ := New(Config{Tiers: ts, Policy: pol, Move: &tierMove{ts: ts}})

@@ -17,11 +17,7 @@ import (
 // returns the config's path and the tier directories by name.
 func repairFixture(t *testing.T) (string, map[string]string) {
 	t.Helper()
-	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
-	if err != nil {
-		t.Skip("no tmpfs at /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
+	shm := shmDir(t)
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": shm, "fast": filepath.Join(base, "fast"), "slow": filepath.Join(base, "slow")}
 	return writeCheckConfig(t, base, dirs, "fast"), dirs

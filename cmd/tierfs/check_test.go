@@ -25,6 +25,18 @@ func checkFixture(t *testing.T) (string, map[string]string) {
 	return writeCheckConfig(t, base, dirs, "fast"), dirs
 }
 
+// shmDir returns a new directory on the tmpfs at /dev/shm, removed
+// after the test, for a tier of kind tmpfs.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
+	if err != nil {
+		t.Skip("no tmpfs at /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	return shm
+}
+
 // writeCheckConfig creates and marks the persistent tiers of dirs
 // (every one but "tmp", which is of kind tmpfs) and writes a config of
 // them under base, with one rule placing everything on tier place. It
@@ -144,11 +156,7 @@ func TestCheckRepairRefusedWhileLocked(t *testing.T) {
 // the durable copy and leave the only one on tmpfs, which a reboot
 // empties, even when moving it off tmpfs then fails.
 func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
-	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
-	if err != nil {
-		t.Skip("no tmpfs at /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
+	shm := shmDir(t)
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
 	cfg := writeCheckConfig(t, base, dirs, "tmp")
@@ -165,7 +173,7 @@ func TestCheckRepairKeepsDurableDuplicate(t *testing.T) {
 	os.Remove(filepath.Join(dirs["fast"], tiers.MovingDir))
 
 	var out bytes.Buffer
-	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	err := runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
 	t.Logf("check --repair = %v:\n%s", err, out.String())
 	if _, err := os.Stat(filepath.Join(dirs["fast"], rel)); err != nil {
 		t.Errorf("check --repair removed the only durable copy of %s: %v", rel, err)
@@ -230,11 +238,7 @@ func TestCheckRepairLeavesInterruptedLinkedMove(t *testing.T) {
 // at a time: for a file with several names that would make each name a
 // file of its own. It reports such a file and leaves it.
 func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
-	shm, err := os.MkdirTemp("/dev/shm", "tierfs-check-")
-	if err != nil {
-		t.Skip("no tmpfs at /dev/shm:", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(shm) })
+	shm := shmDir(t)
 	base := t.TempDir()
 	dirs := map[string]string{"tmp": filepath.Join(shm, "tmp"), "fast": filepath.Join(base, "fast")}
 	cfg := writeCheckConfig(t, base, dirs, "tmp")
@@ -247,6 +251,7 @@ func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
+		var err error
 		if i == 0 {
 			err = os.WriteFile(p, []byte("message\n"), 0o600)
 		} else {
@@ -257,7 +262,7 @@ func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	err = runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
+	err := runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &out)
 	if err == nil || !strings.Contains(out.String(), "several names") {
 		t.Errorf("check --repair = %v, want the linked file reported and left:\n%s", err, out.String())
 	}
