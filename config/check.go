@@ -31,6 +31,9 @@ func (c *Config) Check(mountpoint string) error {
 		if err != nil {
 			fail(fmt.Sprintf("tier[%d].path", i+1), "%w", err)
 		}
+		if err := checkTierSpace(t, r); err != nil {
+			fail(fmt.Sprintf("tier[%d].target_free", i+1), "%w", err)
+		}
 		resolved[i] = r
 	}
 	for i := range resolved {
@@ -42,6 +45,19 @@ func (c *Config) Check(mountpoint string) error {
 		c.checkMountpoint(fail, mountpoint, resolved)
 	}
 	return errors.Join(errs...)
+}
+
+// checkTierSpace compares min_free and target_free on the capacity of a
+// tier that exists.
+func checkTierSpace(t Tier, r resolvedTier) error {
+	if r.st == nil || t.TargetFree.IsZero() {
+		return nil
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(t.Path, &fs); err != nil {
+		return nil // resolveTier has reported what is wrong with the path
+	}
+	return t.checkSpace(fs.Blocks * uint64(fs.Bsize))
 }
 
 // resolvedTier is a tier path with symlinks resolved; st is nil when the

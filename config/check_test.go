@@ -120,3 +120,38 @@ func bindMount(t *testing.T, src, dst string) bool {
 	})
 	return true
 }
+
+// TestCheckSpace compares min_free and target_free of different units on
+// the tier's capacity.
+func TestCheckSpace(t *testing.T) {
+	dir := t.TempDir()
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	capacity := fs.Blocks * uint64(fs.Bsize)
+	tests := []struct {
+		name, min, target string
+		ok                bool
+	}{
+		{"percent over bytes", "4096", "1%", capacity/100 >= 4096},
+		{"bytes over percent", "50%", "4096", false},
+		{"more than the tier", "1%", "1TiB", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := "[[tier]]\nname = \"a\"\npath = \"" + dir + "\"\nkind = \"local\"\nmin_free = \"" + tt.min + "\"\ntarget_free = \"" + tt.target + "\"\n[[rule]]\nmatch = \"**\"\ntier = \"a\"\n"
+			c, err := Parse("cfg", []byte(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Check("")
+			if tt.ok != (err == nil) {
+				t.Fatalf("Check = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "cfg: tier[1].target_free: ") {
+				t.Errorf("Check = %q, want the field tier[1].target_free", err)
+			}
+		})
+	}
+}

@@ -57,6 +57,14 @@ type Tier struct {
 	// one on the bare directory under an unmounted NFS export) is
 	// refused.
 	UUID string `toml:"uuid,omitempty"`
+	// MinFree is the free space below which the tier takes no new files:
+	// a file its rule places here is created on another persistent tier
+	// (the rule's demote_to first), and the mover moves nothing here.
+	MinFree Reserve `toml:"min_free,omitempty"`
+	// TargetFree is the free space the mover keeps: below it, it demotes
+	// the oldest files of aging rules early, until it is reached again.
+	// It defaults to twice MinFree and must not be below it.
+	TargetFree Reserve `toml:"target_free,omitempty"`
 }
 
 // RuleSpec is one placement rule as written: a glob and a tier name.

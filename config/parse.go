@@ -84,7 +84,7 @@ func knownKeys(table string) []string {
 	case "":
 		return []string{"tier", "rule", "kernel", "cache", "metrics", "mover"}
 	case "tier":
-		return []string{"name", "path", "kind", "uuid"}
+		return []string{"name", "path", "kind", "uuid", "min_free", "target_free"}
 	case "rule":
 		return []string{"match", "tier", "demote_after", "demote_to", "only_seen", "min_size", "quiet"}
 	case "mover":
@@ -236,6 +236,7 @@ func (c *Config) validateTiers(fail failFunc) {
 		case !validUUID(t.UUID):
 			fail(f+".uuid", "%q is not a UUID (want the one \"tierfs init\" printed, e.g. 27fa9dd7-7afa-4398-b1c7-b729d829c4b1)", t.UUID)
 		}
+		t.validateSpace(f, fail)
 		switch {
 		case t.Path == "":
 			fail(f+".path", "missing")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 const goodConfig = `
@@ -118,13 +120,19 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
 		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics, mover)"},
-		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind, uuid)"},
+		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind, uuid, min_free, target_free)"},
 		{"uuid malformed", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa\""), "tier[3].uuid", `"27fa9dd7-7afa" is not a UUID`},
 		{"uuid not hex", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4bz\""), "tier[3].uuid", "is not a UUID"},
 		{"uuid on tmpfs", edit(t, `name = "tmp"`, "name = \"tmp\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4b1\""), "tier[1].uuid", "a tmpfs tier has no marker to pin"},
 		{"unknown rule key", edit(t, `tier = "tmp"`, "tier = \"tmp\"\nweight = 2"), "rule[1].weight", "unknown key (want match, tier, demote_after, demote_to, only_seen, min_size, quiet)"},
 		{"unknown kernel key", goodConfig + "max_write = 1\n", "kernel.max_write", "unknown key (want entry_timeout, attr_timeout, negative_timeout)"},
 		{"unknown subtable", goodConfig + "[kernel.x]\ny = 1\n", "kernel.x", "unknown key"},
+		{"min_free not a size", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"5 percent\""), "tier[2].min_free", `"5 percent" is not a size or a percentage`},
+		{"min_free 100%", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"100%\""), "tier[2].min_free", `"100%" is not a percentage`},
+		{"min_free negative", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = -1"), "tier[2].min_free", "-1 is negative"},
+		{"min_free leaves no default target", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"60%\""), "tier[2].min_free", `"60%" leaves no room for the default target_free`},
+		{"target_free below min_free", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"2GiB\"\ntarget_free = \"1GiB\""), "tier[2].target_free", `"1GiB" is below min_free ("2GiB")`},
+		{"target_free percent below", edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"10%\"\ntarget_free = \"5%\""), "tier[2].target_free", `"5%" is below min_free ("10%")`},
 		{"no tiers", "[[rule]]\nmatch = \"**\"\ntier = \"a\"\n", "tier", "no [[tier]] tables"},
 		{"missing name", edit(t, `name = "fast"`, ``), "tier[2].name", "missing"},
 		{"bad name", edit(t, `name = "fast"`, `name = "fa st"`), "tier[2].name", `"fa st": use only letters`},
@@ -239,7 +247,8 @@ func TestDefault(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	for _, c := range []*Config{Default("/var/lib/tierfs"), mustParse(t, goodConfig)} {
+	spaced := edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"7.5%\"\ntarget_free = \"3GiB\"")
+	for _, c := range []*Config{Default("/var/lib/tierfs"), mustParse(t, goodConfig), mustParse(t, spaced)} {
 		data, err := c.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -271,6 +280,53 @@ func mustParse(t *testing.T, s string) *Config {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestReserve(t *testing.T) {
+	tests := []struct {
+		in       string
+		want     Reserve
+		capacity uint64
+		bytes    uint64
+	}{
+		{"5%", Reserve{Percent: 5}, 1000, 50},
+		{" 12.5 % ", Reserve{Percent: 12.5}, 1 << 20, 131072},
+		{"20GiB", Reserve{Bytes: 20 << 30}, 1 << 40, 20 << 30},
+		{"4096", Reserve{Bytes: 4096}, 1 << 20, 4096},
+		{"0%", Reserve{}, 1000, 0},
+	}
+	for _, tt := range tests {
+		r, err := ParseReserve(tt.in)
+		if err != nil || r != tt.want {
+			t.Errorf("ParseReserve(%q) = %+v, %v; want %+v", tt.in, r, err, tt.want)
+			continue
+		}
+		if got := tiers.Reserve(r).Of(tt.capacity); got != tt.bytes {
+			t.Errorf("%q.Of(%d) = %d, want %d", tt.in, tt.capacity, got, tt.bytes)
+		}
+		if back, err := ParseReserve(r.String()); err != nil || back != r {
+			t.Errorf("ParseReserve(%q.String() = %q) = %+v, %v", tt.in, r.String(), back, err)
+		}
+	}
+	for _, bad := range []string{"", "%", "-1%", "100%", "NaN%", "5 percent", "1.5GiB", "-3"} {
+		if r, err := ParseReserve(bad); err == nil {
+			t.Errorf("ParseReserve(%q) = %+v, want an error", bad, r)
+		}
+	}
+}
+
+func TestReserveDefaultTarget(t *testing.T) {
+	c := mustParse(t, edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"5%\""))
+	if got := c.Tiers[1].TargetFree; got != (Reserve{Percent: 10}) {
+		t.Errorf("default target_free = %+v, want 10%%", got)
+	}
+	c = mustParse(t, edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"1GiB\"\ntarget_free = \"5%\""))
+	if got := c.Tiers[1].TargetFree; got != (Reserve{Percent: 5}) {
+		t.Errorf("target_free = %+v, want 5%% as written", got)
+	}
+	if got := c.Tiers[2].MinFree; !got.IsZero() {
+		t.Errorf("min_free left out = %+v, want none", got)
+	}
 }
 
 func TestByteSize(t *testing.T) {

@@ -67,6 +67,7 @@ func (t *Tier) probe() error {
 	if err := unix.Fstatfs(t.root, &sfs); err != nil {
 		return fmt.Errorf("statfs %s: %w", t.Path, err)
 	}
+	t.storeSpace(&sfs)
 	return nil
 }
 

@@ -28,6 +28,9 @@ type Spec struct {
 	Path string // absolute
 	Kind string // KindTmpfs, KindLocal or KindNFS
 	UUID string // if set, the marker must carry this UUID
+	// MinFree and TargetFree are the free space below which the tier
+	// takes no new files, and below which the mover makes room on it.
+	MinFree, TargetFree Reserve
 }
 
 // Tier is one open backing directory.
@@ -44,6 +47,8 @@ type Tier struct {
 	lastErr atomic.Pointer[string]
 
 	noXattrat atomic.Bool // the kernel lacks getxattrat(2)
+
+	space space // the last free-space sample (SampleSpace)
 
 	lock *os.File // the held lock file (see Lock), nil if not locked
 
@@ -75,6 +80,10 @@ func Open(spec Spec, index int) (*Tier, error) {
 		return nil, fmt.Errorf("tier %q: stat %s: %w", spec.Name, spec.Path, err)
 	}
 	t.rootDev, t.rootIno = st.Dev, st.Ino
+	if _, err := t.SampleSpace(); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tier %q: statfs %s: %w", spec.Name, spec.Path, err)
+	}
 	if t.Persistent() {
 		if err := t.checkMarker(); err != nil {
 			unix.Close(fd)

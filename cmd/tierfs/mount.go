@@ -189,7 +189,8 @@ func openTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 
 // tierSpec is what tiers.Open needs of a configured tier.
 func tierSpec(t config.Tier) tiers.Spec {
-	return tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind), UUID: t.UUID}
+	return tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind), UUID: t.UUID,
+		MinFree: tiers.Reserve(t.MinFree), TargetFree: tiers.Reserve(t.TargetFree)}
 }
 
 // closeTiers closes the tiers that were opened; nil entries are tiers
