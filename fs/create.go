@@ -26,14 +26,34 @@ func fuseOpenFlags(t *tiers.Tier) uint32 {
 	return fuse.FOPEN_NOFLUSH
 }
 
-// placeChild picks the tier for a new child p of n and makes sure n
-// exists there.
-func (n *node) placeChild(p string) (int, syscall.Errno) {
-	ti := n.r.placement().Tier(p)
-	if err := n.r.tiers[ti].Attached(); err != nil {
-		return ti, errno(err) // never create on the directory beneath a vanished tier
+// placeChild makes new child p of n with mk on the tier placement picks
+// (see placeNew), after making n exist there. A create that fails for
+// want of space or quota tries once more on an overflow tier (see
+// retryTier). It returns the tier tried last.
+func (n *node) placeChild(p string, mk func(ti int) syscall.Errno) (int, syscall.Errno) {
+	ti, home := n.r.placeNew(p)
+	e := n.makeOn(ti, mk)
+	if noSpace(e) {
+		if alt := n.r.retryTier(p, ti); alt >= 0 {
+			n.r.space.retries.Add(1)
+			ti, e = alt, n.makeOn(alt, mk)
+		}
 	}
-	return ti, n.ensureOn(ti)
+	if e == 0 {
+		n.r.countPlaced(home, ti)
+	}
+	return ti, e
+}
+
+// makeOn runs mk on tier ti once n exists there.
+func (n *node) makeOn(ti int, mk func(ti int) syscall.Errno) syscall.Errno {
+	if err := n.r.tiers[ti].Attached(); err != nil {
+		return errno(err) // never create on the directory beneath a vanished tier
+	}
+	if e := n.ensureOn(ti); e != 0 {
+		return e
+	}
+	return mk(ti)
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -44,16 +64,17 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e != 0 {
 		return nil, nil, 0, e
 	}
-	ti, e := n.placeChild(p)
+	var fd int
+	ti, e := n.placeChild(p, func(ti int) syscall.Errno {
+		var err error
+		fd, err = n.r.tiers[ti].Open(p, int(flags&openFlagsMask)|unix.O_CREAT|int(flags&unix.O_EXCL), mode, cred(ctx))
+		return errno(err)
+	})
+	n.forget(name) // even on failure: see makeChild
 	if e != 0 {
 		return nil, nil, 0, e
 	}
 	t := n.r.tiers[ti]
-	fd, err := t.Open(p, int(flags&openFlagsMask)|unix.O_CREAT|int(flags&unix.O_EXCL), mode, cred(ctx))
-	n.forget(name) // even on failure: see makeChild
-	if err != nil {
-		return nil, nil, 0, errno(err)
-	}
 	var st unix.Stat_t
 	gen, err := tiers.FstatGen(fd, &st)
 	if err != nil {
@@ -126,7 +147,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 	})
 }
 
-// makeChild creates a child with mk on the tier its rule names and
+// makeChild creates a child with mk on the tier placeChild picks and
 // returns its node.
 func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, mk func(t *tiers.Tier, p string) error) (*gofs.Inode, syscall.Errno) {
 	if n.hidden(name) {
@@ -136,19 +157,15 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if e != 0 {
 		return nil, e
 	}
-	ti, e := n.placeChild(p)
-	if e != 0 {
-		return nil, e
-	}
-	t := n.r.tiers[ti]
-	err := mk(t, p)
+	ti, e := n.placeChild(p, func(ti int) syscall.Errno { return errno(mk(n.r.tiers[ti], p)) })
 	// Even on failure: the name may exist all the same (EEXIST from a
 	// retransmitted NFS request whose first one made it, or a reply
 	// lost), and the name index must not lack it.
 	n.forget(name)
-	if err != nil {
-		return nil, errno(err)
+	if e != 0 {
+		return nil, e
 	}
+	t := n.r.tiers[ti]
 	var st unix.Stat_t
 	gen, err := t.LstatGen(p, &st)
 	if err != nil {

@@ -28,6 +28,10 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
+	// DemoteTo is each rule's demote_to tier (-1: none; nil: no rule
+	// demotes): a new file whose rule's tier is short goes there first.
+	DemoteTo []int
+
 	// CacheSize bounds the metadata cache's heap in bytes, the name
 	// indexes of directories (names.go) included: they take a quarter.
 	// 0, or a size too small to be worth it, turns both off. They are
@@ -56,7 +60,7 @@ type Options struct {
 // Root is the state shared by every node of one mount.
 type Root struct {
 	tiers   []*tiers.Tier
-	place   atomic.Pointer[policy.Placement]
+	place   atomic.Pointer[placing]
 	log     *slog.Logger
 	crash   string
 	pause   string
@@ -87,6 +91,7 @@ type Root struct {
 	nameAbsent  atomic.Uint64
 	nosuid      atomic.Bool
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
+	space       spaceState    // shortness last logged, overflow counts
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -101,8 +106,13 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	if o.Placement == nil || o.Placement.NumTiers() != len(o.Tiers) {
 		return nil, fmt.Errorf("placement rules do not match the %d tiers", len(o.Tiers))
 	}
-	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor}
-	r.place.Store(o.Placement)
+	pl, err := newPlacing(o.Placement, o.DemoteTo)
+	if err != nil {
+		return nil, err
+	}
+	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor,
+		space: newSpaceState(len(o.Tiers))}
+	r.place.Store(pl)
 	for ti, t := range o.Tiers {
 		if t.Kind == tiers.KindNFS {
 			r.cacheTiers |= bit(ti)
@@ -215,6 +225,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (S
 		return nil, err
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
+	go r.watchSpace(ctx, healthInterval)
 	p := newPruner(r.nodes, r.root.EmbeddedInode(), mountpoint, r.log)
 	if ring != nil {
 		p.pruneNodes = pruneOver(ring)
@@ -246,15 +257,20 @@ func (r *Root) crashAt(point string, attrs ...any) {
 	}
 }
 
-func (r *Root) placement() *policy.Placement { return r.place.Load() }
+func (r *Root) placement() *policy.Placement { return r.place.Load().p }
 
-// SetPlacement replaces the placement rules (on SIGHUP). Files already
-// placed stay where they are; new files follow the new rules.
-func (r *Root) SetPlacement(p *policy.Placement) error {
+// SetPlacement replaces the placement rules and their demote_to tiers
+// (see Options.DemoteTo) on SIGHUP. Files already placed stay where they
+// are; new files follow the new rules.
+func (r *Root) SetPlacement(p *policy.Placement, demoteTo []int) error {
 	if p == nil || p.NumTiers() != len(r.tiers) {
 		return fmt.Errorf("new rules must use the same %d tiers", len(r.tiers))
 	}
-	r.place.Store(p)
+	pl, err := newPlacing(p, demoteTo)
+	if err != nil {
+		return fmt.Errorf("new rules: %w", err)
+	}
+	r.place.Store(pl)
 	return nil
 }
 

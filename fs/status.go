@@ -19,6 +19,31 @@ type TierStatus struct {
 	// directory's descriptor cached, and those that walked the path.
 	DirHits   uint64 `json:"dir_cache_hits"`
 	DirMisses uint64 `json:"dir_cache_misses"`
+	// Space is the health probe's last sample, which placement reads
+	// (nil before the first).
+	Space *SpaceStatus `json:"space,omitempty"`
+}
+
+// SpaceStatus is a tier's free space as placement sees it: the health
+// probe's last sample (or a resample after a create failed with ENOSPC),
+// with min_free and target_free in bytes of its capacity.
+type SpaceStatus struct {
+	Capacity    uint64 `json:"capacity"`
+	Free        uint64 `json:"free"`
+	Files       uint64 `json:"files"` // inodes in all; 0: no fixed count
+	FreeFiles   uint64 `json:"free_files"`
+	MinFree     uint64 `json:"min_free"`
+	TargetFree  uint64 `json:"target_free"`
+	Short       bool   `json:"short"`        // new files go to an overflow tier
+	BelowTarget bool   `json:"below_target"` // the mover makes room
+}
+
+// Overflow counts new files created on tier To because their rule's tier
+// From was short or answered ENOSPC.
+type Overflow struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Creates uint64 `json:"creates"`
 }
 
 // Status is a snapshot of a mount's state.
@@ -27,6 +52,11 @@ type Status struct {
 	Requests map[string]uint64 `json:"requests"` // FUSE requests by opcode
 	Cache    CacheStats        `json:"cache"`
 	Nodes    NodeStats         `json:"nodes"`
+	// Overflows are the creates placed off their rule's tier for want of
+	// space; NoSpaceRetries the creates retried on another tier after
+	// ENOSPC or EDQUOT.
+	Overflows      []Overflow `json:"overflows,omitempty"`
+	NoSpaceRetries uint64     `json:"nospace_retries"`
 }
 
 // NodeStats counts the nodes kept for inodes the kernel holds.
@@ -57,9 +87,10 @@ type CacheStats struct {
 // is cheap (one statfs per healthy tier) and safe to call from any
 // goroutine.
 func (r *Root) Status() Status {
-	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats()}
+	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats(),
+		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load()}
 	for _, t := range r.tiers {
-		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError()}
+		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t)}
 		ts.DirHits, ts.DirMisses = t.DirCacheStats()
 		var st unix.Statfs_t
 		if ts.Up && t.Statfs(&st) == nil {

@@ -30,8 +30,9 @@ func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) sysca
 	return 0
 }
 
-// Statfs reports the tier a new file in this directory would go to, so
-// that free space means something to the caller.
+// Statfs reports the tier a new file in this directory would go to (an
+// overflow tier while its rule's is short), so that free space means
+// something to the caller.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	p, e := n.relPath()
 	if e != 0 {
@@ -45,7 +46,8 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 		probe = p
 	}
 	var st unix.Statfs_t
-	if err := n.r.tiers[n.r.placement().Tier(probe)].Statfs(&st); err != nil {
+	ti, _ := n.r.placeNew(probe)
+	if err := n.r.tiers[ti].Statfs(&st); err != nil {
 		return errno(err)
 	}
 	out.Blocks, out.Bfree, out.Bavail = st.Blocks, st.Bfree, st.Bavail

@@ -81,6 +81,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	d.root, err = tfs.NewRoot(ctx, tfs.Options{
 		Tiers:       ts,
 		Placement:   cfg.Placement,
+		DemoteTo:    demoteTiers(cfg),
 		Logger:      d.log,
 		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
 		PausePoint:  pausePoint,

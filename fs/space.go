@@ -1,0 +1,179 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tierfs/tierfs/policy"
+	"github.com/tierfs/tierfs/tiers"
+)
+
+// placing is the rule set in force: the placement and, per rule, its
+// tier and its demote_to tier (-1: none), swapped together on reload.
+type placing struct {
+	p        *policy.Placement
+	tier     []int
+	demoteTo []int
+}
+
+func newPlacing(p *policy.Placement, demoteTo []int) (*placing, error) {
+	rules := p.Rules()
+	if demoteTo == nil {
+		demoteTo = make([]int, len(rules))
+		for i := range demoteTo {
+			demoteTo[i] = -1
+		}
+	}
+	if len(demoteTo) != len(rules) {
+		return nil, fmt.Errorf("%d demote_to tiers for %d rules", len(demoteTo), len(rules))
+	}
+	pl := &placing{p: p, tier: make([]int, len(rules)), demoteTo: append([]int(nil), demoteTo...)}
+	for i, r := range rules {
+		pl.tier[i] = r.Tier
+		if d := demoteTo[i]; d < -1 || d >= p.NumTiers() {
+			return nil, fmt.Errorf("rule %d: demote_to tier %d out of range", i+1, d)
+		}
+	}
+	return pl, nil
+}
+
+// spaceTier is what the overflow choice reads of a tier.
+type spaceTier interface {
+	Persistent() bool
+	Short() bool
+	Attached() error
+}
+
+// overflowTier picks the tier for a new file whose rule's tier home
+// cannot take it: demote, else the first tier of order, that is
+// persistent (a file placed here may be mail), attached and not short;
+// never home or skip. -1 if none qualifies.
+func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int) int {
+	ok := func(ti int) bool {
+		t := ts[ti]
+		return ti != home && ti != skip && t.Persistent() && !t.Short() && t.Attached() == nil
+	}
+	if demote >= 0 && ok(demote) {
+		return demote
+	}
+	for _, ti := range order {
+		if ok(ti) {
+			return ti
+		}
+	}
+	return -1
+}
+
+// placeNew picks the tier for new child p: its rule's tier, unless the
+// health probe's last sample found that short (one atomic load), then an
+// overflow tier if one qualifies. home is the rule's tier.
+func (r *Root) placeNew(p string) (ti, home int) {
+	pl := r.place.Load()
+	ri, _ := pl.p.Match(p)
+	home = pl.tier[ri]
+	if !r.tiers[home].Short() {
+		return home, home
+	}
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], -1); o >= 0 {
+		return o, home
+	}
+	return home, home // which answers ENOSPC honestly
+}
+
+// retryTier is where a create that failed for want of space on tier
+// failed tries once more: it resamples failed, so that the next creates
+// see it short at once, and picks an overflow tier other than it.
+func (r *Root) retryTier(p string, failed int) int {
+	if _, err := r.tiers[failed].SampleSpace(); err != nil {
+		r.log.Warn("statfs after ENOSPC failed", "tier", r.tiers[failed].Name, "err", err)
+	}
+	r.noteSpace(failed)
+	pl := r.place.Load()
+	ri, _ := pl.p.Match(p)
+	return overflowTier(r.tiers, pl.p.Order(p), pl.tier[ri], pl.demoteTo[ri], failed)
+}
+
+// noSpace reports whether a create failed for want of space or quota.
+func noSpace(e syscall.Errno) bool { return e == syscall.ENOSPC || e == syscall.EDQUOT }
+
+// spaceState is what the root keeps about space: which tiers it last
+// logged as short, and counts of creates placed elsewhere.
+type spaceState struct {
+	short    []atomic.Bool   // by tier
+	overflow []atomic.Uint64 // by from*len(tiers)+to
+	retries  atomic.Uint64   // creates retried after ENOSPC or EDQUOT
+}
+
+func newSpaceState(n int) spaceState {
+	return spaceState{short: make([]atomic.Bool, n), overflow: make([]atomic.Uint64, n*n)}
+}
+
+// countPlaced counts a file created on tier ti whose rule places it on
+// home, when the two differ.
+func (r *Root) countPlaced(home, ti int) {
+	if home != ti {
+		r.space.overflow[home*len(r.tiers)+ti].Add(1)
+	}
+}
+
+// noteSpace logs tier ti becoming short or having room again, once per
+// change.
+func (r *Root) noteSpace(ti int) {
+	t := r.tiers[ti]
+	short := t.Short()
+	if r.space.short[ti].Swap(short) == short {
+		return
+	}
+	s := t.Space()
+	attrs := []any{"tier", t.Name, "free", s.Avail, "min_free", t.MinFree.Of(s.Capacity), "free_files", s.FreeFiles}
+	if short {
+		r.log.Warn("tier is short of space; new files go to an overflow tier", attrs...)
+		return
+	}
+	r.log.Info("tier has space again; new files go to it again", attrs...)
+}
+
+// watchSpace notes each tier's shortness after the health probe's
+// rounds, until ctx ends.
+func (r *Root) watchSpace(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		for ti := range r.tiers {
+			r.noteSpace(ti)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// spaceStatus is tier t's last sample as status shows it.
+func spaceStatus(t *tiers.Tier) *SpaceStatus {
+	s := t.Space()
+	if !s.Sampled {
+		return nil
+	}
+	return &SpaceStatus{
+		Capacity: s.Capacity, Free: s.Avail, Files: s.Files, FreeFiles: s.FreeFiles,
+		MinFree: t.MinFree.Of(s.Capacity), TargetFree: t.TargetFree.Of(s.Capacity),
+		Short: t.Short(), BelowTarget: t.BelowTarget(),
+	}
+}
+
+// overflowStatus lists the creates placed off their rule's tier.
+func (r *Root) overflowStatus() []Overflow {
+	var out []Overflow
+	n := len(r.tiers)
+	for i := range r.space.overflow {
+		if c := r.space.overflow[i].Load(); c > 0 {
+			out = append(out, Overflow{From: r.tiers[i/n].Name, To: r.tiers[i%n].Name, Creates: c})
+		}
+	}
+	return out
+}
