@@ -173,3 +173,45 @@ func TestStartTCP(t *testing.T) {
 		}
 	}
 }
+
+// The space sample, shortness and overflow counts come from the status;
+// a tier not sampled yet has no space series.
+func TestSpaceCollector(t *testing.T) {
+	m := New(func() fs.Status {
+		return fs.Status{
+			Tiers: []fs.TierStatus{
+				{Name: "fast", Kind: "local", Up: true, Space: &fs.SpaceStatus{Capacity: 1000, Free: 40, MinFree: 50, Short: true}},
+				{Name: "slow", Kind: "nfs", Up: true, Space: &fs.SpaceStatus{Capacity: 9000, Free: 5000}},
+				{Name: "new", Kind: "local", Up: true},
+			},
+			Overflows:      []fs.Overflow{{From: "fast", To: "slow", Creates: 3}},
+			NoSpaceRetries: 1,
+		}
+	})
+	want := `
+# HELP tierfs_tier_space_free_bytes Bytes available on the tier by the health probe's last sample, which placement reads.
+# TYPE tierfs_tier_space_free_bytes gauge
+tierfs_tier_space_free_bytes{tier="fast"} 40
+tierfs_tier_space_free_bytes{tier="slow"} 5000
+# HELP tierfs_tier_space_capacity_bytes Size of the tier's filesystem by the health probe's last sample.
+# TYPE tierfs_tier_space_capacity_bytes gauge
+tierfs_tier_space_capacity_bytes{tier="fast"} 1000
+tierfs_tier_space_capacity_bytes{tier="slow"} 9000
+# HELP tierfs_tier_short 1 if the tier is below its min_free or out of inodes: new files its rules place there go to an overflow tier.
+# TYPE tierfs_tier_short gauge
+tierfs_tier_short{tier="fast"} 1
+tierfs_tier_short{tier="slow"} 0
+# HELP tierfs_overflow_creates_total New files created on another tier (to) than their rule's (from), which was short or answered ENOSPC.
+# TYPE tierfs_overflow_creates_total counter
+tierfs_overflow_creates_total{from="fast",to="slow"} 3
+# HELP tierfs_create_nospace_retries_total Creates that failed with ENOSPC or EDQUOT and were retried on an overflow tier.
+# TYPE tierfs_create_nospace_retries_total counter
+tierfs_create_nospace_retries_total 1
+`
+	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+		"tierfs_tier_space_free_bytes", "tierfs_tier_space_capacity_bytes", "tierfs_tier_short",
+		"tierfs_overflow_creates_total", "tierfs_create_nospace_retries_total")
+	if err != nil {
+		t.Error(err)
+	}
+}

@@ -36,6 +36,16 @@ var (
 		"Inodes in use on the filesystem holding the tier.", []string{"tier"}, nil)
 	descTierFilesFree = prometheus.NewDesc("tierfs_tier_files_free",
 		"Free inodes on the filesystem holding the tier.", []string{"tier"}, nil)
+	descSpaceFree = prometheus.NewDesc("tierfs_tier_space_free_bytes",
+		"Bytes available on the tier by the health probe's last sample, which placement reads.", []string{"tier"}, nil)
+	descSpaceCapacity = prometheus.NewDesc("tierfs_tier_space_capacity_bytes",
+		"Size of the tier's filesystem by the health probe's last sample.", []string{"tier"}, nil)
+	descSpaceShort = prometheus.NewDesc("tierfs_tier_short",
+		"1 if the tier is below its min_free or out of inodes: new files its rules place there go to an overflow tier.", []string{"tier"}, nil)
+	descOverflows = prometheus.NewDesc("tierfs_overflow_creates_total",
+		"New files created on another tier (to) than their rule's (from), which was short or answered ENOSPC.", []string{"from", "to"}, nil)
+	descNoSpaceRetries = prometheus.NewDesc("tierfs_create_nospace_retries_total",
+		"Creates that failed with ENOSPC or EDQUOT and were retried on an overflow tier.", nil, nil)
 	descDirHits = prometheus.NewDesc("tierfs_tier_dir_cache_hits_total",
 		"Backend calls that found their directory's descriptor cached.", []string{"tier"}, nil)
 	descDirMisses = prometheus.NewDesc("tierfs_tier_dir_cache_misses_total",
@@ -48,7 +58,7 @@ type statusCollector struct{ status func() fs.Status }
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
-		descDirHits, descDirMisses} {
+		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries} {
 		ch <- d
 	}
 }
@@ -66,7 +76,12 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descNodesMax, prometheus.GaugeValue, float64(s.Nodes.Max))
 	ch <- prometheus.MustNewConstMetric(descNodesPruned, prometheus.CounterValue, float64(s.Nodes.Pruned))
 	ch <- prometheus.MustNewConstMetric(descNodesForgotten, prometheus.CounterValue, float64(s.Nodes.Forgotten))
+	for _, o := range s.Overflows {
+		ch <- prometheus.MustNewConstMetric(descOverflows, prometheus.CounterValue, float64(o.Creates), o.From, o.To)
+	}
+	ch <- prometheus.MustNewConstMetric(descNoSpaceRetries, prometheus.CounterValue, float64(s.NoSpaceRetries))
 	for _, t := range s.Tiers {
+		collectSpace(ch, t)
 		up := 0.0
 		if t.Up {
 			up = 1
@@ -82,4 +97,19 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTierFiles, prometheus.GaugeValue, float64(t.Files), t.Name)
 		ch <- prometheus.MustNewConstMetric(descTierFilesFree, prometheus.GaugeValue, float64(t.FilesFree), t.Name)
 	}
+}
+
+// collectSpace reports the tier's last space sample, if there is one.
+func collectSpace(ch chan<- prometheus.Metric, t fs.TierStatus) {
+	sp := t.Space
+	if sp == nil {
+		return
+	}
+	short := 0.0
+	if sp.Short {
+		short = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSpaceFree, prometheus.GaugeValue, float64(sp.Free), t.Name)
+	ch <- prometheus.MustNewConstMetric(descSpaceCapacity, prometheus.GaugeValue, float64(sp.Capacity), t.Name)
+	ch <- prometheus.MustNewConstMetric(descSpaceShort, prometheus.GaugeValue, short, t.Name)
 }

@@ -126,12 +126,48 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 	if c.IndexBudget > 0 {
 		fmt.Fprintf(w, "  name index: %d lookups answered, %s of %s\n", c.Absent, iecBytes(uint64(c.IndexBytes)), iecBytes(uint64(c.IndexBudget)))
 	}
+	fmt.Fprintf(w, "  space: %s\n", spaceSummary(r.Tiers))
+	if len(r.Overflows) > 0 || r.NoSpaceRetries > 0 {
+		fmt.Fprintf(w, "  overflow: %s\n", overflowSummary(r.Overflows, r.NoSpaceRetries))
+	}
 	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
 	if len(r.Mover) > 0 {
 		fmt.Fprintf(w, "  mover: %s\n", moverSummary(r.Mover))
 	}
+}
+
+// spaceSummary tells each tier's free space as placement last saw it
+// (the health probe's sample) and whether it is short or below target.
+func spaceSummary(ts []fs.TierStatus) string {
+	parts := make([]string, 0, len(ts))
+	for _, t := range ts {
+		sp := t.Space
+		if sp == nil {
+			parts = append(parts, t.Name+" not sampled yet")
+			continue
+		}
+		s := fmt.Sprintf("%s %s free of %s", t.Name, iecBytes(sp.Free), iecBytes(sp.Capacity))
+		switch {
+		case sp.Short:
+			s += fmt.Sprintf(", short (min_free %s, %d free files): new files overflow", iecBytes(sp.MinFree), sp.FreeFiles)
+		case sp.BelowTarget:
+			s += fmt.Sprintf(", below target (target_free %s)", iecBytes(sp.TargetFree))
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// overflowSummary tells how many new files went to another tier than
+// their rule's for want of space.
+func overflowSummary(ovs []fs.Overflow, retries uint64) string {
+	parts := make([]string, 0, len(ovs)+1)
+	for _, o := range ovs {
+		parts = append(parts, fmt.Sprintf("%s→%s %d files", o.From, o.To, o.Creates))
+	}
+	return strings.Join(append(parts, fmt.Sprintf("%d creates retried after ENOSPC", retries)), ", ")
 }
 
 // dirSummary tells how often backend calls found their directory's
