@@ -10,6 +10,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,7 +129,11 @@ type tierSpec struct {
 	Name    string
 	Kind    string // tmpfs | local | nfs
 	Path    string
-	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory), "ext4" (a loop-mounted image), "ext4-nobtime" (one whose inodes have no room for a birth time) or "nfs" (see mountNFS)
+	Backing string // "" (tmpfs for tmpfs tiers, else a plain directory), "tmpfs" (a tmpfs of its own), "ext4" (a loop-mounted image), "ext4-nobtime" (one whose inodes have no room for a birth time) or "nfs" (see mountNFS)
+	// TmpfsOpts, if set, are the options of the tier's tmpfs instead of
+	// the default size=64m (e.g. "size=4m,nr_inodes=64").
+	TmpfsOpts string
+	MinFree   string // min_free, if set
 }
 
 // ruleSpec is one placement rule.
@@ -141,7 +146,10 @@ type ruleSpec struct {
 type fsConfig struct {
 	Tiers []tierSpec
 	Rules []ruleSpec
-	Extra string // raw TOML appended at the end (e.g. a [kernel] table)
+	// DemoteTo gives the rules whose match is a key the demote_to tier
+	// of its value.
+	DemoteTo map[string]string
+	Extra    string // raw TOML appended at the end (e.g. a [kernel] table)
 }
 
 // defaultConfig is the three-tier layout most tests use:
@@ -174,11 +182,19 @@ func defaultConfig() fsConfig {
 func (c fsConfig) toml() string {
 	var b strings.Builder
 	for _, tr := range c.Tiers {
-		fmt.Fprintf(&b, "[[tier]]\nname = %s\npath = %s\nkind = %s\n\n",
+		fmt.Fprintf(&b, "[[tier]]\nname = %s\npath = %s\nkind = %s\n",
 			strconv.Quote(tr.Name), strconv.Quote(tr.Path), strconv.Quote(tr.Kind))
+		if tr.MinFree != "" {
+			fmt.Fprintf(&b, "min_free = %s\n", strconv.Quote(tr.MinFree))
+		}
+		b.WriteString("\n")
 	}
 	for _, r := range c.Rules {
-		fmt.Fprintf(&b, "[[rule]]\nmatch = %s\ntier = %s\n\n", strconv.Quote(r.Match), strconv.Quote(r.Tier))
+		fmt.Fprintf(&b, "[[rule]]\nmatch = %s\ntier = %s\n", strconv.Quote(r.Match), strconv.Quote(r.Tier))
+		if d := c.DemoteTo[r.Match]; d != "" {
+			fmt.Fprintf(&b, "demote_to = %s\n", strconv.Quote(d))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString(c.Extra)
 	return b.String()
@@ -252,8 +268,8 @@ func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
 				f.mountExt4(t, tr.Path, tr.Backing == "ext4-nobtime")
 			case tr.Backing == "nfs":
 				f.mountNFS(t, tr.Path)
-			case tr.Kind == "tmpfs":
-				f.mountTmpfs(t, tr.Path)
+			case tr.Kind == "tmpfs", tr.Backing == "tmpfs":
+				f.mountTmpfsOpts(t, tr.Path, cmp.Or(tr.TmpfsOpts, "size=64m"))
 			}
 		}
 		cfg.Tiers[i] = tr
@@ -274,7 +290,13 @@ func (f *fixture) writeConfig(t testing.TB, text string) {
 // mountTmpfs mounts a small tmpfs on dir.
 func (f *fixture) mountTmpfs(t testing.TB, dir string) {
 	t.Helper()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tierfs-test", dir).CombinedOutput(); err != nil {
+	f.mountTmpfsOpts(t, dir, "size=64m")
+}
+
+// mountTmpfsOpts mounts a tmpfs with options opts on dir.
+func (f *fixture) mountTmpfsOpts(t testing.TB, dir, opts string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts+",mode=0755", "tierfs-test", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs on %s: %v\n%s", dir, err, out)
 	}
 	f.mounts = append(f.mounts, dir)
