@@ -84,8 +84,10 @@ func (r *Root) placeNew(p string) (ti, home int) {
 }
 
 // retryTier is where a create that failed for want of space on tier
-// failed tries once more: it resamples failed, so that the next creates
-// see it short at once, and picks an overflow tier other than it.
+// failed tries once more (-1: nowhere): it resamples failed, so that the
+// next creates see it short at once, and picks an overflow tier other
+// than it, else the rule's tier if that is not the one that failed (it
+// was short, but may still have room).
 func (r *Root) retryTier(p string, failed int) int {
 	if _, err := r.tiers[failed].SampleSpace(); err != nil {
 		r.log.Warn("statfs after ENOSPC failed", "tier", r.tiers[failed].Name, "err", err)
@@ -93,7 +95,11 @@ func (r *Root) retryTier(p string, failed int) int {
 	r.noteSpace(failed)
 	pl := r.place.Load()
 	ri, _ := pl.p.Match(p)
-	return overflowTier(r.tiers, pl.p.Order(p), pl.tier[ri], pl.demoteTo[ri], failed)
+	home := pl.tier[ri]
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], failed); o >= 0 || home == failed {
+		return o
+	}
+	return home
 }
 
 // noSpace reports whether a create failed for want of space or quota.

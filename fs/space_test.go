@@ -142,6 +142,14 @@ func TestRetryTier(t *testing.T) {
 	if got := r.retryTier("a/x", 2); got != 1 {
 		t.Errorf("retryTier after slow failed = %d, want mid (1)", got)
 	}
+	r = spaceRoot(t, &log, "fast", "mid")
+	if got := r.retryTier("a/x", 2); got != 0 {
+		t.Errorf("retryTier after the overflow tier failed, the others short = %d, want the rule's fast (0)", got)
+	}
+	r = spaceRoot(t, &log, "fast", "mid", "slow")
+	if got := r.retryTier("a/x", 0); got != -1 {
+		t.Errorf("retryTier after the rule's tier failed, the others short = %d, want none", got)
+	}
 }
 
 // The short and recovered lines are logged once per change, not per

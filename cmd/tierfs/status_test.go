@@ -28,9 +28,9 @@ func TestPrintStatus(t *testing.T) {
 			},
 			Overflows:      []fs.Overflow{{From: "fast", To: "slow", Creates: 7}},
 			NoSpaceRetries: 2,
-			Requests: map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
-			Cache:    fs.CacheStats{Hits: 3, Misses: 1, Absent: 410, IndexBytes: 12700, IndexBudget: 4 << 20},
-			Nodes:    fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300, Method: fs.PruneMethodPrune},
+			Requests:       map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
+			Cache:          fs.CacheStats{Hits: 3, Misses: 1, Absent: 410, IndexBytes: 12700, IndexBudget: 4 << 20},
+			Nodes:          fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300, Method: fs.PruneMethodPrune},
 		},
 		Mover: json.RawMessage(`{"running":true,"files":4}`),
 	}

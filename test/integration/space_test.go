@@ -154,6 +154,7 @@ func TestSpaceOverflow(t *testing.T) {
 		requireFileOn(t, fx, rel, "fast", spaceBody(rel))
 	}
 	waitShort(t, fx, "fast", 1)
+	requireStatfsOf(t, fx, "mail/ab/u/new", "slow")
 	for _, rel := range []string{"mail/ab/u/new/m1", "mail/ab/u/new/m2", "mail/ab/u/tmp/m3", "other/x"} {
 		fx.mkdirAll(t, filepath.Dir(rel))
 		requireFileOnAfterWrite(t, fx, rel, "slow")
@@ -199,6 +200,22 @@ func TestSpaceOverflow(t *testing.T) {
 	out, err := fx.run("status", fx.mnt)
 	if err != nil || !strings.Contains(out, "short (min_free 3.0 MiB") || !strings.Contains(out, "overflow: tmp→fast 1 files") {
 		t.Errorf("tierfs status: %v, want the short tiers and the overflow counts:\n%s", err, out)
+	}
+}
+
+// requireStatfsOf checks that statfs of dir through the mount reports
+// the filesystem of tier (told by its inode count).
+func requireStatfsOf(t testing.TB, fx *fixture, dir, tier string) {
+	t.Helper()
+	var got, want unix.Statfs_t
+	if err := unix.Statfs(fx.path(dir), &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Statfs(fx.tierPath(tier, ""), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got.Files != want.Files {
+		t.Errorf("statfs %s: %d inodes, want %s's %d", dir, got.Files, tier, want.Files)
 	}
 }
 

@@ -2,6 +2,7 @@ package dovecot
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -89,6 +90,9 @@ func messageTiers(t *testing.T, tiers dovecottest.Tiers, id string) []string {
 	for _, name := range []string{dovecottest.TierFast, dovecottest.TierSlow} {
 		root := filepath.Join(tiers.Dir(name), "mail")
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return nil // no mail on this tier
+			}
 			if err != nil || d.IsDir() || !maildirDirs[filepath.Base(filepath.Dir(p))] || filepath.Base(filepath.Dir(p)) == "tmp" {
 				return err
 			}
