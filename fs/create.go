@@ -36,7 +36,9 @@ func (n *node) placeChild(p string, mk func(ti int) syscall.Errno) (int, syscall
 	if noSpace(e) {
 		if alt := n.r.retryTier(p, ti); alt >= 0 {
 			n.r.space.retries.Add(1)
+			n.r.crashAt("create-before-retry", "path", p)
 			ti, e = alt, n.makeOn(alt, mk)
+			n.r.crashAt("create-after-retry", "path", p)
 		}
 	}
 	if e == 0 {

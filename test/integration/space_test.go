@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -258,12 +260,10 @@ func fillInodes(t testing.TB, fx *fixture, tier string, left uint64) {
 	}
 }
 
-// A create that fails with ENOSPC although the probe's last sample left
-// the tier room (here: its last inode goes to the parent directory the
-// create makes there first) resamples the tier and is retried once on the
-// overflow tier, for each kind of create.
-func TestSpaceRetryAfterENOSPC(t *testing.T) {
-	cfg := fsConfig{
+// retryConfig has a fast tier of few inodes and no min_free, so that
+// only a failed create tells it is full.
+func retryConfig() fsConfig {
+	return fsConfig{
 		Tiers: []tierSpec{
 			{Name: "fast", Kind: "local", Backing: "tmpfs", TmpfsOpts: "size=8m,nr_inodes=64"},
 			{Name: "slow", Kind: "local"},
@@ -271,7 +271,14 @@ func TestSpaceRetryAfterENOSPC(t *testing.T) {
 		Rules: []ruleSpec{{"**", "fast"}},
 		Extra: "[mover]\ninterval = \"0s\"\n",
 	}
-	fx := newFixture(t, cfg)
+}
+
+// A create that fails with ENOSPC although the probe's last sample left
+// the tier room (here: its last inode goes to the parent directory the
+// create makes there first) resamples the tier and is retried once on the
+// overflow tier, for each kind of create.
+func TestSpaceRetryAfterENOSPC(t *testing.T) {
+	fx := newFixture(t, retryConfig())
 	cases := []struct {
 		name string
 		make func(p string) error
@@ -314,5 +321,71 @@ func TestSpaceRetryAfterENOSPC(t *testing.T) {
 	got, err := os.ReadFile(fx.path("create/x"))
 	if err != nil || string(got) != "retried\n" {
 		t.Errorf("create/x reads %q (%v)", got, err)
+	}
+}
+
+// The daemon is killed on either side of the retry on the overflow tier:
+// after the first try left the parent directory on fast, and after the
+// file was made on slow. After a new mount the directory's old entry is
+// there, the new file exists on slow alone or nowhere, and creating it
+// again works.
+func TestSpaceRetryCrash(t *testing.T) {
+	for _, tc := range []struct {
+		point string
+		made  bool
+	}{{"create-before-retry", false}, {"create-after-retry", true}} {
+		t.Run(tc.point, func(t *testing.T) {
+			fx := newFixture(t, retryConfig())
+			if err := os.MkdirAll(fx.tierPath("slow", "d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(fx.tierPath("slow", "d/old"), []byte("old\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			fx.mount(t, crashPointEnv+"="+tc.point)
+			d := fx.d
+			fillInodes(t, fx, "fast", 1)
+			if err := os.WriteFile(fx.path("d/new"), []byte("new\n"), 0o644); err == nil {
+				t.Fatal("create succeeded although the daemon was to crash in it")
+			}
+			requireKilled(t, fx, d)
+			if got := fx.tiersHolding("d/new"); tc.made != (len(got) == 1 && got[0] == "slow") || !tc.made && len(got) != 0 {
+				t.Fatalf("premise: after the crash at %s d/new is on %v", tc.point, got)
+			}
+			fillInodes(t, fx, "fast", 8)
+			fx.mount(t)
+			if got := readdirNames(t, fx.path("d")); !tc.made && len(got) != 1 || tc.made && len(got) != 2 {
+				t.Errorf("d/ after the crash: %v", got)
+			}
+			if got, err := os.ReadFile(fx.path("d/old")); err != nil || string(got) != "old\n" {
+				t.Errorf("d/old after the crash: %q (%v)", got, err)
+			}
+			if err := os.WriteFile(fx.path("d/new"), []byte("again\n"), 0o644); err != nil {
+				t.Fatalf("create d/new again: %v", err)
+			}
+			if tc.made {
+				fx.requireOnTier(t, "d/new", "slow") // written over where it was made
+			}
+			if got, err := os.ReadFile(fx.path("d/new")); err != nil || string(got) != "again\n" {
+				t.Errorf("d/new: %q (%v)", got, err)
+			}
+		})
+	}
+}
+
+// requireKilled waits for the daemon d to die of SIGKILL at its crash
+// point and lazily unmounts the dead mount.
+func requireKilled(t testing.TB, fx *fixture, d *daemon) {
+	t.Helper()
+	if !d.wait(mountWait) {
+		t.Fatal("the daemon did not die at the crash point")
+	}
+	var ee *exec.ExitError
+	if !errors.As(d.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("daemon ended with %v, want killed by SIGKILL at the crash point\n%s", d.waitErr, d.log())
+	}
+	fx.d = nil
+	if out, err := exec.Command("umount", "-l", fx.mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the dead mount: %v %s", err, out)
 	}
 }
