@@ -71,6 +71,11 @@ func tierList(ts []config.Tier) string {
 			s += ", "
 		}
 		s += fmt.Sprintf("%s=%s(%s)", t.Name, t.Path, t.Kind)
+		if !t.MinFree.IsZero() || !t.TargetFree.IsZero() {
+			// min_free and target_free cannot change while mounted either;
+			// without them the two lists could read the same.
+			s += fmt.Sprintf("[min_free %s, target_free %s]", t.MinFree, t.TargetFree)
+		}
 	}
 	return s
 }
