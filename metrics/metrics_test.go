@@ -115,6 +115,10 @@ func TestTierObserver(t *testing.T) {
 	if got := testutil.ToFloat64(m.Mover.bytes.WithLabelValues("fast", "slow")); got != 4096 {
 		t.Errorf("mover bytes = %v", got)
 	}
+	m.Mover.MadeRoom("fast", 8192)
+	if f, b := testutil.ToFloat64(m.Mover.roomFiles.WithLabelValues("fast")), testutil.ToFloat64(m.Mover.roomBytes.WithLabelValues("fast")); f != 1 || b != 8192 {
+		t.Errorf("made room on fast = %v files, %v bytes; want 1, 8192", f, b)
+	}
 }
 
 func TestStartUnix(t *testing.T) {

@@ -9,6 +9,10 @@ type Mover struct {
 	files    *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	// roomFiles and roomBytes count the early demotions (also in files
+	// and bytes) by the tier they made room on.
+	roomFiles *prometheus.CounterVec
+	roomBytes *prometheus.CounterVec
 }
 
 func newMover() *Mover {
@@ -23,11 +27,17 @@ func newMover() *Mover {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tierfs_mover_failures_total", Help: "Moves that failed or were abandoned (e.g. the file changed during the copy).",
 		}, labels),
+		roomFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierfs_mover_made_room_files_total", Help: "Files demoted early because their tier was below its target_free (also counted in tierfs_mover_files_total).",
+		}, []string{"tier"}),
+		roomBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tierfs_mover_made_room_bytes_total", Help: "Bytes demoted early because their tier was below its target_free.",
+		}, []string{"tier"}),
 	}
 }
 
 func (m *Mover) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.files, m.bytes, m.failures)
+	reg.MustRegister(m.files, m.bytes, m.failures, m.roomFiles, m.roomBytes)
 }
 
 // Moved records one file of size bytes moved from one tier to another.
@@ -39,4 +49,11 @@ func (m *Mover) Moved(from, to string, bytes int64) {
 // Failed records a move that did not complete.
 func (m *Mover) Failed(from, to string) {
 	m.failures.WithLabelValues(from, to).Inc()
+}
+
+// MadeRoom records one file of size bytes demoted early to make room on
+// tier.
+func (m *Mover) MadeRoom(tier string, bytes int64) {
+	m.roomFiles.WithLabelValues(tier).Inc()
+	m.roomBytes.WithLabelValues(tier).Add(float64(bytes))
 }

@@ -26,6 +26,10 @@ const (
 	SkipQuiet          = "user-active"                 // the user's tree changed within the quiet period
 	SkipGone           = "gone"                        // removed since the scan
 	SkipNotTarget      = "not-target"                  // a reload made a new target tier: it needs a remount
+	SkipNoSpace        = "no-space"                    // the move would leave its destination below min_free
+	// SkipHomeBelowTarget: a misplaced file waits while its rule's tier
+	// is below target_free (it would be demoted again to make room).
+	SkipHomeBelowTarget = "home-below-target"
 )
 
 // file is one regular file found on a tier by the scan.
@@ -39,6 +43,7 @@ type file struct {
 type decision struct {
 	dst    int // -1: stays
 	demote bool
+	room   bool // demoted early, to make room (set by the scan)
 	rule   int
 	caps   policy.Captures
 	skip   string // set when the file should move but may not

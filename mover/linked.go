@@ -47,6 +47,7 @@ func (s *scan) groupLinked() []candidate {
 		c := g.names[0]
 		for _, n := range g.names {
 			c.links = append(c.links, n.path)
+			c.room = c.room || n.room
 		}
 		c.skip = g.skip()
 		out = append(out, c)

@@ -33,6 +33,9 @@ type Primitive interface {
 type Observer interface {
 	Moved(from, to string, bytes int64)
 	Failed(from, to string)
+	// MadeRoom is told, besides Moved, about a file demoted early to
+	// make room on tier (below its target_free).
+	MadeRoom(tier string, bytes int64)
 }
 
 // Config is what a Mover works with.
@@ -68,6 +71,7 @@ type Mover struct {
 	progress *Progress // the running pass, nil when idle
 	last     *Report
 	runs     uint64
+	logged   map[string]bool // notes logged once (logNotes)
 }
 
 // New returns a mover; call Run to start its schedule.
@@ -118,12 +122,17 @@ type Options struct {
 }
 
 // Run runs a pass every interval until ctx ends; with no interval it
-// waits for a reload to set one. A pass due while another runs (one
-// asked for by tierfs migrate) is skipped.
+// waits for a reload to set one. It also starts a pass early, at most
+// once per pressureGap, when a tier it can make room on falls below its
+// target_free. A pass due while another runs (one asked for by tierfs
+// migrate) is skipped.
 func (m *Mover) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
+	poll := time.NewTicker(pressurePoll)
+	defer poll.Stop()
 	m.schedule(tick)
+	var lastPressure time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -132,6 +141,13 @@ func (m *Mover) Run(ctx context.Context) {
 			m.schedule(tick)
 			continue
 		case <-tick.C:
+		case <-poll.C:
+			tier := m.pressured()
+			if tier == "" || (!lastPressure.IsZero() && time.Since(lastPressure) < pressureGap) {
+				continue
+			}
+			lastPressure = time.Now()
+			m.cfg.Logger.Info("mover: tier below target_free; starting a pass to make room", "tier", tier)
 		}
 		select {
 		case m.sem <- struct{}{}:
@@ -140,8 +156,35 @@ func (m *Mover) Run(ctx context.Context) {
 		}
 		r := m.pass(ctx, Options{})
 		<-m.sem
-		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed)
+		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom)
 	}
+}
+
+// The daemon looks at the health probe's space samples every
+// pressurePoll and starts at most one pass per pressureGap for a tier
+// below target_free (a tier whose files cannot move must not keep the
+// mover scanning).
+const (
+	pressurePoll = 2 * time.Second
+	pressureGap  = 30 * time.Second
+)
+
+// pressured names a tier below its target_free (by the last sample) that
+// a rule demotes from to another filesystem, or returns "". Only with a
+// schedule: an interval of 0 means passes on demand only.
+func (m *Mover) pressured() string {
+	if m.limits().Interval <= 0 {
+		return ""
+	}
+	pol, ts := m.pol.Load(), m.cfg.Tiers
+	rules := pol.Placement.Rules()
+	for ri, a := range pol.Aging {
+		ti := rules[ri].Tier
+		if a.To >= 0 && a.To != ti && ts[ti].Up() && ts[ti].BelowTarget() && !ts[ti].SameFilesystem(ts[a.To]) {
+			return ts[ti].Name
+		}
+	}
+	return ""
 }
 
 // schedule sets t to the interval in force, counted from now, or stops
@@ -166,28 +209,35 @@ func (m *Mover) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	return m.pass(ctx, o), nil
 }
 
-// pass scans the tiers and moves what should move.
+// pass scans the tiers and moves what should move, then makes room on
+// the tiers below target_free.
 func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	r := &Report{DryRun: o.DryRun, User: o.User, MaxBytes: o.MaxBytes, Started: m.cfg.Now(), Skipped: map[string]int64{}}
 	prog := &Progress{Phase: "scanning", Started: r.Started}
 	m.setProgress(prog)
-	s := newScan(m.pol.Load(), m.cfg.Tiers, r.Started, o.User)
+	pol := m.pol.Load()
+	sp := newPressure(m.cfg.Tiers, !o.DryRun)
+	s := newScan(pol, m.cfg.Tiers, r.Started, o.User)
 	s.targets = m.limits().Targets
+	s.room, s.roomTo, r.Notes = roomPlan(pol, m.cfg.Tiers, sp)
+	m.logNotes(r.Notes)
 	s.run(ctx)
 	r.Scanned = s.scanned
 	for _, err := range s.errs {
 		r.fail("", err)
 	}
+	cands := append(s.cands, s.roomCands()...)
 	m.mu.Lock()
 	prog.Phase = "moving"
-	for _, c := range s.cands {
+	for _, c := range cands {
 		if c.skip == "" {
 			prog.Files++
 			prog.Bytes += c.size
 		}
 	}
 	m.mu.Unlock()
-	m.moveAll(ctx, s.cands, o, r, prog)
+	m.moveAll(ctx, cands, o, r, prog, sp)
+	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	if ctx.Err() != nil && r.Stopped == "" {
 		r.Stopped = "canceled"
 	}
@@ -196,14 +246,19 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	return r
 }
 
-// moveAll moves the candidates in scan order, paced by the limits.
-func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress) {
+// moveAll moves the candidates in order, paced by the limits: the
+// scan's in scan order, then those making room, oldest first, while
+// their tier is below target_free.
+func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure) {
 	var lim *Limits
 	var files, bytes *limiter
 	for _, c := range cands {
 		if l := m.limits(); l != lim { // first file, or a reload changed the rates
 			lim = l
 			files, bytes = newLimiter(l.FilesPerSecond), newLimiter(float64(l.BytesPerSecond))
+		}
+		if c.room && !sp.needsRoom(c.src) {
+			continue // enough room made: the rest of the tier's files stay
 		}
 		if c.skip != "" {
 			r.Skipped[c.skip]++
@@ -216,16 +271,21 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		if ctx.Err() != nil {
 			return
 		}
-		if o.DryRun {
-			r.moved(m.route(c), c.size, len(c.links))
-			m.advance(prog, c.size)
-			continue
-		}
-		if files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil {
+		if !o.DryRun && (files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil) {
 			return
 		}
-		n, err := m.moveOne(ctx, c)
-		m.record(c, n, err, r)
+		// Checked after the wait, just before the copy, on a fresh sample.
+		if reason := sp.refuse(c); reason != "" {
+			r.Skipped[reason]++
+			continue
+		}
+		if o.DryRun {
+			r.moved(m.route(c), c.size, len(c.links))
+			m.noteRoom(c, c.size, r, sp, true)
+		} else {
+			n, err := m.moveOne(ctx, c)
+			m.record(c, n, err, r, sp)
+		}
 		m.advance(prog, c.size)
 	}
 }
@@ -240,7 +300,7 @@ func (m *Mover) moveOne(ctx context.Context, c candidate) (int64, error) {
 }
 
 // record files one move's outcome in the report and the observer.
-func (m *Mover) record(c candidate, n int64, err error, r *Report) {
+func (m *Mover) record(c candidate, n int64, err error, r *Report, sp *pressure) {
 	from, to := m.cfg.Tiers[c.src].Name, m.cfg.Tiers[c.dst].Name
 	if reason := skipReason(err); reason != "" {
 		r.Skipped[reason]++
@@ -257,6 +317,21 @@ func (m *Mover) record(c candidate, n int64, err error, r *Report) {
 	r.moved(from+"->"+to, n, len(c.links))
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.Moved(from, to, n)
+	}
+	m.noteRoom(c, n, r, sp, false)
+}
+
+// noteRoom accounts for a move (real or, in a dry run, predicted) in the
+// pass's space projection and, for an early demotion, in the room made.
+func (m *Mover) noteRoom(c candidate, n int64, r *Report, sp *pressure, dry bool) {
+	sp.moved(c.src, c.dst, c.space)
+	if !c.room {
+		return
+	}
+	tier := m.cfg.Tiers[c.src].Name
+	r.madeRoom(tier, n)
+	if !dry && m.cfg.Observer != nil {
+		m.cfg.Observer.MadeRoom(tier, n)
 	}
 }
 
@@ -331,4 +406,33 @@ func (r *Report) moved(route string, n int64, names int) {
 	cnt.Files++
 	cnt.Bytes += n
 	r.Moves[k] = cnt
+}
+
+// madeRoom counts an early demotion of n bytes from tier.
+func (r *Report) madeRoom(tier string, n int64) {
+	if r.MadeRoom == nil {
+		r.MadeRoom = map[string]Count{}
+	}
+	cnt := r.MadeRoom[tier]
+	cnt.Files++
+	cnt.Bytes += n
+	r.MadeRoom[tier] = cnt
+}
+
+// logNotes logs each note once in the mover's life: a pass a minute
+// would otherwise repeat a standing condition (the same filesystem) in
+// every one.
+func (m *Mover) logNotes(notes []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range notes {
+		if m.logged[n] {
+			continue
+		}
+		if m.logged == nil {
+			m.logged = map[string]bool{}
+		}
+		m.logged[n] = true
+		m.cfg.Logger.Warn("mover: " + n)
+	}
 }

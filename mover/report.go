@@ -2,6 +2,7 @@ package mover
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type Report struct {
 	Failed   int64            `json:"failed"`
 	Failures []Failure        `json:"failures,omitempty"` // the first maxFailures
 	Stopped  string           `json:"stopped,omitempty"`  // why the pass ended early
+	// MadeRoom counts, by the tier they left, the files of Files demoted
+	// early because that tier was below its target_free.
+	MadeRoom map[string]Count `json:"made_room,omitempty"`
+	Notes    []string         `json:"notes,omitempty"` // about space: why no room was made, what is still short
 }
 
 // Count is a number of files and their bytes.
@@ -62,6 +67,7 @@ type Stats struct {
 	Bytes    int64            `json:"bytes"`
 	Skipped  map[string]int64 `json:"skipped"`
 	Failed   int64            `json:"failed"`
+	MadeRoom map[string]Count `json:"made_room,omitempty"` // by tier, of Files
 	Interval time.Duration    `json:"interval_ns"`
 
 	BytesPerSecond int64   `json:"bytes_per_second"` // 0: unlimited
@@ -75,6 +81,7 @@ type totals struct {
 	bytes   int64
 	failed  int64
 	skipped map[string]int64
+	room    map[string]Count
 }
 
 func (t *totals) add(r *Report) {
@@ -92,6 +99,14 @@ func (t *totals) add(r *Report) {
 	for k, v := range r.Skipped {
 		t.skipped[k] += v
 	}
+	for k, v := range r.MadeRoom {
+		if t.room == nil {
+			t.room = map[string]Count{}
+		}
+		c := t.room[k]
+		c.Files, c.Bytes = c.Files+v.Files, c.Bytes+v.Bytes
+		t.room[k] = c
+	}
 }
 
 // Stats returns a snapshot; it is safe to call from any goroutine.
@@ -102,6 +117,9 @@ func (m *Mover) Stats() Stats {
 	s.Files, s.Bytes, s.Failed = m.totals.files, m.totals.bytes, m.totals.failed
 	for k, v := range m.totals.skipped {
 		s.Skipped[k] = v
+	}
+	if len(m.totals.room) > 0 {
+		s.MadeRoom = maps.Clone(m.totals.room)
 	}
 	m.totals.mu.Unlock()
 	m.mu.Lock()

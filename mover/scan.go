@@ -21,6 +21,10 @@ type candidate struct {
 	quiet    time.Duration
 	skip     string   // a reason known at scan time
 	links    []string // a hard-linked file: all its names, sorted (path is the first)
+	mtime    time.Time
+	space    int64 // bytes it takes: its size or its blocks, the larger
+	back     bool  // a misplaced file going back to its rule's tier
+	room     bool  // demoted early to make room on its tier (below target_free)
 }
 
 // userKey names a user's tree by the rule captures.
@@ -39,6 +43,8 @@ type scan struct {
 	targets  []int // tiers moves may go to (nil: all)
 	cands    []candidate
 	linked   map[linkKey]*linkGroup // names of hard-linked files, grouped after the walk
+	room     map[int]*roomHeap      // tiers below target_free: their oldest files to demote early
+	roomTo   map[[2]int]bool        // (tier, demote tier) pairs that make room
 	scanned  int64
 	errs     []error
 }
@@ -65,7 +71,28 @@ func (s *scan) run(ctx context.Context) {
 	for _, g := range s.linked {
 		s.holdQuiet(g.names)
 	}
-	s.cands = append(s.cands, s.groupLinked()...)
+	for _, c := range s.groupLinked() {
+		if c.room {
+			s.room[c.src].add(c)
+		} else {
+			s.cands = append(s.cands, c)
+		}
+	}
+	for _, h := range s.room {
+		s.holdQuiet(h.items)
+	}
+}
+
+// roomCands returns the files to demote early, tier by tier, oldest
+// first.
+func (s *scan) roomCands() []candidate {
+	var out []candidate
+	for ti := range s.tiers {
+		if h := s.room[ti]; h != nil {
+			out = append(out, h.oldestFirst()...)
+		}
+	}
+	return out
 }
 
 // holdQuiet skips the candidates whose user's tree changed within their
@@ -134,7 +161,13 @@ func (s *scan) consider(f file) {
 		return f.st, nil
 	}
 	d := s.pol.decide(f, s.now, s.isTmpfs, stat)
-	if d.dst < 0 || (s.user != "" && d.caps.User != s.user) {
+	if s.user != "" && d.caps.User != s.user {
+		return
+	}
+	if d.dst < 0 {
+		d = s.makeRoom(f, d, stat)
+	}
+	if d.dst < 0 {
 		return
 	}
 	st, err := stat()
@@ -142,15 +175,34 @@ func (s *scan) consider(f file) {
 		return
 	}
 	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
-		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet}
-	if st.Nlink > 1 {
+		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet,
+		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), space: max(st.Size, st.Blocks*512), back: !d.demote, room: d.room}
+	switch {
+	case st.Nlink > 1:
 		// Judged with the file's other names once the walk has found
 		// them. With a user filter, names in other users' trees are not
 		// looked at, so a file linked into them stays.
 		s.addLinked(f, st, c)
-		return
+	case c.room:
+		s.room[f.tier].add(s.checked(f, c))
+	default:
+		s.cands = append(s.cands, s.checked(f, c))
 	}
-	s.cands = append(s.cands, s.checked(f, c))
+}
+
+// makeRoom sends a file that stays by its rule to the rule's demote tier
+// when its tier is below target_free: such files are demoted early,
+// regardless of demote_after and only_seen, but not below min_size.
+func (s *scan) makeRoom(f file, d decision, stat func() (*unix.Stat_t, error)) decision {
+	a := s.pol.Aging[d.rule]
+	if s.room[f.tier] == nil || a.To < 0 || !s.roomTo[[2]int{f.tier, a.To}] {
+		return d
+	}
+	if st, err := stat(); err != nil || st.Size < a.MinSize {
+		return d
+	}
+	d.dst, d.demote, d.room = a.To, true, true
+	return d
 }
 
 // checked sets the skip reasons that depend on the tiers' state.

@@ -129,6 +129,7 @@ func printReport(w io.Writer, r *mover.Report) {
 		fmt.Fprintf(w, "; %d of them with all their hard links", r.Linked)
 	}
 	fmt.Fprintf(w, "\nscanned %d files in %v\n", r.Scanned, r.Finished.Sub(r.Started).Round(time.Millisecond))
+	printRoom(w, r)
 	var skipped int64
 	var parts []string
 	for _, k := range sortedKeys(r.Skipped) {
@@ -150,6 +151,21 @@ func printReport(w io.Writer, r *mover.Report) {
 	}
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "stopped early: %s\n", r.Stopped)
+	}
+}
+
+// printRoom writes the early demotions of a pass, by the tier they made
+// room on, and its notes about space.
+func printRoom(w io.Writer, r *mover.Report) {
+	verb := "made room"
+	if r.DryRun {
+		verb = "would make room"
+	}
+	for _, k := range sortedKeys(r.MadeRoom) {
+		fmt.Fprintf(w, "%s: %d files, %s on %s\n", verb, r.MadeRoom[k].Files, humanBytes(r.MadeRoom[k].Bytes), k)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 }
 

@@ -48,6 +48,25 @@ func TestPrintReport(t *testing.T) {
 	}
 }
 
+func TestPrintReportRoom(t *testing.T) {
+	r := &mover.Report{Files: 2, Bytes: 2 << 20, Skipped: map[string]int64{mover.SkipNoSpace: 1},
+		MadeRoom: map[string]mover.Count{"fast": {Files: 2, Bytes: 2 << 20}},
+		Notes:    []string{"tier fast is still 5 bytes below target_free after this pass"}}
+	var b bytes.Buffer
+	printReport(&b, r)
+	for _, want := range []string{"made room: 2 files, 2.0 MiB on fast\n", "no-space 1", "note: tier fast is still 5 bytes"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	r.DryRun = true
+	b.Reset()
+	printReport(&b, r)
+	if !strings.Contains(b.String(), "would make room: 2 files") {
+		t.Errorf("dry-run report:\n%s", b.String())
+	}
+}
+
 func TestProgressLine(t *testing.T) {
 	got := progressLine(&mover.Progress{Phase: "moving", Files: 4, FilesDone: 2, Bytes: 1000, BytesDone: 500})
 	if want := "[###############...............] 2/4 files, 500 B/1000 B"; got != want {
