@@ -117,10 +117,10 @@ func (p *pressure) needsRoom(ti int) bool { return p.tiers[ti].BelowTargetIn(p.s
 func (p *pressure) refuse(c candidate) string {
 	t, s := p.tiers[c.dst], p.space(c.dst)
 	switch {
-	case !t.FitsIn(s, uint64(c.space)):
-		return SkipNoSpace
 	case c.back && t.BelowTargetIn(s):
 		return SkipHomeBelowTarget
+	case !t.FitsIn(s, uint64(c.space)):
+		return SkipNoSpace
 	}
 	return ""
 }
