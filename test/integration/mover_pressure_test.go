@@ -302,3 +302,68 @@ func TestMoverMisplacedWaitsForRoom(t *testing.T) {
 	}
 	prCheckIntact(t, f, content, inos)
 }
+
+// The daemon starts a pass by itself when fast falls below target_free,
+// long before its interval, and it moves fast's oldest files.
+func TestMoverPressureStartsPass(t *testing.T) {
+	const target = 1 << 20
+	f := prMount(t, prSetup{fast: prTmpfs(t, "2m"), fastReserve: `target_free = "1MiB"`})
+	names, content, _ := prFill(t, f, 20) // on demand only: nothing moves yet
+	k := prToFree(t, f, target)
+	f.unmount(t)
+	cfg, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.writeConfig(t, strings.Replace(string(cfg), `interval = "0s"`, `interval = "1h"`, 1))
+	f.mount(t)
+	inos := map[string]uint64{}
+	for _, rel := range names {
+		inos[rel] = mvIno(t, f, rel)
+	}
+	deadline := time.Now().Add(mountWait)
+	for !slices.Equal(f.tiersHolding(names[k-1]), []string{"slow"}) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(f.d.log(), "starting a pass to make room") {
+		t.Errorf("the daemon did not say it started a pass to make room:\n%s", f.d.log())
+	}
+	// The pass may still be finishing its last move.
+	for opsMoverStatusJSON(t, f.bin, f.mnt).Runs == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	prRequireTiers(t, f, names, names[:k], content, inos)
+	if avail := prAvail(t, f, "fast"); avail < target {
+		t.Errorf("fast has %d bytes free after the pass, want at least %d", avail, target)
+	}
+}
+
+// The daemon is SIGKILLed at every step of a move that makes room.
+// After a remount every file reads back whole from one tier with its
+// inode number, no temporary is left, and the next pass makes the room.
+func TestMoverPressureCrash(t *testing.T) {
+	const target = 1 << 20
+	for _, point := range []string{"move-before-copy", "move-after-copy", "move-after-rename", "move-after-switch", "move-after-unlink"} {
+		t.Run(point, func(t *testing.T) {
+			f := prMount(t, prSetup{fast: prTmpfs(t, "2m"), fastReserve: `target_free = "1MiB"`})
+			names, content, inos := prFill(t, f, 20)
+			k := prToFree(t, f, target)
+			f.unmount(t)
+			f.mount(t, crashPointEnv+"="+point)
+			if out, err := mvMigrateErr(f); err == nil {
+				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
+			}
+			mvWaitKilled(t, f)
+			f.mount(t)
+			prCheckIntact(t, f, content, inos)
+			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {
+				t.Errorf("temporaries left after the remount: %v", left)
+			}
+			r := prMigrate(t, f)
+			if r.Failed != 0 || len(r.Skipped) != 0 {
+				t.Errorf("pass after recovery: %+v", r)
+			}
+			prRequireTiers(t, f, names, names[:k], content, inos)
+		})
+	}
+}
