@@ -185,3 +185,44 @@ func TestRoomPlanSameFilesystem(t *testing.T) {
 		t.Errorf("plan on one filesystem: heaps %v, pairs %v, notes %q", heaps, pairs, notes)
 	}
 }
+
+// The daemon's trigger: a tier below target_free that a rule demotes
+// from to another filesystem, and only with a schedule.
+func TestPressured(t *testing.T) {
+	dirs := []string{filepath.Join(t.TempDir(), "fast"), filepath.Join(t.TempDir(), "slow")}
+	shm, err := os.MkdirTemp("/dev/shm", "tierfs-pressured")
+	if err != nil {
+		t.Skip("no /dev/shm:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	dirs[0] = shm
+	var ts []*tiers.Tier
+	for i, n := range []string{"fast", "slow"} {
+		os.MkdirAll(dirs[i], 0o755)
+		if _, err := tiers.WriteMarker(dirs[i], n); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := tiers.Open(tiers.Spec{Name: n, Path: dirs[i], Kind: tiers.KindLocal, TargetFree: tiers.Reserve{Bytes: 1 << 62}}, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		ts = append(ts, tr)
+	}
+	if ts[0].SameFilesystem(ts[1]) || !ts[0].BelowTarget() {
+		t.Skip("premise: /dev/shm and the temporary directory are one filesystem, or fast is not below target")
+	}
+	m, _ := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}, Limits: Limits{Interval: time.Hour}})
+	if got := m.pressured(); got != "fast" {
+		t.Errorf("pressured() = %q with fast below target, want fast", got)
+	}
+	m.SetLimits(Limits{})
+	if got := m.pressured(); got != "" {
+		t.Errorf("pressured() = %q with interval 0 (on demand only), want none", got)
+	}
+	m.SetLimits(Limits{Interval: time.Hour})
+	m.SetPolicy(localPolicy(t, "[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n"))
+	if got := m.pressured(); got != "" {
+		t.Errorf("pressured() = %q with no rule demoting from fast, want none", got)
+	}
+}
