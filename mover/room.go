@@ -70,7 +70,10 @@ type pressure struct {
 func newPressure(ts []*tiers.Tier, fresh bool) *pressure {
 	p := &pressure{tiers: ts, base: make([]tiers.Space, len(ts)), bytes: make([]int64, len(ts)), files: make([]int64, len(ts)), fresh: fresh}
 	for i, t := range ts {
-		p.base[i], _ = t.SampleSpace() // on error, the last sample
+		p.base[i] = t.Space()
+		if t.Up() { // a statfs of a lost NFS tier could hang
+			p.base[i], _ = t.SampleSpace() // on error, the last sample
+		}
 	}
 	return p
 }
@@ -84,6 +87,9 @@ func (p *pressure) space(ti int) tiers.Space {
 		s.FreeFiles = addClamped(s.FreeFiles, -p.files[ti])
 	}
 	if !p.fresh {
+		return s
+	}
+	if !p.tiers[ti].Up() {
 		return s
 	}
 	if now, err := p.tiers[ti].SampleSpace(); err == nil {

@@ -235,11 +235,9 @@ func TestMoverMakesRoomSameFilesystem(t *testing.T) {
 // "no-space", in the dry run as in the real one.
 func TestMoverNoSpace(t *testing.T) {
 	f := prMount(t, prSetup{slow: prTmpfs(t, "1m"), slowReserve: `min_free = "1000KiB"`})
-	var old []string
 	for i := range 3 {
 		rel := fmt.Sprintf("%s/cur/%d.M%dP1.h:2,S", mvUserDir, 1600000000+i, i)
 		mvWrite(t, f, rel, mvContent(rel, prBlock), 40*24*time.Hour)
-		old = append(old, rel)
 	}
 	before := mvSnapshot(t, f)
 	for _, args := range [][]string{{"--dry-run"}, nil} {
