@@ -5,15 +5,16 @@ package tiers
 // value rather than of the last sample.
 
 // FitsIn reports whether size more bytes (and one inode) on a tier whose
-// space is s would leave it at or above its min_free.
+// space is s would leave it at or above its min_free. A filesystem that
+// reports no capacity (some FUSE and network ones) tells nothing: it fits.
 func (t *Tier) FitsIn(s Space, size uint64) bool {
-	return !s.Sampled || !s.below(t.MinFree, size)
+	return !s.Sampled || s.Capacity == 0 || !s.below(t.MinFree, size)
 }
 
 // BelowTargetIn reports whether a tier whose space is s is below its
 // target_free (or out of inodes).
 func (t *Tier) BelowTargetIn(s Space) bool {
-	return s.Sampled && !t.TargetFree.IsZero() && s.below(t.TargetFree, 0)
+	return s.Sampled && s.Capacity > 0 && !t.TargetFree.IsZero() && s.below(t.TargetFree, 0)
 }
 
 // Shortfall returns how many bytes must be freed on a tier whose space is
