@@ -122,18 +122,19 @@ type Options struct {
 }
 
 // Run runs a pass every interval until ctx ends; with no interval it
-// waits for a reload to set one. It also starts a pass early, at most
-// once per pressureGap, when a tier it can make room on falls below its
-// target_free. A pass due while another runs (one asked for by tierfs
-// migrate) is skipped.
+// waits for a reload to set one. It also starts a pass early when a tier
+// it can make room on falls below its target_free (see pressureGap). A
+// pass due while another runs (one asked for by tierfs migrate) is
+// skipped.
 func (m *Mover) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	poll := time.NewTicker(pressurePoll)
 	defer poll.Stop()
 	m.schedule(tick)
-	var lastPressure time.Time
+	var pr pressureSchedule
 	for {
+		pressured := false
 		select {
 		case <-ctx.Done():
 			return
@@ -143,10 +144,10 @@ func (m *Mover) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-poll.C:
 			tier := m.pressured()
-			if tier == "" || (!lastPressure.IsZero() && time.Since(lastPressure) < pressureGap) {
+			if tier == "" || !pr.due(time.Now()) {
 				continue
 			}
-			lastPressure = time.Now()
+			pressured = true
 			m.cfg.Logger.Info("mover: tier below target_free; starting a pass to make room", "tier", tier)
 		}
 		select {
@@ -156,18 +157,42 @@ func (m *Mover) Run(ctx context.Context) {
 		}
 		r := m.pass(ctx, Options{})
 		<-m.sem
+		if pressured {
+			pr.ran(time.Now(), len(r.MadeRoom) > 0, m.limits().Interval)
+		}
 		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom)
 	}
 }
 
 // The daemon looks at the health probe's space samples every
 // pressurePoll and starts at most one pass per pressureGap for a tier
-// below target_free (a tier whose files cannot move must not keep the
-// mover scanning).
+// below target_free. A pass that made no room (nothing old enough is
+// movable: files open, quiet, or of rules without demote_to) doubles the
+// wait, up to the interval, so that a tier whose files cannot move does
+// not keep the mover scanning.
 const (
 	pressurePoll = 2 * time.Second
 	pressureGap  = 30 * time.Second
 )
+
+// pressureSchedule is when the next pressure-started pass may run.
+type pressureSchedule struct {
+	next time.Time
+	gap  time.Duration
+}
+
+func (p *pressureSchedule) due(now time.Time) bool { return !now.Before(p.next) }
+
+// ran records a pressure-started pass that ended at now.
+func (p *pressureSchedule) ran(now time.Time, madeRoom bool, interval time.Duration) {
+	switch {
+	case madeRoom || p.gap == 0:
+		p.gap = pressureGap
+	default:
+		p.gap = min(2*p.gap, max(interval, pressureGap))
+	}
+	p.next = now.Add(p.gap)
+}
 
 // pressured names a tier below its target_free (by the last sample) that
 // a rule demotes from to another filesystem, or returns "". Only with a

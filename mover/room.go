@@ -158,7 +158,7 @@ func roomPlan(pol *Policy, ts []*tiers.Tier, p *pressure) (map[int]*roomHeap, ma
 			}
 		}
 		if heaps[ti] == nil && !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "tier "+t.Name+" ") }) {
-			notes = append(notes, fmt.Sprintf("tier %s is %d bytes below target_free; no rule demotes its files to another filesystem", t.Name, need))
+			notes = append(notes, fmt.Sprintf("tier %s is below target_free, but no rule demotes its files to another filesystem", t.Name))
 		}
 	}
 	return heaps, pairs, slices.Compact(notes)

@@ -226,3 +226,25 @@ func TestPressured(t *testing.T) {
 		t.Errorf("pressured() = %q with no rule demoting from fast, want none", got)
 	}
 }
+
+// Pressure-started passes: at most one per pressureGap; one that made
+// no room doubles the wait, up to the interval; making room resets it.
+func TestPressureSchedule(t *testing.T) {
+	var p pressureSchedule
+	now := time.Unix(1700000000, 0)
+	if !p.due(now) {
+		t.Fatal("the first pressure pass is not due at once")
+	}
+	for i, c := range []struct {
+		madeRoom bool
+		wait     time.Duration
+	}{
+		{false, pressureGap}, {false, 2 * pressureGap}, {false, 4 * pressureGap}, {false, 8 * pressureGap},
+		{false, 5 * time.Minute}, {true, pressureGap}, {true, pressureGap},
+	} {
+		p.ran(now, c.madeRoom, 5*time.Minute)
+		if p.due(now.Add(c.wait-time.Second)) || !p.due(now.Add(c.wait)) {
+			t.Errorf("pass %d (made room: %v): next due after %v, want %v", i, c.madeRoom, p.next.Sub(now), c.wait)
+		}
+	}
+}
