@@ -63,12 +63,14 @@ type pressure struct {
 	base  []tiers.Space
 	bytes []int64 // added by this pass's moves (negative: freed)
 	files []int64
-	fresh bool // resample before each check (a real pass; a dry run moves nothing)
+	fresh bool   // resample before each check (a real pass; a dry run moves nothing)
+	room  []bool // the tier was back at target_free once in this pass
 }
 
 // newPressure samples every tier now.
 func newPressure(ts []*tiers.Tier, fresh bool) *pressure {
-	p := &pressure{tiers: ts, base: make([]tiers.Space, len(ts)), bytes: make([]int64, len(ts)), files: make([]int64, len(ts)), fresh: fresh}
+	p := &pressure{tiers: ts, base: make([]tiers.Space, len(ts)), bytes: make([]int64, len(ts)), files: make([]int64, len(ts)),
+		room: make([]bool, len(ts)), fresh: fresh}
 	for i, t := range ts {
 		p.base[i] = t.Space()
 		if t.Up() { // a statfs of a lost NFS tier could hang
@@ -113,8 +115,14 @@ func (p *pressure) moved(src, dst int, size int64) {
 	p.files[src]--
 }
 
-// needsRoom reports whether tier ti is still below its target_free.
-func (p *pressure) needsRoom(ti int) bool { return p.tiers[ti].BelowTargetIn(p.space(ti)) }
+// needsRoom reports whether tier ti is still below its target_free. Once
+// it is not, the pass makes no more room there (and stops sampling it).
+func (p *pressure) needsRoom(ti int) bool {
+	if !p.room[ti] && !p.tiers[ti].BelowTargetIn(p.space(ti)) {
+		p.room[ti] = true
+	}
+	return !p.room[ti]
+}
 
 // refuse says why c may not go to its destination now ("" if it may):
 // no move leaves a tier below min_free, and a misplaced file goes home

@@ -85,7 +85,7 @@ const blk = 4096
 // projected is a pressure over ts whose samples say avail blocks free of
 // 1000 on every tier (a dry projection: no resampling).
 func projected(ts []*tiers.Tier, avail ...float64) *pressure {
-	p := &pressure{tiers: ts, bytes: make([]int64, len(ts)), files: make([]int64, len(ts))}
+	p := &pressure{tiers: ts, bytes: make([]int64, len(ts)), files: make([]int64, len(ts)), room: make([]bool, len(ts))}
 	for i := range ts {
 		p.base = append(p.base, tiers.Space{Capacity: 1000 * blk, Avail: uint64(avail[i] * blk), Sampled: true})
 	}

@@ -79,6 +79,11 @@ func (s *scan) run(ctx context.Context) {
 		}
 	}
 	for _, h := range s.room {
+		for i, c := range h.items {
+			if len(c.links) == 0 { // a linked file's names were checked one by one
+				h.items[i] = s.checked(file{path: c.path, tier: c.src}, c)
+			}
+		}
 		s.holdQuiet(h.items)
 	}
 }
@@ -184,7 +189,7 @@ func (s *scan) consider(f file) {
 		// looked at, so a file linked into them stays.
 		s.addLinked(f, st, c)
 	case c.room:
-		s.room[f.tier].add(s.checked(f, c))
+		s.room[f.tier].add(c) // checked once kept (checked costs a stat per tier)
 	default:
 		s.cands = append(s.cands, s.checked(f, c))
 	}
