@@ -248,3 +248,38 @@ func TestPressureSchedule(t *testing.T) {
 		}
 	}
 }
+
+// Early demotion honours --user and --max-bytes, and hard-linked files
+// move with all their names or stay.
+func TestPassMakesRoomNarrowed(t *testing.T) {
+	ts := spaceTiers(t, 10*blk, 20*blk, "fast", "slow")
+	now := time.Now()
+	block := string(make([]byte, blk))
+	put(t, ts[0], "mail/f5/alice/cur/linked", block, now.Add(-50*time.Hour)) // oldest: both names move
+	link(t, ts[0], "mail/f5/alice/cur/linked", "mail/ca/bob/cur/linked")
+	put(t, ts[0], "mail/f5/alice/cur/kept", block, now.Add(-40*time.Hour)) // a name outside aging: stays
+	link(t, ts[0], "mail/f5/alice/cur/kept", "other/kept")
+	for i := range 4 {
+		put(t, ts[0], fmt.Sprintf("mail/ca/bob/cur/b%d", i), block, now.Add(-time.Duration(30-i)*time.Hour))
+		put(t, ts[0], fmt.Sprintf("mail/f5/alice/cur/a%d", i), block, now.Add(-time.Duration(20-i)*time.Hour))
+	}
+	m, _ := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}})
+	bob := roomPass(t, m, Options{User: "bob", DryRun: true}, projected(ts, 17, 900))
+	if bob.Files != 3 || bob.MadeRoom["fast"].Files != 3 {
+		t.Errorf("--user bob: %+v, want b0, b1, b2 (the linked file has a name of alice's)", bob)
+	}
+	capped := roomPass(t, m, Options{MaxBytes: 2 * blk, DryRun: true}, projected(ts, 16, 900))
+	if capped.Files != 2 || capped.Stopped != "max-bytes reached" {
+		t.Errorf("--max-bytes of 2 blocks: %+v", capped)
+	}
+	r := roomPass(t, m, Options{}, projected(ts, 16, 900))
+	if r.Files != 4 || r.Linked != 1 || r.Skipped[SkipLinkedPartial] != 1 {
+		t.Errorf("pass: %+v, want linked (both names), b0, b1, b2 and kept skipped", r)
+	}
+	for p, tier := range map[string]int{"mail/f5/alice/cur/linked": 1, "mail/ca/bob/cur/linked": 1, "mail/f5/alice/cur/kept": 0,
+		"other/kept": 0, "mail/ca/bob/cur/b2": 1, "mail/ca/bob/cur/b3": 0, "mail/f5/alice/cur/a0": 0} {
+		if _, err := os.Stat(filepath.Join(ts[tier].Path, p)); err != nil {
+			t.Errorf("%s not on %s: %v", p, ts[tier].Name, err)
+		}
+	}
+}
