@@ -203,6 +203,27 @@ func TestMoverMakesRoom(t *testing.T) {
 	if again := prMigrate(t, f); again.Files != 0 || len(again.MadeRoom) != 0 {
 		t.Errorf("a pass at target_free: %+v, want nothing moved", again)
 	}
+	if got := prStatusMadeRoom(t, f); got["fast"] != r.MadeRoom["fast"] {
+		t.Errorf("tierfs status: made room %+v, want the real pass's %+v", got, r.MadeRoom)
+	}
+}
+
+// prStatusMadeRoom is the mover's made_room in `tierfs status --json`.
+func prStatusMadeRoom(t *testing.T, f *fixture) map[string]mover.Count {
+	t.Helper()
+	out, err := exec.Command(f.bin, "status", "--json", f.mnt).Output()
+	if err != nil {
+		t.Fatalf("tierfs status --json: %v\n%s", err, out)
+	}
+	var rs []struct {
+		Mover struct {
+			MadeRoom map[string]mover.Count `json:"made_room"`
+		} `json:"mover"`
+	}
+	if err := json.Unmarshal(out, &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("tierfs status --json: %v\n%s", err, out)
+	}
+	return rs[0].Mover.MadeRoom
 }
 
 // With demote_to on the same filesystem, early demotion would free
