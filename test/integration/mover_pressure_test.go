@@ -66,12 +66,13 @@ type prSetup struct {
 	fast, slow               string
 	fastReserve, slowReserve string
 	interval                 string
+	aging                    string // appended to the mail rule (e.g. `min_size = 10`)
 }
 
 // prMount makes and mounts the fixture of s.
 func prMount(t *testing.T, s prSetup) *fixture {
 	t.Helper()
-	cfg := mvConfig("")
+	cfg := mvConfig(s.aging)
 	cfg.Tiers[1].Path, cfg.Tiers[2].Path = s.fast, s.slow
 	if s.interval != "" {
 		cfg.Extra = strings.Replace(cfg.Extra, `interval = "0s"`, `interval = "`+s.interval+`"`, 1)
