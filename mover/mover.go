@@ -296,11 +296,16 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		if ctx.Err() != nil {
 			return
 		}
-		if !o.DryRun && (files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil) {
-			return
+		// Checked before the wait (a refused file costs no rate) and
+		// after it, just before the copy, on a fresh sample.
+		reason := sp.refuse(c)
+		if reason == "" && !o.DryRun {
+			if files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil {
+				return
+			}
+			reason = sp.refuse(c)
 		}
-		// Checked after the wait, just before the copy, on a fresh sample.
-		if reason := sp.refuse(c); reason != "" {
+		if reason != "" {
 			r.Skipped[reason]++
 			continue
 		}
