@@ -275,13 +275,8 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 // scan's in scan order, then those making room, oldest first, while
 // their tier is below target_free.
 func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure) {
-	var lim *Limits
-	var files, bytes *limiter
+	pace := &pacer{m: m}
 	for _, c := range cands {
-		if l := m.limits(); l != lim { // first file, or a reload changed the rates
-			lim = l
-			files, bytes = newLimiter(l.FilesPerSecond), newLimiter(float64(l.BytesPerSecond))
-		}
 		if c.room && !sp.needsRoom(c.src) {
 			continue // enough room made: the rest of the tier's files stay
 		}
@@ -296,14 +291,9 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		if ctx.Err() != nil {
 			return
 		}
-		// Checked before the wait (a refused file costs no rate) and
-		// after it, just before the copy, on a fresh sample.
-		reason := sp.refuse(c)
-		if reason == "" && !o.DryRun {
-			if files.wait(ctx, 1) != nil || bytes.wait(ctx, float64(c.size)) != nil {
-				return
-			}
-			reason = sp.refuse(c)
+		reason, err := pace.admit(ctx, c, o.DryRun, sp)
+		if err != nil {
+			return
 		}
 		if reason != "" {
 			r.Skipped[reason]++
@@ -318,6 +308,35 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		}
 		m.advance(prog, c.size)
 	}
+}
+
+// pacer holds a pass's rate limiters, renewed when a reload changes
+// the rates.
+type pacer struct {
+	m            *Mover
+	lim          *Limits
+	files, bytes *limiter
+}
+
+// admit waits for the rate limits (not in a dry run) and says why c may
+// not move now ("" if it may), checking space before the wait (a
+// refused file costs no rate) and after it, just before the copy, on a
+// fresh sample. It fails when ctx ends during the wait.
+func (p *pacer) admit(ctx context.Context, c candidate, dry bool, sp *pressure) (string, error) {
+	if l := p.m.limits(); l != p.lim { // first file, or a reload changed the rates
+		p.lim = l
+		p.files, p.bytes = newLimiter(l.FilesPerSecond), newLimiter(float64(l.BytesPerSecond))
+	}
+	if reason := sp.refuse(c); reason != "" || dry {
+		return reason, nil
+	}
+	if err := p.files.wait(ctx, 1); err != nil {
+		return "", err
+	}
+	if err := p.bytes.wait(ctx, float64(c.size)); err != nil {
+		return "", err
+	}
+	return sp.refuse(c), nil
 }
 
 // moveOne moves a candidate: a file with one name, or all the names
