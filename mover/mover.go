@@ -195,18 +195,21 @@ func (p *pressureSchedule) ran(now time.Time, madeRoom bool, interval time.Durat
 }
 
 // pressured names a tier below its target_free (by the last sample) that
-// a rule demotes from to another filesystem, or returns "". Only with a
+// a rule demotes from to another filesystem that is up, or returns "". Only with a
 // schedule: an interval of 0 means passes on demand only.
 func (m *Mover) pressured() string {
 	if m.limits().Interval <= 0 {
 		return ""
 	}
 	pol, ts := m.pol.Load(), m.cfg.Tiers
-	rules := pol.Placement.Rules()
-	for ri, a := range pol.Aging {
-		ti := rules[ri].Tier
-		if a.To >= 0 && a.To != ti && ts[ti].Up() && ts[ti].BelowTarget() && !ts[ti].SameFilesystem(ts[a.To]) {
-			return ts[ti].Name
+	for ti, t := range ts {
+		if !t.Up() || !t.BelowTarget() {
+			continue
+		}
+		for _, d := range pol.demoteTiers(ti) {
+			if ts[d].Up() && !t.SameFilesystem(ts[d]) {
+				return t.Name
+			}
 		}
 	}
 	return ""

@@ -141,35 +141,45 @@ func (p *pressure) refuse(c candidate) string {
 
 // roomPlan decides, at the start of a pass, which tiers the scan makes
 // room on: those below target_free, for the rules that place files there
-// and demote them to another filesystem. It returns the heaps by tier,
-// the allowed (tier, demote tier) pairs and notes for the report.
+// and demote them to another filesystem that is up. It returns the heaps
+// by tier, the allowed (tier, demote tier) pairs and notes for the report.
 func roomPlan(pol *Policy, ts []*tiers.Tier, p *pressure) (map[int]*roomHeap, map[[2]int]bool, []string) {
 	heaps, pairs := map[int]*roomHeap{}, map[[2]int]bool{}
 	var notes []string
-	rules := pol.Placement.Rules()
 	for ti, t := range ts {
 		need := t.Shortfall(p.base[ti])
 		if need == 0 || !t.Up() {
 			continue
 		}
-		for ri, a := range pol.Aging {
-			if rules[ri].Tier != ti || a.To < 0 || a.To == ti || pairs[[2]int{ti, a.To}] {
-				continue
-			}
-			if t.SameFilesystem(ts[a.To]) {
-				notes = append(notes, sameFSNote(t, ts[a.To]))
-				continue
-			}
-			pairs[[2]int{ti, a.To}] = true
-			if heaps[ti] == nil {
+		to := pol.demoteTiers(ti)
+		for _, d := range to {
+			switch {
+			case t.SameFilesystem(ts[d]):
+				notes = append(notes, sameFSNote(t, ts[d]))
+			case !ts[d].Up():
+				notes = append(notes, fmt.Sprintf("tier %s is below target_free, but its demote_to tier %s is down", t.Name, ts[d].Name))
+			default:
+				pairs[[2]int{ti, d}] = true
 				heaps[ti] = newRoomHeap(need)
 			}
 		}
-		if heaps[ti] == nil && !slices.ContainsFunc(notes, func(n string) bool { return strings.HasPrefix(n, "tier "+t.Name+" ") }) {
-			notes = append(notes, fmt.Sprintf("tier %s is below target_free, but no rule demotes its files to another filesystem", t.Name))
+		if len(to) == 0 {
+			notes = append(notes, fmt.Sprintf("tier %s is below target_free, but no rule demotes its files", t.Name))
 		}
 	}
-	return heaps, pairs, slices.Compact(notes)
+	return heaps, pairs, notes
+}
+
+// demoteTiers lists the tiers, other than ti, that the rules placing
+// files on ti demote them to.
+func (pol *Policy) demoteTiers(ti int) []int {
+	var out []int
+	for ri, r := range pol.Placement.Rules() {
+		if a := pol.Aging[ri]; r.Tier == ti && a.To >= 0 && a.To != ti && !slices.Contains(out, a.To) {
+			out = append(out, a.To)
+		}
+	}
+	return out
 }
 
 func sameFSNote(t, to *tiers.Tier) string {
