@@ -22,7 +22,7 @@ type candidate struct {
 	skip     string   // a reason known at scan time
 	links    []string // a hard-linked file: all its names, sorted (path is the first)
 	mtime    time.Time
-	space    int64 // bytes it takes: its size or its blocks, the larger
+	space    int64 // bytes it takes: its size or its blocks, the larger (at least 1: an empty file frees an inode)
 	back     bool  // a misplaced file going back to its rule's tier
 	room     bool  // demoted early to make room on its tier (below target_free)
 }
@@ -181,7 +181,7 @@ func (s *scan) consider(f file) {
 	}
 	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
 		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet,
-		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), space: max(st.Size, st.Blocks*512), back: !d.demote, room: d.room}
+		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), space: max(st.Size, st.Blocks*512, 1), back: !d.demote, room: d.room}
 	switch {
 	case st.Nlink > 1:
 		// Judged with the file's other names once the walk has found
