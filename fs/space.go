@@ -134,7 +134,8 @@ func (r *Root) noteSpace(ti int) {
 		return
 	}
 	s := t.Space()
-	attrs := []any{"tier", t.Name, "free", s.Avail, "min_free", t.MinFree.Of(s.Capacity), "free_files", s.FreeFiles}
+	lo, _ := t.Reserves()
+	attrs := []any{"tier", t.Name, "free", s.Avail, "min_free", lo.Of(s.Capacity), "free_files", s.FreeFiles}
 	if short {
 		r.log.Warn("tier is short of space; new files go to an overflow tier", attrs...)
 		return
@@ -165,9 +166,10 @@ func spaceStatus(t *tiers.Tier) *SpaceStatus {
 	if !s.Sampled {
 		return nil
 	}
+	lo, hi := t.Reserves()
 	return &SpaceStatus{
 		Capacity: s.Capacity, Free: s.Avail, Files: s.Files, FreeFiles: s.FreeFiles,
-		MinFree: t.MinFree.Of(s.Capacity), TargetFree: t.TargetFree.Of(s.Capacity),
+		MinFree: lo.Of(s.Capacity), TargetFree: hi.Of(s.Capacity),
 		Short: t.Short(), BelowTarget: t.BelowTarget(),
 	}
 }

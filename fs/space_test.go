@@ -161,7 +161,7 @@ func TestNoteSpaceEdges(t *testing.T) {
 		r.noteSpace(0)
 		r.noteSpace(1)
 	}
-	r.tiers[0].MinFree = tiers.Reserve{}
+	r.tiers[0].SetReserves(tiers.Reserve{}, tiers.Reserve{}) // a reload that drops min_free
 	for range 3 {
 		r.noteSpace(0)
 	}

@@ -8,13 +8,14 @@ package tiers
 // space is s would leave it at or above its min_free. A filesystem that
 // reports no capacity (some FUSE and network ones) tells nothing: it fits.
 func (t *Tier) FitsIn(s Space, size uint64) bool {
-	return !s.Sampled || s.Capacity == 0 || !s.below(t.MinFree, size)
+	return !s.Sampled || s.Capacity == 0 || !s.below(t.minFree(), size)
 }
 
 // BelowTargetIn reports whether a tier whose space is s is below its
 // target_free (or out of inodes).
 func (t *Tier) BelowTargetIn(s Space) bool {
-	return s.Sampled && s.Capacity > 0 && !t.TargetFree.IsZero() && s.below(t.TargetFree, 0)
+	hi := t.targetFree()
+	return s.Sampled && s.Capacity > 0 && !hi.IsZero() && s.below(hi, 0)
 }
 
 // Shortfall returns how many bytes must be freed on a tier whose space is
@@ -24,7 +25,7 @@ func (t *Tier) Shortfall(s Space) uint64 {
 	if !t.BelowTargetIn(s) {
 		return 0
 	}
-	want := t.TargetFree.Of(s.Capacity)
+	want := t.targetFree().Of(s.Capacity)
 	if s.Avail >= want {
 		return 1 // short of inodes only: any file frees one
 	}

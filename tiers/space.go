@@ -73,26 +73,38 @@ func (t *Tier) Space() Space {
 	return Space{}
 }
 
+// Reserves returns the tier's min_free and target_free in force.
+func (t *Tier) Reserves() (minFree, targetFree Reserve) {
+	r := t.reserves.Load()
+	return r[0], r[1]
+}
+
+// SetReserves puts new min_free and target_free into force (on reload):
+// they are thresholds on the samples, so nothing else changes with them.
+func (t *Tier) SetReserves(minFree, targetFree Reserve) {
+	t.reserves.Store(&[2]Reserve{minFree, targetFree})
+}
+
 // Short reports whether the last sample found the tier below its
 // min_free, or out of inodes: a tier that is short takes no new files
 // and is no mover's destination.
 func (t *Tier) Short() bool {
-	s := t.Space()
-	return s.Sampled && s.below(t.MinFree, 0)
+	s, lo := t.Space(), t.minFree()
+	return s.Sampled && s.below(lo, 0)
 }
 
 // BelowTarget reports whether the last sample found the tier below its
 // target_free: the mover then makes room on it.
 func (t *Tier) BelowTarget() bool {
-	s := t.Space()
-	return s.Sampled && !t.TargetFree.IsZero() && s.below(t.TargetFree, 0)
+	s, hi := t.Space(), t.targetFree()
+	return s.Sampled && !hi.IsZero() && s.below(hi, 0)
 }
 
 // Fits reports whether size more bytes would leave the tier at or above
 // its min_free by the last sample (a tier not sampled yet fits).
 func (t *Tier) Fits(size uint64) bool {
 	s := t.Space()
-	return !s.Sampled || !s.below(t.MinFree, size)
+	return !s.Sampled || !s.below(t.minFree(), size)
 }
 
 // below reports whether writing size more bytes (and one inode) would
@@ -106,3 +118,6 @@ func (s Space) below(r Reserve, size uint64) bool {
 	}
 	return s.Avail < size || s.Avail-size < r.Of(s.Capacity)
 }
+
+func (t *Tier) minFree() Reserve    { lo, _ := t.Reserves(); return lo }
+func (t *Tier) targetFree() Reserve { _, hi := t.Reserves(); return hi }

@@ -29,7 +29,8 @@ type Spec struct {
 	Kind string // KindTmpfs, KindLocal or KindNFS
 	UUID string // if set, the marker must carry this UUID
 	// MinFree and TargetFree are the free space below which the tier
-	// takes no new files, and below which the mover makes room on it.
+	// takes no new files, and below which the mover makes room on it,
+	// when it is opened; SetReserves changes them while it is open.
 	MinFree, TargetFree Reserve
 }
 
@@ -48,7 +49,8 @@ type Tier struct {
 
 	noXattrat atomic.Bool // the kernel lacks getxattrat(2)
 
-	space space // the last free-space sample (SampleSpace)
+	space    space                    // the last free-space sample (SampleSpace)
+	reserves atomic.Pointer[[2]Reserve] // min_free, target_free (Reserves)
 
 	lock *os.File // the held lock file (see Lock), nil if not locked
 
@@ -74,6 +76,7 @@ func Open(spec Spec, index int) (*Tier, error) {
 		return nil, fmt.Errorf("tier %q: open %s: %w", spec.Name, spec.Path, err)
 	}
 	t := &Tier{Spec: spec, Index: index, root: fd}
+	t.SetReserves(spec.MinFree, spec.TargetFree)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)

@@ -7,11 +7,12 @@ import (
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/control"
 	"github.com/tierfs/tierfs/mover"
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // reload rereads the config file and puts its placement rules into force
-// for new files, and its mover targets, interval and rate limits into
-// the running mover. It changes nothing when the file is broken or
+// for new files, the tiers' min_free and target_free, and its mover
+// targets, interval and rate limits into the running mover. It changes nothing when the file is broken or
 // changes the tiers (which cannot change under a mounted filesystem); the
 // old rules stay and the reason is logged and returned. Kernel timeouts, the
 // cache sizes and the metrics listener are set at mount and only take
@@ -44,6 +45,9 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 		d.log.Warn("reload: [kernel], [cache] and [metrics] changes take effect at the next mount", "config", cfg.Source)
 	}
 	d.cfg.Store(cfg)
+	for i, t := range cfg.Tiers {
+		d.tiers[i].SetReserves(tiers.Reserve(t.MinFree), tiers.Reserve(t.TargetFree))
+	}
 	lim := mover.LimitsFrom(cfg)
 	// The root learns the new targets first, so a file the mover moves
 	// there is already looked up by the inode number it keeps.
@@ -55,9 +59,13 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 }
 
 // sameTiers refuses a new config whose tiers differ from the mounted
-// ones in number, order, name, path or kind.
+// ones in number, order, name, path, kind or uuid. min_free and
+// target_free may change: they are thresholds on the space samples.
 func sameTiers(old, cfg *config.Config) error {
-	if slices.Equal(old.Tiers, cfg.Tiers) {
+	if slices.EqualFunc(old.Tiers, cfg.Tiers, func(a, b config.Tier) bool {
+		a.MinFree, a.TargetFree = b.MinFree, b.TargetFree
+		return a == b
+	}) {
 		return nil
 	}
 	return fmt.Errorf("%s: the tiers changed (mounted: %s; file: %s); tiers cannot change while mounted: unmount and mount again",
@@ -71,10 +79,8 @@ func tierList(ts []config.Tier) string {
 			s += ", "
 		}
 		s += fmt.Sprintf("%s=%s(%s)", t.Name, t.Path, t.Kind)
-		if !t.MinFree.IsZero() || !t.TargetFree.IsZero() {
-			// min_free and target_free cannot change while mounted either;
-			// without them the two lists could read the same.
-			s += fmt.Sprintf("[min_free %s, target_free %s]", t.MinFree, t.TargetFree)
+		if t.UUID != "" {
+			s += "[uuid " + t.UUID + "]" // without it the two lists could read the same
 		}
 	}
 	return s

@@ -20,6 +20,7 @@ import (
 	tfs "github.com/tierfs/tierfs/fs"
 	"github.com/tierfs/tierfs/metrics"
 	"github.com/tierfs/tierfs/mover"
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // defaultStopTimeout is how long SIGTERM waits for busy files.
@@ -38,6 +39,7 @@ type mountd struct {
 	cfg      atomic.Pointer[config.Config] // the config in force (rules change on reload)
 	reloadMu sync.Mutex                    // one reload at a time
 	root     *tfs.Root
+	tiers    []*tiers.Tier    // open while serving; reload sets their reserves
 	metrics  *metrics.Metrics // nil when [metrics] is off
 	mover    *mover.Mover
 }
@@ -65,6 +67,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	defer closeTiers(ts)
+	d.tiers = ts
 	if cfg.Metrics.Listen != "" {
 		d.metrics = metrics.New(func() tfs.Status { return d.root.Status() })
 		for _, t := range ts {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -388,4 +389,42 @@ func requireKilled(t testing.TB, fx *fixture, d *daemon) {
 	if out, err := exec.Command("umount", "-l", fx.mnt).CombinedOutput(); err != nil {
 		t.Fatalf("umount -l the dead mount: %v %s", err, out)
 	}
+}
+
+// min_free changes on reload, without a remount: raised above what the
+// tier has free, new files overflow; lowered again, they return to the
+// rule's tier (the log says both).
+func TestSpaceReloadMinFree(t *testing.T) {
+	cfg := spaceConfig()
+	fx := mountTierfs(t, cfg)
+	fx.mkdirAll(t, "other")
+	requireFileOnAfterWrite(t, fx, "other/before", "fast")
+	reload := func(minFree string) {
+		t.Helper()
+		next := cfg
+		next.Tiers = slices.Clone(cfg.Tiers) // with the paths the fixture gave them
+		next.Tiers[1].MinFree = minFree
+		fx.writeConfig(t, next.toml())
+		if out, err := fx.run("reload", fx.mnt); err != nil {
+			t.Fatalf("tierfs reload with fast min_free %s: %v\n%s", minFree, err, out)
+		}
+	}
+	reload("8MiB") // all of fast's 8 MiB tmpfs
+	waitShort(t, fx, "fast", 1)
+	if s := spaceStatusJSON(t, fx); !s.short("fast") || s.minFree("fast") != 8<<20 {
+		t.Fatalf("status after raising min_free: short %v, min_free %d; want short with 8 MiB", s.short("fast"), s.minFree("fast"))
+	}
+	requireFileOnAfterWrite(t, fx, "other/during", "slow")
+	reload("1MiB")
+	opsWaitLog(t, fx.d, `msg="tier has space again; new files go to it again" tier=fast `, 1)
+	requireFileOnAfterWrite(t, fx, "other/after", "fast")
+}
+
+func (s spaceStatus) minFree(tier string) uint64 {
+	for _, t := range s.Tiers {
+		if t.Name == tier && t.Space != nil {
+			return t.Space.MinFree
+		}
+	}
+	return 0
 }
