@@ -9,8 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrDown is returned (as EIO) by every operation on a tier that the
-// health probe found missing, replaced or not answering.
+// errDown is returned (as EIO) by every operation on a tier that the
+// health probe found missing, replaced, relabelled or not answering.
 var errDown = unix.EIO
 
 // check fails fast when the tier is down, so that callers never block on
@@ -52,10 +52,17 @@ func (t *Tier) setHealth(err error) bool {
 	return changed
 }
 
+// markerEvery is how many probe rounds pass between re-reads of a
+// persistent tier's marker: on NFS a read costs round trips, and a
+// marker is rarely touched.
+const markerEvery = 10
+
 // probe checks that the tier path still leads to the directory whose
 // root descriptor we hold: a lazily unmounted or replaced filesystem
-// shows up as another device or inode there.
-func (t *Tier) probe() error {
+// shows up as another device or inode there. With marker, or while the
+// last re-read failed (so that the tier comes back promptly), it also
+// re-reads the tier's marker.
+func (t *Tier) probe(marker bool) error {
 	var st unix.Stat_t
 	if err := unix.Stat(t.Path, &st); err != nil {
 		return fmt.Errorf("stat %s: %w", t.Path, err)
@@ -68,25 +75,30 @@ func (t *Tier) probe() error {
 		return fmt.Errorf("statfs %s: %w", t.Path, err)
 	}
 	t.storeSpace(&sfs)
-	return nil
+	if t.Persistent() && (marker || t.markerErr != nil) {
+		t.markerErr = t.recheckMarker()
+	}
+	return t.markerErr
 }
 
 // errProbeTimeout marks a tier whose probe did not return in time.
 var errProbeTimeout = errors.New("health probe timed out")
 
-// Monitor probes every tier each interval until ctx ends. A probe that
+// Monitor probes every tier each interval, and re-reads the markers
+// every markerEvery rounds, until ctx ends. A probe that
 // takes longer than timeout marks its tier down without waiting for it;
 // onChange is called from Monitor's goroutine when a tier changes state.
 func Monitor(ctx context.Context, ts []*Tier, interval, timeout time.Duration, onChange func(t *Tier, up bool)) {
 	inflight := make([]chan error, len(ts))
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for {
+	for round := 0; ; round++ {
+		marker := round%markerEvery == 0
 		for i, t := range ts {
 			if inflight[i] == nil {
 				ch := make(chan error, 1)
 				inflight[i] = ch
-				go func() { ch <- t.probe() }()
+				go func() { ch <- t.probe(marker) }()
 			}
 			var err error
 			select {

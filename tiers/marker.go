@@ -59,7 +59,8 @@ func WriteMarker(dir, name string) (Marker, error) {
 	return m, writeFileDurable(dir, MarkerName, append(b, '\n'))
 }
 
-// checkMarker fails unless the tier root carries this tier's marker.
+// checkMarker fails unless the tier root carries this tier's marker,
+// which it keeps for the health probe to compare with (recheckMarker).
 func (t *Tier) checkMarker() error {
 	m, err := ReadMarker(t.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -74,7 +75,49 @@ func (t *Tier) checkMarker() error {
 	if t.UUID != "" && !strings.EqualFold(m.UUID, t.UUID) {
 		return fmt.Errorf("tier %q: %s carries marker uuid %s, but the config pins uuid %s: is the right filesystem mounted there? (a marker left on the bare mount point directory looks like this)", t.Name, t.Path, m.UUID, t.UUID)
 	}
+	t.marker = m
 	return nil
+}
+
+// maxMarkerSize bounds the read of a marker: a real one is ~150 bytes.
+const maxMarkerSize = 4096
+
+// recheckMarker reads the marker again beneath the root descriptor
+// (a path could lead elsewhere by now) and compares it with the one
+// Open read: a missing, unreadable or other marker means the directory
+// is no longer the tier it was.
+func (t *Tier) recheckMarker() error {
+	m, err := readMarkerAt(t.root)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("tier marker %s/%s is missing (removed while mounted?)", t.Path, MarkerName)
+	case err != nil:
+		return fmt.Errorf("tier marker %s/%s: %w", t.Path, MarkerName, err)
+	case m.Name != t.marker.Name || !strings.EqualFold(m.UUID, t.marker.UUID):
+		return fmt.Errorf("tier marker %s/%s changed while mounted: it names tier %q uuid %s, the tier mounted was %q uuid %s",
+			t.Path, MarkerName, m.Name, m.UUID, t.marker.Name, t.marker.UUID)
+	}
+	return nil
+}
+
+// readMarkerAt reads the marker in the directory dirfd; O_NOFOLLOW keeps
+// a symlink planted there from pointing the check elsewhere.
+func readMarkerAt(dirfd int) (Marker, error) {
+	var m Marker
+	fd, err := unix.Openat(dirfd, MarkerName, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return m, fmt.Errorf("open: %w", err)
+	}
+	defer unix.Close(fd)
+	b := make([]byte, maxMarkerSize)
+	n, err := unix.Read(fd, b)
+	if err != nil {
+		return m, fmt.Errorf("read: %w", err)
+	}
+	if err := json.Unmarshal(b[:n], &m); err != nil {
+		return m, fmt.Errorf("parse: %w", err)
+	}
+	return m, nil
 }
 
 // writeFileDurable writes dir/name through a temporary file, fsyncs it,

@@ -44,6 +44,12 @@ type Tier struct {
 	rootDev uint64
 	rootIno uint64
 
+	marker Marker // as Open read it (persistent tiers)
+	// markerErr is the last marker re-check's failure, kept between the
+	// rounds that re-read it. Only the probe touches it, and a tier's
+	// probes never overlap (Monitor).
+	markerErr error
+
 	down    atomic.Bool
 	lastErr atomic.Pointer[string]
 

@@ -12,21 +12,12 @@ import (
 
 // opsStatus is the part of `tierfs status --json` the ops tests read.
 type opsStatus struct {
-	Mountpoint string `json:"mountpoint"`
-	Config     string `json:"config"`
-	PID        int    `json:"pid"`
-	Tiers      []struct {
-		Name  string `json:"name"`
-		Kind  string `json:"kind"`
-		Up    bool   `json:"up"`
-		Files uint64 `json:"files"`
-		// Backend calls that found their directory cached, and
-		// those that walked to it.
-		DirHits   uint64 `json:"dir_cache_hits"`
-		DirMisses uint64 `json:"dir_cache_misses"`
-	} `json:"tiers"`
-	Requests map[string]uint64 `json:"requests"`
-	Cache    struct {
+	Mountpoint string            `json:"mountpoint"`
+	Config     string            `json:"config"`
+	PID        int               `json:"pid"`
+	Tiers      []opsTierStatus   `json:"tiers"`
+	Requests   map[string]uint64 `json:"requests"`
+	Cache      struct {
 		Hits   uint64 `json:"hits"`
 		Misses uint64 `json:"misses"`
 	} `json:"cache"`
@@ -37,6 +28,21 @@ type opsStatus struct {
 		Forgotten uint64 `json:"forgotten"`
 		Method    string `json:"method"`
 	} `json:"nodes"`
+}
+
+// opsTierStatus is one tier of opsStatus.
+type opsTierStatus struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Up    bool   `json:"up"`
+	Error string `json:"error"`
+	Files uint64 `json:"files"`
+	// Backend calls that found their directory cached, and those that
+	// walked to it.
+	DirHits   uint64 `json:"dir_cache_hits"`
+	DirMisses uint64 `json:"dir_cache_misses"`
+	// ClockSkew is the last measured skew of an nfs tier's server clock.
+	ClockSkew *float64 `json:"clock_skew_seconds"`
 }
 
 // backendCalls counts the backend calls made in a directory below a
