@@ -226,6 +226,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (S
 	}
 	go tiers.Monitor(ctx, r.tiers, healthInterval, healthTimeout, r.onHealthChange)
 	go r.watchSpace(ctx, healthInterval)
+	r.watchClocks(ctx)
 	p := newPruner(r.nodes, r.root.EmbeddedInode(), mountpoint, r.log)
 	if ring != nil {
 		p.pruneNodes = pruneOver(ring)

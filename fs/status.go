@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"time"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -19,6 +21,10 @@ type TierStatus struct {
 	// directory's descriptor cached, and those that walked the path.
 	DirHits   uint64 `json:"dir_cache_hits"`
 	DirMisses uint64 `json:"dir_cache_misses"`
+	// ClockSkew is an nfs tier's last measured clock skew (the server's
+	// time minus this host's), absent until measured.
+	ClockSkew   *float64   `json:"clock_skew_seconds,omitempty"`
+	ClockSkewAt *time.Time `json:"clock_skew_measured,omitempty"`
 	// Space is the health probe's last sample, which placement reads
 	// (nil before the first).
 	Space *SpaceStatus `json:"space,omitempty"`
@@ -92,6 +98,10 @@ func (r *Root) Status() Status {
 	for _, t := range r.tiers {
 		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t)}
 		ts.DirHits, ts.DirMisses = t.DirCacheStats()
+		if c, ok := t.ClockSkew(); ok {
+			skew := c.Skew.Seconds()
+			ts.ClockSkew, ts.ClockSkewAt = &skew, &c.At
+		}
 		var st unix.Statfs_t
 		if ts.Up && t.Statfs(&st) == nil {
 			bs := uint64(st.Bsize)

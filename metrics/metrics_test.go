@@ -20,13 +20,14 @@ import (
 )
 
 func fakeStatus() fs.Status {
+	skew := 90.5
 	return fs.Status{
 		Requests: map[string]uint64{"CREATE": 5, "LOOKUP": 12},
 		Cache:    fs.CacheStats{Hits: 7, Misses: 3, Absent: 5, IndexBytes: 960},
 		Nodes:    fs.NodeStats{Live: 1900, Max: 2000, Pruned: 40, Forgotten: 38},
 		Tiers: []fs.TierStatus{
 			{Name: "fast", Kind: "local", Up: true, Bytes: 1000, BytesFree: 400, Files: 10, FilesFree: 90, DirHits: 11, DirMisses: 2},
-			{Name: "slow", Kind: "nfs", Up: false, Error: "stat: EIO"},
+			{Name: "slow", Kind: "nfs", Up: false, Error: "stat: EIO", ClockSkew: &skew},
 		},
 	}
 }
@@ -70,11 +71,14 @@ tierfs_tier_free_bytes{tier="fast"} 400
 # TYPE tierfs_tier_dir_cache_hits_total counter
 tierfs_tier_dir_cache_hits_total{tier="fast"} 11
 tierfs_tier_dir_cache_hits_total{tier="slow"} 0
+# HELP tierfs_tier_clock_skew_seconds An nfs tier's server clock minus this host's, as last measured (at mount, then every 10 minutes); mail ages by the server's times.
+# TYPE tierfs_tier_clock_skew_seconds gauge
+tierfs_tier_clock_skew_seconds{tier="slow"} 90.5
 `
 	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"tierfs_fuse_requests_total", "tierfs_cache_hits_total", "tierfs_cache_absent_total", "tierfs_name_index_bytes", "tierfs_nodes", "tierfs_nodes_max",
 		"tierfs_nodes_pruned_total", "tierfs_nodes_forgotten_total", "tierfs_tier_up", "tierfs_tier_free_bytes",
-		"tierfs_tier_dir_cache_hits_total")
+		"tierfs_tier_dir_cache_hits_total", "tierfs_tier_clock_skew_seconds")
 	if err != nil {
 		t.Error(err)
 	}

@@ -46,6 +46,8 @@ var (
 		"New files created on another tier (to) than their rule's (from), which was short or answered ENOSPC.", []string{"from", "to"}, nil)
 	descNoSpaceRetries = prometheus.NewDesc("tierfs_create_nospace_retries_total",
 		"Creates that failed with ENOSPC or EDQUOT and were retried on an overflow tier.", nil, nil)
+	descClockSkew = prometheus.NewDesc("tierfs_tier_clock_skew_seconds",
+		"An nfs tier's server clock minus this host's, as last measured (at mount, then every 10 minutes); mail ages by the server's times.", []string{"tier"}, nil)
 	descDirHits = prometheus.NewDesc("tierfs_tier_dir_cache_hits_total",
 		"Backend calls that found their directory's descriptor cached.", []string{"tier"}, nil)
 	descDirMisses = prometheus.NewDesc("tierfs_tier_dir_cache_misses_total",
@@ -58,7 +60,7 @@ type statusCollector struct{ status func() fs.Status }
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
-		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries} {
+		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew} {
 		ch <- d
 	}
 }
@@ -89,6 +91,9 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, up, t.Name, t.Kind)
 		ch <- prometheus.MustNewConstMetric(descDirHits, prometheus.CounterValue, float64(t.DirHits), t.Name)
 		ch <- prometheus.MustNewConstMetric(descDirMisses, prometheus.CounterValue, float64(t.DirMisses), t.Name)
+		if t.ClockSkew != nil {
+			ch <- prometheus.MustNewConstMetric(descClockSkew, prometheus.GaugeValue, *t.ClockSkew, t.Name)
+		}
 		if !t.Up {
 			continue // no space figures from a tier that does not answer
 		}

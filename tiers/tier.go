@@ -57,6 +57,7 @@ type Tier struct {
 
 	space    space                    // the last free-space sample (SampleSpace)
 	reserves atomic.Pointer[[2]Reserve] // min_free, target_free (Reserves)
+	clock    clock                    // the last clock skew measured (MeasureClockSkew)
 
 	lock *os.File // the held lock file (see Lock), nil if not locked
 

@@ -40,6 +40,12 @@ type Options struct {
 	// (NFSv4.2 carries user.* only; NFSv3 carries none): a tier on real
 	// NFS cannot hold trusted.* or security.* attributes.
 	UserXattrsOnly bool
+	// ClockOffset is how far the emulated server's clock is ahead of
+	// this host's (negative: behind). The server stamps the times of
+	// files with its clock, as an NFS server does: times it reports are
+	// shifted by the offset, times a client sets explicitly are kept as
+	// set.
+	ClockOffset time.Duration
 	// Debug logs every FUSE request.
 	Debug bool
 }
@@ -79,7 +85,7 @@ func Mount(backing, mountpoint string, o Options) (*Server, error) {
 	}
 	d := &delayer{meta: o.Delay, fsync: o.FsyncDelay}
 	rd := &fs.LoopbackRoot{Path: backing, Dev: uint64(st.Dev)}
-	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: rd}, d: d, userXattrs: o.UserXattrsOnly}
+	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: rd}, d: d, userXattrs: o.UserXattrsOnly, clock: serverClock{o.ClockOffset}}
 	rd.RootNode = root
 
 	mo := fuse.MountOptions{

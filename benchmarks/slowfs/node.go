@@ -17,6 +17,7 @@ type node struct {
 	*fs.LoopbackNode
 	d          *delayer
 	userXattrs bool // Options.UserXattrsOnly
+	clock      serverClock
 }
 
 var (
@@ -47,60 +48,80 @@ var (
 
 // WrapChild makes every node the loopback creates a slow one.
 func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
-	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d, userXattrs: n.userXattrs}
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), d: n.d, userXattrs: n.userXattrs, clock: n.clock}
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.d.wait(OpLookup)
-	return n.LoopbackNode.Lookup(ctx, name, out)
+	ch, errno := n.LoopbackNode.Lookup(ctx, name, out)
+	n.clock.attr(&out.Attr)
+	return ch, errno
 }
 
 func (n *node) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.d.wait(OpGetattr)
-	return n.LoopbackNode.Getattr(ctx, f, out)
+	errno := n.LoopbackNode.Getattr(ctx, f, out)
+	n.clock.attr(&out.Attr)
+	return errno
 }
 
 // Statx is the kernel's GETATTR when the caller asks for more than the
 // basic attributes (the birth time): the same round trip to the server.
 func (n *node) Statx(ctx context.Context, f fs.FileHandle, flags uint32, mask uint32, out *fuse.StatxOut) syscall.Errno {
 	n.d.wait(OpGetattr)
-	return n.LoopbackNode.Statx(ctx, f, flags, mask, out)
+	errno := n.LoopbackNode.Statx(ctx, f, flags, mask, out)
+	n.clock.statx(&out.Statx)
+	return errno
 }
 
 func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	n.d.wait(OpSetattr)
-	return n.LoopbackNode.Setattr(ctx, f, in, out)
+	errno := n.LoopbackNode.Setattr(ctx, f, n.clock.setattr(in), out)
+	n.clock.attr(&out.Attr)
+	return errno
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	n.d.wait(OpCreate)
-	return n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	ch, fh, fl, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
+	n.clock.attr(&out.Attr)
+	return ch, fh, fl, errno
 }
 
 // Tmpfile (open with O_TMPFILE) creates an inode like Create does.
 func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	n.d.wait(OpCreate)
-	return n.LoopbackNode.Tmpfile(ctx, flags, mode, out)
+	ch, fh, fl, errno := n.LoopbackNode.Tmpfile(ctx, flags, mode, out)
+	n.clock.attr(&out.Attr)
+	return ch, fh, fl, errno
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.d.wait(OpMknod)
-	return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
+	ch, errno := n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
+	n.clock.attr(&out.Attr)
+	return ch, errno
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.d.wait(OpMkdir)
-	return n.LoopbackNode.Mkdir(ctx, name, mode, out)
+	ch, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
+	n.clock.attr(&out.Attr)
+	return ch, errno
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.d.wait(OpSymlink)
-	return n.LoopbackNode.Symlink(ctx, target, name, out)
+	ch, errno := n.LoopbackNode.Symlink(ctx, target, name, out)
+	n.clock.attr(&out.Attr)
+	return ch, errno
 }
 
 func (n *node) Link(ctx context.Context, target fs.InodeEmbedder, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	n.d.wait(OpLink)
-	return n.LoopbackNode.Link(ctx, target, name, out)
+	ch, errno := n.LoopbackNode.Link(ctx, target, name, out)
+	n.clock.attr(&out.Attr)
+	return ch, errno
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -130,6 +130,11 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 	if len(r.Overflows) > 0 || r.NoSpaceRetries > 0 {
 		fmt.Fprintf(w, "  overflow: %s\n", overflowSummary(r.Overflows, r.NoSpaceRetries))
 	}
+	for _, t := range r.Tiers {
+		if line := clockSummary(t); line != "" {
+			fmt.Fprintf(w, "  clock: %s\n", line)
+		}
+	}
 	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
@@ -181,6 +186,23 @@ func dirSummary(ts []fs.TierStatus) string {
 		return "no backend calls yet"
 	}
 	return fmt.Sprintf("%d cached, %d walked (%.1f%% cached)", hits, misses, 100*float64(hits)/float64(hits+misses))
+}
+
+// clockSummary tells how far an nfs tier's server clock is from this
+// host's, with a warning beyond fs.ClockWarnSkew ("" if not measured).
+func clockSummary(t fs.TierStatus) string {
+	if t.ClockSkew == nil {
+		return ""
+	}
+	skew := time.Duration(*t.ClockSkew * float64(time.Second))
+	line := fmt.Sprintf("tier %s: server clock %+.3fs from this host's", t.Name, skew.Seconds())
+	if t.ClockSkewAt != nil {
+		line += fmt.Sprintf(" (measured %s)", t.ClockSkewAt.Local().Format(time.TimeOnly))
+	}
+	if skew.Abs() > fs.ClockWarnSkew {
+		line += fmt.Sprintf(" WARNING: over %v; mail ages by the server's times, sync both clocks (NTP)", fs.ClockWarnSkew)
+	}
+	return line
 }
 
 // nodeSummary tells how many nodes the daemon keeps for the kernel's

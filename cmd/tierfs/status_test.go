@@ -15,6 +15,7 @@ import (
 )
 
 func TestPrintStatus(t *testing.T) {
+	skew := -2.5
 	r := &control.StatusReport{
 		Mountpoint: "/srv/mail", Config: "/etc/tierfs/tierfs.toml", PID: 77, Uptime: 3725,
 		Status: fs.Status{
@@ -23,7 +24,7 @@ func TestPrintStatus(t *testing.T) {
 					Space: &fs.SpaceStatus{Capacity: 64 << 20, Free: 48 << 20, FreeFiles: 1000}},
 				{Name: "fast", Path: "/srv/fast", Kind: "local", Up: true, Bytes: 64 << 20, BytesFree: 1 << 20, Files: 12, FilesFree: 1000,
 					Space: &fs.SpaceStatus{Capacity: 64 << 20, Free: 1 << 20, FreeFiles: 1000, MinFree: 8 << 20, TargetFree: 16 << 20, Short: true, BelowTarget: true}},
-				{Name: "slow", Path: "/mnt/nfs", Kind: "nfs", Up: false, Error: "health probe timed out", DirHits: 1, DirMisses: 0,
+				{Name: "slow", Path: "/mnt/nfs", Kind: "nfs", Up: false, Error: "health probe timed out", DirHits: 1, DirMisses: 0, ClockSkew: &skew,
 					Space: &fs.SpaceStatus{Capacity: 1 << 30, Free: 100 << 20, MinFree: 10 << 20, TargetFree: 200 << 20, BelowTarget: true}},
 			},
 			Overflows:      []fs.Overflow{{From: "fast", To: "slow", Creates: 7}},
@@ -50,9 +51,32 @@ func TestPrintStatus(t *testing.T) {
 		"nodes: 1834 live (cap 2000), 18234 pruned by FUSE_NOTIFY_PRUNE, 18300 forgotten",
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
 		"mover: files=4 running=true",
+		"clock: tier slow: server clock -2.500s from this host's WARNING",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// An nfs tier's clock skew shows with its sign, and beyond a second
+// with a warning; a tier never measured shows none.
+func TestClockSummary(t *testing.T) {
+	at := time.Date(2026, 12, 6, 7, 30, 0, 0, time.Local)
+	skew := func(s float64) *float64 { return &s }
+	for _, tt := range []struct {
+		skew      *float64
+		want, not string
+	}{
+		{nil, "", ""},
+		{skew(90.25), "tier slow: server clock +90.250s from this host's (measured 07:30:00) WARNING: over 1s", ""},
+		{skew(-1.5), "server clock -1.500s from this host's (measured 07:30:00) WARNING", ""},
+		{skew(0.004), "server clock +0.004s from this host's (measured 07:30:00)", "WARNING"},
+		{skew(-1), "server clock -1.000s", "WARNING"},
+	} {
+		got := clockSummary(fs.TierStatus{Name: "slow", Kind: "nfs", ClockSkew: tt.skew, ClockSkewAt: &at})
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) || (tt.not != "" && strings.Contains(got, tt.not)) {
+			t.Errorf("clockSummary(%v) = %q, want it to contain %q and not %q", tt.skew, got, tt.want, tt.not)
 		}
 	}
 }

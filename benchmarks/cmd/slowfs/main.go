@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	slowfs [-delay 250us] [-fsync-delay 250us] [-stats-socket PATH] BACKING MOUNTPOINT
+//	slowfs [-delay 250us] [-fsync-delay 250us] [-clock-offset 0s] [-stats-socket PATH] BACKING MOUNTPOINT
 //
 // With -stats-socket, GET /counts over that unix socket returns the
 // number of delayed calls per operation as JSON.
@@ -43,6 +43,7 @@ func run(args []string) error {
 	fset.DurationVar(&o.NegativeTimeout, "negative-timeout", o.NegativeTimeout, "kernel negative name cache timeout")
 	fset.BoolVar(&o.Passthrough, "passthrough", false, "let reads/writes bypass the daemon (breaks passthrough of a FUSE fs stacked on top)")
 	fset.BoolVar(&o.UserXattrsOnly, "user-xattrs-only", false, "refuse xattrs outside user.* at once, as the Linux NFS client does")
+	fset.DurationVar(&o.ClockOffset, "clock-offset", 0, "how far the emulated server's clock is ahead of this host's (negative: behind); it stamps file times with it")
 	fset.BoolVar(&o.Debug, "debug", false, "log every FUSE request")
 	statsSock := fset.String("stats-socket", "", "serve GET /counts on this unix socket")
 	if err := fset.Parse(args); err != nil {
