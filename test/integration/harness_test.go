@@ -134,6 +134,9 @@ type tierSpec struct {
 	// the default size=64m (e.g. "size=4m,nr_inodes=64").
 	TmpfsOpts string
 	MinFree   string // min_free, if set
+	// ClockOffset is how far the emulated NFS server's clock (Backing
+	// "nfs") is ahead of this host's.
+	ClockOffset time.Duration
 }
 
 // ruleSpec is one placement rule.
@@ -267,7 +270,7 @@ func prepareFixture(t testing.TB, cfg *fsConfig) *fixture {
 			case tr.Backing == "ext4", tr.Backing == "ext4-nobtime":
 				f.mountExt4(t, tr.Path, tr.Backing == "ext4-nobtime")
 			case tr.Backing == "nfs":
-				f.mountNFS(t, tr.Path)
+				f.mountNFS(t, tr.Path, tr.ClockOffset)
 			case tr.Kind == "tmpfs", tr.Backing == "tmpfs":
 				f.mountTmpfsOpts(t, tr.Path, cmp.Or(tr.TmpfsOpts, "size=64m"))
 			}
@@ -329,15 +332,15 @@ func (f *fixture) mountExt4(t testing.TB, dir string, noBtime bool) {
 // mountNFS mounts the benchmarks' NFS emulation (slowfs, served by this
 // process, without delays) on dir, over a directory beside it: a tier
 // that, like one on a Linux NFS client, holds user.* extended attributes
-// only.
-func (f *fixture) mountNFS(t testing.TB, dir string) {
+// only, and whose server's clock is clockOffset ahead.
+func (f *fixture) mountNFS(t testing.TB, dir string, clockOffset time.Duration) {
 	t.Helper()
 	backing := dir + ".backing"
 	if err := os.Mkdir(backing, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	o := slowfs.DefaultOptions()
-	o.Delay, o.FsyncDelay, o.UserXattrsOnly = 0, 0, true
+	o.Delay, o.FsyncDelay, o.UserXattrsOnly, o.ClockOffset = 0, 0, true, clockOffset
 	if _, err := slowfs.Mount(backing, dir, o); err != nil {
 		t.Fatal(err)
 	}
