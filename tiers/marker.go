@@ -61,13 +61,15 @@ func WriteMarker(dir, name string) (Marker, error) {
 
 // checkMarker fails unless the tier root carries this tier's marker,
 // which it keeps for the health probe to compare with (recheckMarker).
+// It reads the marker beneath the root descriptor, as the probe does:
+// the marker of the directory opened, whatever the path leads to now.
 func (t *Tier) checkMarker() error {
-	m, err := ReadMarker(t.Path)
+	m, err := readMarkerAt(t.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("tier %q: %s has no tier marker (%s): is the filesystem mounted? If this is a new tier, run \"tierfs init\"", t.Name, t.Path, MarkerName)
 	}
 	if err != nil {
-		return fmt.Errorf("tier %q: %w", t.Name, err)
+		return fmt.Errorf("tier %q: %s/%s: %w", t.Name, t.Path, MarkerName, err)
 	}
 	if m.Name != t.Name {
 		return fmt.Errorf("tier %q: %s is marked as tier %q; check the config's tier paths", t.Name, t.Path, m.Name)

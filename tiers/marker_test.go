@@ -104,3 +104,24 @@ func TestProbeRechecksMarker(t *testing.T) {
 		})
 	}
 }
+
+// Open reads the marker beneath the root it opened, as the probe does,
+// so a marker the probe would refuse (a symlink, even to the right
+// marker) is refused at mount.
+func TestOpenRefusesSymlinkedMarker(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if _, err := WriteMarker(other, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(other, MarkerName), filepath.Join(dir, MarkerName)); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Open(Spec{Name: "slow", Path: dir, Kind: KindLocal}, 0)
+	if err == nil {
+		tr.Close()
+		t.Fatal("Open accepted a marker that is a symlink")
+	}
+	if !strings.Contains(err.Error(), `tier "slow"`) || !strings.Contains(err.Error(), MarkerName) {
+		t.Errorf("Open = %v, want an error naming the tier and the marker", err)
+	}
+}
