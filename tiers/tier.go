@@ -55,9 +55,9 @@ type Tier struct {
 
 	noXattrat atomic.Bool // the kernel lacks getxattrat(2)
 
-	space    space                    // the last free-space sample (SampleSpace)
+	space    space                      // the last free-space sample (SampleSpace)
 	reserves atomic.Pointer[[2]Reserve] // min_free, target_free (Reserves)
-	clock    clock                    // the last clock skew measured (MeasureClockSkew)
+	clock    clock                      // the last clock skew measured (MeasureClockSkew)
 
 	lock *os.File // the held lock file (see Lock), nil if not locked
 
