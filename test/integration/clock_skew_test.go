@@ -4,9 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -92,18 +90,7 @@ func TestCrashDuringClockProbe(t *testing.T) {
 	f.requireOnTier(t, "mail/u/cur/1", "slow")
 	f.unmount(t)
 	f.mount(t, crashPointEnv+"=clock-probe-created")
-	d := f.d
-	if !d.wait(mountWait) {
-		t.Fatal("the daemon did not die at the crash point")
-	}
-	var ee *exec.ExitError
-	if !errors.As(d.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("daemon ended with %v, want killed by SIGKILL at the crash point\n%s", d.waitErr, d.log())
-	}
-	f.d = nil
-	if out, err := exec.Command("umount", "-l", f.mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount -l the dead mount: %v %s", err, out)
-	}
+	mvWaitKilled(t, f)
 	left := readdirNames(t, f.tierPath("slow", ".tierfs-moving"))
 	if len(left) != 1 || !strings.HasPrefix(left[0], "clock-") {
 		t.Fatalf("premise: after the crash slow's .tierfs-moving should hold the probe's temporary, holds %q", left)

@@ -80,21 +80,11 @@ func TestMoverCrashAtEveryStep(t *testing.T) {
 	}
 }
 
-// mvCheckIntact checks every file through the mount and on the tiers.
+// mvCheckIntact checks every file through the mount and on the tiers,
+// and that no name is listed twice.
 func mvCheckIntact(t *testing.T, f *fixture, content map[string][]byte, inos map[string]uint64) {
 	t.Helper()
-	for rel, want := range content {
-		got, err := os.ReadFile(f.path(rel))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s through tierfs: %d bytes, err %v; want %d bytes as written", rel, len(got), err, len(want))
-		}
-		if held := f.tiersHolding(rel); len(held) != 1 {
-			t.Errorf("%s is held by tiers %v, want exactly one", rel, held)
-		}
-		if ino := mvIno(t, f, rel); ino != inos[rel] {
-			t.Errorf("%s: st_ino %d, was %d before the move", rel, ino, inos[rel])
-		}
-	}
+	mvCheckFiles(t, f, content, inos)
 	for _, dir := range []string{mvUserDir + "/cur", mvUserDir + "/new"} {
 		names := readdirNames(t, f.path(dir))
 		if len(slices.Compact(slices.Clone(names))) != len(names) {
@@ -108,6 +98,24 @@ func mvCheckIntact(t *testing.T, f *fixture, content map[string][]byte, inos map
 		}
 		if len(names) != want {
 			t.Errorf("readdir %s: %v, want %d names", dir, names, want)
+		}
+	}
+}
+
+// mvCheckFiles checks every file's content and inode number through the
+// mount, and that exactly one tier holds it.
+func mvCheckFiles(t *testing.T, f *fixture, content map[string][]byte, inos map[string]uint64) {
+	t.Helper()
+	for rel, want := range content {
+		got, err := os.ReadFile(f.path(rel))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s through tierfs: %d bytes, err %v; want %d bytes as written", rel, len(got), err, len(want))
+		}
+		if held := f.tiersHolding(rel); len(held) != 1 {
+			t.Errorf("%s is held by tiers %v, want exactly one", rel, held)
+		}
+		if ino := mvIno(t, f, rel); ino != inos[rel] {
+			t.Errorf("%s: st_ino %d, was %d before the move", rel, ino, inos[rel])
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -140,25 +139,7 @@ func prRequireTiers(t *testing.T, f *fixture, names []string, moved []string, co
 			t.Errorf("%s: on %v, want [%s]", rel, got, want)
 		}
 	}
-	prCheckIntact(t, f, content, inos)
-}
-
-// prCheckIntact checks every file's content and inode number through the
-// mount, and that exactly one tier holds it.
-func prCheckIntact(t *testing.T, f *fixture, content map[string][]byte, inos map[string]uint64) {
-	t.Helper()
-	for rel, want := range content {
-		got, err := os.ReadFile(f.path(rel))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s through tierfs: %d bytes, err %v; want %d bytes as written", rel, len(got), err, len(want))
-		}
-		if held := f.tiersHolding(rel); len(held) != 1 {
-			t.Errorf("%s is held by tiers %v, want exactly one", rel, held)
-		}
-		if ino := mvIno(t, f, rel); ino != inos[rel] {
-			t.Errorf("%s: st_ino %d, was %d before the move", rel, ino, inos[rel])
-		}
-	}
+	mvCheckFiles(t, f, content, inos)
 }
 
 // Fast is a 2 MiB tmpfs with target_free 1 MiB, filled with young mail
@@ -320,7 +301,7 @@ func TestMoverMisplacedWaitsForRoom(t *testing.T) {
 			}
 		}
 	}
-	prCheckIntact(t, f, content, inos)
+	mvCheckFiles(t, f, content, inos)
 }
 
 // The daemon starts a pass by itself when fast falls below target_free,
@@ -375,7 +356,7 @@ func TestMoverPressureCrash(t *testing.T) {
 			}
 			mvWaitKilled(t, f)
 			f.mount(t)
-			prCheckIntact(t, f, content, inos)
+			mvCheckFiles(t, f, content, inos)
 			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {
 				t.Errorf("temporaries left after the remount: %v", left)
 			}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -344,12 +342,11 @@ func TestSpaceRetryCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			fx.mount(t, crashPointEnv+"="+tc.point)
-			d := fx.d
 			fillInodes(t, fx, "fast", 1)
 			if err := os.WriteFile(fx.path("d/new"), []byte("new\n"), 0o644); err == nil {
 				t.Fatal("create succeeded although the daemon was to crash in it")
 			}
-			requireKilled(t, fx, d)
+			mvWaitKilled(t, fx)
 			if got := fx.tiersHolding("d/new"); tc.made != (len(got) == 1 && got[0] == "slow") || !tc.made && len(got) != 0 {
 				t.Fatalf("premise: after the crash at %s d/new is on %v", tc.point, got)
 			}
@@ -371,23 +368,6 @@ func TestSpaceRetryCrash(t *testing.T) {
 				t.Errorf("d/new: %q (%v)", got, err)
 			}
 		})
-	}
-}
-
-// requireKilled waits for the daemon d to die of SIGKILL at its crash
-// point and lazily unmounts the dead mount.
-func requireKilled(t testing.TB, fx *fixture, d *daemon) {
-	t.Helper()
-	if !d.wait(mountWait) {
-		t.Fatal("the daemon did not die at the crash point")
-	}
-	var ee *exec.ExitError
-	if !errors.As(d.waitErr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("daemon ended with %v, want killed by SIGKILL at the crash point\n%s", d.waitErr, d.log())
-	}
-	fx.d = nil
-	if out, err := exec.Command("umount", "-l", fx.mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount -l the dead mount: %v %s", err, out)
 	}
 }
 
