@@ -117,11 +117,11 @@ func printReport(w io.Writer, r *mover.Report) {
 	if r.DryRun {
 		verb = "would move"
 	}
-	fmt.Fprintf(w, "%s %d files, %s", verb, r.Files, humanBytes(r.Bytes))
+	fmt.Fprintf(w, "%s %d files, %s", verb, r.Files, iecBytes(uint64(r.Bytes)))
 	if len(r.Moves) > 0 {
 		var parts []string
 		for _, k := range sortedKeys(r.Moves) {
-			parts = append(parts, fmt.Sprintf("%s %d files %s", k, r.Moves[k].Files, humanBytes(r.Moves[k].Bytes)))
+			parts = append(parts, fmt.Sprintf("%s %d files %s", k, r.Moves[k].Files, iecBytes(uint64(r.Moves[k].Bytes))))
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, "; "))
 	}
@@ -162,7 +162,7 @@ func printRoom(w io.Writer, r *mover.Report) {
 		verb = "would make room"
 	}
 	for _, k := range sortedKeys(r.MadeRoom) {
-		fmt.Fprintf(w, "%s: %d files, %s on %s\n", verb, r.MadeRoom[k].Files, humanBytes(r.MadeRoom[k].Bytes), k)
+		fmt.Fprintf(w, "%s: %d files, %s on %s\n", verb, r.MadeRoom[k].Files, iecBytes(uint64(r.MadeRoom[k].Bytes)), k)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -176,20 +176,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// humanBytes writes n with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, u := float64(n), 0
-	for f >= unit && u < 4 {
-		f /= unit
-		u++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGT"[u-1])
 }
 
 // showProgress redraws a progress line from GET /mover until done.
@@ -231,7 +217,7 @@ func progressLine(p *mover.Progress) string {
 	}
 	n := min(int(frac*width), width)
 	return fmt.Sprintf("[%s%s] %d/%d files, %s/%s", strings.Repeat("#", n), strings.Repeat(".", width-n),
-		p.FilesDone, p.Files, humanBytes(p.BytesDone), humanBytes(p.Bytes))
+		p.FilesDone, p.Files, iecBytes(uint64(p.BytesDone)), iecBytes(uint64(p.Bytes)))
 }
 
 // isTerminal reports whether w is a terminal.

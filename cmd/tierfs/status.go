@@ -15,8 +15,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/control"
 	"github.com/tierfs/tierfs/fs"
+	"github.com/tierfs/tierfs/mover"
 
 	"github.com/tierfs/tierfs/internal/mountinfo"
 )
@@ -139,7 +141,9 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
 	if len(r.Mover) > 0 {
-		fmt.Fprintf(w, "  mover: %s\n", moverSummary(r.Mover))
+		for _, line := range moverSummary(r.Mover) {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
 	}
 }
 
@@ -247,24 +251,64 @@ func requestSummary(m map[string]uint64) string {
 	return fmt.Sprintf("%d total (%s)", total, strings.Join(parts, ", "))
 }
 
-// moverSummary prints the mover's report, whatever its fields, as
-// key=value pairs (or as it came when it is not a JSON object).
-func moverSummary(raw json.RawMessage) string {
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return string(raw)
+// moverSummary tells, in a line or three, how the mover is paced and
+// what it moved since the daemon started, the pass it is running and how
+// its last pass went. A report it cannot read is shown as it came.
+func moverSummary(raw json.RawMessage) []string {
+	var s mover.Stats
+	if json.Unmarshal(raw, &s) != nil {
+		return []string{"mover: " + string(raw)}
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	pace := "on demand only"
+	if s.Interval > 0 {
+		pace = "every " + config.FormatDuration(s.Interval)
 	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		v, _ := json.Marshal(m[k])
-		parts[i] = k + "=" + string(v)
+	if s.BytesPerSecond > 0 {
+		pace += ", at most " + iecBytes(uint64(s.BytesPerSecond)) + "/s"
 	}
-	return strings.Join(parts, " ")
+	if s.FilesPerSecond > 0 {
+		pace += fmt.Sprintf(", at most %g files/s", s.FilesPerSecond)
+	}
+	passes := "passes"
+	if s.Runs == 1 {
+		passes = "pass"
+	}
+	lines := []string{fmt.Sprintf("mover: %s; %d %s moved %d files, %s; %d failed%s",
+		pace, s.Runs, passes, s.Files, iecBytes(uint64(s.Bytes)), s.Failed, roomAndSkips(s.MadeRoom, s.Skipped))}
+	if p := s.Running; p != nil {
+		lines = append(lines, "mover pass running: "+progressLine(p))
+	}
+	if l := s.Last; l != nil {
+		line := fmt.Sprintf("mover last pass: %s, %d files scanned, %d moved, %s; %d failed%s",
+			l.Started.Local().Format(time.DateTime), l.Scanned, l.Files, iecBytes(uint64(l.Bytes)), l.Failed, roomAndSkips(l.MadeRoom, l.Skipped))
+		if l.Stopped != "" {
+			line += "; stopped early: " + l.Stopped
+		}
+		for _, n := range l.Notes {
+			line += "; note: " + n
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// roomAndSkips lists the room made by tier and the files skipped by
+// reason, each part led by "; " ("" when both are empty).
+func roomAndSkips(room map[string]mover.Count, skipped map[string]int64) string {
+	var b strings.Builder
+	for _, k := range sortedKeys(room) {
+		fmt.Fprintf(&b, "; made room on %s: %d files, %s", k, room[k].Files, iecBytes(uint64(room[k].Bytes)))
+	}
+	var parts []string
+	for _, k := range sortedKeys(skipped) {
+		if skipped[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, skipped[k]))
+		}
+	}
+	if len(parts) > 0 {
+		b.WriteString("; skipped " + strings.Join(parts, ", "))
+	}
+	return b.String()
 }
 
 // iecBytes renders n as "12.3 MiB".

@@ -33,7 +33,7 @@ func TestPrintStatus(t *testing.T) {
 			Cache:          fs.CacheStats{Hits: 3, Misses: 1, Absent: 410, IndexBytes: 12700, IndexBudget: 4 << 20},
 			Nodes:          fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300, Method: fs.PruneMethodPrune},
 		},
-		Mover: json.RawMessage(`{"running":true,"files":4}`),
+		Mover: json.RawMessage(`{"runs":2,"files":4,"bytes":4194304,"failed":0,"interval_ns":3600000000000,"files_per_second":200}`),
 	}
 	var buf bytes.Buffer
 	printStatus(&buf, r)
@@ -50,7 +50,7 @@ func TestPrintStatus(t *testing.T) {
 		"directories: 9 cached, 1 walked (90.0% cached)",
 		"nodes: 1834 live (cap 2000), 18234 pruned by FUSE_NOTIFY_PRUNE, 18300 forgotten",
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
-		"mover: files=4 running=true",
+		"mover: every 1h, at most 200 files/s; 2 passes moved 4 files, 4.0 MiB; 0 failed",
 		"clock: tier slow: server clock -2.500s from this host's WARNING",
 	} {
 		if !strings.Contains(out, want) {
@@ -166,5 +166,42 @@ func TestUnder(t *testing.T) {
 		if got := under(tt.p, tt.mp); got != tt.want {
 			t.Errorf("under(%q, %q) = %v", tt.p, tt.mp, got)
 		}
+	}
+}
+
+// The mover's lines say its pace, its totals, the running pass and the
+// last one, with the room made and the notes; a report of another shape
+// is shown as it came.
+func TestMoverSummary(t *testing.T) {
+	started := time.Date(2026, 12, 6, 8, 39, 1, 0, time.Local)
+	tests := []struct {
+		name string
+		raw  string
+		want []string
+	}{
+		{"idle, on demand", `{"runs":0,"files":0,"bytes":0,"failed":0,"interval_ns":0}`,
+			[]string{"mover: on demand only; 0 passes moved 0 files, 0 B; 0 failed"}},
+		{"made room", `{"runs":1,"files":5,"bytes":5000000,"failed":1,"interval_ns":3600000000000,"bytes_per_second":52428800,
+			"skipped":{"open":2,"no-space":0},"made_room":{"fast":{"files":5,"bytes":5000000}},
+			"last":{"started":"` + started.Format(time.RFC3339) + `","scanned":13,"files":5,"bytes":5000000,"failed":1,
+				"made_room":{"fast":{"files":5,"bytes":5000000}},"skipped":{"open":2},"stopped":"max-bytes reached","notes":["tier fast is still 10 bytes below target_free after this pass"]}}`,
+			[]string{
+				"mover: every 1h, at most 50.0 MiB/s; 1 pass moved 5 files, 4.8 MiB; 1 failed; made room on fast: 5 files, 4.8 MiB; skipped open 2",
+				"mover last pass: 2026-12-06 08:39:01, 13 files scanned, 5 moved, 4.8 MiB; 1 failed; made room on fast: 5 files, 4.8 MiB; skipped open 2; stopped early: max-bytes reached; note: tier fast is still 10 bytes below target_free after this pass",
+			}},
+		{"running", `{"runs":3,"files":0,"bytes":0,"failed":0,"interval_ns":60000000000,"running":{"phase":"moving","files":4,"bytes":4096,"files_done":1,"bytes_done":1024}}`,
+			[]string{
+				"mover: every 1m; 3 passes moved 0 files, 0 B; 0 failed",
+				"mover pass running: [#######.......................] 1/4 files, 1.0 KiB/4.0 KiB",
+			}},
+		{"unknown shape", `{"runs":"many"}`, []string{`mover: {"runs":"many"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := moverSummary(json.RawMessage(tt.raw))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("moverSummary =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }
