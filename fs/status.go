@@ -1,10 +1,6 @@
 package fs
 
-import (
-	"time"
-
-	"golang.org/x/sys/unix"
-)
+import "time"
 
 // TierStatus is one tier as "tierfs status" shows it.
 type TierStatus struct {
@@ -90,8 +86,8 @@ type CacheStats struct {
 }
 
 // Status reports tier health, space, request counts and live nodes. It
-// is cheap (one statfs per healthy tier) and safe to call from any
-// goroutine.
+// is cheap (no backend call: space is the health probe's last sample)
+// and safe to call from any goroutine.
 func (r *Root) Status() Status {
 	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats(),
 		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load()}
@@ -102,11 +98,11 @@ func (r *Root) Status() Status {
 			skew := c.Skew.Seconds()
 			ts.ClockSkew, ts.ClockSkewAt = &skew, &c.At
 		}
-		var st unix.Statfs_t
-		if ts.Up && t.Statfs(&st) == nil {
-			bs := uint64(st.Bsize)
-			ts.Bytes, ts.BytesFree = st.Blocks*bs, st.Bavail*bs
-			ts.Files, ts.FilesFree = st.Files-st.Ffree, st.Ffree
+		if sp := t.Space(); ts.Up && sp.Sampled {
+			// The health probe's sample, at most a round old: a statfs
+			// here would cost an NFS round trip per tier and per status.
+			ts.Bytes, ts.BytesFree = sp.Capacity, sp.Avail
+			ts.Files, ts.FilesFree = sp.Files-sp.FreeFiles, sp.FreeFiles
 		}
 		s.Tiers = append(s.Tiers, ts)
 	}

@@ -1,8 +1,8 @@
 package tiers
 
-// The mover's view of space: it projects a tier's space through the moves
-// of a pass (the sample lags them), so it asks these questions of a Space
-// value rather than of the last sample.
+// Questions about space asked of a Space value: the mover projects a
+// tier's space through the moves of a pass (the sample lags them), and
+// Short and BelowTarget ask them of the last sample.
 
 // FitsIn reports whether size more bytes (and one inode) on a tier whose
 // space is s would leave it at or above its min_free. A filesystem that

@@ -88,24 +88,11 @@ func (t *Tier) SetReserves(minFree, targetFree Reserve) {
 // Short reports whether the last sample found the tier below its
 // min_free, or out of inodes: a tier that is short takes no new files
 // and is no mover's destination.
-func (t *Tier) Short() bool {
-	s, lo := t.Space(), t.minFree()
-	return s.Sampled && s.below(lo, 0)
-}
+func (t *Tier) Short() bool { return !t.FitsIn(t.Space(), 0) }
 
 // BelowTarget reports whether the last sample found the tier below its
 // target_free: the mover then makes room on it.
-func (t *Tier) BelowTarget() bool {
-	s, hi := t.Space(), t.targetFree()
-	return s.Sampled && !hi.IsZero() && s.below(hi, 0)
-}
-
-// Fits reports whether size more bytes would leave the tier at or above
-// its min_free by the last sample (a tier not sampled yet fits).
-func (t *Tier) Fits(size uint64) bool {
-	s := t.Space()
-	return !s.Sampled || !s.below(t.minFree(), size)
-}
+func (t *Tier) BelowTarget() bool { return t.BelowTargetIn(t.Space()) }
 
 // below reports whether writing size more bytes (and one inode) would
 // leave the space under r, or no inode free.

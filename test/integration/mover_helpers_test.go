@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tierfs/tierfs/mover"
 )
 
 // mvUserDir is alice's mail directory ({hash} of alice is f5).
@@ -41,6 +43,10 @@ type mvReport struct {
 	Skipped map[string]int64 `json:"skipped"`
 	Failed  int64            `json:"failed"`
 	Stopped string           `json:"stopped"`
+	// MadeRoom and Notes are a pass's early demotions by tier and its
+	// notes about space.
+	MadeRoom map[string]mover.Count `json:"made_room"`
+	Notes    []string               `json:"notes"`
 }
 
 // mvMigrate runs `tierfs migrate --json ARGS MNT` and decodes its report.

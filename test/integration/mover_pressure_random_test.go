@@ -70,7 +70,7 @@ func roomRandom(t *testing.T, seed uint64) {
 	dryWant := roomModel(files, need, false)
 	realWant := roomModel(files, need, true)
 
-	dry := prMigrate(t, f, "--dry-run")
+	dry := mvMigrate(t, f, "--dry-run")
 	if dry.Files != int64(len(dryWant)) || dry.MadeRoom["fast"].Files != int64(len(dryWant)) {
 		t.Errorf("seed %d: dry run %+v, model: %d files", seed, dry, len(dryWant))
 	}
@@ -84,7 +84,7 @@ func roomRandom(t *testing.T, seed uint64) {
 			held = append(held, h)
 		}
 	}
-	r := prMigrate(t, f)
+	r := mvMigrate(t, f)
 	for _, h := range held {
 		h.Close()
 	}

@@ -20,26 +20,6 @@ import (
 // that a file takes what its size says.
 const prBlock = 64 << 10
 
-// prReport is the part of `tierfs migrate --json` the pressure tests read.
-type prReport struct {
-	mvReport
-	MadeRoom map[string]mover.Count `json:"made_room"`
-	Notes    []string               `json:"notes"`
-}
-
-func prMigrate(t testing.TB, f *fixture, args ...string) prReport {
-	t.Helper()
-	out, err := mvMigrateErr(f, args...)
-	if err != nil {
-		t.Fatalf("tierfs migrate %v: %v\n%s", args, err, out)
-	}
-	var r prReport
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("tierfs migrate %v: %v\n%s", args, err, out)
-	}
-	return r
-}
-
 // prTmpfs mounts a tmpfs of size on a new directory, unmounted at the end
 // of the test: called before the fixture is made, its cleanup runs after
 // tierfs is unmounted.
@@ -157,7 +137,7 @@ func TestMoverMakesRoom(t *testing.T) {
 		t.Fatalf("premise: %d files to free, want a few", k)
 	}
 
-	dry := prMigrate(t, f, "--dry-run")
+	dry := mvMigrate(t, f, "--dry-run")
 	if dry.Files != int64(k) || dry.Bytes != int64(k)*prBlock || dry.MadeRoom["fast"] != (mover.Count{Files: int64(k), Bytes: int64(k) * prBlock}) {
 		t.Errorf("dry run: %+v, want %d files of fast's oldest", dry, k)
 	}
@@ -172,7 +152,7 @@ func TestMoverMakesRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := prMigrate(t, f)
+	r := mvMigrate(t, f)
 	open.Close()
 	if r.Files != dry.Files || r.Bytes != dry.Bytes || r.MadeRoom["fast"] != dry.MadeRoom["fast"] || r.Skipped[mover.SkipOpen] != 1 || r.Failed != 0 {
 		t.Errorf("pass: %+v, want the dry run's counts %+v and the open file skipped", r, dry)
@@ -182,7 +162,7 @@ func TestMoverMakesRoom(t *testing.T) {
 	if avail := prAvail(t, f, "fast"); avail < target {
 		t.Errorf("fast has %d bytes free after the pass, want at least its target_free %d", avail, target)
 	}
-	if again := prMigrate(t, f); again.Files != 0 || len(again.MadeRoom) != 0 {
+	if again := mvMigrate(t, f); again.Files != 0 || len(again.MadeRoom) != 0 {
 		t.Errorf("a pass at target_free: %+v, want nothing moved", again)
 	}
 	if got := prStatusMadeRoom(t, f); got["fast"] != r.MadeRoom["fast"] {
@@ -223,7 +203,7 @@ func TestMoverMakesRoomSameFilesystem(t *testing.T) {
 	names, content, inos := prFill(t, f, 20)
 	prToFree(t, f, 1<<20)
 	for range 2 {
-		r := prMigrate(t, f)
+		r := mvMigrate(t, f)
 		if r.Files != 0 || len(r.MadeRoom) != 0 || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "same filesystem") }) {
 			t.Errorf("pass with demote_to on fast's filesystem: %+v, want nothing moved and a note why", r)
 		}
@@ -244,7 +224,7 @@ func TestMoverNoSpace(t *testing.T) {
 	}
 	before := mvSnapshot(t, f)
 	for _, args := range [][]string{{"--dry-run"}, nil} {
-		r := prMigrate(t, f, args...)
+		r := mvMigrate(t, f, args...)
 		if r.Files != 0 || r.Skipped[mover.SkipNoSpace] != 3 || r.Failed != 0 {
 			t.Errorf("migrate %v with slow at min_free: %+v, want 3 skipped as %s", args, r, mover.SkipNoSpace)
 		}
@@ -281,7 +261,7 @@ func TestMoverMisplacedWaitsForRoom(t *testing.T) {
 		{"fits", ""},
 	}
 	for _, st := range steps {
-		r := prMigrate(t, f)
+		r := mvMigrate(t, f)
 		if st.reason != "" {
 			if r.Files != 0 || r.Skipped[st.reason] != 1 {
 				t.Errorf("%s (%d bytes free): %+v, want skipped as %s", st.name, prAvail(t, f, "fast"), r, st.reason)
@@ -360,7 +340,7 @@ func TestMoverPressureCrash(t *testing.T) {
 			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {
 				t.Errorf("temporaries left after the remount: %v", left)
 			}
-			r := prMigrate(t, f)
+			r := mvMigrate(t, f)
 			if r.Failed != 0 || len(r.Skipped) != 0 {
 				t.Errorf("pass after recovery: %+v", r)
 			}
