@@ -34,9 +34,13 @@ func (t *Tier) Shortfall(s Space) uint64 {
 
 // SameFilesystem reports whether t and o are directories of one
 // filesystem (the same st_dev, or the same non-zero f_fsid as two NFS
-// mounts of one export show): moving files from one to the other frees
-// no space.
+// mounts of one export show, or for two btrfs tiers the same filesystem
+// UUID, since subvolumes differ in both): moving files from one to the
+// other frees no space. It reads only what Open learned.
 func (t *Tier) SameFilesystem(o *Tier) bool {
+	if t.btrfsFS != nil && o.btrfsFS != nil {
+		return *t.btrfsFS == *o.btrfsFS
+	}
 	if t.rootDev == o.rootDev {
 		return true
 	}

@@ -43,6 +43,10 @@ type Tier struct {
 	dirs    dirCache
 	rootDev uint64
 	rootIno uint64
+	// btrfsFS is the UUID of the btrfs filesystem holding the root, nil
+	// when it is not btrfs (SameFilesystem). Read once at Open: the root
+	// descriptor pins the filesystem.
+	btrfsFS *[16]byte
 
 	marker Marker // as Open read it (persistent tiers)
 	// markerErr is the last marker re-check's failure, kept between the
@@ -90,6 +94,14 @@ func Open(spec Spec, index int) (*Tier, error) {
 		return nil, fmt.Errorf("tier %q: stat %s: %w", spec.Name, spec.Path, err)
 	}
 	t.rootDev, t.rootIno = st.Dev, st.Ino
+	uuid, isBtrfs, err := btrfsUUID(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tier %q: %s: %w", spec.Name, spec.Path, err)
+	}
+	if isBtrfs {
+		t.btrfsFS = &uuid
+	}
 	if _, err := t.SampleSpace(); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tier %q: statfs %s: %w", spec.Name, spec.Path, err)

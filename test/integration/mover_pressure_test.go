@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tierfs/tierfs/internal/loopfs"
 	"github.com/tierfs/tierfs/mover"
 )
 
@@ -212,6 +213,31 @@ func TestMoverMakesRoomSameFilesystem(t *testing.T) {
 	if n := strings.Count(f.d.log(), "same filesystem"); n != 1 {
 		t.Errorf("the daemon logged the same filesystem %d times over two passes, want once:\n%s", n, f.d.log())
 	}
+}
+
+// Fast and slow on two subvolumes of one btrfs filesystem, which differ
+// in st_dev and f_fsid, are one filesystem all the same (its UUID):
+// demoting early would free nothing, so nothing moves and the report
+// says why.
+func TestMoverMakesRoomSameFilesystemBtrfs(t *testing.T) {
+	requireIntegration(t)
+	shared := filepath.Join(t.TempDir(), "btrfs")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loopfs.Btrfs(t, shared)
+	fast, slow := filepath.Join(shared, "fast"), filepath.Join(shared, "slow")
+	loopfs.Subvolume(t, fast)
+	loopfs.Subvolume(t, slow)
+	const target = 255 << 20 // more than the 256 MiB image has free
+	f := prMount(t, prSetup{fast: fast, slow: slow, fastReserve: `min_free = "1MiB"` + "\n" + `target_free = "255MiB"`})
+	names, content, inos := prFill(t, f, 20)
+	prToFree(t, f, target)
+	r := mvMigrate(t, f)
+	if r.Files != 0 || len(r.MadeRoom) != 0 || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "same filesystem") }) {
+		t.Errorf("pass with demote_to on another subvolume of fast's btrfs: %+v, want nothing moved and a note why", r)
+	}
+	prRequireTiers(t, f, names, nil, content, inos)
 }
 
 // A move that would leave its destination below min_free is skipped as
