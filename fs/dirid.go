@@ -36,7 +36,11 @@ func (r *Root) dirID(ti int, p string, st *unix.Stat_t, gen uint64) (uint64, uin
 // copy may be the one that answers. Best effort: the copy exists, and an
 // attribute the tier refuses is logged, not fatal to the create that
 // needed the copy.
-func (r *Root) replicateDir(from, ti int, p string) {
+func (r *Root) replicateDir(from, ti int, p string) { r.replicateDirTo(from, ti, p, p) }
+
+// replicateDirTo is replicateDir onto the directory at path to on tier
+// ti (a temporary that becomes p).
+func (r *Root) replicateDirTo(from, ti int, p, to string) {
 	src, dst := r.tiers[from], r.tiers[ti]
 	var st unix.Stat_t
 	gen, err := src.LstatGen(p, &st)
@@ -45,7 +49,7 @@ func (r *Root) replicateDir(from, ti int, p string) {
 	}
 	sino, sgen := r.dirID(from, p, &st, gen)
 	id := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, sino), sgen)
-	dst.Setxattr(p, dirIDXattr, id, 0) // refused on NFS: see dirIDXattr
+	dst.Setxattr(to, dirIDXattr, id, 0) // refused on NFS: see dirIDXattr
 	buf := make([]byte, 64<<10)
 	n, err := src.Listxattr(p, buf)
 	if err != nil {
@@ -58,7 +62,7 @@ func (r *Root) replicateDir(from, ti int, p string) {
 		}
 		sz, err := src.Getxattr(p, string(name), val)
 		if err == nil {
-			err = dst.Setxattr(p, string(name), val[:sz], 0)
+			err = dst.Setxattr(to, string(name), val[:sz], 0)
 		}
 		if err != nil {
 			r.log.Warn("copy of a directory: could not copy an extended attribute", "path", p, "tier", dst.Name, "xattr", string(name), "err", err)

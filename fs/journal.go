@@ -15,9 +15,9 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
-// journalDir holds intents of multi-tier changes, at the root of the
+// JournalDir holds intents of multi-tier changes, at the root of the
 // first persistent tier.
-const journalDir = ".tierfs-journal"
+const JournalDir = ".tierfs-journal"
 
 const (
 	opRenameDir  = "rename-dir"
@@ -39,8 +39,8 @@ type journal struct {
 }
 
 func openJournal(t *tiers.Tier) (*journal, error) {
-	if err := t.Mkdir(journalDir, 0o700, nil); err != nil && err != unix.EEXIST {
-		return nil, fmt.Errorf("tier %q: create %s: %w", t.Name, journalDir, err)
+	if err := t.Mkdir(JournalDir, 0o700, nil); err != nil && err != unix.EEXIST {
+		return nil, fmt.Errorf("tier %q: create %s: %w", t.Name, JournalDir, err)
 	}
 	return &journal{t: t}, nil
 }
@@ -54,7 +54,7 @@ func (j *journal) begin(in intent) (string, error) {
 	var r [8]byte
 	rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
-	tmp := journalDir + "/" + id + ".tmp"
+	tmp := JournalDir + "/" + id + ".tmp"
 	fd, err := j.t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
 	if err != nil {
 		return "", err
@@ -66,18 +66,18 @@ func (j *journal) begin(in intent) (string, error) {
 		j.t.Unlink(tmp)
 		return "", fmt.Errorf("write %s: %v %v", tmp, werr, serr)
 	}
-	if err := j.t.Rename(tmp, journalDir+"/"+id+".json", 0); err != nil {
+	if err := j.t.Rename(tmp, JournalDir+"/"+id+".json", 0); err != nil {
 		return "", err
 	}
-	return id, j.t.FsyncDir(journalDir)
+	return id, j.t.FsyncDir(JournalDir)
 }
 
 // end removes a finished intent.
 func (j *journal) end(id string) error {
-	if err := j.t.Unlink(journalDir + "/" + id + ".json"); err != nil {
+	if err := j.t.Unlink(JournalDir + "/" + id + ".json"); err != nil {
 		return err
 	}
-	return j.t.FsyncDir(journalDir)
+	return j.t.FsyncDir(JournalDir)
 }
 
 // pending returns the unfinished intents by id; torn temporaries (a
@@ -87,13 +87,13 @@ func (j *journal) pending() (map[string]intent, error) { return j.intents(true) 
 // intents reads the complete intents by id, removing torn temporaries
 // when tidy is set.
 func (j *journal) intents(tidy bool) (map[string]intent, error) {
-	ents, err := j.t.ReadDir(journalDir)
+	ents, err := j.t.ReadDir(JournalDir)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]intent{}
 	for _, d := range ents {
-		p := journalDir + "/" + d.Name
+		p := JournalDir + "/" + d.Name
 		id, ok := strings.CutSuffix(d.Name, ".json")
 		if !ok {
 			if tidy {

@@ -70,6 +70,8 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	n.r.dirCopies.RLock()
+	defer n.r.dirCopies.RUnlock()
 	p, e := n.removable(name)
 	if e != 0 {
 		return e

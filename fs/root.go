@@ -79,7 +79,11 @@ type Root struct {
 	// one after another, and for reading while a move commits: a move
 	// never places its copy in a directory that has moved on some tiers
 	// and not yet on others.
-	tree        sync.RWMutex
+	tree sync.RWMutex
+	// dirCopies is held for writing while the mover copies a directory
+	// to another tier (CopyDir) and for reading by rmdir, so that an
+	// rmdir never misses the new copy.
+	dirCopies   sync.RWMutex
 	moveTargets atomic.Uint64 // tiers that may hold moved files (inode numbers kept in an xattr); see AddMoveTargets
 	cacheTiers  uint64        // tiers of kind nfs: lookups there go through the metadata cache
 	// The name indexes of directories (names.go): their bytes, their

@@ -27,6 +27,8 @@ import (
 type Primitive interface {
 	Move(ctx context.Context, p string, dst int) (int64, error)
 	MoveLinked(ctx context.Context, paths []string, dst int) (int64, error)
+	// CopyDir makes directory p exist on tier dst too (see dirCand).
+	CopyDir(p string, dst int) error
 }
 
 // Observer is told about every move; metrics.Mover implements it.
@@ -264,6 +266,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 		}
 	}
 	m.mu.Unlock()
+	m.copyDirs(s.dirs, o, r)
 	m.moveAll(ctx, cands, o, r, prog, sp)
 	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	if ctx.Err() != nil && r.Stopped == "" {

@@ -169,6 +169,11 @@ func (m *tierMove) MoveLinked(ctx context.Context, paths []string, dst int) (int
 	return n, nil
 }
 
+// CopyDir makes directory p on tier dst.
+func (m *tierMove) CopyDir(p string, dst int) error {
+	return os.MkdirAll(filepath.Join(m.ts[dst].Path, p), 0o755)
+}
+
 // localTiers opens n marked local tiers in temporary directories.
 func localTiers(t *testing.T, names ...string) []*tiers.Tier {
 	t.Helper()

@@ -14,6 +14,10 @@ import (
 type Policy struct {
 	Placement *policy.Placement
 	Aging     []Aging // one per rule, in rule order
+	// Unnamed marks, by tier, the tiers no rule places files on or
+	// demotes to: tiers being retired, whose directories the mover
+	// copies to their rule's tier when no named tier holds them.
+	Unnamed []bool
 }
 
 // Aging is one rule's aging, with tiers resolved to indexes.
@@ -41,5 +45,26 @@ func PolicyFrom(cfg *config.Config) (*Policy, error) {
 	if cfg.Placement == nil || len(cfg.Placement.Rules()) != len(p.Aging) {
 		return nil, fmt.Errorf("%s: rules not compiled", cfg.Source)
 	}
+	p.Unnamed = make([]bool, len(cfg.Tiers))
+	for i := range p.Unnamed {
+		p.Unnamed[i] = true
+	}
+	for ri, r := range cfg.Placement.Rules() {
+		p.Unnamed[r.Tier] = false
+		if to := p.Aging[ri].To; to >= 0 {
+			p.Unnamed[to] = false
+		}
+	}
 	return p, nil
+}
+
+// DemoteTo lists each rule's demote_to tier (-1: none), in rule order:
+// where the filesystem places a new file first when the rule's tier is
+// short.
+func (p *Policy) DemoteTo() []int {
+	out := make([]int, len(p.Aging))
+	for i, a := range p.Aging {
+		out[i] = a.To
+	}
+	return out
 }

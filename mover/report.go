@@ -24,6 +24,7 @@ type Report struct {
 	Files    int64            `json:"files"`
 	Bytes    int64            `json:"bytes"`
 	Linked   int64            `json:"linked,omitempty"` // of Files, those moved with several names
+	Dirs     int64            `json:"dirs,omitempty"`   // directories copied off tiers no rule names
 	Moves    map[string]Count `json:"moves,omitempty"`  // by "from->to"
 	Skipped  map[string]int64 `json:"skipped"`          // by reason (Skip*)
 	Failed   int64            `json:"failed"`

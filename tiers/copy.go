@@ -27,7 +27,8 @@ func StateOf(st *unix.Stat_t) SourceState {
 	return SourceState{Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim, Ctime: st.Ctim, Nlink: uint64(st.Nlink)}
 }
 
-// ClearMoving removes temporaries left by an interrupted copy.
+// ClearMoving removes temporaries left by an interrupted copy: files,
+// and the empty directories a directory copy makes.
 func (t *Tier) ClearMoving() error {
 	if err := t.Mkdir(MovingDir, 0o700, nil); err != nil && err != unix.EEXIST {
 		return fmt.Errorf("tier %q: create %s: %w", t.Name, MovingDir, err)
@@ -37,7 +38,11 @@ func (t *Tier) ClearMoving() error {
 		return err
 	}
 	for _, d := range ents {
-		if err := t.Unlink(MovingDir + "/" + d.Name); err != nil {
+		err := t.Unlink(MovingDir + "/" + d.Name)
+		if err == unix.EISDIR {
+			err = t.Rmdir(MovingDir + "/" + d.Name) // an empty directory copy (fs CopyDir)
+		}
+		if err != nil {
 			return fmt.Errorf("tier %q: remove leftover %s: %w", t.Name, d.Name, err)
 		}
 	}

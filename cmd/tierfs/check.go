@@ -79,6 +79,7 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT")}
+	c.unnamed = unnamedTiers(c)
 	c.run(ctx)
 	return c.summary()
 }
@@ -174,6 +175,9 @@ type checker struct {
 	// mount's replay changes them, so a repair leaves them alone.
 	pending []string
 
+	unnamed []bool              // tiers no rule names (being retired)
+	left    map[int]*retireLeft // what those still hold (tallyUnnamed)
+
 	problems, repaired int
 }
 
@@ -200,6 +204,8 @@ func (c *checker) run(ctx context.Context) {
 		}
 	}
 	c.walk(ctx, "", all)
+	c.retireSummary()
+	c.checkRetiredTiers()
 }
 
 // summary prints the totals and fails while problems remain.
@@ -269,6 +275,7 @@ func (c *checker) checkName(p string, dirs, files []int) {
 		c.repair = false
 		defer func() { c.repair = true }()
 	}
+	c.tallyUnnamed(p, dirs, files)
 	switch {
 	case len(files) > 0 && len(dirs) > 0:
 		c.conflict(p, dirs, files)
@@ -498,16 +505,23 @@ func (c *checker) checkOwn(t *tiers.Tier) {
 			c.report("leftover", what, false, "--repair or the next mount removes it")
 			continue
 		}
-		if err := t.Unlink(tiers.MovingDir + "/" + e.Name); err != nil {
+		err := t.Unlink(tiers.MovingDir + "/" + e.Name)
+		if err == unix.EISDIR {
+			err = t.Rmdir(tiers.MovingDir + "/" + e.Name) // a directory copy's (fs CopyDir)
+		}
+		if err != nil {
 			c.report("leftover", what, false, fmt.Sprintf("repair failed: %v", err))
 			continue
 		}
 		c.report("leftover", what, true, "removed")
 	}
 	c.listRecovered(t, tiers.RecoveredDir)
-	ents, _ = t.ReadDir(".tierfs-journal")
+	ents, _ = t.ReadDir(tfs.JournalDir)
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name, ".json") {
+			if c.isUnnamed(t.Index) {
+				c.leftOn(t.Index).own++
+			}
 			c.report("journal", fmt.Sprintf("%s:.tierfs-journal/%s, an unfinished multi-tier change", t.Name, e.Name), false,
 				"the next mount finishes it; --repair leaves the names it changes until then")
 		}
@@ -544,6 +558,9 @@ func (c *checker) listRecovered(t *tiers.Tier, dir string) {
 			continue
 		}
 		orig := tiers.AsideOrigin(p)
+		if c.isUnnamed(t.Index) {
+			c.leftOn(t.Index).own++
+		}
 		c.report("set aside", fmt.Sprintf("%s:%s, a copy of %s that lost a conflict", t.Name, p, orig), false,
 			"compare it with the file in the mount and delete it by hand")
 	}

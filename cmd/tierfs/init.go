@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/tierfs/tierfs/config"
@@ -36,6 +37,7 @@ func runInit(ctx context.Context, args []string, stdout io.Writer) error {
 	fset := newFlagSet("init")
 	cfgPath := fset.String("config", "", "config `file` (default: the embedded Dovecot preset)")
 	stateDir := fset.String("state-dir", defaultStateDir, "state `dir` of the embedded default (created if missing)")
+	forget := fset.String("forget", "", "forget the removed tier `name`: the next mount no longer checks it for files it would hide")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
 		return err
@@ -74,5 +76,42 @@ func runInit(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "tier %s: %s marked (uuid %s; uuid = %q in its [[tier]] pins it)\n", t.Name, t.Path, m.UUID, m.UUID)
 	}
+	if *forget != "" {
+		return forgetTier(cfg, *forget, stdout)
+	}
+	return nil
+}
+
+// forgetTier drops a tier removed from the config from the members
+// files of the config's persistent tiers: the operator's word that its
+// data is gone for good, so that the mount stops refusing.
+func forgetTier(cfg *config.Config, name string, stdout io.Writer) error {
+	if cfg.TierIndex(name) >= 0 {
+		return fmt.Errorf("%s: init --forget: tier %q is in the config; only a tier removed from it can be forgotten", cfg.Source, name)
+	}
+	found := false
+	for i, ct := range cfg.Tiers {
+		if !ct.Kind.Persistent() {
+			continue
+		}
+		t, err := tiers.Open(tierSpec(ct), i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Source, err)
+		}
+		ms, err := t.ReadMembers()
+		kept := slices.DeleteFunc(slices.Clone(ms), func(m tiers.Member) bool { return m.Name == name })
+		if err == nil && len(kept) < len(ms) {
+			found = true
+			err = t.WriteMembers(kept)
+		}
+		t.Close()
+		if err != nil {
+			return fmt.Errorf("%s: init --forget: %w", cfg.Source, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s: init --forget: no tier of the config remembers a tier %q", cfg.Source, name)
+	}
+	fmt.Fprintf(stdout, "tier %s forgotten: mounts no longer check it\n", name)
 	return nil
 }

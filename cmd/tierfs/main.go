@@ -35,7 +35,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"mount", "mount [--config FILE] [--state-dir DIR] [--foreground] [--log-file FILE] [--log-format text|json] [--stop-timeout D] [-o OPTIONS] MOUNTPOINT", runMount},
-		{"init", "init [--config FILE] [--state-dir DIR]", runInit},
+		{"init", "init [--config FILE] [--state-dir DIR] [--forget TIER]", runInit},
 		{"status", "status [--json] [MOUNTPOINT...]", runStatus},
 		{"reload", "reload MOUNTPOINT...", runReload},
 		{"where", "where PATH...", runWhere},

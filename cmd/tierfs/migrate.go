@@ -129,6 +129,9 @@ func printReport(w io.Writer, r *mover.Report) {
 		fmt.Fprintf(w, "; %d of them with all their hard links", r.Linked)
 	}
 	fmt.Fprintf(w, "\nscanned %d files in %v\n", r.Scanned, r.Finished.Sub(r.Started).Round(time.Millisecond))
+	if r.Dirs > 0 {
+		fmt.Fprintf(w, "%s %d directories off tiers no rule names\n", map[bool]string{false: "copied", true: "would copy"}[r.DryRun], r.Dirs)
+	}
 	printRoom(w, r)
 	var skipped int64
 	var parts []string

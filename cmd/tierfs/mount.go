@@ -193,19 +193,6 @@ func tierSpec(t config.Tier) tiers.Spec {
 		MinFree: tiers.Reserve(t.MinFree), TargetFree: tiers.Reserve(t.TargetFree)}
 }
 
-// demoteTiers lists each rule's demote_to tier (-1: none): where the
-// filesystem places a new file first when the rule's tier is short.
-func demoteTiers(cfg *config.Config) []int {
-	out := make([]int, len(cfg.Rules))
-	for i, r := range cfg.Rules {
-		out[i] = -1
-		if r.Demotes() {
-			out[i] = cfg.TierIndex(r.DemoteTo)
-		}
-	}
-	return out
-}
-
 // closeTiers closes the tiers that were opened; nil entries are tiers
 // that were not (an absent tmpfs tier in check).
 func closeTiers(ts []*tiers.Tier) {

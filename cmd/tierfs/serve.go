@@ -67,6 +67,14 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	defer closeTiers(ts)
+	// Before anything is replayed or served: a tier removed from the
+	// config must not take mail out of sight.
+	if err := checkRetired(ts); err != nil {
+		return fmt.Errorf("%s: %w", cfg.Source, err)
+	}
+	if err := recordMembers(ts); err != nil {
+		return err
+	}
 	d.tiers = ts
 	if cfg.Metrics.Listen != "" {
 		d.metrics = metrics.New(func() tfs.Status { return d.root.Status() })
@@ -80,11 +88,15 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	pol, err := mover.PolicyFrom(cfg)
+	if err != nil {
+		return err
+	}
 	mem := cfg.Cache.Memory()
 	d.root, err = tfs.NewRoot(ctx, tfs.Options{
 		Tiers:       ts,
 		Placement:   cfg.Placement,
-		DemoteTo:    demoteTiers(cfg),
+		DemoteTo:    pol.DemoteTo(),
 		Logger:      d.log,
 		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
 		PausePoint:  pausePoint,
