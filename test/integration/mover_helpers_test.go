@@ -40,6 +40,8 @@ type mvReport struct {
 	Scanned int64            `json:"scanned"`
 	Files   int64            `json:"files"`
 	Bytes   int64            `json:"bytes"`
+	Linked  int64            `json:"linked"` // of Files, moved with several names
+	Dirs    int64            `json:"dirs"`   // directories copied off tiers no rule names
 	Skipped map[string]int64 `json:"skipped"`
 	Failed  int64            `json:"failed"`
 	Stopped string           `json:"stopped"`
