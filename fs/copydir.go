@@ -50,10 +50,11 @@ func (r *Root) CopyDir(p string, dst int) error {
 		}
 		return fmt.Errorf("rename directory %s into place on tier %s: %w", p, td.Name, err)
 	}
+	r.markDir(p, dst)
+	r.crashAt("copydir-after-rename", "path", p)
 	if err := td.FsyncDir(dir); err != nil {
 		return fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err)
 	}
-	r.markDir(p, dst)
 	return nil
 }
 

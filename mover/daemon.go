@@ -29,6 +29,21 @@ func Targets(cfg *config.Config) []int {
 	return out
 }
 
+// NumberKeepers lists the tiers whose files may keep their inode number
+// in an xattr under cfg: the move targets, and the tiers no rule names
+// (pol.Unnamed), which hold only what earlier configs moved or placed
+// there; a tier being retired is one, and leaving it out would change
+// st_ino of the files moved to it at the next mount.
+func NumberKeepers(cfg *config.Config, pol *Policy) []int {
+	out := Targets(cfg)
+	for ti, unnamed := range pol.Unnamed {
+		if unnamed {
+			out = append(out, ti)
+		}
+	}
+	return out
+}
+
 // FromConfig returns the mover a daemon runs for cfg over its open
 // tiers, moving with prim (the mounted *fs.Root). obs may be nil.
 func FromConfig(cfg *config.Config, ts []*tiers.Tier, prim Primitive, obs Observer, log *slog.Logger) (*Mover, error) {

@@ -42,7 +42,7 @@ type scan struct {
 	quiet    bool  // some rule has a quiet period: track activity
 	targets  []int // tiers moves may go to (nil: all)
 	cands    []candidate
-	dirs     []dirCand // directories only tiers no rule names hold (considerDir)
+	dirs     []dirCand              // directories only tiers no rule names hold (considerDir)
 	linked   map[linkKey]*linkGroup // names of hard-linked files, grouped after the walk
 	room     map[int]*roomHeap      // tiers below target_free: their oldest files to demote early
 	roomTo   map[[2]int]bool        // (tier, demote tier) pairs that make room

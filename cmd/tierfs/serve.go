@@ -101,7 +101,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
 		PausePoint:  pausePoint,
 		PauseFor:    pauseFor,
-		MoveTargets: mover.Targets(cfg),
+		MoveTargets: mover.NumberKeepers(cfg, pol),
 		CacheSize:   mem.MetadataBytes,
 		MaxNodes:    mem.MaxNodes,
 	})

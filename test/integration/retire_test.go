@@ -2,8 +2,10 @@ package integration
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,8 +49,9 @@ func rtConfig(f *fixture, names []string, slow string) fsConfig {
 }
 
 // rtSetup mounts tmp, fast and old with old in use and fills it (see
-// the constants); it returns the content of every message.
-func rtSetup(t *testing.T) (*fixture, map[string][]byte) {
+// the constants); it returns the content of every message and the
+// inode numbers of the messages and directories.
+func rtSetup(t *testing.T) (*fixture, map[string][]byte, map[string]uint64) {
 	t.Helper()
 	f := prepareFixture(t, &fsConfig{Tiers: []tierSpec{{Name: "tmp", Kind: "tmpfs"}, {Name: "fast", Kind: "local"}, {Name: "old", Kind: "local"}}})
 	f.writeConfig(t, rtConfig(f, []string{"tmp", "fast", "old"}, "old").toml())
@@ -78,16 +81,25 @@ func rtSetup(t *testing.T) (*fixture, map[string][]byte) {
 	}
 	f.requireOnTier(t, rtYoung, "fast")
 	f.requireOnTier(t, rtEmpty, "old")
-	return f, content
+	inos := map[string]uint64{}
+	for _, rel := range append(slices.Collect(maps.Keys(content)), rtEmpty, rtTmp) {
+		inos[rel] = mvIno(t, f, rel)
+	}
+	return f, content, inos
 }
 
 // rtRequireAll checks every message through the mount (content, the
-// hard link still one file), the directories only old held, and that
-// old's directory holds no file.
-func rtRequireAll(t *testing.T, f *fixture, content map[string][]byte) {
+// hard link still one file), the directories only old held, and the
+// inode numbers of both.
+func rtRequireAll(t *testing.T, f *fixture, content map[string][]byte, inos map[string]uint64) {
 	t.Helper()
 	for rel, want := range content {
 		mvMustBytes(t, f, rel, want)
+	}
+	for rel, ino := range inos {
+		if got := mvIno(t, f, rel); got != ino {
+			t.Errorf("%s: st_ino %d, was %d", rel, got, ino)
+		}
 	}
 	var a, b syscall.Stat_t
 	if err := syscall.Stat(f.path(rtLinked), &a); err != nil {
@@ -137,7 +149,7 @@ func rtFilesOn(t *testing.T, dir string) []string {
 // the first drain pass. At the end every message reads back the same
 // through the mount without old in the config.
 func TestRetireTier(t *testing.T) {
-	f, content := rtSetup(t)
+	f, content, inos := rtSetup(t)
 	newDir := filepath.Join(f.base, "tier-new")
 	if err := os.Mkdir(newDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -185,12 +197,12 @@ func TestRetireTier(t *testing.T) {
 	if left := rtFilesOn(t, f.tiers["old"]); len(left) != 0 {
 		t.Errorf("files left on old after check said it can go: %v", left)
 	}
-	rtRequireAll(t, f, content)
+	rtRequireAll(t, f, content, inos)
 	// 5. Remove old from the config and remount.
 	f.writeConfig(t, rtConfig(f, []string{"tmp", "fast", "new"}, "new").toml())
 	f.unmount(t)
 	f.mount(t)
-	rtRequireAll(t, f, content)
+	rtRequireAll(t, f, content, inos)
 	for rel := range content {
 		if rel != rtYoung {
 			f.requireOnTier(t, rel, "new")
@@ -206,7 +218,7 @@ func TestRetireTier(t *testing.T) {
 // nothing is lost. Old's filesystem gone (its path an empty directory)
 // is refused too, until `tierfs init --forget old`.
 func TestRetireTierSkipped(t *testing.T) {
-	f, content := rtSetup(t)
+	f, content, inos := rtSetup(t)
 	full := rtConfig(f, []string{"tmp", "fast", "old"}, "old").toml()
 	f.unmount(t)
 	f.writeConfig(t, rtConfig(f, []string{"tmp", "fast"}, "fast").toml())
@@ -216,7 +228,7 @@ func TestRetireTierSkipped(t *testing.T) {
 	}
 	f.writeConfig(t, full)
 	f.mount(t)
-	rtRequireAll(t, f, content)
+	rtRequireAll(t, f, content, inos)
 	f.unmount(t)
 
 	// old's filesystem not there: an empty directory at its path.
@@ -234,4 +246,79 @@ func TestRetireTierSkipped(t *testing.T) {
 	runOK(t, f, "init", "--config", f.cfgPath, "--state-dir", f.stateDir, "--forget", "old")
 	f.mount(t)
 	mvMustBytes(t, f, rtYoung, content[rtYoung])
+}
+
+// rtDirs are the directories only old holds after rtSetup, parents
+// first.
+var rtDirs = []string{"archive", "archive/f5", "archive/f5/alice", "archive/f5/alice/.Empty", rtEmpty, "archive/f5/alice/cur", rtTmp}
+
+// The daemon is killed while the drain copies a directory off old:
+// after the temporary copy is made, and after it is renamed into place.
+// After the remount no temporary is left, every directory shows its
+// mode, owner and inode number, the next pass finishes the drain, and
+// the copies carry the same mode and owner.
+func TestRetireCopyDirCrash(t *testing.T) {
+	for _, point := range []string{"copydir-after-mkdir", "copydir-after-rename"} {
+		t.Run(point, func(t *testing.T) {
+			f, content, inos := rtSetup(t)
+			for i, d := range rtDirs {
+				if err := os.Chown(f.path(d), 1234+i, 4321); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(f.path(d), 0o750-os.FileMode(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := map[string]syscall.Stat_t{}
+			for _, d := range rtDirs {
+				want[d] = rtStat(t, f.path(d))
+			}
+			f.writeConfig(t, rtConfig(f, []string{"tmp", "fast", "old"}, "fast").toml())
+			f.unmount(t)
+			f.mount(t, crashPointEnv+"="+point)
+			if out, err := mvMigrateErr(f); err == nil {
+				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
+			}
+			mvWaitKilled(t, f)
+			tmp := mvOwnEntries(f, ".tierfs-moving")
+			if onFast := fileExists(f.tierPath("fast", "archive")); len(tmp) != map[bool]int{true: 1, false: 0}[point == "copydir-after-mkdir"] || onFast != (point == "copydir-after-rename") {
+				t.Fatalf("premise: after a crash at %s: temporaries %v, archive on fast %v", point, tmp, onFast)
+			}
+			f.mount(t)
+			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {
+				t.Errorf("temporaries left after the remount: %v", left)
+			}
+			rtSameDirs(t, f, want, f.path)
+			if r := mvMigrate(t, f); r.Failed != 0 {
+				t.Errorf("pass after the crash: %+v", r)
+			}
+			if out := runOK(t, f, "check", f.mnt); !strings.Contains(out, "tier old: no rule names it and it holds nothing the other tiers lack") {
+				t.Errorf("tierfs check after the drain:\n%s", out)
+			}
+			rtSameDirs(t, f, want, f.path)
+			rtSameDirs(t, f, want, func(rel string) string { return f.tierPath("fast", rel) })
+			rtRequireAll(t, f, content, inos)
+		})
+	}
+}
+
+func rtStat(t *testing.T, p string) syscall.Stat_t {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// rtSameDirs checks the mode and owner of every directory in want at
+// path(rel), and through the mount its inode number too.
+func rtSameDirs(t *testing.T, f *fixture, want map[string]syscall.Stat_t, path func(string) string) {
+	t.Helper()
+	for _, d := range rtDirs {
+		got, w := rtStat(t, path(d)), want[d]
+		if got.Mode != w.Mode || got.Uid != w.Uid || got.Gid != w.Gid || (path(d) == f.path(d) && got.Ino != w.Ino) {
+			t.Errorf("%s: mode %o owner %d:%d ino %d, want mode %o owner %d:%d ino %d", path(d), got.Mode, got.Uid, got.Gid, got.Ino, w.Mode, w.Uid, w.Gid, w.Ino)
+		}
+	}
 }
