@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,6 +18,10 @@ type placing struct {
 	p        *policy.Placement
 	tier     []int
 	demoteTo []int
+	// retiring are the tiers no rule names: an overflow goes there only
+	// when no other tier qualifies, so that a tier being drained is not
+	// filled again.
+	retiring uint64
 }
 
 func newPlacing(p *policy.Placement, demoteTo []int) (*placing, error) {
@@ -37,6 +42,11 @@ func newPlacing(p *policy.Placement, demoteTo []int) (*placing, error) {
 			return nil, fmt.Errorf("rule %d: demote_to tier %d out of range", i+1, d)
 		}
 	}
+	for ti := range p.NumTiers() {
+		if !slices.Contains(pl.tier, ti) && !slices.Contains(pl.demoteTo, ti) {
+			pl.retiring |= bit(ti)
+		}
+	}
 	return pl, nil
 }
 
@@ -50,8 +60,9 @@ type spaceTier interface {
 // overflowTier picks the tier for a new file whose rule's tier home
 // cannot take it: demote, else the first tier of order, that is
 // persistent (a file placed here may be mail), attached and not short;
-// never home or skip. -1 if none qualifies.
-func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int) int {
+// never home or skip, and a tier of retiring only when no other
+// qualifies. -1 if none qualifies.
+func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int, retiring uint64) int {
 	ok := func(ti int) bool {
 		t := ts[ti]
 		return ti != home && ti != skip && t.Persistent() && !t.Short() && t.Attached() == nil
@@ -59,9 +70,11 @@ func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int) int 
 	if demote >= 0 && ok(demote) {
 		return demote
 	}
-	for _, ti := range order {
-		if ok(ti) {
-			return ti
+	for _, last := range []bool{false, true} {
+		for _, ti := range order {
+			if (retiring&bit(ti) != 0) == last && ok(ti) {
+				return ti
+			}
 		}
 	}
 	return -1
@@ -77,7 +90,7 @@ func (r *Root) placeNew(p string) (ti, home int) {
 	if !r.tiers[home].Short() {
 		return home, home
 	}
-	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], -1); o >= 0 {
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], -1, pl.retiring); o >= 0 {
 		return o, home
 	}
 	return home, home // which answers ENOSPC honestly
@@ -96,7 +109,7 @@ func (r *Root) retryTier(p string, failed int) int {
 	pl := r.place.Load()
 	ri, _ := pl.p.Match(p)
 	home := pl.tier[ri]
-	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], failed); o >= 0 || home == failed {
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], failed, pl.retiring); o >= 0 || home == failed {
 		return o
 	}
 	return home

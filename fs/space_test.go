@@ -36,18 +36,21 @@ func TestOverflowTier(t *testing.T) {
 		name               string
 		ts                 []fakeTier
 		home, demote, skip int
+		retiring           uint64
 		want               int
 	}{
-		{"demote_to first", []fakeTier{short, ok, ok}, 0, 2, -1, 2},
-		{"no demote_to: lookup order", []fakeTier{short, ok, ok}, 0, -1, -1, 1},
-		{"demote_to short", []fakeTier{short, ok, short}, 0, 2, -1, 1},
-		{"demote_to down", []fakeTier{short, ok, down}, 0, 2, -1, 1},
-		{"never tmpfs", []fakeTier{tmp, short, ok}, 1, -1, -1, 2},
-		{"tmpfs rule to the first persistent", []fakeTier{{tmpfs: true, short: true}, tmp, ok}, 0, -1, -1, 2},
-		{"never home", []fakeTier{ok, ok}, 0, 0, -1, 1},
-		{"none qualifies", []fakeTier{tmp, short, down}, 1, 2, -1, -1},
-		{"retry skips the failed tier", []fakeTier{ok, ok, ok}, 0, 2, 2, 1},
-		{"retry with nothing left", []fakeTier{ok, tmp, ok}, 0, 2, 2, -1},
+		{"demote_to first", []fakeTier{short, ok, ok}, 0, 2, -1, 0, 2},
+		{"no demote_to: lookup order", []fakeTier{short, ok, ok}, 0, -1, -1, 0, 1},
+		{"demote_to short", []fakeTier{short, ok, short}, 0, 2, -1, 0, 1},
+		{"demote_to down", []fakeTier{short, ok, down}, 0, 2, -1, 0, 1},
+		{"never tmpfs", []fakeTier{tmp, short, ok}, 1, -1, -1, 0, 2},
+		{"tmpfs rule to the first persistent", []fakeTier{{tmpfs: true, short: true}, tmp, ok}, 0, -1, -1, 0, 2},
+		{"never home", []fakeTier{ok, ok}, 0, 0, -1, 0, 1},
+		{"none qualifies", []fakeTier{tmp, short, down}, 1, 2, -1, 0, -1},
+		{"retry skips the failed tier", []fakeTier{ok, ok, ok}, 0, 2, 2, 0, 1},
+		{"retry with nothing left", []fakeTier{ok, tmp, ok}, 0, 2, 2, 0, -1},
+		{"a tier no rule names last", []fakeTier{short, ok, ok}, 0, -1, -1, bit(1), 2},
+		{"a tier no rule names if nothing else", []fakeTier{short, ok, down}, 0, -1, -1, bit(1), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +60,7 @@ func TestOverflowTier(t *testing.T) {
 					order = append(order, i)
 				}
 			}
-			if got := overflowTier(tt.ts, order, tt.home, tt.demote, tt.skip); got != tt.want {
+			if got := overflowTier(tt.ts, order, tt.home, tt.demote, tt.skip, tt.retiring); got != tt.want {
 				t.Errorf("overflowTier = %d, want %d", got, tt.want)
 			}
 		})
