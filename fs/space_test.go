@@ -69,8 +69,8 @@ func TestOverflowTier(t *testing.T) {
 
 // spaceRoot is a root over three local tiers in temporary directories,
 // enough for placement: the rules send "a/**" to fast, demoted to slow,
-// and the rest to fast. A tier is short when its min_free is more than
-// any filesystem holds.
+// "m/**" to mid and the rest to fast. A tier is short when its
+// min_free is more than any filesystem holds.
 func spaceRoot(t *testing.T, log *bytes.Buffer, short ...string) *Root {
 	t.Helper()
 	var ts []*tiers.Tier
@@ -93,18 +93,18 @@ func spaceRoot(t *testing.T, log *bytes.Buffer, short ...string) *Root {
 		ts = append(ts, tr)
 	}
 	var rules []policy.Rule
-	for _, m := range []string{"a/**", "**"} {
+	for i, m := range []string{"a/**", "m/**", "**"} {
 		g, err := policy.CompileGlob(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rules = append(rules, policy.Rule{Glob: g, Tier: 0})
+		rules = append(rules, policy.Rule{Glob: g, Tier: i % 2}) // m/** names mid
 	}
 	p, err := policy.NewPlacement(rules, len(ts))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := newPlacing(p, []int{2, -1})
+	pl, err := newPlacing(p, []int{2, -1, -1})
 	if err != nil {
 		t.Fatal(err)
 	}
