@@ -19,7 +19,7 @@ type dirCand struct {
 // considerDir notes directory p of tier ti when ti is named by no rule
 // and no tier a rule names holds p.
 func (s *scan) considerDir(ti int, p string) {
-	if !s.pol.unnamed(ti) {
+	if !s.pol.unnamed(ti) || s.tiers[ti].EmptyLostFound(p) {
 		return
 	}
 	ri, caps := s.pol.Placement.Match(p)

@@ -12,12 +12,12 @@ import (
 // A tier no rule names is being retired: its files go back to their
 // rule's tier as misplaced, and a directory no named tier holds is
 // copied there (parents first), in a dry run only counted; a directory
-// a named tier holds, or one outside --user, is not.
+// a named tier holds, one outside --user, or an empty lost+found, is not.
 func TestPassCopiesDirsOffUnnamedTier(t *testing.T) {
 	ts := localTiers(t, "fast", "slow", "old")
 	now := time.Now()
 	put(t, ts[2], "mail/f5/alice/cur/a", "aaaa", now)
-	for _, d := range []string{"mail/f5/alice/.Empty/cur", "mail/ca/bob/.Empty", "mail/f5/alice/tmp"} {
+	for _, d := range []string{"mail/f5/alice/.Empty/cur", "mail/ca/bob/.Empty", "mail/f5/alice/tmp", "lost+found"} {
 		if err := os.MkdirAll(filepath.Join(ts[2].Path, d), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -73,3 +73,14 @@ func parseDirents(b []byte, out []Dirent) []Dirent {
 	}
 	return out
 }
+
+// EmptyLostFound reports whether rel is an empty lost+found at the tier
+// root: the filesystem's own (mkfs.ext4 makes one), which a tier being
+// retired may keep. One that holds what fsck found is not.
+func (t *Tier) EmptyLostFound(rel string) bool {
+	if rel != "lost+found" {
+		return false
+	}
+	ents, err := t.ReadDir(rel)
+	return err == nil && len(ents) == 0
+}

@@ -42,7 +42,7 @@ func (c *checker) tallyUnnamed(p string, dirs, files []int) {
 			c.leftOn(ti).files++
 		}
 	}
-	if len(dirs) == 0 || !slices.ContainsFunc(dirs, c.isUnnamed) || slices.ContainsFunc(dirs, func(ti int) bool { return !c.isUnnamed(ti) }) {
+	if len(dirs) == 0 || slices.ContainsFunc(dirs, func(ti int) bool { return !c.isUnnamed(ti) || c.tiers[ti].EmptyLostFound(p) }) {
 		return
 	}
 	for _, ti := range dirs {

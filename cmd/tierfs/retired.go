@@ -97,7 +97,7 @@ func hiddenOn(t *tiers.Tier, ts []*tiers.Tier, dir string) (string, error) {
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return "file " + p, nil
 		}
-		if !dirOnAny(ts, p) {
+		if !dirOnAny(ts, p) && !t.EmptyLostFound(p) {
 			return "directory " + p + ", on no other tier", nil
 		}
 		if h, err := hiddenOn(t, ts, p); h != "" || err != nil {
