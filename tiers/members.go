@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // MembersName is the file at each persistent tier's root that lists the
@@ -27,14 +29,21 @@ type Member struct {
 func (t *Tier) Member() Member { return Member{Name: t.Name, UUID: t.marker.UUID, Path: t.Path} }
 
 // ReadMembers returns the members file at the tier root (nil when there
-// is none: the tier was never mounted by a tierfs that writes it).
+// is none: the tier was never mounted by a tierfs that writes it). It is
+// read beneath the root descriptor, as the marker is.
 func (t *Tier) ReadMembers() ([]Member, error) {
-	b, err := os.ReadFile(filepath.Join(t.Path, MembersName))
-	if errors.Is(err, fs.ErrNotExist) {
+	fd, err := t.Open(MembersName, unix.O_RDONLY, 0, nil)
+	if err == unix.ENOENT {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("tier %q: %w", t.Name, err)
+		return nil, fmt.Errorf("tier %q: open %s: %w", t.Name, MembersName, err)
+	}
+	f := os.NewFile(uintptr(fd), MembersName)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxMembersSize))
+	if err != nil {
+		return nil, fmt.Errorf("tier %q: read %s: %w", t.Name, MembersName, err)
 	}
 	var ms []Member
 	if err := json.Unmarshal(b, &ms); err != nil {
@@ -43,15 +52,43 @@ func (t *Tier) ReadMembers() ([]Member, error) {
 	return ms, nil
 }
 
-// WriteMembers replaces the members file at the tier root, durably: a
-// crash leaves the old list or the new one.
+// maxMembersSize bounds the members file read back (64 tiers' entries
+// take a few KiB).
+const maxMembersSize = 1 << 20
+
+// WriteMembers replaces the members file at the tier root, durably and
+// beneath the root descriptor: a crash leaves the old list or the new
+// one.
 func (t *Tier) WriteMembers(ms []Member) error {
 	b, err := json.MarshalIndent(ms, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileDurable(t.Path, MembersName, append(b, '\n')); err != nil {
+	if err := t.replaceFile(MembersName, append(b, '\n')); err != nil {
 		return fmt.Errorf("tier %q: write %s: %w", t.Name, MembersName, err)
 	}
 	return nil
+}
+
+// replaceFile writes name at the tier root through a temporary, fsyncs
+// it, renames it into place and fsyncs the root.
+func (t *Tier) replaceFile(name string, data []byte) error {
+	tmp := name + ".tmp"
+	t.Unlink(tmp) // a crash's leftover
+	fd, err := t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644, nil)
+	if err != nil {
+		return err
+	}
+	_, werr := unix.Write(fd, data)
+	serr := unix.Fsync(fd)
+	unix.Close(fd)
+	if err := errors.Join(werr, serr); err != nil {
+		t.Unlink(tmp)
+		return err
+	}
+	if err := t.Rename(tmp, name, 0); err != nil {
+		t.Unlink(tmp)
+		return err
+	}
+	return t.FsyncDir("")
 }
