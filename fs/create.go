@@ -29,9 +29,10 @@ func fuseOpenFlags(t *tiers.Tier) uint32 {
 // placeChild makes new child p of n with mk on the tier placement picks
 // (see placeNew), after making n exist there. A create that fails for
 // want of space or quota tries once more on an overflow tier (see
-// retryTier). It returns the tier tried last.
-func (n *node) placeChild(p string, mk func(ti int) syscall.Errno) (int, syscall.Errno) {
-	ti, home := n.r.placeNew(p)
+// retryTier). It returns the tier tried last and whether that is the
+// rule's demote_to tier taking the child for want of space on its own.
+func (n *node) placeChild(p string, mk func(ti int) syscall.Errno) (int, bool, syscall.Errno) {
+	ti, home, demote := n.r.placeNew(p)
 	e := n.makeOn(ti, mk)
 	if noSpace(e) {
 		if alt := n.r.retryTier(p, ti); alt >= 0 {
@@ -44,7 +45,7 @@ func (n *node) placeChild(p string, mk func(ti int) syscall.Errno) (int, syscall
 	if e == 0 {
 		n.r.countPlaced(home, ti)
 	}
-	return ti, e
+	return ti, ti != home && ti == demote, e
 }
 
 // makeOn runs mk on tier ti once n exists there.
@@ -67,7 +68,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, e
 	}
 	var fd int
-	ti, e := n.placeChild(p, func(ti int) syscall.Errno {
+	ti, spilled, e := n.placeChild(p, func(ti int) syscall.Errno {
 		var err error
 		fd, err = n.r.tiers[ti].Open(p, int(flags&openFlagsMask)|unix.O_CREAT|int(flags&unix.O_EXCL), mode, cred(ctx))
 		return errno(err)
@@ -88,6 +89,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if flags&unix.O_EXCL == 0 {
 		sino, sgen = n.r.fileID(ti, p, &st, gen) // perhaps opened an existing one
 	}
+	// Without O_EXCL the file may have been there (an old one); a new
+	// one is empty.
+	n.r.noteSpilled(ti, spilled && (flags&unix.O_EXCL != 0 || st.Size == 0), &st, gen)
 	ch := n.newChild(ctx, name, ti, &st, sino, sgen, 0)
 	cn := ch.Operations().(*node)
 	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
@@ -159,7 +163,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if e != 0 {
 		return nil, e
 	}
-	ti, e := n.placeChild(p, func(ti int) syscall.Errno { return errno(mk(n.r.tiers[ti], p)) })
+	ti, spilled, e := n.placeChild(p, func(ti int) syscall.Errno { return errno(mk(n.r.tiers[ti], p)) })
 	// Even on failure: the name may exist all the same (EEXIST from a
 	// retransmitted NFS request whose first one made it, or a reply
 	// lost), and the name index must not lack it.
@@ -174,6 +178,7 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 		return nil, errno(err)
 	}
 	fillAttr(&out.Attr, &st)
+	n.r.noteSpilled(ti, spilled, &st, gen) // a regular file made by mknod
 	var dirs uint64
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)

@@ -96,6 +96,7 @@ type Root struct {
 	nosuid      atomic.Bool
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 	space       spaceState    // shortness last logged, overflow counts
+	spilled     []*spilledSet // by tier: new files spilled to their rule's demote_to tier
 }
 
 // NewRoot checks the options, replays unfinished directory renames and
@@ -152,6 +153,9 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	}
 	if err := r.replay(ctx); err != nil {
 		return nil, err
+	}
+	for _, t := range o.Tiers {
+		r.spilled = append(r.spilled, openSpilled(t, r.log))
 	}
 	return r, nil
 }
@@ -287,4 +291,9 @@ func (r *Root) cacheStats() CacheStats {
 }
 
 // Close releases what the root holds beyond the tiers.
-func (r *Root) Close() { r.cache.close() }
+func (r *Root) Close() {
+	r.cache.close()
+	for _, s := range r.spilled {
+		s.close()
+	}
+}

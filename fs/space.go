@@ -82,18 +82,19 @@ func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int, reti
 
 // placeNew picks the tier for new child p: its rule's tier, unless the
 // health probe's last sample found that short (one atomic load), then an
-// overflow tier if one qualifies. home is the rule's tier.
-func (r *Root) placeNew(p string) (ti, home int) {
+// overflow tier if one qualifies. home is the rule's tier, demote its
+// demote_to tier (-1: none).
+func (r *Root) placeNew(p string) (ti, home, demote int) {
 	pl := r.place.Load()
 	ri, _ := pl.p.Match(p)
-	home = pl.tier[ri]
+	home, demote = pl.tier[ri], pl.demoteTo[ri]
 	if !r.tiers[home].Short() {
-		return home, home
+		return home, home, demote
 	}
-	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], -1, pl.retiring); o >= 0 {
-		return o, home
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, demote, -1, pl.retiring); o >= 0 {
+		return o, home, demote
 	}
-	return home, home // which answers ENOSPC honestly
+	return home, home, demote // which answers ENOSPC honestly
 }
 
 // retryTier is where a create that failed for want of space on tier

@@ -128,7 +128,7 @@ func TestPlaceNew(t *testing.T) {
 	for _, tt := range tests {
 		var log bytes.Buffer
 		r := spaceRoot(t, &log, tt.short...)
-		if got, home := r.placeNew(tt.path); got != tt.want || home != 0 {
+		if got, home, _ := r.placeNew(tt.path); got != tt.want || home != 0 {
 			t.Errorf("short %v: placeNew(%q) = %d, %d; want %d, 0", tt.short, tt.path, got, home, tt.want)
 		}
 	}

@@ -46,7 +46,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 		probe = p
 	}
 	var st unix.Statfs_t
-	ti, _ := n.r.placeNew(probe)
+	ti, _, _ := n.r.placeNew(probe)
 	if err := n.r.tiers[ti].Statfs(&st); err != nil {
 		return errno(err)
 	}

@@ -34,9 +34,11 @@ const (
 
 // file is one regular file found on a tier by the scan.
 type file struct {
-	path string // inside the mount
-	tier int    // where it is
-	st   *unix.Stat_t
+	path    string // inside the mount
+	tier    int    // where it is
+	st      *unix.Stat_t
+	ino     uint64 // its backing inode number, from the dirent
+	spilled bool   // placement spilled it here, its rule's tier being short (fs records it)
 }
 
 // decision says where a file should go and why.
@@ -47,19 +49,30 @@ type decision struct {
 	rule   int
 	caps   policy.Captures
 	skip   string // set when the file should move but may not
+	// ret: a spilled file, young, goes home; settled: a spilled file
+	// old enough to be demoted stays, and its record goes.
+	ret, settled bool
 }
 
 // decide places f by the current policy: a file the aging rule selects
 // goes to the rule's demote tier; a file already there stays (it is a
-// demoted file); any other file not on its rule's tier is misplaced and
-// goes back to it. stat returns the file's stat, made on demand so that
-// names that cannot qualify (only_seen) cost no stat.
+// demoted file), unless placement spilled it there and it is still too
+// young to be demoted: that one is misplaced; any other file not on its
+// rule's tier is misplaced and goes back to it. stat returns the file's
+// stat, made on demand so that names that cannot qualify (only_seen)
+// cost no stat.
 func (pol *Policy) decide(f file, now time.Time, isTmpfs func(int) bool, stat func() (*unix.Stat_t, error)) decision {
 	ri, caps := pol.Placement.Match(f.path)
 	home := pol.Placement.Rules()[ri].Tier
 	a := pol.Aging[ri]
 	d := decision{dst: -1, rule: ri, caps: caps}
 	switch {
+	case a.To >= 0 && f.tier == a.To && f.spilled && f.tier != home:
+		if a.qualifies(f.path, now, stat) {
+			d.settled = true
+			return d
+		}
+		d.dst, d.ret = home, true
 	case a.To >= 0 && f.tier == a.To:
 		return d
 	case a.To >= 0 && a.qualifies(f.path, now, stat):
@@ -72,7 +85,7 @@ func (pol *Policy) decide(f file, now time.Time, isTmpfs func(int) bool, stat fu
 	if isTmpfs(d.dst) && dovecot.MustSurvive(f.path) {
 		// A rule sends a file Dovecot needs after a reboot to tmpfs:
 		// it stays where it is (tierfs check moves it off tmpfs).
-		d.dst, d.demote = -1, false
+		d.dst, d.demote, d.ret = -1, false, false
 	}
 	return d
 }

@@ -23,12 +23,14 @@ import (
 
 // Primitive moves one file (a path inside the mount) to tier dst and
 // returns the bytes moved; MoveLinked moves a file with several names,
-// given all of them. *fs.Root implements it.
+// given all of them. It also tells which files placement spilled (see
+// Spills). *fs.Root implements it.
 type Primitive interface {
 	Move(ctx context.Context, p string, dst int) (int64, error)
 	MoveLinked(ctx context.Context, paths []string, dst int) (int64, error)
 	// CopyDir makes directory p exist on tier dst too (see dirCand).
 	CopyDir(p string, dst int) error
+	Spills
 }
 
 // Observer is told about every move; metrics.Mover implements it.
@@ -249,6 +251,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	sp := newPressure(m.cfg.Tiers, !o.DryRun)
 	s := newScan(pol, m.cfg.Tiers, r.Started, o.User)
 	s.targets = m.limits().Targets
+	s.spills = newSpillScan(m.cfg.Move.Spilled())
 	s.room, s.roomTo, r.Notes = roomPlan(pol, m.cfg.Tiers, sp)
 	m.logNotes(r.Notes)
 	s.run(ctx)
@@ -267,7 +270,10 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	}
 	m.mu.Unlock()
 	m.copyDirs(s.dirs, o, r)
-	m.moveAll(ctx, cands, o, r, prog, sp)
+	m.moveAll(ctx, cands, o, r, prog, sp, &s.spills)
+	if !o.DryRun {
+		s.spills.finish(ctx, m.cfg.Move, o.User, r)
+	}
 	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	if ctx.Err() != nil && r.Stopped == "" {
 		r.Stopped = "canceled"
@@ -280,7 +286,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 // moveAll moves the candidates in order, paced by the limits: the
 // scan's in scan order, then those making room, oldest first, while
 // their tier is below target_free.
-func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure) {
+func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure, spills *spillScan) {
 	pace := &pacer{m: m}
 	for _, c := range cands {
 		if c.room && !sp.needsRoom(c.src) {
@@ -308,9 +314,12 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		if o.DryRun {
 			r.moved(m.route(c), c.size, len(c.links))
 			m.noteRoom(c, c.size, r, sp, true)
+			m.noteReturned(c, c.size, r, nil)
 		} else {
 			n, err := m.moveOne(ctx, c)
-			m.record(c, n, err, r, sp)
+			if m.record(c, n, err, r, sp) {
+				m.noteReturned(c, n, r, spills)
+			}
 		}
 		m.advance(prog, c.size)
 	}
@@ -354,12 +363,13 @@ func (m *Mover) moveOne(ctx context.Context, c candidate) (int64, error) {
 	return m.cfg.Move.Move(ctx, c.path, c.dst)
 }
 
-// record files one move's outcome in the report and the observer.
-func (m *Mover) record(c candidate, n int64, err error, r *Report, sp *pressure) {
+// record files one move's outcome in the report and the observer, and
+// says whether the file moved.
+func (m *Mover) record(c candidate, n int64, err error, r *Report, sp *pressure) bool {
 	from, to := m.cfg.Tiers[c.src].Name, m.cfg.Tiers[c.dst].Name
 	if reason := skipReason(err); reason != "" {
 		r.Skipped[reason]++
-		return
+		return false
 	}
 	if err != nil {
 		r.fail(c.path, err)
@@ -367,13 +377,26 @@ func (m *Mover) record(c candidate, n int64, err error, r *Report, sp *pressure)
 			m.cfg.Observer.Failed(from, to)
 		}
 		m.cfg.Logger.Warn("mover: move failed", "path", c.path, "from", from, "to", to, "err", err)
-		return
+		return false
 	}
 	r.moved(from+"->"+to, n, len(c.links))
 	if m.cfg.Observer != nil {
 		m.cfg.Observer.Moved(from, to, n)
 	}
 	m.noteRoom(c, n, r, sp, false)
+	return true
+}
+
+// noteReturned counts a spilled file that went (or, in a dry run, would
+// go) home, and drops its record after the pass.
+func (m *Mover) noteReturned(c candidate, n int64, r *Report, spills *spillScan) {
+	if !c.ret {
+		return
+	}
+	r.returned(m.cfg.Tiers[c.src].Name, n)
+	if spills != nil {
+		spills.settle(c.src, c.spill)
+	}
 }
 
 // noteRoom accounts for a move (real or, in a dry run, predicted) in the
@@ -461,6 +484,17 @@ func (r *Report) moved(route string, n int64, names int) {
 	cnt.Files++
 	cnt.Bytes += n
 	r.Moves[k] = cnt
+}
+
+// returned counts a spilled file of n bytes that went home from tier.
+func (r *Report) returned(tier string, n int64) {
+	if r.Returned == nil {
+		r.Returned = map[string]Count{}
+	}
+	cnt := r.Returned[tier]
+	cnt.Files++
+	cnt.Bytes += n
+	r.Returned[tier] = cnt
 }
 
 // madeRoom counts an early demotion of n bytes from tier.

@@ -3,6 +3,7 @@ package mover
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -117,8 +118,26 @@ func TestDecide(t *testing.T) {
 // tierMove is a Primitive over bare tiers (no mount): copy, rename into
 // place, unlink the source. It stands in for *fs.Root in unit tests.
 type tierMove struct {
-	ts   []*tiers.Tier
-	skip map[string]error
+	ts      []*tiers.Tier
+	skip    map[string]error
+	spilled []map[uint64]uint64 // by tier, as fs records them
+}
+
+func (m *tierMove) Spilled() []map[uint64]uint64 {
+	out := make([]map[uint64]uint64, len(m.spilled))
+	for i, s := range m.spilled {
+		out[i] = maps.Clone(s)
+	}
+	return out
+}
+
+func (m *tierMove) ForgetSpilled(ti int, drop []fs.SpilledFile) error {
+	for _, f := range drop {
+		if g, ok := m.spilled[ti][f.Ino]; ok && g == f.Gen {
+			delete(m.spilled[ti], f.Ino)
+		}
+	}
+	return nil
 }
 
 func (m *tierMove) Move(ctx context.Context, p string, dst int) (int64, error) {

@@ -33,6 +33,10 @@ type Report struct {
 	// MadeRoom counts, by the tier they left, the files of Files demoted
 	// early because that tier was below its target_free.
 	MadeRoom map[string]Count `json:"made_room,omitempty"`
+	// Returned counts, by the tier they left, the files of Files that
+	// placement had spilled there (their rule's tier was short) and
+	// that went home while still too young to be demoted.
+	Returned map[string]Count `json:"returned,omitempty"`
 	Notes    []string         `json:"notes,omitempty"` // about space: why no room was made, what is still short
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tierfs/tierfs/fs"
 	"github.com/tierfs/tierfs/tiers"
 )
 
@@ -25,6 +26,8 @@ type candidate struct {
 	space    int64 // bytes it takes: its size or its blocks, the larger (at least 1: an empty file frees an inode)
 	back     bool  // a misplaced file going back to its rule's tier
 	room     bool  // demoted early to make room on its tier (below target_free)
+	ret      bool  // a spilled file going home; spill is its record
+	spill    fs.SpilledFile
 }
 
 // userKey names a user's tree by the rule captures.
@@ -48,6 +51,7 @@ type scan struct {
 	roomTo   map[[2]int]bool        // (tier, demote tier) pairs that make room
 	scanned  int64
 	errs     []error
+	spills   spillScan
 }
 
 func newScan(pol *Policy, ts []*tiers.Tier, now time.Time, user string) *scan {
@@ -64,6 +68,7 @@ func (s *scan) run(ctx context.Context) {
 	for ti, t := range s.tiers {
 		if !t.Up() {
 			s.errs = append(s.errs, fmt.Errorf("tier %s is down; not scanned", t.Name))
+			s.spills.partial(ti)
 			continue
 		}
 		s.walk(ctx, ti, "")
@@ -121,6 +126,7 @@ func (s *scan) walk(ctx context.Context, ti int, dir string) {
 	if err != nil {
 		if err != unix.ENOENT {
 			s.errs = append(s.errs, fmt.Errorf("tier %s: read %q: %w", t.Name, dir, err))
+			s.spills.partial(ti)
 		}
 		return
 	}
@@ -152,7 +158,9 @@ func (s *scan) walk(ctx context.Context, ti int, dir string) {
 			s.walk(ctx, ti, p)
 		case unix.DT_REG:
 			s.scanned++
-			s.consider(file{path: p, tier: ti, st: st})
+			f := file{path: p, tier: ti, st: st, ino: e.Ino}
+			f.spilled, f.st = s.spills.match(ti, t, p, e.Ino, f.st)
+			s.consider(f)
 		}
 	}
 }
@@ -168,6 +176,9 @@ func (s *scan) consider(f file) {
 		return f.st, nil
 	}
 	d := s.pol.decide(f, s.now, s.isTmpfs, stat)
+	if d.settled {
+		s.spills.settle(f.tier, s.spills.record(f.tier, f.ino))
+	}
 	if s.user != "" && d.caps.User != s.user {
 		return
 	}
@@ -183,7 +194,11 @@ func (s *scan) consider(f file) {
 	}
 	c := candidate{path: f.path, src: f.tier, dst: d.dst, size: st.Size, skip: d.skip,
 		user: userKey{d.caps.Hash, d.caps.User}, quiet: s.pol.Aging[d.rule].Quiet,
-		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), space: max(st.Size, st.Blocks*512, 1), back: !d.demote, room: d.room}
+		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), space: max(st.Size, st.Blocks*512, 1), back: !d.demote, room: d.room,
+		ret: d.ret}
+	if d.ret {
+		c.spill = s.spills.record(f.tier, f.ino)
+	}
 	switch {
 	case st.Nlink > 1:
 		// Judged with the file's other names once the walk has found
