@@ -24,6 +24,9 @@ type TierStatus struct {
 	// Space is the health probe's last sample, which placement reads
 	// (nil before the first).
 	Space *SpaceStatus `json:"space,omitempty"`
+	// Spilled counts the files recorded as spilled to this tier (their
+	// rule's tier was short): the mover brings the young ones home.
+	Spilled int `json:"spilled,omitempty"`
 }
 
 // SpaceStatus is a tier's free space as placement sees it: the health
@@ -91,8 +94,9 @@ type CacheStats struct {
 func (r *Root) Status() Status {
 	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats(),
 		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load()}
-	for _, t := range r.tiers {
-		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t)}
+	for ti, t := range r.tiers {
+		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t),
+			Spilled: r.spilled[ti].count()}
 		ts.DirHits, ts.DirMisses = t.DirCacheStats()
 		if c, ok := t.ClockSkew(); ok {
 			skew := c.Skew.Seconds()

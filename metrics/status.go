@@ -42,6 +42,8 @@ var (
 		"Size of the tier's filesystem by the health probe's last sample.", []string{"tier"}, nil)
 	descSpaceShort = prometheus.NewDesc("tierfs_tier_short",
 		"1 if the tier is below its min_free or out of inodes: new files its rules place there go to an overflow tier.", []string{"tier"}, nil)
+	descSpilled = prometheus.NewDesc("tierfs_tier_spilled_files",
+		"Files recorded as spilled to the tier (their rule's tier was short); the mover takes the young ones home.", []string{"tier"}, nil)
 	descOverflows = prometheus.NewDesc("tierfs_overflow_creates_total",
 		"New files created on another tier (to) than their rule's (from), which was short or answered ENOSPC.", []string{"from", "to"}, nil)
 	descNoSpaceRetries = prometheus.NewDesc("tierfs_create_nospace_retries_total",
@@ -60,7 +62,7 @@ type statusCollector struct{ status func() fs.Status }
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
-		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew} {
+		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew, descSpilled} {
 		ch <- d
 	}
 }
@@ -91,6 +93,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, up, t.Name, t.Kind)
 		ch <- prometheus.MustNewConstMetric(descDirHits, prometheus.CounterValue, float64(t.DirHits), t.Name)
 		ch <- prometheus.MustNewConstMetric(descDirMisses, prometheus.CounterValue, float64(t.DirMisses), t.Name)
+		ch <- prometheus.MustNewConstMetric(descSpilled, prometheus.GaugeValue, float64(t.Spilled), t.Name)
 		if t.ClockSkew != nil {
 			ch <- prometheus.MustNewConstMetric(descClockSkew, prometheus.GaugeValue, *t.ClockSkew, t.Name)
 		}

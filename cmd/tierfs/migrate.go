@@ -158,7 +158,7 @@ func printReport(w io.Writer, r *mover.Report) {
 }
 
 // printRoom writes the early demotions of a pass, by the tier they made
-// room on, and its notes about space.
+// room on, the spilled files it brought home, and its notes about space.
 func printRoom(w io.Writer, r *mover.Report) {
 	verb := "made room"
 	if r.DryRun {
@@ -166,6 +166,13 @@ func printRoom(w io.Writer, r *mover.Report) {
 	}
 	for _, k := range sortedKeys(r.MadeRoom) {
 		fmt.Fprintf(w, "%s: %d files, %s on %s\n", verb, r.MadeRoom[k].Files, iecBytes(uint64(r.MadeRoom[k].Bytes)), k)
+	}
+	verb = "returned"
+	if r.DryRun {
+		verb = "would return"
+	}
+	for _, k := range sortedKeys(r.Returned) {
+		fmt.Fprintf(w, "%s: %d files, %s from %s, spilled there while their tier was short\n", verb, r.Returned[k].Files, iecBytes(uint64(r.Returned[k].Bytes)), k)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)

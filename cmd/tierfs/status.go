@@ -132,6 +132,9 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 	if len(r.Overflows) > 0 || r.NoSpaceRetries > 0 {
 		fmt.Fprintf(w, "  overflow: %s\n", overflowSummary(r.Overflows, r.NoSpaceRetries))
 	}
+	if line := spilledSummary(r.Tiers); line != "" {
+		fmt.Fprintf(w, "  spilled: %s\n", line)
+	}
 	for _, t := range r.Tiers {
 		if line := clockSummary(t); line != "" {
 			fmt.Fprintf(w, "  clock: %s\n", line)
@@ -167,6 +170,21 @@ func spaceSummary(ts []fs.TierStatus) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// spilledSummary tells, per tier, how many files spilled there wait for
+// the mover to take them home ("" if none).
+func spilledSummary(ts []fs.TierStatus) string {
+	var parts []string
+	for _, t := range ts {
+		if t.Spilled > 0 {
+			parts = append(parts, fmt.Sprintf("%d files on %s", t.Spilled, t.Name))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + " (go home while young, once their tier has room)"
 }
 
 // overflowSummary tells how many new files went to another tier than
@@ -281,6 +299,9 @@ func moverSummary(raw json.RawMessage) []string {
 	if l := s.Last; l != nil {
 		line := fmt.Sprintf("mover last pass: %s, %d files scanned, %d moved, %s; %d failed%s",
 			l.Started.Local().Format(time.DateTime), l.Scanned, l.Files, iecBytes(uint64(l.Bytes)), l.Failed, roomAndSkips(l.MadeRoom, l.Skipped))
+		for _, k := range sortedKeys(l.Returned) {
+			line += fmt.Sprintf("; returned from %s: %d files, %s", k, l.Returned[k].Files, iecBytes(uint64(l.Returned[k].Bytes)))
+		}
 		if l.Stopped != "" {
 			line += "; stopped early: " + l.Stopped
 		}
