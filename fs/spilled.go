@@ -259,7 +259,12 @@ func (r *Root) ForgetSpilled(ti int, drop []SpilledFile) error {
 	if ti < 0 || ti >= len(r.spilled) {
 		return fmt.Errorf("tier %d out of range", ti)
 	}
-	return r.spilled[ti].forget(drop)
+	r.crashAt("spilled-before-rewrite", "tier", r.tiers[ti].Name)
+	if err := r.spilled[ti].forget(drop); err != nil {
+		return err
+	}
+	r.crashAt("spilled-after-rewrite", "tier", r.tiers[ti].Name)
+	return nil
 }
 
 // noteSpilled records a new regular file made on tier ti with stat st

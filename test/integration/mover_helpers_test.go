@@ -49,6 +49,7 @@ type mvReport struct {
 	// notes about space.
 	MadeRoom map[string]mover.Count `json:"made_room"`
 	Notes    []string               `json:"notes"`
+	Returned map[string]mover.Count `json:"returned"` // spilled files that went home, by the tier they left
 }
 
 // mvMigrate runs `tierfs migrate --json ARGS MNT` and decodes its report.

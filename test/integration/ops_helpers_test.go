@@ -43,6 +43,7 @@ type opsTierStatus struct {
 	DirMisses uint64 `json:"dir_cache_misses"`
 	// ClockSkew is the last measured skew of an nfs tier's server clock.
 	ClockSkew *float64 `json:"clock_skew_seconds"`
+	Spilled   int      `json:"spilled"` // files recorded as spilled there
 }
 
 // backendCalls counts the backend calls made in a directory below a
