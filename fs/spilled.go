@@ -116,7 +116,8 @@ func parseSpilledLine(line []byte) (SpilledFile, bool) {
 	gen, err2 := strconv.ParseUint(string(fields[1]), 10, 64)
 	f := SpilledFile{Ino: ino, Gen: gen}
 	// The canonical form carries the checksum: any other text is garbled.
-	if err1 != nil || err2 != nil || !bytes.Equal(spilledLine(f)[:len(spilledLine(f))-1], line) {
+	want := spilledLine(f)
+	if err1 != nil || err2 != nil || !bytes.Equal(want[:len(want)-1], line) {
 		return SpilledFile{}, false
 	}
 	return f, true
