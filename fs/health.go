@@ -20,6 +20,12 @@ func (r *Root) onHealthChange(t *tiers.Tier, up bool) {
 	}
 	r.log.Error("tier is down; operations that need it fail with EIO", "tier", t.Name, "reason", t.LastError())
 	go invalidateFilesOn(r.root.EmbeddedInode(), r.tierIndex(t.Name))
+	// Its record file may be another one when it is back (an NFS mount
+	// replaced): the next record opens it anew. Not here: an append may
+	// hang on the lost tier.
+	if ti := r.tierIndex(t.Name); ti >= 0 && ti < len(r.spilled) {
+		go r.spilled[ti].close()
+	}
 }
 
 // invalidateTree drops the cached dentries of the files below dir and

@@ -135,6 +135,7 @@ func (s *spilledSet) add(f SpilledFile) {
 		}
 		return
 	}
+	s.files[f.Ino] = f.Gen // kept for this mount even if the write fails; the next rewrite persists it
 	if s.fd < 0 {
 		fd, err := s.t.Open(spilledName, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600, nil)
 		if err != nil {
@@ -145,9 +146,7 @@ func (s *spilledSet) add(f SpilledFile) {
 	}
 	if _, err := unix.Write(s.fd, spilledLine(f)); err != nil {
 		s.log.Warn("recording a spilled file", "tier", s.t.Name, "err", err)
-		return
 	}
-	s.files[f.Ino] = f.Gen
 }
 
 // snapshot copies the records.
@@ -254,6 +253,14 @@ func (r *Root) Spilled() []map[uint64]uint64 {
 	return out
 }
 
+// spilledCount is how many files are recorded as spilled to tier ti.
+func (r *Root) spilledCount(ti int) int {
+	if ti >= len(r.spilled) {
+		return 0
+	}
+	return r.spilled[ti].count()
+}
+
 // ForgetSpilled drops records of tier ti: files that went home, that a
 // complete scan did not find, or that are old enough to stay.
 func (r *Root) ForgetSpilled(ti int, drop []SpilledFile) error {
@@ -272,7 +279,7 @@ func (r *Root) ForgetSpilled(ti int, drop []SpilledFile) error {
 // and birth time gen, when placement spilled it to its rule's demote_to
 // tier.
 func (r *Root) noteSpilled(ti int, spilled bool, st *unix.Stat_t, gen uint64) {
-	if spilled && st.Mode&unix.S_IFMT == unix.S_IFREG {
+	if spilled && st.Mode&unix.S_IFMT == unix.S_IFREG && ti < len(r.spilled) {
 		r.spilled[ti].add(SpilledFile{Ino: st.Ino, Gen: gen})
 	}
 }

@@ -96,7 +96,7 @@ func (r *Root) Status() Status {
 		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load()}
 	for ti, t := range r.tiers {
 		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t),
-			Spilled: r.spilled[ti].count()}
+			Spilled: r.spilledCount(ti)}
 		ts.DirHits, ts.DirMisses = t.DirCacheStats()
 		if c, ok := t.ClockSkew(); ok {
 			skew := c.Skew.Seconds()
