@@ -76,6 +76,9 @@ type Mover struct {
 	last     *Report
 	runs     uint64
 	logged   map[string]bool // notes logged once (logNotes)
+	// missed are the spilled files' records, by tier, that the last
+	// complete scan did not find; owned by the running pass (sem).
+	missed []map[uint64]uint64
 }
 
 // New returns a mover; call Run to start its schedule.
@@ -272,7 +275,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	m.copyDirs(s.dirs, o, r)
 	m.moveAll(ctx, cands, o, r, prog, sp, &s.spills)
 	if !o.DryRun {
-		s.spills.finish(ctx, m.cfg.Move, o.User, r)
+		m.missed = s.spills.finish(ctx, m.cfg.Move, o.User, m.missed, r)
 	}
 	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	if ctx.Err() != nil && r.Stopped == "" {

@@ -84,18 +84,22 @@ func (p *spillScan) settle(ti int, f fs.SpilledFile) {
 }
 
 // finish drops the settled records and, where the tier was scanned
-// completely (no --user, no error, not canceled), those the scan did
-// not find: the file was removed, or became another file. A file
-// renamed within its tier keeps its inode number, so its record.
-func (p *spillScan) finish(ctx context.Context, sp Spills, user string, r *Report) {
+// completely (no --user, no error, not canceled), those that this scan
+// and the one before (missed, by tier) did not find: the file was
+// removed, or became another file. A file renamed within its tier keeps
+// its inode number, so its record; one renamed across the scan's
+// position (maildir's new/ to cur/ while it walked) is missed once. It
+// returns the records missed this time, for the next pass.
+func (p *spillScan) finish(ctx context.Context, sp Spills, user string, missed []map[uint64]uint64, r *Report) []map[uint64]uint64 {
+	next := make([]map[uint64]uint64, len(p.recs))
 	for ti, recs := range p.recs {
 		drop := p.drop[ti]
+		if ti < len(missed) {
+			next[ti] = missed[ti]
+		}
 		if user == "" && !p.missing[ti] && ctx.Err() == nil {
-			for ino, gen := range recs {
-				if !p.seen[ti][ino] {
-					drop = append(drop, fs.SpilledFile{Ino: ino, Gen: gen})
-				}
-			}
+			next[ti] = map[uint64]uint64{}
+			drop = p.unseen(ti, recs, missed, next[ti], drop)
 		}
 		if len(drop) == 0 {
 			continue
@@ -104,4 +108,26 @@ func (p *spillScan) finish(ctx context.Context, sp Spills, user string, r *Repor
 			r.fail("", fmt.Errorf("forgetting spilled files: %w", err))
 		}
 	}
+	return next
+}
+
+// unseen adds to drop the records of tier ti the scan did not find and
+// the previous complete scan missed too; the others it did not find go
+// into miss.
+func (p *spillScan) unseen(ti int, recs map[uint64]uint64, missed []map[uint64]uint64, miss map[uint64]uint64, drop []fs.SpilledFile) []fs.SpilledFile {
+	var before map[uint64]uint64
+	if ti < len(missed) {
+		before = missed[ti]
+	}
+	for ino, gen := range recs {
+		if p.seen[ti][ino] {
+			continue
+		}
+		if g, ok := before[ino]; ok && g == gen {
+			drop = append(drop, fs.SpilledFile{Ino: ino, Gen: gen})
+		} else {
+			miss[ino] = gen
+		}
+	}
+	return drop
 }

@@ -197,8 +197,8 @@ func spRequireHidden(t *testing.T, f *fixture) {
 // The daemon is SIGKILLed at each step of a spilled file's way home
 // and just before and after the record is rewritten. After a remount
 // the file reads back once with its inode number, from fast or from
-// slow with its record still there; the next pass finishes, and the
-// record goes.
+// slow with its record still there; the next pass brings it home, and
+// the record goes.
 func TestSpillReturnsCrash(t *testing.T) {
 	points := []string{"move-before-copy", "move-after-copy", "move-after-rename", "move-after-switch", "move-after-unlink",
 		"spilled-before-rewrite", "spilled-after-rewrite"}
@@ -224,9 +224,12 @@ func TestSpillReturnsCrash(t *testing.T) {
 			if on := f.tiersHolding(rel); !slices.Equal(on, []string{"fast"}) && spRecords(t, f, "slow") != 1 {
 				t.Errorf("after the crash %s is on %v and slow has no record of it", rel, on)
 			}
-			r := mvMigrate(t, f)
-			if r.Failed != 0 || len(r.Skipped) != 0 {
-				t.Errorf("pass after recovery: %+v", r)
+			// A record the crash left for a file already home goes once
+			// two complete passes missed it.
+			for range 2 {
+				if r := mvMigrate(t, f); r.Failed != 0 || len(r.Skipped) != 0 {
+					t.Errorf("pass after recovery: %+v", r)
+				}
 			}
 			requireFileOn(t, f, rel, "fast", string(content[rel]))
 			mvCheckFiles(t, f, content, inos)
