@@ -182,14 +182,14 @@ func TestStartTCP(t *testing.T) {
 	}
 }
 
-// The space sample, shortness and overflow counts come from the status;
+// The space sample, shortness, overflow and spilled counts come from the status;
 // a tier not sampled yet has no space series.
 func TestSpaceCollector(t *testing.T) {
 	m := New(func() fs.Status {
 		return fs.Status{
 			Tiers: []fs.TierStatus{
 				{Name: "fast", Kind: "local", Up: true, Space: &fs.SpaceStatus{Capacity: 1000, Free: 40, MinFree: 50, Short: true}},
-				{Name: "slow", Kind: "nfs", Up: true, Space: &fs.SpaceStatus{Capacity: 9000, Free: 5000}},
+				{Name: "slow", Kind: "nfs", Up: true, Space: &fs.SpaceStatus{Capacity: 9000, Free: 5000}, Spilled: 4},
 				{Name: "new", Kind: "local", Up: true},
 			},
 			Overflows:      []fs.Overflow{{From: "fast", To: "slow", Creates: 3}},
@@ -215,10 +215,15 @@ tierfs_overflow_creates_total{from="fast",to="slow"} 3
 # HELP tierfs_create_nospace_retries_total Creates that failed with ENOSPC or EDQUOT and were retried on an overflow tier.
 # TYPE tierfs_create_nospace_retries_total counter
 tierfs_create_nospace_retries_total 1
+# HELP tierfs_tier_spilled_files Files recorded as spilled to the tier (their rule's tier was short); the mover takes the young ones home.
+# TYPE tierfs_tier_spilled_files gauge
+tierfs_tier_spilled_files{tier="fast"} 0
+tierfs_tier_spilled_files{tier="new"} 0
+tierfs_tier_spilled_files{tier="slow"} 4
 `
 	err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
 		"tierfs_tier_space_free_bytes", "tierfs_tier_space_capacity_bytes", "tierfs_tier_short",
-		"tierfs_overflow_creates_total", "tierfs_create_nospace_retries_total")
+		"tierfs_overflow_creates_total", "tierfs_create_nospace_retries_total", "tierfs_tier_spilled_files")
 	if err != nil {
 		t.Error(err)
 	}

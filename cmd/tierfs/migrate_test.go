@@ -51,10 +51,12 @@ func TestPrintReport(t *testing.T) {
 func TestPrintReportRoom(t *testing.T) {
 	r := &mover.Report{Files: 2, Bytes: 2 << 20, Skipped: map[string]int64{mover.SkipNoSpace: 1},
 		MadeRoom: map[string]mover.Count{"fast": {Files: 2, Bytes: 2 << 20}},
+		Returned: map[string]mover.Count{"slow": {Files: 1, Bytes: 1 << 10}},
 		Notes:    []string{"tier fast is still 5 bytes below target_free after this pass"}}
 	var b bytes.Buffer
 	printReport(&b, r)
-	for _, want := range []string{"made room: 2 files, 2.0 MiB on fast\n", "no-space 1", "note: tier fast is still 5 bytes"} {
+	for _, want := range []string{"made room: 2 files, 2.0 MiB on fast\n", "no-space 1", "note: tier fast is still 5 bytes",
+		"returned: 1 files, 1.0 KiB from slow, spilled there while their tier was short\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
