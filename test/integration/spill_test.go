@@ -97,8 +97,8 @@ func spStatusSpilled(t *testing.T, f *fixture, tier string) int {
 
 // New mail that spilled to slow while fast was short comes back once
 // fast has room: the young files (delivered through tmp/ into new/ and
-// cur/, or written in place) are on fast again with their content and
-// inode numbers; files the mover demoted early to make room, and a
+// cur/, one also linked into another user's tree, or written in place)
+// are on fast again with their content and inode numbers; files the mover demoted early to make room, and a
 // spilled file old enough to be demoted, stay on slow; a second pass
 // moves nothing; the record is gone; the record never shows through the
 // mount or in tierfs check.
@@ -117,6 +117,14 @@ func TestSpillReturns(t *testing.T) {
 		spDeliver(t, f, "1800000000.M1P1.h", "", mvContent("new", 3*prBlock/2)),
 		spDeliver(t, f, "1800000001.M2P1.h", "S", mvContent("seen", prBlock)),
 	}
+	// LMTP saves mail for several recipients once and links it into
+	// the others' trees: bob's name goes home with alice's.
+	bobs := "mail/ca/bob/new/1800000000.M1P1.h"
+	f.mkdirAll(t, filepath.Dir(bobs))
+	if err := os.Link(f.path(young[0]), f.path(bobs)); err != nil {
+		t.Fatal(err)
+	}
+	young = append(young, bobs)
 	direct := mvUserDir + "/cur/1800000002.M3P1.h:2,"
 	mvWrite(t, f, direct, mvContent("direct", prBlock/2), 0)
 	young = append(young, direct)
@@ -130,7 +138,7 @@ func TestSpillReturns(t *testing.T) {
 		}
 		content[rel], inos[rel] = b, mvIno(t, f, rel)
 		requireFileOn(t, f, rel, "slow", string(b))
-		if rel != old {
+		if rel != old && rel != bobs {
 			total += int64(len(b))
 		}
 	}
@@ -156,8 +164,8 @@ func TestSpillReturns(t *testing.T) {
 	r := mvMigrate(t, f)
 	want := mover.Count{Files: 3, Bytes: total}
 	for _, p := range []mvReport{dry, r} {
-		if p.Files != 3 || p.Returned["slow"] != want || len(p.MadeRoom) != 0 || p.Failed != 0 || len(p.Skipped) != 0 {
-			t.Errorf("pass (dry run %v) after freeing fast: %+v, want the 3 young spilled files (%+v) returned", p.DryRun, p, want)
+		if p.Files != 3 || p.Linked != 1 || p.Returned["slow"] != want || len(p.MadeRoom) != 0 || p.Failed != 0 || len(p.Skipped) != 0 {
+			t.Errorf("pass (dry run %v) after freeing fast: %+v, want the 3 young spilled files (%+v, one with 2 names) returned", p.DryRun, p, want)
 		}
 	}
 	for _, rel := range young {
