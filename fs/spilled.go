@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"sync"
@@ -153,11 +154,7 @@ func (s *spilledSet) add(f SpilledFile) {
 func (s *spilledSet) snapshot() map[uint64]uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[uint64]uint64, len(s.files))
-	for k, v := range s.files {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.files)
 }
 
 func (s *spilledSet) count() int {
@@ -261,8 +258,9 @@ func (r *Root) spilledCount(ti int) int {
 	return r.spilled[ti].count()
 }
 
-// ForgetSpilled drops records of tier ti: files that went home, that a
-// complete scan did not find, or that are old enough to stay.
+// ForgetSpilled drops records of tier ti: files that went home, that
+// complete scans did not find, or that are old enough to stay. Records
+// added meanwhile stay.
 func (r *Root) ForgetSpilled(ti int, drop []SpilledFile) error {
 	if ti < 0 || ti >= len(r.spilled) {
 		return fmt.Errorf("tier %d out of range", ti)
