@@ -1,13 +1,15 @@
 package fs
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -131,48 +133,81 @@ func (j *journal) read(p string) (intent, error) {
 // 100,000 names).
 const maxIntent = 16 << 20
 
-// replay finishes the intents a crash left behind, before the mount
-// serves its first request.
-func (r *Root) replay(ctx context.Context) error {
-	pend, err := r.journal.pending()
-	if err != nil {
-		return err
-	}
-	for id, in := range pend {
-		if err := r.replayIntent(in); err != nil {
-			return fmt.Errorf("journal %s: %w", id, err)
-		}
-		if err := r.journal.end(id); err != nil {
-			return err
-		}
-	}
-	return nil
+// Replayed is one journal intent a replay settled, or failed to.
+type Replayed struct {
+	Op       string
+	From, To string
+	Paths    []string // move-linked: every name of the file
+	Tiers    []string
+	SetAside []string // tier:path of copies the replay kept aside (two different copies)
+	Err      error    // why the intent stays in the journal; nil once settled
 }
 
-// replayIntent finishes or settles one intent left by a crash.
-func (r *Root) replayIntent(in intent) error {
+// replay finishes the intents a crash left behind, before the mount
+// serves its first request. An intent that cannot be settled stays in
+// the journal and is returned with its error; the others are settled
+// regardless, each being independent of the rest.
+func (r *Root) replay() ([]Replayed, error) {
+	pend, err := r.journal.pending()
+	if err != nil {
+		return nil, err
+	}
+	var out []Replayed
+	for _, id := range slices.Sorted(maps.Keys(pend)) { // a stable report
+		in := pend[id]
+		rep := Replayed{Op: in.Op, From: in.From, To: in.To, Paths: in.Paths, Tiers: in.Tiers}
+		rep.SetAside, rep.Err = r.replayIntent(in)
+		if rep.Err == nil {
+			// A crash here replays the intent again: each is idempotent.
+			r.crashAt("replay-before-end", "intent", id)
+			rep.Err = r.journal.end(id)
+		}
+		if rep.Err != nil {
+			rep.Err = fmt.Errorf("journal %s: %w", id, rep.Err)
+		}
+		out = append(out, rep)
+	}
+	return out, nil
+}
+
+// replayErr joins the errors of the intents a replay could not settle.
+func replayErr(done []Replayed) error {
+	var errs []error
+	for _, d := range done {
+		if d.Err != nil {
+			errs = append(errs, d.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// replayIntent finishes or settles one intent left by a crash and
+// returns the copies it set aside.
+func (r *Root) replayIntent(in intent) ([]string, error) {
 	switch in.Op {
 	case opMove:
 		return r.replayMove(in)
 	case opMoveLinked:
 		return r.replayMoveLinked(in)
 	case opRenameFile:
-		return r.replayRenameFile(in)
+		return nil, r.replayRenameFile(in)
 	case opRenameDir:
 		r.log.Warn("finishing a directory rename interrupted by a crash", "from", in.From, "to", in.To, "tiers", in.Tiers)
 		if e := r.applyRenameDir(in, nil); e != 0 {
-			return fmt.Errorf("rename %s to %s: %w", in.From, in.To, e)
+			return nil, fmt.Errorf("rename %s to %s: %w", in.From, in.To, e)
 		}
-		return nil
+		return nil, nil
 	}
-	return fmt.Errorf("unknown operation %q", in.Op)
+	return nil, fmt.Errorf("unknown operation %q", in.Op)
 }
 
 // PendingPaths returns the paths that the unfinished intents in the
 // journal on tier t will change at the next mount (both names of a
 // rename, every name of a hard-linked file being moved), without
-// changing anything. tierfs check --repair leaves them alone: a repair
-// there could make the replay fail, undo it or split a linked file.
+// changing anything. tierfs check reports them as such, and check
+// --repair leaves alone those of an intent its replay could not settle:
+// a repair there could make the next replay fail, undo it or split a
+// linked file.
 func PendingPaths(t *tiers.Tier) ([]string, error) {
 	ins, err := (&journal{t: t}).intents(false)
 	if err == unix.ENOENT {

@@ -319,22 +319,24 @@ const opMove = "move"
 // replayMove settles a move interrupted by a crash: if both copies
 // exist, identical ones resolve to the destination, differing ones are
 // both kept and reported.
-func (r *Root) replayMove(in intent) error {
+// It returns where a copy was set aside.
+func (r *Root) replayMove(in intent) ([]string, error) {
 	if len(in.Tiers) != 2 {
-		return fmt.Errorf("move intent with %d tiers", len(in.Tiers))
+		return nil, fmt.Errorf("move intent with %d tiers", len(in.Tiers))
 	}
 	src, dst := r.tierIndex(in.Tiers[0]), r.tierIndex(in.Tiers[1])
 	if src < 0 || dst < 0 {
-		return fmt.Errorf("move intent names unknown tiers %v", in.Tiers)
+		return nil, fmt.Errorf("move intent names unknown tiers %v", in.Tiers)
 	}
 	res, where, err := tiers.ResolveDuplicate(r.tiers[dst], r.tiers[src], in.From)
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case res == tiers.KeptBoth:
 		r.log.Error("interrupted move left two different copies; kept both", "path", in.From, "set_aside", where)
+		return []string{where}, nil
 	case res == tiers.RemovedCopy:
 		r.log.Info("interrupted move finished", "path", in.From, "tier", in.Tiers[1])
 	}
-	return nil
+	return nil, nil
 }

@@ -210,30 +210,33 @@ func dirsOf(ps []string) []string {
 // move rolls back (the copy's names go), and once one is gone it rolls
 // forward (the remaining source names go). Each step removes a name
 // only where the other tier holds the same bytes, and repeats safely
-// if a crash interrupts the replay itself.
-func (r *Root) replayMoveLinked(in intent) error {
+// if a crash interrupts the replay itself. It returns where copies were
+// set aside.
+func (r *Root) replayMoveLinked(in intent) ([]string, error) {
 	if len(in.Tiers) != 2 || len(in.Paths) == 0 {
-		return fmt.Errorf("move-linked intent with %d tiers and %d paths", len(in.Tiers), len(in.Paths))
+		return nil, fmt.Errorf("move-linked intent with %d tiers and %d paths", len(in.Tiers), len(in.Paths))
 	}
 	src, dst := r.tierIndex(in.Tiers[0]), r.tierIndex(in.Tiers[1])
 	if src < 0 || dst < 0 {
-		return fmt.Errorf("move-linked intent names unknown tiers %v", in.Tiers)
+		return nil, fmt.Errorf("move-linked intent names unknown tiers %v", in.Tiers)
 	}
 	keep, other, how := r.tiers[src], r.tiers[dst], "rolled back"
 	if !allPresent(keep, in.Paths) {
 		keep, other, how = other, keep, "finished"
 	}
+	var aside []string
 	for _, p := range in.Paths {
 		res, where, err := tiers.ResolveDuplicate(keep, other, p)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s: %w", p, err)
+			return aside, fmt.Errorf("%s: %w", p, err)
 		case res == tiers.KeptBoth:
 			r.log.Error("interrupted move left two different copies; kept both", "path", p, "set_aside", where)
+			aside = append(aside, where)
 		}
 	}
 	r.log.Info("interrupted move of a hard-linked file "+how, "paths", in.Paths, "tier", keep.Name)
-	return nil
+	return aside, nil
 }
 
 // allPresent reports whether tier t holds every path in ps.

@@ -99,9 +99,46 @@ type Root struct {
 	spilled     []*spilledSet // by tier: new files spilled to their rule's demote_to tier
 }
 
-// NewRoot checks the options, replays unfinished directory renames and
-// returns the root of the tree, ready to mount.
+// NewRoot checks the options, settles what a crash left on the tiers
+// (Recover) and returns the root of the tree, ready to mount.
 func NewRoot(ctx context.Context, o Options) (*Root, error) {
+	r, err := newRoot(o)
+	if err != nil {
+		return nil, err
+	}
+	done, err := r.recover()
+	if err == nil {
+		err = replayErr(done)
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	for _, t := range o.Tiers {
+		r.spilled = append(r.spilled, openSpilled(t, r.log))
+	}
+	return r, nil
+}
+
+// Recover does to the tiers what a mount does before it serves: it
+// removes the temporaries of interrupted moves and the links kept for
+// replaced files, and finishes the journal's intents. It returns every
+// intent it replayed; one it could not settle stays in the journal and
+// carries its error. The tiers must be locked and not mounted: tierfs
+// check --repair runs it so that it finishes the intents with the
+// mount's own code.
+func Recover(o Options) ([]Replayed, error) {
+	o.CacheSize, o.MaxNodes = 0, 0 // nothing is served
+	r, err := newRoot(o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.recover()
+}
+
+// newRoot checks the options and builds the root, touching no tier.
+func newRoot(o Options) (*Root, error) {
 	if len(o.Tiers) == 0 || len(o.Tiers) > maxTiers {
 		return nil, fmt.Errorf("tierfs needs 1 to %d tiers, got %d", maxTiers, len(o.Tiers))
 	}
@@ -138,26 +175,26 @@ func NewRoot(ctx context.Context, o Options) (*Root, error) {
 	r.AddMoveTargets(o.MoveTargets)
 	r.root = &node{r: r}
 	r.root.dirs.Store(allTiers(len(o.Tiers)))
-	j, err := openJournal(journalTier(o.Tiers))
+	return r, nil
+}
+
+// recover opens the journal, clears what a crash left in tierfs's own
+// directories and replays the journal.
+func (r *Root) recover() ([]Replayed, error) {
+	j, err := openJournal(journalTier(r.tiers))
 	if err != nil {
 		return nil, err
 	}
 	r.journal = j
-	if err := prepareKept(o.Tiers); err != nil {
+	if err := prepareKept(r.tiers); err != nil {
 		return nil, err
 	}
-	for _, t := range o.Tiers {
+	for _, t := range r.tiers {
 		if err := t.ClearMoving(); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.replay(ctx); err != nil {
-		return nil, err
-	}
-	for _, t := range o.Tiers {
-		r.spilled = append(r.spilled, openSpilled(t, r.log))
-	}
-	return r, nil
+	return r.replay()
 }
 
 // journalTier is the first persistent tier (tmpfs if there is none).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/dovecot"
 	tfs "github.com/tierfs/tierfs/fs"
+	"github.com/tierfs/tierfs/mover"
 	"github.com/tierfs/tierfs/tiers"
 
 	"github.com/tierfs/tierfs/internal/mountinfo"
@@ -55,7 +57,8 @@ func parseCheckArgs(args []string) (*checkArgs, error) {
 // unfinished journal intents, and Dovecot files on tmpfs that must
 // survive a reboot. Without --repair it changes nothing and may run on a
 // mounted filesystem; --repair needs it unmounted, since it would race
-// the daemon's own moves. It fails while problems remain.
+// the daemon's own moves, and first finishes the journal's intents as a
+// mount would. It fails while problems remain.
 func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	a, err := parseCheckArgs(args)
 	if err != nil {
@@ -72,13 +75,15 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer closeTiers(ts)
+	defer closeTiers(ts) // also the tmpfs tiers openAbsentTmpfs fills in
+	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT"),
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if a.repair {
+		c.absent = openAbsentTmpfs(cfg, ts)
 		if err := lockCheckTiers(ts); err != nil {
 			return fmt.Errorf("check --repair: %w; unmount it first (repairs would race the daemon's moves)", err)
 		}
 	}
-	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT")}
 	c.unnamed = unnamedTiers(c)
 	c.run(ctx)
 	return c.summary()
@@ -147,6 +152,63 @@ func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 	return ts, nil
 }
 
+// openAbsentTmpfs opens the tmpfs tiers openCheckTiers left out,
+// creating them as a mount does, when the journal holds intents for a
+// repair to finish: the replay is the mount's code and needs every tier.
+// An absent tmpfs tier holds nothing and the next mount creates it empty
+// anyway, so creating it now loses nothing and changes nothing the mount
+// would not. Without intents it stays absent, as in a plain check.
+func openAbsentTmpfs(cfg *config.Config, ts []*tiers.Tier) error {
+	if !hasIntents(ts) {
+		return nil
+	}
+	for i, t := range ts {
+		if t != nil {
+			continue
+		}
+		if p := cfg.Tiers[i].Path; !underTmpfs(p) {
+			// Created elsewhere it would be no tmpfs, and neither a
+			// mount nor a check could open the tier any more.
+			return fmt.Errorf("tmpfs tier %q: %s does not exist and would not be on tmpfs (is its tmpfs mounted?)", cfg.Tiers[i].Name, p)
+		}
+		tier, err := tiers.Open(tierSpec(cfg.Tiers[i]), i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.Source, err)
+		}
+		ts[i] = tier
+	}
+	return nil
+}
+
+// underTmpfs says whether the closest existing directory at or above p
+// is on tmpfs, so that creating p gives a directory on tmpfs.
+func underTmpfs(p string) bool {
+	for {
+		var sfs unix.Statfs_t
+		err := unix.Statfs(p, &sfs)
+		if err == nil {
+			return sfs.Type == unix.TMPFS_MAGIC
+		}
+		if err != unix.ENOENT || p == filepath.Dir(p) {
+			return false
+		}
+		p = filepath.Dir(p)
+	}
+}
+
+// hasIntents says whether a journal on the open tiers holds an intent.
+func hasIntents(ts []*tiers.Tier) bool {
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		if paths, err := tfs.PendingPaths(t); len(paths) > 0 || err != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // lockCheckTiers takes the lock of every open tier for a repair. A tier
 // a daemon serves is refused even when the mount table does not tie it
 // to this config (another fsname, another path to the config), and no
@@ -170,9 +232,17 @@ type checker struct {
 	repair bool
 	w      io.Writer
 	crash  string // TIERFS_CRASHPOINT: the step a repair kills itself at (tests)
+	log    *slog.Logger
 
-	// pending are the paths unfinished journal intents name; the next
-	// mount's replay changes them, so a repair leaves them alone.
+	// absent is why a repair could not open an absent tmpfs tier for
+	// the journal's replay (nil: it could, or needed not).
+	absent error
+	// replayed says the repair replayed the journal: what is left in it
+	// are the intents it reported it could not settle.
+	replayed bool
+	// pending are the paths that intents left in the journal name; the
+	// replay that finishes them changes them, so a repair leaves them
+	// alone.
 	pending []string
 
 	unnamed []bool              // tiers no rule names (being retired)
@@ -195,17 +265,75 @@ func (c *checker) report(kind, what string, fixed bool, note string) {
 	fmt.Fprintln(c.w, line)
 }
 
+// run removes leftover temporaries (before the replay, as the mount
+// does), finishes the journal's intents when repairing, then lists
+// set-aside copies (the replay's too) and walks the union.
 func (c *checker) run(ctx context.Context) {
 	var all []int
 	for ti, t := range c.tiers {
 		if t != nil {
 			all = append(all, ti)
-			c.checkOwn(t)
+			c.leftovers(t)
 		}
+	}
+	if c.repair {
+		c.finishIntents()
+	}
+	for _, ti := range all {
+		c.listRecovered(c.tiers[ti], tiers.RecoveredDir)
+		c.journal(c.tiers[ti])
 	}
 	c.walk(ctx, "", all)
 	c.retireSummary()
 	c.checkRetiredTiers()
+}
+
+// finishIntents settles the journal's intents with the mount's own code
+// (fs.Recover) before the walk, so that the walk holds back only the
+// names of an intent the replay could not settle.
+func (c *checker) finishIntents() {
+	if !hasIntents(c.tiers) {
+		return
+	}
+	if c.absent != nil {
+		c.report("journal", "the unfinished multi-tier changes cannot be finished", false, c.absent.Error())
+		return
+	}
+	pol, err := mover.PolicyFrom(c.cfg)
+	if err != nil {
+		c.report("journal", "the unfinished multi-tier changes cannot be finished", false, err.Error())
+		return
+	}
+	done, err := tfs.Recover(fsOptions(c.cfg, pol, c.tiers, c.log))
+	for _, d := range done {
+		c.reportReplayed(d)
+	}
+	if err != nil {
+		c.report("journal", "the unfinished multi-tier changes cannot be finished", false, err.Error())
+		return
+	}
+	c.replayed = true
+	c.crashAt("check-after-replay")
+}
+
+// reportReplayed reports one intent the replay settled or left.
+func (c *checker) reportReplayed(d tfs.Replayed) {
+	what := d.Op + " " + d.From
+	if d.To != "" {
+		what += " -> " + d.To
+	}
+	if len(d.Paths) > 1 {
+		what += " (names " + strings.Join(d.Paths, ", ") + ")"
+	}
+	what += " on " + strings.Join(d.Tiers, ", ")
+	switch {
+	case d.Err != nil:
+		c.report("journal", what, false, fmt.Sprintf("cannot finish it: %v; the names it changes are left alone", d.Err))
+	case len(d.SetAside) > 0:
+		c.report("journal", what, true, "finished as the mount would; different copies, set aside "+strings.Join(d.SetAside, ", "))
+	default:
+		c.report("journal", what, true, "finished as the mount would")
+	}
 }
 
 // summary prints the totals and fails while problems remain.
@@ -338,7 +466,7 @@ func (c *checker) duplicate(p string, holders []int) []int {
 		if c.pendingAt(p) {
 			// A hard-linked file's move, say: settling its names one
 			// by one could split the file.
-			c.report("duplicate", what, false, "an unfinished multi-tier change names it: the next mount settles it")
+			c.report("duplicate", what, false, "an unfinished multi-tier change names it: the replay that finishes the change settles it")
 			left = append(left, ti)
 			continue
 		}
@@ -496,8 +624,9 @@ func mkdirsLike(src, dst *tiers.Tier, dir string) error {
 	return dst.Chmod(dir, st.Mode&07777)
 }
 
-// checkOwn looks at tierfs's own directories at a tier root.
-func (c *checker) checkOwn(t *tiers.Tier) {
+// leftovers reports (and with --repair removes) the temporaries of
+// interrupted moves on t.
+func (c *checker) leftovers(t *tiers.Tier) {
 	ents, _ := t.ReadDir(tiers.MovingDir)
 	for _, e := range ents {
 		what := fmt.Sprintf("%s:%s/%s, the temporary of an interrupted move", t.Name, tiers.MovingDir, e.Name)
@@ -515,22 +644,32 @@ func (c *checker) checkOwn(t *tiers.Tier) {
 		}
 		c.report("leftover", what, true, "removed")
 	}
-	c.listRecovered(t, tiers.RecoveredDir)
-	ents, _ = t.ReadDir(tfs.JournalDir)
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name, ".json") {
-			if c.isUnnamed(t.Index) {
-				c.leftOn(t.Index).own++
-			}
-			c.report("journal", fmt.Sprintf("%s:.tierfs-journal/%s, an unfinished multi-tier change", t.Name, e.Name), false,
-				"the next mount finishes it; --repair leaves the names it changes until then")
-		}
-	}
+}
+
+// journal holds back the names the intents left in t's journal change
+// and reports the intents, unless the repair's replay already did.
+func (c *checker) journal(t *tiers.Tier) {
 	paths, err := tfs.PendingPaths(t)
 	if err != nil {
 		c.report("journal", fmt.Sprintf("%s: %v", t.Name, err), false, "")
 	}
 	c.pending = append(c.pending, paths...)
+	note := "the next mount or tierfs check --repair finishes it"
+	if c.repair {
+		note = "the next mount finishes it; --repair leaves the names it changes until then"
+	}
+	ents, _ := t.ReadDir(tfs.JournalDir)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name, ".json") {
+			continue
+		}
+		if c.isUnnamed(t.Index) {
+			c.leftOn(t.Index).own++ // a tier to retire must not hold one
+		}
+		if !c.replayed { // the replay reported those it left
+			c.report("journal", fmt.Sprintf("%s:%s/%s, an unfinished multi-tier change", t.Name, tfs.JournalDir, e.Name), false, note)
+		}
+	}
 }
 
 // pendingAt says whether an unfinished intent names p, a directory

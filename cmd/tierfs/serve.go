@@ -93,18 +93,10 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	mem := cfg.Cache.Memory()
-	d.root, err = tfs.NewRoot(ctx, tfs.Options{
-		Tiers:       ts,
-		Placement:   cfg.Placement,
-		DemoteTo:    pol.DemoteTo(),
-		Logger:      d.log,
-		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
-		PausePoint:  pausePoint,
-		PauseFor:    pauseFor,
-		MoveTargets: mover.NumberKeepers(cfg, pol),
-		CacheSize:   mem.MetadataBytes,
-		MaxNodes:    mem.MaxNodes,
-	})
+	o := fsOptions(cfg, pol, ts, d.log)
+	o.PausePoint, o.PauseFor = pausePoint, pauseFor
+	o.CacheSize, o.MaxNodes = mem.MetadataBytes, mem.MaxNodes
+	d.root, err = tfs.NewRoot(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -154,6 +146,20 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		ctl = nil
 	}
 	return nil
+}
+
+// fsOptions are the filesystem's options over the open tiers ts of cfg:
+// the mount adds its kernel-facing settings, and check --repair replays
+// the journal with them as the mount would.
+func fsOptions(cfg *config.Config, pol *mover.Policy, ts []*tiers.Tier, log *slog.Logger) tfs.Options {
+	return tfs.Options{
+		Tiers:       ts,
+		Placement:   cfg.Placement,
+		DemoteTo:    pol.DemoteTo(),
+		Logger:      log,
+		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
+		MoveTargets: mover.NumberKeepers(cfg, pol),
+	}
 }
 
 // listenControl creates the mount's control socket. Without one the
