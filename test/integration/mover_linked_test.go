@@ -236,14 +236,19 @@ func mvLinkedRecovers(t *testing.T, f *fixture, content []byte, ino uint64) {
 // immutable directory or file on an ext4 fast tier) keeps the intent, so
 // that the next mount settles every name on one tier: forward when some
 // source names went, back when none did. Ended, it would leave the name
-// to tierfs check, which settles each name on its own.
+// to tierfs check, which settles each name on its own. With check, a
+// repair while the name still cannot be unlinked fails, says why and
+// changes nothing; once it can, a repair finishes the move before the
+// mount.
 func TestMoverLinkedLeft(t *testing.T) {
 	for _, c := range []struct {
 		name, immutable string // made immutable on fast before the move
 		settled         string
+		check           bool // check --repair before and after chattr -i
 	}{
-		{"one", dirOf(mvLinkedNames[1]), "slow"},
-		{"all", mvLinkedNames[0], "fast"},
+		{"one", dirOf(mvLinkedNames[1]), "slow", false},
+		{"all", mvLinkedNames[0], "fast", false},
+		{"check", dirOf(mvLinkedNames[1]), "slow", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := mvConfig("")
@@ -261,8 +266,17 @@ func TestMoverLinkedLeft(t *testing.T) {
 					t.Errorf("%s through tierfs after the failed unlink: %d bytes (%v)", n, len(got), err)
 				}
 			}
+			if c.check {
+				f.unmount(t)
+				mvLinkedLeftRepair(t, f, c.immutable)
+			}
 			chattr(t, "-i", f.tierPath("fast", c.immutable))
 			f.unmount(t)
+			if c.check {
+				if out, failed := mvCheck(t, f, "--config", f.cfgPath, "--repair"); failed || !strings.Contains(out, "[repaired: finished as the mount would]") {
+					t.Errorf("check --repair once the name can go:\n%s", out)
+				}
+			}
 			f.mount(t)
 			if got := f.tiersHolding(mvLinkedNames[1]); len(got) != 1 || got[0] != c.settled {
 				t.Errorf("after the remount %s is on %v, want %s", mvLinkedNames[1], got, c.settled)
@@ -273,6 +287,26 @@ func TestMoverLinkedLeft(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mvLinkedLeftRepair runs check --repair while a source name of the
+// linked move cannot be unlinked: the replay fails, the repair exits
+// non-zero naming the intent and the reason, and no file changes.
+func mvLinkedLeftRepair(t *testing.T, f *fixture, immutable string) {
+	t.Helper()
+	before := mvSnapshot(t, f)
+	out, failed := mvCheck(t, f, "--config", f.cfgPath, "--repair")
+	t.Logf("check --repair with %s immutable:\n%s", immutable, out)
+	want := "journal: move-linked " + mvLinkedNames[2]
+	if !failed || !strings.Contains(out, want) || !strings.Contains(out, "cannot finish it: ") ||
+		!strings.Contains(out, "operation not permitted; the names it changes are left alone") || strings.Contains(out, "[repaired") {
+		t.Errorf("check --repair with %s immutable: failed=%v, want the intent reported unfinished with its reason:\n%s", immutable, failed, out)
+	}
+	after := mvSnapshot(t, f)
+	for _, snap := range []map[string]*mvEntry{before, after} {
+		delete(snap, ".tierfs-lock") // the repair's lock names its holder
+	}
+	mvSameSnapshot(t, before, after)
 }
 
 func chattr(t *testing.T, flag, p string) {
