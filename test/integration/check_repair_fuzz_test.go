@@ -56,11 +56,12 @@ func checkRepairSeed(t *testing.T, seed uint64) {
 	g.build(t)
 	t.Logf("damage: %s", strings.Join(g.log, "; "))
 	model := contentModel(t, f)
-	// The repair finishes the journaled renames, as the mount would,
-	// which removes what they replaced.
+	// The repair finishes the journaled renames, as the mount would:
+	// they remove what they replaced and give files new names.
 	for _, sum := range g.replaced {
 		delete(model, sum)
 	}
+	g.renameModel(model)
 	checkReadOnly(t, f)
 	var outs strings.Builder
 	killed := g.killedRepair(t, model, &outs)
@@ -162,13 +163,15 @@ func findings(out string) []string {
 }
 
 // unsettled returns the findings other than set-aside copies, misplaced
-// files (the mover's) and the given kinds.
+// files (the mover's), durable files on tmpfs with several names (a
+// repair would split them: a known limit) and the given kinds.
 func unsettled(out string, allowed ...string) []string {
 	allowed = append(allowed, "set aside", "misplaced")
 	var bad []string
 	for _, line := range findings(out) {
 		kind, _, _ := strings.Cut(line, ": ")
-		if !slices.Contains(allowed, kind) {
+		linked := kind == "not durable" && strings.Contains(line, "it has several names, which a repair would split")
+		if !slices.Contains(allowed, kind) && !linked {
 			bad = append(bad, line)
 		}
 	}
@@ -447,6 +450,22 @@ type damageGen struct {
 	gone []string
 	// intents counts the complete intents written to the journal.
 	intents int
+	// renamedDirs are the directory renames journaled (from, to).
+	renamedDirs [][2]string
+}
+
+// renameModel adds to every name in the model the name a journaled
+// directory rename gives it.
+func (g *damageGen) renameModel(model map[[32]byte][]string) {
+	for sum, names := range model {
+		for _, name := range names {
+			for _, r := range g.renamedDirs {
+				if rest, ok := strings.CutPrefix(name, r[0]+"/"); ok {
+					model[sum] = append(model[sum], r[1]+"/"+rest)
+				}
+			}
+		}
+	}
 }
 
 var damageDirs = []string{
@@ -777,5 +796,6 @@ func (g *damageGen) renameDirIntent() map[string]any {
 			}
 		}
 	}
+	g.renamedDirs = append(g.renamedDirs, [2]string{from, to})
 	return map[string]any{"op": "rename-dir", "from": from, "to": to, "tiers": ts}
 }
