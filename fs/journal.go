@@ -145,8 +145,9 @@ type Replayed struct {
 
 // replay finishes the intents a crash left behind, before the mount
 // serves its first request. An intent that cannot be settled stays in
-// the journal and is returned with its error; the others are settled
-// regardless, each being independent of the rest.
+// the journal and is returned with its error, and the replay goes on
+// with the others: intents were always replayed in no particular order,
+// so that is the order in which the failed one comes last.
 func (r *Root) replay() ([]Replayed, error) {
 	pend, err := r.journal.pending()
 	if err != nil {
