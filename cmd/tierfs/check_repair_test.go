@@ -170,3 +170,32 @@ func TestCheckRepairAbsentTmpfsTier(t *testing.T) {
 		})
 	}
 }
+
+// A move interrupted with two different copies: the repair's replay
+// keeps the newer, as the mount would, sets the other aside and says
+// where, and the walk lists the set-aside copy like any other.
+func TestCheckRepairReplaySetsAside(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	writeTier(t, dirs["fast"], "m/x", "older", time.Now().Add(-time.Hour))
+	writeTier(t, dirs["slow"], "m/x", "newer", time.Now())
+	writeTier(t, dirs["fast"], ".tierfs-journal/00000000000000bb.json", `{"op":"move","from":"m/x","tiers":["fast","slow"]}`, time.Now())
+	rep, chk := runRepair(t, cfg)
+	aside := "fast:" + tiers.RecoveredDir + "/m/x"
+	for _, want := range []string{
+		"journal: move m/x on fast, slow [repaired: finished as the mount would; different copies, set aside " + aside + "]",
+		"set aside: " + aside + ", a copy of m/x",
+	} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("repair output lacks %q:\n%s", want, rep)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dirs["slow"], "m/x")); string(got) != "newer" || len(holders(dirs, "m/x")) != 1 {
+		t.Errorf("m/x on %v holds %q, want only the newer copy on slow", holders(dirs, "m/x"), got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dirs["fast"], tiers.RecoveredDir, "m/x")); string(got) != "older" {
+		t.Errorf("the older copy set aside holds %q", got)
+	}
+	if strings.Contains(chk, "journal: ") {
+		t.Errorf("check after the repair still reports an intent:\n%s", chk)
+	}
+}
