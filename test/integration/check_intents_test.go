@@ -122,7 +122,7 @@ func TestCheckIntents(t *testing.T) {
 
 // shownName is a name as the mount shows it after the recovery: its
 // content, the tiers holding it, its link count and the names that had
-// its inode number before the crash ("" if none did).
+// its inode number and content before the crash ("" if none did).
 type shownName struct {
 	sum   [32]byte
 	tiers string
@@ -227,20 +227,33 @@ func journalEntries(t *testing.T, f *fixture) []string {
 	return out
 }
 
-// mountInos maps every file's inode number through the mount to its
-// names.
-func mountInos(t *testing.T, f *fixture) map[uint64][]string {
+// fileID is a file as the mount shows it: its inode number and
+// content. A moved file keeps its number, which a file born later on the
+// tier it left may get too (the generation, which tells them apart, is
+// the kernel's); their contents differ here.
+type fileID struct {
+	ino uint64
+	sum [32]byte
+}
+
+// mountInos maps every file through the mount to its names.
+func mountInos(t *testing.T, f *fixture) map[fileID][]string {
 	t.Helper()
-	out := map[uint64][]string{}
+	out := map[fileID][]string{}
 	walkMount(t, f, func(rel string, st *unix.Stat_t) {
-		out[st.Ino] = append(out[st.Ino], rel)
+		data, err := os.ReadFile(f.path(rel))
+		if err != nil {
+			t.Fatalf("read %s through the mount: %v", rel, err)
+		}
+		id := fileID{st.Ino, sha256.Sum256(data)}
+		out[id] = append(out[id], rel)
 	})
 	return out
 }
 
-// shownNames reads every file through the mount; before maps the inode
-// numbers shown before the crash to their names.
-func shownNames(t *testing.T, f *fixture, before map[uint64][]string) map[string]shownName {
+// shownNames reads every file through the mount; before maps the files
+// shown before the crash to their names.
+func shownNames(t *testing.T, f *fixture, before map[fileID][]string) map[string]shownName {
 	t.Helper()
 	out := map[string]shownName{}
 	walkMount(t, f, func(rel string, st *unix.Stat_t) {
@@ -248,11 +261,12 @@ func shownNames(t *testing.T, f *fixture, before map[uint64][]string) map[string
 		if err != nil {
 			t.Errorf("read %s through the mount: %v", rel, err)
 		}
-		was := before[st.Ino]
+		sum := sha256.Sum256(data)
+		was := before[fileID{st.Ino, sum}]
 		slices.Sort(was)
-		out[rel] = shownName{sum: sha256.Sum256(data), tiers: strings.Join(f.tiersHolding(rel), ","), nlink: uint32(st.Nlink), was: strings.Join(was, ",")}
+		out[rel] = shownName{sum: sum, tiers: strings.Join(f.tiersHolding(rel), ","), nlink: uint32(st.Nlink), was: strings.Join(was, ",")}
 		if len(was) == 0 {
-			t.Errorf("%s: inode number %#x, which no file had before the crash", rel, st.Ino)
+			t.Errorf("%s: inode number %#x, which no file of its content had before the crash", rel, st.Ino)
 		}
 	})
 	return out
