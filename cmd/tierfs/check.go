@@ -71,12 +71,16 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	if mp := servedAt(cfg, a.mountpoint); mp != "" && a.repair {
 		return fmt.Errorf("check --repair: %s is mounted at %s; unmount it first (repairs would race the daemon's moves)", cfg.Source, mp)
 	}
+	pol, err := mover.PolicyFrom(cfg)
+	if err != nil {
+		return err
+	}
 	ts, err := openCheckTiers(cfg)
 	if err != nil {
 		return err
 	}
 	defer closeTiers(ts) // also the tmpfs tiers openAbsentTmpfs fills in
-	c := &checker{cfg: cfg, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT"),
+	c := &checker{cfg: cfg, pol: pol, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT"),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if a.repair {
 		c.absent = openAbsentTmpfs(cfg, ts)
@@ -84,7 +88,6 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("check --repair: %w; unmount it first (repairs would race the daemon's moves)", err)
 		}
 	}
-	c.unnamed = unnamedTiers(c)
 	c.run(ctx)
 	return c.summary()
 }
@@ -245,8 +248,8 @@ type checker struct {
 	// alone.
 	pending []string
 
-	unnamed []bool              // tiers no rule names (being retired)
-	left    map[int]*retireLeft // what those still hold (tallyUnnamed)
+	pol  *mover.Policy
+	left map[int]*retireLeft // what those still hold (tallyUnnamed)
 
 	problems, repaired int
 }
@@ -299,12 +302,7 @@ func (c *checker) finishIntents() {
 		c.report("journal", "the unfinished multi-tier changes cannot be finished", false, c.absent.Error())
 		return
 	}
-	pol, err := mover.PolicyFrom(c.cfg)
-	if err != nil {
-		c.report("journal", "the unfinished multi-tier changes cannot be finished", false, err.Error())
-		return
-	}
-	done, err := tfs.Recover(fsOptions(c.cfg, pol, c.tiers, c.log))
+	done, err := tfs.Recover(fsOptions(c.cfg, c.pol, c.tiers, c.log))
 	for _, d := range done {
 		c.reportReplayed(d)
 	}

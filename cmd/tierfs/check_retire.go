@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"slices"
-
-	"github.com/tierfs/tierfs/mover"
 )
 
 // retireLeft is what a tier no rule names still holds that the other
@@ -12,17 +10,8 @@ import (
 // intents at its root.
 type retireLeft struct{ files, dirs, own int }
 
-// unnamedTiers marks the tiers no rule names (being retired); nil when
-// the rules do not compile, which the mount refuses anyway.
-func unnamedTiers(c *checker) []bool {
-	pol, err := mover.PolicyFrom(c.cfg)
-	if err != nil {
-		return nil
-	}
-	return pol.Unnamed
-}
-
-func (c *checker) isUnnamed(ti int) bool { return ti < len(c.unnamed) && c.unnamed[ti] }
+// isUnnamed says whether no rule names tier ti (it is being retired).
+func (c *checker) isUnnamed(ti int) bool { return ti < len(c.pol.Unnamed) && c.pol.Unnamed[ti] }
 
 func (c *checker) leftOn(ti int) *retireLeft {
 	if c.left == nil {
