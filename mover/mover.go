@@ -479,36 +479,25 @@ func (r *Report) moved(route string, n int64, names int) {
 		r.Linked++
 	}
 	r.Bytes += n
-	if r.Moves == nil {
-		r.Moves = map[string]Count{}
-	}
-	k := route
-	cnt := r.Moves[k]
-	cnt.Files++
-	cnt.Bytes += n
-	r.Moves[k] = cnt
+	r.Moves = addCount(r.Moves, route, n)
 }
 
 // returned counts a spilled file of n bytes that went home from tier.
-func (r *Report) returned(tier string, n int64) {
-	if r.Returned == nil {
-		r.Returned = map[string]Count{}
-	}
-	cnt := r.Returned[tier]
-	cnt.Files++
-	cnt.Bytes += n
-	r.Returned[tier] = cnt
-}
+func (r *Report) returned(tier string, n int64) { r.Returned = addCount(r.Returned, tier, n) }
 
 // madeRoom counts an early demotion of n bytes from tier.
-func (r *Report) madeRoom(tier string, n int64) {
-	if r.MadeRoom == nil {
-		r.MadeRoom = map[string]Count{}
+func (r *Report) madeRoom(tier string, n int64) { r.MadeRoom = addCount(r.MadeRoom, tier, n) }
+
+// addCount adds a file of n bytes to m[k], making m if it is nil.
+func addCount(m map[string]Count, k string, n int64) map[string]Count {
+	if m == nil {
+		m = map[string]Count{}
 	}
-	cnt := r.MadeRoom[tier]
+	cnt := m[k]
 	cnt.Files++
 	cnt.Bytes += n
-	r.MadeRoom[tier] = cnt
+	m[k] = cnt
+	return m
 }
 
 // logNotes logs each note once in the mover's life: a pass a minute

@@ -12,7 +12,7 @@ import (
 )
 
 // openMarked marks dir as a tier and opens it.
-func openMarked(t *testing.T, name, dir string) *Tier {
+func openMarked(t testing.TB, name, dir string) *Tier {
 	t.Helper()
 	if _, err := WriteMarker(dir, name); err != nil {
 		t.Fatal(err)

@@ -13,16 +13,7 @@ import (
 // newTestTier makes a marked local tier in a temporary directory.
 func newTestTier(t testing.TB, name string) *Tier {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := WriteMarker(dir, name); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := Open(Spec{Name: name, Path: dir, Kind: KindLocal}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	return tr
+	return openMarked(t, name, t.TempDir())
 }
 
 // Every path is resolved beneath the tier root: "..", absolute symlinks

@@ -37,12 +37,7 @@ func TestMoverCrashAtEveryStep(t *testing.T) {
 				mvWrite(t, f, rel, content[rel], 40*24*time.Hour)
 				inos[rel] = mvIno(t, f, rel)
 			}
-			f.unmount(t)
-			f.mount(t, crashPointEnv+"="+st.point)
-			if out, err := mvMigrateErr(f); err == nil {
-				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", st.point, out)
-			}
-			mvWaitKilled(t, f)
+			mvCrashMigrate(t, f, st.point)
 
 			// Premise: the crash happened where it says.
 			found := false

@@ -189,6 +189,19 @@ func mvWaitKilled(t testing.TB, f *fixture) {
 	}
 }
 
+// mvCrashMigrate remounts f with the daemon set to kill itself at crash
+// point, runs a pass that must not finish, and waits for the kill; f is
+// left unmounted.
+func mvCrashMigrate(t testing.TB, f *fixture, point string) {
+	t.Helper()
+	f.unmount(t)
+	f.mount(t, crashPointEnv+"="+point)
+	if out, err := mvMigrateErr(f); err == nil {
+		t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
+	}
+	mvWaitKilled(t, f)
+}
+
 // mvIno returns the inode number the mount shows for rel.
 func mvIno(t testing.TB, f *fixture, rel string) uint64 {
 	t.Helper()

@@ -201,12 +201,7 @@ func mvLinkedCrash(t *testing.T, point string) (*fixture, []byte, uint64) {
 	f := mountTierfs(t, mvConfig(""))
 	content := mvContent("crash", 200000)
 	ino := mvWriteLinked(t, f, mvLinkedNames, content, 40*24*time.Hour)
-	f.unmount(t)
-	f.mount(t, crashPointEnv+"="+point)
-	if out, err := mvMigrateErr(f); err == nil {
-		t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
-	}
-	mvWaitKilled(t, f)
+	mvCrashMigrate(t, f, point)
 	return f, content, ino
 }
 

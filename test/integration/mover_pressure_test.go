@@ -355,12 +355,7 @@ func TestMoverPressureCrash(t *testing.T) {
 			f := prMount(t, prSetup{fast: prTmpfs(t, "2m"), fastReserve: `target_free = "1MiB"`})
 			names, content, inos := prFill(t, f, 20)
 			k := prToFree(t, f, target)
-			f.unmount(t)
-			f.mount(t, crashPointEnv+"="+point)
-			if out, err := mvMigrateErr(f); err == nil {
-				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
-			}
-			mvWaitKilled(t, f)
+			mvCrashMigrate(t, f, point)
 			f.mount(t)
 			mvCheckFiles(t, f, content, inos)
 			if left := mvOwnEntries(f, ".tierfs-moving"); len(left) > 0 {

@@ -274,12 +274,7 @@ func TestRetireCopyDirCrash(t *testing.T) {
 				want[d] = rtStat(t, f.path(d))
 			}
 			f.writeConfig(t, rtConfig(f, []string{"tmp", "fast", "old"}, "fast").toml())
-			f.unmount(t)
-			f.mount(t, crashPointEnv+"="+point)
-			if out, err := mvMigrateErr(f); err == nil {
-				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
-			}
-			mvWaitKilled(t, f)
+			mvCrashMigrate(t, f, point)
 			tmp := mvOwnEntries(f, ".tierfs-moving")
 			if onFast := fileExists(f.tierPath("fast", "archive")); len(tmp) != map[bool]int{true: 1, false: 0}[point == "copydir-after-mkdir"] || onFast != (point == "copydir-after-rename") {
 				t.Fatalf("premise: after a crash at %s: temporaries %v, archive on fast %v", point, tmp, onFast)

@@ -221,12 +221,7 @@ func TestSpillReturnsCrash(t *testing.T) {
 			for _, p := range fill {
 				os.Remove(f.path(p))
 			}
-			f.unmount(t)
-			f.mount(t, crashPointEnv+"="+point)
-			if out, err := mvMigrateErr(f); err == nil {
-				t.Fatalf("migrate succeeded although the daemon was to crash at %s:\n%s", point, out)
-			}
-			mvWaitKilled(t, f)
+			mvCrashMigrate(t, f, point)
 			f.mount(t)
 			mvCheckFiles(t, f, content, inos)
 			if on := f.tiersHolding(rel); !slices.Equal(on, []string{"fast"}) && spRecords(t, f, "slow") != 1 {
