@@ -521,7 +521,12 @@ func (c *checker) placement(p string, ti int) {
 		return // kept off the tmpfs tier its rule names, as the mover does
 	}
 	if ti != home && ti != demoted {
-		c.report("misplaced", fmt.Sprintf("%s on %s, rule[%d] (%q) places it on %s", p, t.Name, ri+1, r.Match, r.Tier),
+		where := r.Tier
+		if demoted >= 0 {
+			// The mover takes a file old enough straight to demote_to.
+			where += ", or on " + r.DemoteTo + " once it ages"
+		}
+		c.report("misplaced", fmt.Sprintf("%s on %s, rule[%d] (%q) places it on %s", p, t.Name, ri+1, r.Match, where),
 			false, "tierfs migrate moves it while mounted, keeping its inode number")
 	}
 }

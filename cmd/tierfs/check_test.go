@@ -282,3 +282,37 @@ func TestCheckRepairLeavesLinkedFileOnTmpfs(t *testing.T) {
 		}
 	}
 }
+
+// A misplaced file whose rule demotes is reported with both tiers it
+// may go to: the mover takes one old enough straight to demote_to.
+func TestCheckMisplacedNamesDemoteTier(t *testing.T) {
+	base := t.TempDir()
+	var cfg strings.Builder
+	for _, name := range []string{"fast", "slow", "old"} {
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tiers.WriteMarker(dir, name); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, "[[tier]]\nname = %q\npath = %q\nkind = \"local\"\n\n", name, dir)
+	}
+	cfg.WriteString("[[rule]]\nmatch = \"mail/**\"\ntier = \"fast\"\ndemote_after = \"30d\"\ndemote_to = \"slow\"\n\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n")
+	path := filepath.Join(base, "tierfs.toml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(base, "old", "mail"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "old", "mail", "m"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runCheck(context.Background(), []string{"--config", path}, &out)
+	want := `misplaced: mail/m on old, rule[1] ("mail/**") places it on fast, or on slow once it ages`
+	if err == nil || !strings.Contains(out.String(), want) {
+		t.Errorf("check = %v, want a failure and %q in:\n%s", err, want, out.String())
+	}
+}
