@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -114,15 +112,9 @@ func (j *journal) intents(tidy bool) (map[string]intent, error) {
 
 func (j *journal) read(p string) (intent, error) {
 	var in intent
-	fd, err := j.t.Open(p, unix.O_RDONLY, 0, nil)
-	if err != nil {
-		return in, err
-	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
 	// An intent naming every name of a message delivered to many
-	// recipients can be large; one read could return part of it.
-	b, err := io.ReadAll(io.LimitReader(f, maxIntent))
+	// recipients can be large.
+	b, err := j.t.ReadFile(p, maxIntent)
 	if err != nil {
 		return in, err
 	}

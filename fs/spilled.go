@@ -1,14 +1,11 @@
 package fs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"strconv"
 	"sync"
 
@@ -75,13 +72,8 @@ func openSpilled(t *tiers.Tier, log *slog.Logger) *spilledSet {
 }
 
 func (s *spilledSet) read() ([]byte, error) {
-	fd, err := s.t.Open(spilledName, unix.O_RDONLY, 0, nil)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), spilledName)
-	defer f.Close()
-	return io.ReadAll(f)
+	// The cap bounds the records; a line takes at most some 50 bytes.
+	return s.t.ReadFile(spilledName, 64*maxSpilled)
 }
 
 // spilledLine is one record: "INO GEN CRC\n", CRC over "INO GEN", so
@@ -181,10 +173,10 @@ func (s *spilledSet) forget(drop []SpilledFile) error {
 	return s.rewriteLocked()
 }
 
-// rewriteLocked replaces the file with the records held: written to a
-// temporary, fsynced and renamed over it beneath the tier's root (or
-// removed when none are left). The append descriptor is closed, so the
-// next append opens the new file.
+// rewriteLocked replaces the file with the records held (tiers
+// ReplaceFile: a crash leaves the old records or the new), or removes it
+// when none are left. The append descriptor is closed, so the next
+// append opens the new file.
 func (s *spilledSet) rewriteLocked() error {
 	if s.fd >= 0 {
 		unix.Close(s.fd)
@@ -196,38 +188,14 @@ func (s *spilledSet) rewriteLocked() error {
 		}
 		return nil
 	}
-	tmp := spilledName + ".tmp"
-	if err := s.writeTemp(tmp); err != nil {
-		s.t.Unlink(tmp)
-		return fmt.Errorf("tier %s: write %s: %w", s.t.Name, tmp, err)
+	var b []byte
+	for ino, gen := range s.files {
+		b = append(b, spilledLine(SpilledFile{Ino: ino, Gen: gen})...)
 	}
-	if err := s.t.Rename(tmp, spilledName, 0); err != nil {
-		return fmt.Errorf("tier %s: rename %s: %w", s.t.Name, tmp, err)
-	}
-	if err := s.t.FsyncDir(""); err != nil {
-		return fmt.Errorf("tier %s: fsync root: %w", s.t.Name, err)
+	if err := s.t.ReplaceFile(spilledName, b); err != nil {
+		return fmt.Errorf("tier %s: rewrite %s: %w", s.t.Name, spilledName, err)
 	}
 	return nil
-}
-
-func (s *spilledSet) writeTemp(tmp string) error {
-	fd, err := s.t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600, nil)
-	if err != nil {
-		return err
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	w := bufio.NewWriter(f)
-	for ino, gen := range s.files {
-		w.Write(spilledLine(SpilledFile{Ino: ino, Gen: gen}))
-	}
-	err = w.Flush()
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func (s *spilledSet) close() {

@@ -38,15 +38,21 @@ func (t *Tier) ClearMoving() error {
 		return err
 	}
 	for _, d := range ents {
-		err := t.Unlink(MovingDir + "/" + d.Name)
-		if err == unix.EISDIR {
-			err = t.Rmdir(MovingDir + "/" + d.Name) // an empty directory copy (fs CopyDir)
-		}
-		if err != nil {
+		if err := t.RemoveMoving(d.Name); err != nil {
 			return fmt.Errorf("tier %q: remove leftover %s: %w", t.Name, d.Name, err)
 		}
 	}
 	return nil
+}
+
+// RemoveMoving removes the temporary name in MovingDir: a file, or the
+// empty directory a directory copy makes (fs CopyDir).
+func (t *Tier) RemoveMoving(name string) error {
+	err := t.Unlink(MovingDir + "/" + name)
+	if err == unix.EISDIR {
+		err = t.Rmdir(MovingDir + "/" + name)
+	}
+	return err
 }
 
 // CopyToTemp copies regular file rel from src into a temporary on dst:

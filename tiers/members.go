@@ -2,10 +2,7 @@ package tiers
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -32,16 +29,10 @@ func (t *Tier) Member() Member { return Member{Name: t.Name, UUID: t.marker.UUID
 // is none: the tier was never mounted by a tierfs that writes it). It is
 // read beneath the root descriptor, as the marker is.
 func (t *Tier) ReadMembers() ([]Member, error) {
-	fd, err := t.Open(MembersName, unix.O_RDONLY, 0, nil)
+	b, err := t.ReadFile(MembersName, maxMembersSize)
 	if err == unix.ENOENT {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("tier %q: open %s: %w", t.Name, MembersName, err)
-	}
-	f := os.NewFile(uintptr(fd), MembersName)
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxMembersSize))
 	if err != nil {
 		return nil, fmt.Errorf("tier %q: read %s: %w", t.Name, MembersName, err)
 	}
@@ -64,31 +55,8 @@ func (t *Tier) WriteMembers(ms []Member) error {
 	if err != nil {
 		return err
 	}
-	if err := t.replaceFile(MembersName, append(b, '\n')); err != nil {
+	if err := t.ReplaceFile(MembersName, append(b, '\n')); err != nil {
 		return fmt.Errorf("tier %q: write %s: %w", t.Name, MembersName, err)
 	}
 	return nil
-}
-
-// replaceFile writes name at the tier root through a temporary, fsyncs
-// it, renames it into place and fsyncs the root.
-func (t *Tier) replaceFile(name string, data []byte) error {
-	tmp := name + ".tmp"
-	t.Unlink(tmp) // a crash's leftover
-	fd, err := t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644, nil)
-	if err != nil {
-		return err
-	}
-	_, werr := unix.Write(fd, data)
-	serr := unix.Fsync(fd)
-	unix.Close(fd)
-	if err := errors.Join(werr, serr); err != nil {
-		t.Unlink(tmp)
-		return err
-	}
-	if err := t.Rename(tmp, name, 0); err != nil {
-		t.Unlink(tmp)
-		return err
-	}
-	return t.FsyncDir("")
 }
