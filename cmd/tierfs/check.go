@@ -82,8 +82,11 @@ func runCheck(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeTiers(ts) // also the tmpfs tiers openAbsentTmpfs fills in
 	c := &checker{cfg: cfg, pol: pol, tiers: ts, repair: a.repair, w: stdout, crash: os.Getenv("TIERFS_CRASHPOINT"),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if a.repair {
+	if a.repair && hasIntents(ts) {
+		c.intents = true
 		c.absent = openAbsentTmpfs(cfg, ts)
+	}
+	if a.repair {
 		if err := lockCheckTiers(ts); err != nil {
 			return fmt.Errorf("check --repair: %w; unmount it first (repairs would race the daemon's moves)", err)
 		}
@@ -160,11 +163,9 @@ func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 // repair to finish: the replay is the mount's code and needs every tier.
 // An absent tmpfs tier holds nothing and the next mount creates it empty
 // anyway, so creating it now loses nothing and changes nothing the mount
-// would not. Without intents it stays absent, as in a plain check.
+// would not. Without intents it stays absent, as in a plain check
+// (the caller opens it only when there are some).
 func openAbsentTmpfs(cfg *config.Config, ts []*tiers.Tier) error {
-	if !hasIntents(ts) {
-		return nil
-	}
 	for i, t := range ts {
 		if t != nil {
 			continue
@@ -237,6 +238,8 @@ type checker struct {
 	crash  string // TIERFS_CRASHPOINT: the step a repair kills itself at (tests)
 	log    *slog.Logger
 
+	// intents says the journal held intents when a repair started.
+	intents bool
 	// absent is why a repair could not open an absent tmpfs tier for
 	// the journal's replay (nil: it could, or needed not).
 	absent error
@@ -295,7 +298,7 @@ func (c *checker) run(ctx context.Context) {
 // (fs.Recover) before the walk, so that the walk holds back only the
 // names of an intent the replay could not settle.
 func (c *checker) finishIntents() {
-	if !hasIntents(c.tiers) {
+	if !c.intents {
 		return
 	}
 	if c.absent != nil {
@@ -637,11 +640,7 @@ func (c *checker) leftovers(t *tiers.Tier) {
 			c.report("leftover", what, false, "--repair or the next mount removes it")
 			continue
 		}
-		err := t.Unlink(tiers.MovingDir + "/" + e.Name)
-		if err == unix.EISDIR {
-			err = t.Rmdir(tiers.MovingDir + "/" + e.Name) // a directory copy's (fs CopyDir)
-		}
-		if err != nil {
+		if err := t.RemoveMoving(e.Name); err != nil {
 			c.report("leftover", what, false, fmt.Sprintf("repair failed: %v", err))
 			continue
 		}

@@ -62,14 +62,7 @@ func (c *checker) retireSummary() {
 // checkRetiredTiers reports the tiers removed from the config that
 // still hold what the mount would hide (the mount refuses them).
 func (c *checker) checkRetiredTiers() {
-	ms, err := retiredTiers(c.tiers)
-	if err != nil {
+	for _, err := range retiredProblems(c.tiers) {
 		c.report("retired", err.Error(), false, "")
-		return
-	}
-	for _, m := range ms {
-		if err := retiredEmpty(m, c.tiers); err != nil {
-			c.report("retired", err.Error(), false, "")
-		}
 	}
 }

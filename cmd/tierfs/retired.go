@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -41,18 +42,24 @@ func retiredTiers(ts []*tiers.Tier) ([]tiers.Member, error) {
 // checkRetired refuses a mount that would hide data: a tier removed
 // from the config that still holds a file, a directory the other tiers
 // lack, a set-aside copy or a journal intent, or that cannot be looked
-// at (its filesystem not mounted, its marker gone).
-func checkRetired(ts []*tiers.Tier) error {
+// at (its filesystem not mounted, its marker gone). Every such tier is
+// named at once.
+func checkRetired(ts []*tiers.Tier) error { return errors.Join(retiredProblems(ts)...) }
+
+// retiredProblems returns one error for each tier removed from the
+// config that the mount would refuse (tierfs check reports each).
+func retiredProblems(ts []*tiers.Tier) []error {
 	ms, err := retiredTiers(ts)
 	if err != nil {
-		return err
+		return []error{err}
 	}
+	var out []error
 	for _, m := range ms {
 		if err := retiredEmpty(m, ts); err != nil {
-			return err
+			out = append(out, err)
 		}
 	}
-	return nil
+	return out
 }
 
 // retiredEmpty fails, saying why and what to do, unless retired tier m
