@@ -44,7 +44,8 @@ type Config struct {
 	Cache     Cache             `toml:"cache"`
 	Metrics   Metrics           `toml:"metrics,omitempty"`
 	Mover     Mover             `toml:"mover"`
-	Placement *policy.Placement `toml:"-"` // compiled by Parse
+	Cluster   *Cluster          `toml:"cluster,omitempty"` // nil: one host
+	Placement *policy.Placement `toml:"-"`                 // compiled by Parse
 }
 
 // Tier is one backing directory.
@@ -65,6 +66,10 @@ type Tier struct {
 	// the oldest files of aging rules early, until it is reached again.
 	// It defaults to twice MinFree and must not be below it.
 	TargetFree Reserve `toml:"target_free,omitempty"`
+	// Shared marks a persistent tier every host of the [cluster] mounts
+	// (an NFS export): several daemons use it at once, each keeping its
+	// own state there under its host name.
+	Shared bool `toml:"shared,omitempty"`
 }
 
 // RuleSpec is one placement rule as written: a glob and a tier name.

@@ -71,6 +71,7 @@ func Parse(source string, data []byte) (*Config, error) {
 	if !md.IsDefined("mover", "interval") {
 		c.Mover.Interval = Duration{DefaultMoverInterval}
 	}
+	c.setClusterDefaults(func(key string) bool { return md.IsDefined("cluster", key) })
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -82,9 +83,9 @@ func Parse(source string, data []byte) (*Config, error) {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return []string{"tier", "rule", "kernel", "cache", "metrics", "mover"}
+		return []string{"tier", "rule", "kernel", "cache", "metrics", "mover", "cluster"}
 	case "tier":
-		return []string{"name", "path", "kind", "uuid", "min_free", "target_free"}
+		return []string{"name", "path", "kind", "uuid", "min_free", "target_free", "shared"}
 	case "rule":
 		return []string{"match", "tier", "demote_after", "demote_to", "only_seen", "min_size", "quiet"}
 	case "mover":
@@ -95,6 +96,8 @@ func knownKeys(table string) []string {
 		return []string{"size", "max_nodes"}
 	case "metrics":
 		return []string{"listen"}
+	case "cluster":
+		return []string{"host", "host_timeout", "release_after", "lease_wait", "users"}
 	}
 	return nil
 }
@@ -177,6 +180,7 @@ func (c *Config) validate() error {
 	c.validateMetrics(fail)
 	c.validateAging(fail)
 	c.validateCache(fail)
+	c.validateCluster(fail)
 	for _, k := range []struct {
 		key string
 		d   Duration

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,8 +120,8 @@ func TestParseErrors(t *testing.T) {
 		reason string // substring of the message
 	}{
 		{"syntax", edit(t, `kind = "nfs"`, `kind = nfs`), "", "toml: line"},
-		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics, mover)"},
-		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind, uuid, min_free, target_free)"},
+		{"unknown top key", "colour = 1\n" + goodConfig, "colour", "unknown key (want tier, rule, kernel, cache, metrics, mover, cluster)"},
+		{"unknown tier key", edit(t, `name = "slow"`, "name = \"slow\"\ncolour = \"red\""), "tier[3].colour", "unknown key (want name, path, kind, uuid, min_free, target_free, shared)"},
 		{"uuid malformed", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa\""), "tier[3].uuid", `"27fa9dd7-7afa" is not a UUID`},
 		{"uuid not hex", edit(t, `name = "slow"`, "name = \"slow\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4bz\""), "tier[3].uuid", "is not a UUID"},
 		{"uuid on tmpfs", edit(t, `name = "tmp"`, "name = \"tmp\"\nuuid = \"27fa9dd7-7afa-4398-b1c7-b729d829c4b1\""), "tier[1].uuid", "a tmpfs tier has no marker to pin"},
@@ -248,7 +249,7 @@ func TestDefault(t *testing.T) {
 
 func TestMarshalRoundTrip(t *testing.T) {
 	spaced := edit(t, `name = "fast"`, "name = \"fast\"\nmin_free = \"7.5%\"\ntarget_free = \"3GiB\"")
-	for _, c := range []*Config{Default("/var/lib/tierfs"), mustParse(t, goodConfig), mustParse(t, spaced)} {
+	for _, c := range []*Config{Default("/var/lib/tierfs"), mustParse(t, goodConfig), mustParse(t, spaced), mustParse(t, clusterTiers+"[cluster]\nhost = \"mx1\"\nlease_wait = \"2s\"\n")} {
 		data, err := c.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -269,6 +270,10 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if back.Rules[i] != c.Rules[i] {
 				t.Errorf("rule %d: %+v != %+v", i, back.Rules[i], c.Rules[i])
 			}
+		}
+		if cl, bcl := c.Cluster, back.Cluster; (cl == nil) != (bcl == nil) ||
+			cl != nil && (bcl.Host != cl.Host || bcl.LeaseWait != cl.LeaseWait || bcl.HostTimeout != cl.HostTimeout || !slices.Equal(bcl.Users, cl.Users)) {
+			t.Errorf("cluster: %+v != %+v", bcl, cl)
 		}
 	}
 }

@@ -38,7 +38,11 @@ func (t *Tier) Lock() error {
 		return fmt.Errorf("tier %q: open lock %s: %w", t.Name, path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	how := unix.LOCK_EX
+	if t.Shared() {
+		how = unix.LOCK_SH // the other hosts of the cluster hold it too
+	}
+	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
 		holder := readHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -46,12 +50,47 @@ func (t *Tier) Lock() error {
 		}
 		return fmt.Errorf("tier %q: lock %s: %w", t.Name, path, err)
 	}
+	if t.Shared() {
+		hf, err := t.lockHost()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		t.lock, t.hostLock = f, hf
+		return nil
+	}
 	if err := writeHolder(f); err != nil {
 		f.Close()
 		return fmt.Errorf("tier %q: write lock %s: %w", t.Name, path, err)
 	}
 	t.lock = f
 	return nil
+}
+
+// lockHost takes this host's exclusive lock on a shared tier,
+// ".tierfs-lock.HOST": one daemon per host, as LockName is one daemon per
+// tier elsewhere, since the host's state on the tier is that daemon's.
+func (t *Tier) lockHost() (*os.File, error) {
+	name := LockName + "." + t.Host
+	path := filepath.Join(t.Path, name)
+	fd, err := unix.Openat(t.root, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("tier %q: open lock %s: %w", t.Name, path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder := readHolder(f)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("tier %q: %s is %w as host %q%s", t.Name, t.Path, ErrLocked, t.Host, holder)
+		}
+		return nil, fmt.Errorf("tier %q: lock %s: %w", t.Name, path, err)
+	}
+	if err := writeHolder(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tier %q: write lock %s: %w", t.Name, path, err)
+	}
+	return f, nil
 }
 
 // writeHolder replaces the lock file's content with "pid PID on host

@@ -57,3 +57,47 @@ func TestLockRefusesSymlink(t *testing.T) {
 		t.Errorf("the symlink's target was written: %q", b)
 	}
 }
+
+// A shared tier is locked by one daemon per host: hosts of the cluster
+// lock it side by side, a second daemon as the same host is refused, and
+// a daemon that is not in the cluster (or a repair) is refused while any
+// host holds it, and holds every host off while it does.
+func TestLockShared(t *testing.T) {
+	base := newTestTier(t, "slow")
+	open := func(host string) *Tier {
+		spec := base.Spec
+		spec.Host = host
+		tr, err := Open(spec, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}
+	a, b, a2, alone := open("a"), open("b"), open("a"), open("")
+	for _, tc := range []struct {
+		name string
+		tier *Tier
+		want error
+	}{
+		{"host a", a, nil},
+		{"host b beside a", b, nil},
+		{"host a again", a2, ErrLocked},
+		{"outside the cluster", alone, ErrLocked},
+	} {
+		if err := tc.tier.Lock(); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Lock = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := a2.Lock(); err == nil || !strings.Contains(err.Error(), `as host "a"`) {
+		t.Errorf("second daemon as host a: %v, want it to name the host", err)
+	}
+	a.Close()
+	b.Close()
+	if err := alone.Lock(); err != nil {
+		t.Fatalf("Lock outside the cluster once the hosts are gone: %v", err)
+	}
+	if err := a2.Lock(); !errors.Is(err, ErrLocked) {
+		t.Errorf("host a while a daemon outside the cluster holds the tier: %v, want ErrLocked", err)
+	}
+}

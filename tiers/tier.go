@@ -32,7 +32,15 @@ type Spec struct {
 	// takes no new files, and below which the mover makes room on it,
 	// when it is opened; SetReserves changes them while it is open.
 	MinFree, TargetFree Reserve
+	// Host is this host's name in the cluster when the tier is shared by
+	// several hosts' daemons ([cluster] and shared = true), "" otherwise.
+	// A shared tier is locked shared, and each daemon keeps its own
+	// state there under its host name.
+	Host string
 }
+
+// Shared reports whether several hosts' daemons use the tier at once.
+func (s Spec) Shared() bool { return s.Host != ""}
 
 // Tier is one open backing directory.
 type Tier struct {
@@ -63,7 +71,8 @@ type Tier struct {
 	reserves atomic.Pointer[[2]Reserve] // min_free, target_free (Reserves)
 	clock    clock                      // the last clock skew measured (MeasureClockSkew)
 
-	lock *os.File // the held lock file (see Lock), nil if not locked
+	lock     *os.File // the held lock file (see Lock), nil if not locked
+	hostLock *os.File // on a shared tier, the held lock of this host
 
 	// Observe, if set before the tier is used, is called after every
 	// backend call with its name, duration and error.
@@ -119,9 +128,11 @@ func Open(spec Spec, index int) (*Tier, error) {
 // tier's lock.
 func (t *Tier) Close() error {
 	t.dirs.drop()
-	if t.lock != nil {
-		t.lock.Close()
-		t.lock = nil
+	for _, f := range []**os.File{&t.hostLock, &t.lock} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
 	}
 	return unix.Close(t.root)
 }

@@ -148,7 +148,7 @@ func openCheckTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 				continue
 			}
 		}
-		tier, err := tiers.Open(tierSpec(t), i)
+		tier, err := tiers.Open(tierSpec(cfg, i), i)
 		if err != nil {
 			closeTiers(ts)
 			return nil, fmt.Errorf("%s: %w", cfg.Source, err)
@@ -175,7 +175,7 @@ func openAbsentTmpfs(cfg *config.Config, ts []*tiers.Tier) error {
 			// mount nor a check could open the tier any more.
 			return fmt.Errorf("tmpfs tier %q: %s does not exist and would not be on tmpfs (is its tmpfs mounted?)", cfg.Tiers[i].Name, p)
 		}
-		tier, err := tiers.Open(tierSpec(cfg.Tiers[i]), i)
+		tier, err := tiers.Open(tierSpec(cfg, i), i)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Source, err)
 		}

@@ -94,7 +94,7 @@ func forgetTier(cfg *config.Config, name string, stdout io.Writer) error {
 		if !ct.Kind.Persistent() {
 			continue
 		}
-		t, err := tiers.Open(tierSpec(ct), i)
+		t, err := tiers.Open(tierSpec(cfg, i), i)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.Source, err)
 		}

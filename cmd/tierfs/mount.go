@@ -171,8 +171,8 @@ func checkNotServed(mountpoint string) error {
 // and clears move temporaries, which would break the other daemon).
 func openTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 	var ts []*tiers.Tier
-	for i, t := range cfg.Tiers {
-		tier, err := tiers.Open(tierSpec(t), i)
+	for i := range cfg.Tiers {
+		tier, err := tiers.Open(tierSpec(cfg, i), i)
 		if err == nil {
 			if err = tier.Lock(); err != nil {
 				tier.Close()
@@ -187,10 +187,15 @@ func openTiers(cfg *config.Config) ([]*tiers.Tier, error) {
 	return ts, nil
 }
 
-// tierSpec is what tiers.Open needs of a configured tier.
-func tierSpec(t config.Tier) tiers.Spec {
-	return tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind), UUID: t.UUID,
+// tierSpec is what tiers.Open needs of cfg's tier i.
+func tierSpec(cfg *config.Config, i int) tiers.Spec {
+	t := cfg.Tiers[i]
+	s := tiers.Spec{Name: t.Name, Path: t.Path, Kind: string(t.Kind), UUID: t.UUID,
 		MinFree: tiers.Reserve(t.MinFree), TargetFree: tiers.Reserve(t.TargetFree)}
+	if t.Shared {
+		s.Host = cfg.Cluster.Host
+	}
+	return s
 }
 
 // closeTiers closes the tiers that were opened; nil entries are tiers

@@ -1,0 +1,49 @@
+package policy
+
+import "strings"
+
+// EndsWithUser reports whether g names per-user directories: its last
+// segment is {user} and no segment is `**`, so that every match has the
+// same depth and a path lies beneath at most one match.
+func (g *Glob) EndsWithUser() bool {
+	if len(g.segs) == 0 || g.segs[len(g.segs)-1].kind != segUser {
+		return false
+	}
+	for _, s := range g.segs {
+		if s.kind == segAny {
+			return false
+		}
+	}
+	return true
+}
+
+// UserDir returns the per-user directory that p (a path inside the
+// mount) is or lies beneath, for a glob that EndsWithUser: dir is the
+// first segments of p that g matches, and c what they captured. ok is
+// false when no prefix of p matches.
+func (g *Glob) UserDir(p string) (dir string, c Captures, ok bool) {
+	n := len(g.segs)
+	end := 0
+	for i := range n {
+		if end > len(p) || (i > 0 && end == len(p)) {
+			return "", Captures{}, false
+		}
+		if i > 0 {
+			end++ // the "/"
+		}
+		next := strings.IndexByte(p[end:], '/')
+		if next < 0 {
+			end = len(p)
+		} else {
+			end += next
+		}
+	}
+	if p == "" {
+		return "", Captures{}, false
+	}
+	c, ok = g.Match(p[:end])
+	if !ok {
+		return "", Captures{}, false
+	}
+	return p[:end], c, true
+}
