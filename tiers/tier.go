@@ -40,7 +40,7 @@ type Spec struct {
 }
 
 // Shared reports whether several hosts' daemons use the tier at once.
-func (s Spec) Shared() bool { return s.Host != ""}
+func (s Spec) Shared() bool { return s.Host != "" }
 
 // Tier is one open backing directory.
 type Tier struct {
