@@ -24,7 +24,17 @@ const (
 // to tierfs, with the reason.
 type fsSetting struct{ key, value, why string }
 
-func fsSettings() []fsSetting {
+// fsSettings returns the NFS guide's settings as they apply to a mount;
+// cluster is a mount whose persistent tiers several hosts share.
+func fsSettings(cluster bool) []fsSetting {
+	if cluster {
+		return []fsSetting{
+			{"mmap_disable", "yes", "in a cluster the index files live on NFS, which another host writes between this host's turns: read them, as the NFS guide says, rather than map them"},
+			{"mail_fsync", "always", "in a cluster what a host wrote and did not fsync dies with it, and the next host serves the user from the NFS server: the NFS guide's setting"},
+			{"mail_nfs_storage", "no", "tierfs's per-user lease keeps a user on one host at a time and drops every cached entry of the user before another host's changes are seen, so there are no NFS caches to flush"},
+			{"mail_nfs_index", "no", "index files are never used by two hosts at once: tierfs's lease refuses the second (EIO, a temporary failure) until the first lets the user go"},
+		}
+	}
 	return []fsSetting{
 		{"mmap_disable", "no", "tierfs is a local filesystem to Dovecot: mmap works through FUSE passthrough and sees other processes' writes"},
 		{"mail_fsync", "optimized", "fsync reaches the backing tier; optimized syncs where Dovecot needs durability (the default)"},
@@ -37,8 +47,9 @@ func fsSettings() []fsSetting {
 // running the preset layout: what `tierfs dovecot-config` prints. Every
 // line is a comment or a dovecot.conf "key = value" line. format is
 // maildir, sdbox or mdbox; version is 2.3 (one mail_location) or 2.4
-// (the mail_* settings that replaced it).
-func Settings(mountpoint, format, version string) (string, error) {
+// (the mail_* settings that replaced it). cluster is a mount whose
+// persistent tiers several hosts share ([cluster]).
+func Settings(mountpoint, format, version string, cluster bool) (string, error) {
 	if err := checkChoice("format", format, Formats()); err != nil {
 		return "", err
 	}
@@ -64,7 +75,11 @@ func Settings(mountpoint, format, version string) (string, error) {
 		writeSettings24(&b, mount, format)
 	}
 	b.WriteString("\n")
-	for _, s := range fsSettings() {
+	if cluster {
+		b.WriteString("# A cluster: keep the director (or proxy) in front of the hosts. tierfs's leases\n" +
+			"# refuse a user on a second host, and never let two hosts serve one user at once.\n")
+	}
+	for _, s := range fsSettings(cluster) {
 		fmt.Fprintf(&b, "# %s.\n%s = %s\n", s.why, s.key, s.value)
 	}
 	return b.String(), nil

@@ -81,7 +81,7 @@ func TestSettings(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		out, err := Settings(tt.mount, tt.format, tt.version)
+		out, err := Settings(tt.mount, tt.format, tt.version, false)
 		if err != nil {
 			t.Fatalf("Settings(%q, %q, %q): %v", tt.mount, tt.format, tt.version, err)
 		}
@@ -115,7 +115,7 @@ func TestSettings(t *testing.T) {
 func TestSettingsCoverSubtrees(t *testing.T) {
 	for _, version := range Versions() {
 		for _, format := range Formats() {
-			out, err := Settings("/mnt", format, version)
+			out, err := Settings("/mnt", format, version, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,9 +159,29 @@ func TestSettingsErrors(t *testing.T) {
 		{"/srv/a\nb", "maildir", "2.4", `character '\n'`},
 	}
 	for _, tt := range tests {
-		_, err := Settings(tt.mount, tt.format, tt.version)
+		_, err := Settings(tt.mount, tt.format, tt.version, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Settings(%q, %q, %q) error = %v, want %q", tt.mount, tt.format, tt.version, err, tt.want)
+		}
+	}
+}
+
+// TestSettingsCluster checks that a cluster gets the NFS guide's
+// settings for shared storage, each with its reason above it.
+func TestSettingsCluster(t *testing.T) {
+	out, err := Settings("/srv/mail", "maildir", "2.3", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := parseConf(t, out)
+	want := map[string]string{"mmap_disable": "yes", "mail_fsync": "always", "mail_nfs_storage": "no", "mail_nfs_index": "no"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+		i := strings.Index(out, "\n"+k+" = ")
+		if prev := out[strings.LastIndex(out[:i], "\n")+1 : i]; !strings.HasPrefix(prev, "# ") || len(prev) < 20 {
+			t.Errorf("%s has no reason comment above it (got %q)", k, prev)
 		}
 	}
 }

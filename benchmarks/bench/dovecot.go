@@ -46,7 +46,7 @@ func (w dovecotWorkload) Run(ctx context.Context, env *Env) ([]Sample, error) {
 			return nil, err
 		}
 	}
-	settings, err := dovecot.Settings(env.Root, "maildir", "2.3")
+	settings, err := dovecot.Settings(env.Root, "maildir", "2.3", false)
 	if err != nil {
 		return nil, err
 	}

@@ -38,15 +38,18 @@ func dovecotConfig(args []string, stdout, stderr io.Writer) error {
 	if !filepath.IsAbs(mountpoint) {
 		return usageError{fmt.Sprintf("dovecot-config: mount point %q is not an absolute path", mountpoint)}
 	}
-	out, err := dovecot.Settings(mountpoint, *format, *version)
+	var c *config.Config
+	if *configPath != "" {
+		var err error
+		if c, err = config.Load(*configPath); err != nil {
+			return err
+		}
+	}
+	out, err := dovecot.Settings(mountpoint, *format, *version, c != nil && c.Cluster != nil)
 	if err != nil {
 		return usageError{"dovecot-config: " + err.Error()}
 	}
-	if *configPath != "" {
-		c, err := config.Load(*configPath)
-		if err != nil {
-			return err
-		}
+	if c != nil {
 		for _, w := range presetWarnings(c) {
 			fmt.Fprintln(stderr, "tierfs: warning:", w)
 		}

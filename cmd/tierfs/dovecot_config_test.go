@@ -35,6 +35,17 @@ func writeConfig(t *testing.T, routes map[string]string) string {
 func TestRunDovecotConfig(t *testing.T) {
 	good := writeConfig(t, map[string]string{"volatile": "tmp", "listindex": "tmp", "index": "fast", "mail": "slow"})
 	bad := writeConfig(t, map[string]string{"listindex": "tmp", "index": "tmp", "mail": "slow"})
+	cluster := filepath.Join(t.TempDir(), "cluster.toml")
+	clusterTOML, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterTOML = bytes.ReplaceAll(clusterTOML, []byte("kind = \"local\"\n"), []byte("kind = \"local\"\nshared = true\n"))
+	clusterTOML = bytes.ReplaceAll(clusterTOML, []byte("kind = \"nfs\"\n"), []byte("kind = \"nfs\"\nshared = true\n"))
+	clusterTOML = append(clusterTOML, "[cluster]\nhost = \"mx1\"\n"...)
+	if err := os.WriteFile(cluster, clusterTOML, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -52,7 +63,10 @@ func TestRunDovecotConfig(t *testing.T) {
 			out:    []string{"\nmail_driver = sdbox\n", "\nmail_path = /srv/mail/mail/%{user | md5 | substr(0, 8) % 256 | hex(2)}/%{user}\n"},
 			notOut: []string{"mail_location", "mail_control_path"}},
 		{name: "mdbox", args: []string{"-format=mdbox", "/m"}, out: []string{"mail_location = mdbox:/m/mail/"}},
-		{name: "good config, no warning", args: []string{"--config", good, "/srv/mail"}, out: []string{"mail_location = "}},
+		{name: "good config, no warning", args: []string{"--config", good, "/srv/mail"}, out: []string{"mail_location = ", "\nmail_fsync = optimized\n"}},
+		{name: "cluster", args: []string{"--config", cluster, "/srv/mail"},
+			out:    []string{"mail_location = ", "\nmail_fsync = always\n", "\nmmap_disable = yes\n", "\nmail_nfs_index = no\n", "# A cluster: keep the director"},
+			notOut: []string{"mail_fsync = optimized", "mmap_disable = no"}},
 		{name: "bad config warns", args: []string{"--config", bad, "/srv/mail"},
 			out: []string{"mail_location = "},
 			warn: []string{
