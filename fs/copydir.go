@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/tierfs/tierfs/tiers"
 )
 
 // CopyDir makes directory p, which the mount shows from another tier,
@@ -14,7 +12,7 @@ import (
 // attributes. The mover does it for a directory that only a tier no rule
 // names holds, so that the tier can be retired without the directory
 // (an empty mailbox, say) vanishing. The copy is made under a temporary
-// name in dst's MovingDir and renamed into place complete: a crash
+// name in dst's MovingName and renamed into place complete: a crash
 // leaves either no copy (the temporary is cleared at mount) or a whole
 // one, and the source copy is never touched.
 func (r *Root) CopyDir(p string, dst int) error {
@@ -63,7 +61,7 @@ func (r *Root) CopyDir(p string, dst int) error {
 // tier from.
 func (r *Root) dirTemp(from, dst int, p string, st *unix.Stat_t) (string, error) {
 	td := r.tiers[dst]
-	tmp := fmt.Sprintf("%s/dir-%016x", tiers.MovingDir, rand.Uint64())
+	tmp := fmt.Sprintf("%s/dir-%016x", td.MovingName(), rand.Uint64())
 	if err := td.Mkdir(tmp, 0o700, nil); err != nil {
 		return "", fmt.Errorf("create a temporary directory on tier %s: %w", td.Name, err)
 	}

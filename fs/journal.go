@@ -16,7 +16,9 @@ import (
 )
 
 // JournalDir holds intents of multi-tier changes, at the root of the
-// first persistent tier.
+// first persistent tier. On a shared tier each host has its own
+// (Tier.StateName): an intent may name the host's tmpfs tiers, and only
+// that host can replay it.
 const JournalDir = ".tierfs-journal"
 
 const (
@@ -35,14 +37,46 @@ type intent struct {
 }
 
 type journal struct {
-	t *tiers.Tier
+	t   *tiers.Tier
+	dir string // this daemon's JournalDir on t
 }
 
 func openJournal(t *tiers.Tier) (*journal, error) {
-	if err := t.Mkdir(JournalDir, 0o700, nil); err != nil && err != unix.EEXIST {
-		return nil, fmt.Errorf("tier %q: create %s: %w", t.Name, JournalDir, err)
+	if err := foreignIntents(t); err != nil {
+		return nil, err
 	}
-	return &journal{t: t}, nil
+	dir := t.StateName(JournalDir)
+	if err := t.Mkdir(dir, 0o700, nil); err != nil && err != unix.EEXIST {
+		return nil, fmt.Errorf("tier %q: create %s: %w", t.Name, dir, err)
+	}
+	return &journal{t: t, dir: dir}, nil
+}
+
+// foreignIntents refuses a mount while t holds intents that this daemon
+// cannot replay and no other daemon will: the unsuffixed journal of a
+// daemon that served t before it became shared, or on a tier that is no
+// longer shared the journal of a host of the cluster that served it. A
+// mount ignoring them would change the names they cover, and the
+// replay that finally runs could then undo that or split a file. On a
+// shared tier the other hosts' journals are theirs to replay.
+func foreignIntents(t *tiers.Tier) error {
+	hs, err := t.HostStates(JournalDir)
+	if err != nil {
+		return fmt.Errorf("tier %q: list the journals: %w", t.Name, err)
+	}
+	for _, h := range hs {
+		if t.Own(h) || (t.Shared() && h.Host != "") {
+			continue
+		}
+		ins, err := (&journal{t: t, dir: h.Name}).intents(false)
+		if err != nil {
+			return fmt.Errorf("tier %q: read %s: %w", t.Name, h.Name, err)
+		}
+		if len(ins) > 0 {
+			return fmt.Errorf("tier %q: %s holds %d unfinished intents this mount cannot finish; %s", t.Name, h.Name, len(ins), foreignHow(h.Host))
+		}
+	}
+	return nil
 }
 
 // begin writes an intent durably and returns its id.
@@ -54,7 +88,7 @@ func (j *journal) begin(in intent) (string, error) {
 	var r [8]byte
 	rand.Read(r[:])
 	id := hex.EncodeToString(r[:])
-	tmp := JournalDir + "/" + id + ".tmp"
+	tmp := j.dir + "/" + id + ".tmp"
 	fd, err := j.t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
 	if err != nil {
 		return "", err
@@ -66,18 +100,18 @@ func (j *journal) begin(in intent) (string, error) {
 		j.t.Unlink(tmp)
 		return "", fmt.Errorf("write %s: %v %v", tmp, werr, serr)
 	}
-	if err := j.t.Rename(tmp, JournalDir+"/"+id+".json", 0); err != nil {
+	if err := j.t.Rename(tmp, j.dir+"/"+id+".json", 0); err != nil {
 		return "", err
 	}
-	return id, j.t.FsyncDir(JournalDir)
+	return id, j.t.FsyncDir(j.dir)
 }
 
 // end removes a finished intent.
 func (j *journal) end(id string) error {
-	if err := j.t.Unlink(JournalDir + "/" + id + ".json"); err != nil {
+	if err := j.t.Unlink(j.dir + "/" + id + ".json"); err != nil {
 		return err
 	}
-	return j.t.FsyncDir(JournalDir)
+	return j.t.FsyncDir(j.dir)
 }
 
 // pending returns the unfinished intents by id; torn temporaries (a
@@ -87,13 +121,13 @@ func (j *journal) pending() (map[string]intent, error) { return j.intents(true) 
 // intents reads the complete intents by id, removing torn temporaries
 // when tidy is set.
 func (j *journal) intents(tidy bool) (map[string]intent, error) {
-	ents, err := j.t.ReadDir(JournalDir)
+	ents, err := j.t.ReadDir(j.dir)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]intent{}
 	for _, d := range ents {
-		p := JournalDir + "/" + d.Name
+		p := j.dir + "/" + d.Name
 		id, ok := strings.CutSuffix(d.Name, ".json")
 		if !ok {
 			if tidy {
@@ -194,15 +228,24 @@ func (r *Root) replayIntent(in intent) ([]string, error) {
 	return nil, fmt.Errorf("unknown operation %q", in.Op)
 }
 
+// foreignHow tells the operator how host's intents get finished.
+func foreignHow(host string) string {
+	if host == "" {
+		return "mount the tiers once with shared = false and no [cluster] to finish them"
+	}
+	return fmt.Sprintf("mount tierfs once as host %q of the cluster, or run tierfs check --repair there, to finish them", host)
+}
+
 // PendingPaths returns the paths that the unfinished intents in the
-// journal on tier t will change at the next mount (both names of a
-// rename, every name of a hard-linked file being moved), without
-// changing anything. tierfs check reports them as such, and check
-// --repair leaves alone those of an intent its replay could not settle:
-// a repair there could make the next replay fail, undo it or split a
-// linked file.
-func PendingPaths(t *tiers.Tier) ([]string, error) {
-	ins, err := (&journal{t: t}).intents(false)
+// journal dir (JournalDir of some host, see Tier.HostStates) on tier t
+// will change at the next mount (both names of a rename, every name of
+// a hard-linked file being moved), without changing anything. tierfs
+// check reports them as such, and check --repair leaves alone those of
+// an intent its replay could not settle, or that another host's replay
+// will: a repair there could make the next replay fail, undo it or
+// split a linked file.
+func PendingPaths(t *tiers.Tier, dir string) ([]string, error) {
+	ins, err := (&journal{t: t, dir: dir}).intents(false)
 	if err == unix.ENOENT {
 		return nil, nil
 	}

@@ -16,22 +16,25 @@ import (
 // inode. A process that looked the name up just before the rename then
 // still opens the old file, as on a native filesystem, instead of getting
 // ESTALE. The link goes when the kernel forgets the inode; leftovers from
-// a crash are only extra links and are removed at mount.
+// a crash are only extra links and are removed at mount. On a shared
+// tier each host has its own (Tier.StateName): another host's links
+// belong to files its kernel still knows.
 const keptDir = ".tierfs-replaced"
 
-// prepareKept makes the directory of kept links on every tier and
-// empties it.
+// prepareKept makes this daemon's directory of kept links on every tier
+// and empties it.
 func prepareKept(ts []*tiers.Tier) error {
 	for _, t := range ts {
-		if err := t.Mkdir(keptDir, 0o700, nil); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("tier %q: create %s: %w", t.Name, keptDir, err)
+		dir := t.StateName(keptDir)
+		if err := t.Mkdir(dir, 0o700, nil); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("tier %q: create %s: %w", t.Name, dir, err)
 		}
-		ents, err := t.ReadDir(keptDir)
+		ents, err := t.ReadDir(dir)
 		if err != nil {
-			return fmt.Errorf("tier %q: list %s: %w", t.Name, keptDir, err)
+			return fmt.Errorf("tier %q: list %s: %w", t.Name, dir, err)
 		}
 		for _, d := range ents {
-			t.Unlink(keptDir + "/" + d.Name)
+			t.Unlink(dir + "/" + d.Name)
 		}
 	}
 	return nil
@@ -44,7 +47,7 @@ func (r *Root) keepReplaced(ti int, p string, old *node) {
 	if old == nil || old.IsDir() || int(old.tier.Load()) != ti {
 		return
 	}
-	kp := fmt.Sprintf("%s/%016x", keptDir, rand.Uint64())
+	kp := fmt.Sprintf("%s/%016x", r.tiers[ti].StateName(keptDir), rand.Uint64())
 	if err := r.tiers[ti].Link(p, kp); err != nil {
 		return // best effort: without it a racing open gets ESTALE
 	}

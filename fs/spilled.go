@@ -20,6 +20,9 @@ import (
 // birth time. The mover brings those files home while they are young;
 // a file demoted early is not recorded, so it never comes back. The
 // ".tierfs" prefix hides it from the mount, the mover's scan and check.
+// On a shared tier each host records its own placements
+// (Tier.StateName), and its mover reads only those: hosts append and
+// rewrite the file independently.
 const spilledName = ".tierfs-spilled"
 
 // maxSpilled caps the records kept per tier: beyond it a spilled file
@@ -73,7 +76,7 @@ func openSpilled(t *tiers.Tier, log *slog.Logger) *spilledSet {
 
 func (s *spilledSet) read() ([]byte, error) {
 	// The cap bounds the records; a line takes at most some 50 bytes.
-	return s.t.ReadFile(spilledName, 64*maxSpilled)
+	return s.t.ReadFile(s.t.StateName(spilledName), 64*maxSpilled)
 }
 
 // spilledLine is one record: "INO GEN CRC\n", CRC over "INO GEN", so
@@ -130,7 +133,7 @@ func (s *spilledSet) add(f SpilledFile) {
 	}
 	s.files[f.Ino] = f.Gen // kept for this mount even if the write fails; the next rewrite persists it
 	if s.fd < 0 {
-		fd, err := s.t.Open(spilledName, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600, nil)
+		fd, err := s.t.Open(s.t.StateName(spilledName), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600, nil)
 		if err != nil {
 			s.log.Warn("recording a spilled file", "tier", s.t.Name, "err", err)
 			return
@@ -183,8 +186,8 @@ func (s *spilledSet) rewriteLocked() error {
 		s.fd = -1
 	}
 	if len(s.files) == 0 {
-		if err := s.t.Unlink(spilledName); err != nil && err != unix.ENOENT {
-			return fmt.Errorf("tier %s: remove %s: %w", s.t.Name, spilledName, err)
+		if err := s.t.Unlink(s.t.StateName(spilledName)); err != nil && err != unix.ENOENT {
+			return fmt.Errorf("tier %s: remove %s: %w", s.t.Name, s.t.StateName(spilledName), err)
 		}
 		return nil
 	}
@@ -192,8 +195,8 @@ func (s *spilledSet) rewriteLocked() error {
 	for ino, gen := range s.files {
 		b = append(b, spilledLine(SpilledFile{Ino: ino, Gen: gen})...)
 	}
-	if err := s.t.ReplaceFile(spilledName, b); err != nil {
-		return fmt.Errorf("tier %s: rewrite %s: %w", s.t.Name, spilledName, err)
+	if err := s.t.ReplaceFile(s.t.StateName(spilledName), b); err != nil {
+		return fmt.Errorf("tier %s: rewrite %s: %w", s.t.Name, s.t.StateName(spilledName), err)
 	}
 	return nil
 }

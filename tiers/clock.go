@@ -30,13 +30,13 @@ func (t *Tier) ClockSkew() (ClockSample, bool) {
 	return ClockSample{}, false
 }
 
-// MeasureClockSkew creates a temporary file in the tier's MovingDir,
+// MeasureClockSkew creates a temporary file in the tier's MovingName,
 // compares the mtime the tier's filesystem gave it with this host's
 // clock read around the create, and removes it. created, if set, runs
 // between the create and the removal (a crash test's hook); a file a
 // crash leaves there is cleared at the next mount (ClearMoving).
 func (t *Tier) MeasureClockSkew(created func()) (ClockSample, error) {
-	name := fmt.Sprintf("%s/clock-%016x", MovingDir, rand.Uint64())
+	name := fmt.Sprintf("%s/clock-%016x", t.MovingName(), rand.Uint64())
 	before := time.Now()
 	fd, err := t.Open(name, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600, nil)
 	after := time.Now()

@@ -11,7 +11,8 @@ import (
 )
 
 // MovingDir holds a tier's copies in progress. Everything in it is a
-// temporary that a crash may leave behind; it is emptied at mount.
+// temporary that a crash may leave behind; it is emptied at mount. It
+// is per host on a shared tier (MovingName).
 const MovingDir = ".tierfs-moving"
 
 // SourceState is what a copy read from its source, to detect a change
@@ -27,30 +28,33 @@ func StateOf(st *unix.Stat_t) SourceState {
 	return SourceState{Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim, Ctime: st.Ctim, Nlink: uint64(st.Nlink)}
 }
 
-// ClearMoving removes temporaries left by an interrupted copy: files,
-// and the empty directories a directory copy makes.
+// ClearMoving removes temporaries left by this daemon's interrupted
+// copies: files, and the empty directories a directory copy makes. On
+// a shared tier other hosts' copies in progress are left alone.
 func (t *Tier) ClearMoving() error {
-	if err := t.Mkdir(MovingDir, 0o700, nil); err != nil && err != unix.EEXIST {
-		return fmt.Errorf("tier %q: create %s: %w", t.Name, MovingDir, err)
+	dir := t.MovingName()
+	if err := t.Mkdir(dir, 0o700, nil); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("tier %q: create %s: %w", t.Name, dir, err)
 	}
-	ents, err := t.ReadDir(MovingDir)
+	ents, err := t.ReadDir(dir)
 	if err != nil {
 		return err
 	}
 	for _, d := range ents {
-		if err := t.RemoveMoving(d.Name); err != nil {
-			return fmt.Errorf("tier %q: remove leftover %s: %w", t.Name, d.Name, err)
+		if err := t.RemoveTemp(dir, d.Name); err != nil {
+			return fmt.Errorf("tier %q: remove leftover %s/%s: %w", t.Name, dir, d.Name, err)
 		}
 	}
 	return nil
 }
 
-// RemoveMoving removes the temporary name in MovingDir: a file, or the
-// empty directory a directory copy makes (fs CopyDir).
-func (t *Tier) RemoveMoving(name string) error {
-	err := t.Unlink(MovingDir + "/" + name)
+// RemoveTemp removes the temporary name in dir, a directory of copies
+// in progress (MovingDir of some host): a file, or the empty directory
+// a directory copy makes (fs CopyDir).
+func (t *Tier) RemoveTemp(dir, name string) error {
+	err := t.Unlink(dir + "/" + name)
 	if err == unix.EISDIR {
-		err = t.Rmdir(MovingDir + "/" + name)
+		err = t.Rmdir(dir + "/" + name)
 	}
 	return err
 }
@@ -74,7 +78,7 @@ func CopyToTemp(src, dst *Tier, rel string, extra map[string][]byte) (string, So
 		return "", state, fmt.Errorf("%s: not a regular file", rel)
 	}
 	state = StateOf(&st)
-	tmp := fmt.Sprintf("%s/%016x", MovingDir, rand.Uint64())
+	tmp := fmt.Sprintf("%s/%016x", dst.MovingName(), rand.Uint64())
 	out, err := dst.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
 	if err != nil {
 		return "", state, err

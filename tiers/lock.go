@@ -22,6 +22,49 @@ const LockName = ".tierfs-lock"
 // serves the tier.
 var ErrLocked = errors.New("in use by another tierfs process")
 
+// LockExclusive takes the tier's lock for a repair: exclusive even on a
+// shared tier, so that no daemon of any host serves it meanwhile (every
+// host's daemon holds LockName shared). A refusal names the hosts whose
+// daemons hold it, from their ".tierfs-lock.HOST" files.
+func (t *Tier) LockExclusive() error {
+	if !t.Shared() {
+		return t.Lock()
+	}
+	if t.lock != nil {
+		return nil
+	}
+	err := t.lockRoot(unix.LOCK_EX)
+	if errors.Is(err, ErrLocked) {
+		if hs := t.lockHolders(); hs != "" {
+			return fmt.Errorf("tier %q: %s is %w: mounted by %s", t.Name, t.Path, ErrLocked, hs)
+		}
+	}
+	return err
+}
+
+// lockHolders names the hosts whose daemons hold their host lock on the
+// tier, with what each wrote in it: "host a (pid 12 on host mx1), ...".
+// A host lock file stays after its daemon exits; only a held one counts.
+func (t *Tier) lockHolders() string {
+	hs, _ := t.HostStates(LockName)
+	var out []string
+	for _, h := range hs {
+		if h.Host == "" {
+			continue
+		}
+		fd, err := unix.Openat(t.root, h.Name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue
+		}
+		f := os.NewFile(uintptr(fd), h.Name)
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK {
+			out = append(out, "host "+h.Host+readHolder(f))
+		}
+		f.Close() // drops the lock if this probe took it
+	}
+	return strings.Join(out, ", ")
+}
+
 // Lock takes the tier's lock without waiting and records this process
 // in the lock file, so a refused caller can name the holder. The lock
 // lasts until Close (or the process's exit: the kernel drops it, so a
@@ -30,6 +73,25 @@ func (t *Tier) Lock() error {
 	if t.lock != nil {
 		return nil
 	}
+	if !t.Shared() {
+		return t.lockRoot(unix.LOCK_EX)
+	}
+	if err := t.lockRoot(unix.LOCK_SH); err != nil { // the other hosts of the cluster hold it too
+		return err
+	}
+	hf, err := t.lockHost()
+	if err != nil {
+		t.lock.Close()
+		t.lock = nil
+		return err
+	}
+	t.hostLock = hf
+	return nil
+}
+
+// lockRoot takes LockName with flock operation how (LOCK_EX records
+// this process in it) and keeps it in t.lock.
+func (t *Tier) lockRoot(how int) error {
 	path := filepath.Join(t.Path, LockName)
 	// O_RDWR: on NFS flock is a whole-file POSIX write lock, which needs
 	// a descriptor open for writing.
@@ -38,10 +100,6 @@ func (t *Tier) Lock() error {
 		return fmt.Errorf("tier %q: open lock %s: %w", t.Name, path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
-	how := unix.LOCK_EX
-	if t.Shared() {
-		how = unix.LOCK_SH // the other hosts of the cluster hold it too
-	}
 	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
 		holder := readHolder(f)
 		f.Close()
@@ -50,18 +108,11 @@ func (t *Tier) Lock() error {
 		}
 		return fmt.Errorf("tier %q: lock %s: %w", t.Name, path, err)
 	}
-	if t.Shared() {
-		hf, err := t.lockHost()
-		if err != nil {
+	if how == unix.LOCK_EX {
+		if err := writeHolder(f); err != nil {
 			f.Close()
-			return err
+			return fmt.Errorf("tier %q: write lock %s: %w", t.Name, path, err)
 		}
-		t.lock, t.hostLock = f, hf
-		return nil
-	}
-	if err := writeHolder(f); err != nil {
-		f.Close()
-		return fmt.Errorf("tier %q: write lock %s: %w", t.Name, path, err)
 	}
 	t.lock = f
 	return nil

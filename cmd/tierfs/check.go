@@ -206,7 +206,7 @@ func hasIntents(ts []*tiers.Tier) bool {
 		if t == nil {
 			continue
 		}
-		if paths, err := tfs.PendingPaths(t); len(paths) > 0 || err != nil {
+		if paths, err := tfs.PendingPaths(t, t.StateName(tfs.JournalDir)); len(paths) > 0 || err != nil {
 			return true
 		}
 	}
@@ -216,13 +216,14 @@ func hasIntents(ts []*tiers.Tier) bool {
 // lockCheckTiers takes the lock of every open tier for a repair. A tier
 // a daemon serves is refused even when the mount table does not tie it
 // to this config (another fsname, another path to the config), and no
-// daemon can start on the tiers while the repair runs.
+// daemon can start on the tiers while the repair runs. A shared tier is
+// locked exclusively: no host of the cluster may serve it meanwhile.
 func lockCheckTiers(ts []*tiers.Tier) error {
 	for _, t := range ts {
 		if t == nil {
 			continue
 		}
-		if err := t.Lock(); err != nil {
+		if err := t.LockExclusive(); err != nil {
 			return err
 		}
 	}
@@ -572,8 +573,8 @@ func (c *checker) moveOffline(src, dst *tiers.Tier, p string) error {
 	}
 	// A tier not mounted since tierfs init has no directory for
 	// temporaries yet.
-	if err := dst.Mkdir(tiers.MovingDir, 0o700, nil); err != nil && err != unix.EEXIST {
-		return fmt.Errorf("create %s on %s: %w", tiers.MovingDir, dst.Name, err)
+	if err := dst.Mkdir(dst.MovingName(), 0o700, nil); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("create %s on %s: %w", dst.MovingName(), dst.Name, err)
 	}
 	tmp, _, err := tiers.CopyToTemp(src, dst, p, nil)
 	if err != nil {
@@ -631,36 +632,82 @@ func mkdirsLike(src, dst *tiers.Tier, dir string) error {
 }
 
 // leftovers reports (and with --repair removes) the temporaries of
-// interrupted moves on t.
+// interrupted moves on t, every host's on a shared tier. A repair
+// removes other hosts' too: it holds the tier exclusively, so no host's
+// daemon is copying, and a temporary is never the only copy of a file,
+// since a move renames it out of the directory before it unlinks the
+// source. That host's next mount would remove it just the same.
 func (c *checker) leftovers(t *tiers.Tier) {
-	ents, _ := t.ReadDir(tiers.MovingDir)
-	for _, e := range ents {
-		what := fmt.Sprintf("%s:%s/%s, the temporary of an interrupted move", t.Name, tiers.MovingDir, e.Name)
-		if !c.repair {
-			c.report("leftover", what, false, "--repair or the next mount removes it")
-			continue
+	hs, _ := t.HostStates(tiers.MovingDir)
+	for _, h := range hs {
+		ents, _ := t.ReadDir(h.Name)
+		for _, e := range ents {
+			c.leftover(t, h, e.Name)
 		}
-		if err := t.RemoveMoving(e.Name); err != nil {
-			c.report("leftover", what, false, fmt.Sprintf("repair failed: %v", err))
-			continue
-		}
-		c.report("leftover", what, true, "removed")
 	}
 }
 
-// journal holds back the names the intents left in t's journal change
+// leftover reports (and with --repair removes) temporary name of host
+// state h on t.
+func (c *checker) leftover(t *tiers.Tier, h tiers.HostState, name string) {
+	what := fmt.Sprintf("%s:%s/%s, the temporary of an interrupted move", t.Name, h.Name, name)
+	note := "--repair or the next mount removes it"
+	if !t.Own(h) {
+		what += ", " + hostOf(h)
+		note = "--repair with every host unmounted, or the next mount of that host, removes it"
+	}
+	if !c.repair {
+		c.report("leftover", what, false, note)
+		return
+	}
+	if err := t.RemoveTemp(h.Name, name); err != nil {
+		c.report("leftover", what, false, fmt.Sprintf("repair failed: %v", err))
+		return
+	}
+	c.report("leftover", what, true, "removed")
+}
+
+// hostOf names the owner of another daemon's state.
+func hostOf(h tiers.HostState) string {
+	if h.Host == "" {
+		return "of a daemon outside the cluster"
+	}
+	return "of host " + h.Host
+}
+
+// journal holds back the names the intents left in t's journals change
 // and reports the intents, unless the repair's replay already did.
+// Other hosts' journals on a shared tier are only theirs to replay
+// (their intents may name their own tmpfs tiers): reported, they keep a
+// repair from passing.
 func (c *checker) journal(t *tiers.Tier) {
-	paths, err := tfs.PendingPaths(t)
+	hs, err := t.HostStates(tfs.JournalDir)
 	if err != nil {
 		c.report("journal", fmt.Sprintf("%s: %v", t.Name, err), false, "")
 	}
+	for _, h := range hs {
+		c.hostJournal(t, h)
+	}
+}
+
+// hostJournal is journal for the journal h of one host.
+func (c *checker) hostJournal(t *tiers.Tier, h tiers.HostState) {
+	paths, err := tfs.PendingPaths(t, h.Name)
+	if err != nil {
+		c.report("journal", fmt.Sprintf("%s:%s: %v", t.Name, h.Name, err), false, "")
+	}
 	c.pending = append(c.pending, paths...)
+	own := t.Own(h)
 	note := "the next mount or tierfs check --repair finishes it"
-	if c.repair {
+	switch {
+	case !own && t.Shared() && h.Host != "":
+		note = "host " + h.Host + "'s next mount or tierfs check --repair on host " + h.Host + " finishes it; the names it changes are left alone"
+	case !own:
+		note = "this mount refuses to start until it is finished: " + foreignHow(h.Host)
+	case c.repair:
 		note = "the next mount finishes it; --repair leaves the names it changes until then"
 	}
-	ents, _ := t.ReadDir(tfs.JournalDir)
+	ents, _ := t.ReadDir(h.Name)
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name, ".json") {
 			continue
@@ -668,10 +715,23 @@ func (c *checker) journal(t *tiers.Tier) {
 		if c.isUnnamed(t.Index) {
 			c.leftOn(t.Index).own++ // a tier to retire must not hold one
 		}
-		if !c.replayed { // the replay reported those it left
-			c.report("journal", fmt.Sprintf("%s:%s/%s, an unfinished multi-tier change", t.Name, tfs.JournalDir, e.Name), false, note)
+		if !own || !c.replayed { // the replay reported those it left
+			what := fmt.Sprintf("%s:%s/%s, an unfinished multi-tier change", t.Name, h.Name, e.Name)
+			if !own {
+				what += " " + hostOf(h)
+			}
+			c.report("journal", what, false, note)
 		}
 	}
+}
+
+// foreignHow tells how the intents of host (or, "", of a daemon outside
+// the cluster) get finished.
+func foreignHow(host string) string {
+	if host == "" {
+		return "mount the tiers once with shared = false and no [cluster]"
+	}
+	return "mount tierfs once as host " + host + ", or run tierfs check --repair there"
 }
 
 // pendingAt says whether an unfinished intent names p, a directory

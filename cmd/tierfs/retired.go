@@ -12,7 +12,8 @@ import (
 )
 
 // retiredTiers lists the persistent tiers that the members files of ts
-// name but ts lacks: tiers removed from the config since the last mount.
+// name but ts lacks: tiers removed from the config since the last mount
+// (of this host: on a shared tier each host reads its own file).
 func retiredTiers(ts []*tiers.Tier) ([]tiers.Member, error) {
 	have := map[string]bool{}
 	for _, t := range ts {
@@ -115,15 +116,16 @@ func hiddenOn(t *tiers.Tier, ts []*tiers.Tier, dir string) (string, error) {
 }
 
 // ownHidden names what tierfs's own entry name at a tier root holds that
-// a person must see to: set-aside copies and journal intents. Move
-// temporaries, the lock, the marker and the rest are tierfs's alone.
+// a person must see to: set-aside copies and journal intents (any
+// host's, on a tier that was shared). Move temporaries, the lock, the
+// marker and the rest are tierfs's alone.
 func ownHidden(t *tiers.Tier, name string) string {
-	switch name {
-	case tiers.RecoveredDir:
+	switch {
+	case name == tiers.RecoveredDir:
 		if ents, _ := t.ReadDir(name); len(ents) > 0 {
 			return "set-aside copies under " + name
 		}
-	case tfs.JournalDir:
+	case name == tfs.JournalDir || strings.HasPrefix(name, tfs.JournalDir+"."):
 		ents, _ := t.ReadDir(name)
 		for _, e := range ents {
 			if strings.HasSuffix(e.Name, ".json") {
@@ -146,7 +148,8 @@ func dirOnAny(ts []*tiers.Tier, p string) bool {
 }
 
 // recordMembers writes the persistent tiers of ts to each one's members
-// file, once checkRetired let the mount go ahead.
+// file (this host's, on a shared tier), once checkRetired let the mount
+// go ahead.
 func recordMembers(ts []*tiers.Tier) error {
 	var ms []tiers.Member
 	for _, t := range ts {
