@@ -122,7 +122,7 @@ func (t *Tier) lockRoot(how int) error {
 // ".tierfs-lock.HOST": one daemon per host, as LockName is one daemon per
 // tier elsewhere, since the host's state on the tier is that daemon's.
 func (t *Tier) lockHost() (*os.File, error) {
-	name := LockName + "." + t.Host
+	name := t.StateName(LockName)
 	path := filepath.Join(t.Path, name)
 	fd, err := unix.Openat(t.root, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
