@@ -1,0 +1,98 @@
+// Package cluster is the lease protocol of cluster mode: several hosts,
+// each with its own tierfs mount, share the persistent tiers, and a
+// per-user lease on the lease tier makes sure that at most one host
+// serves a user at a time, even when the Dovecot director errs.
+//
+// # Files
+//
+// Everything lives beneath the lease tier's root descriptor, under Dir:
+//
+//	hosts/HOST          heartbeat "HOST SEQ UNIXNANO\n" (or "... gone\n")
+//	leases/HASH/USER    lease "HOLDER STATE LAST\n", STATE held or free,
+//	                    LAST the host before HOLDER ("-" for none)
+//	locks/HASH/USER     dotlock "HOST PID UNIXNANO\n", made with O_EXCL
+//	tmp/HOST/           this host's temporaries and set-aside locks
+//
+// HASH is the {hash} capture ("_" when the user glob has none). Locks
+// and temporaries live in their own directories, so no user name can
+// collide with them (the design's LEASE.lock beside the lease could:
+// a user "x.lock"). Only NFS-safe operations are used: O_EXCL create,
+// rename, link, unlink, fsync. No flock or fcntl lock is part of the
+// protocol, since NFS lock recovery after a client crash is exactly
+// what must not be relied on.
+//
+// # Heartbeats and validity
+//
+// Run rewrites the heartbeat every HostTimeout/6 (temporary, fsync,
+// rename). Another host counts this one dead when the heartbeat's time
+// is older than HostTimeout plus the clock tolerance (1 s by default;
+// hosts must run NTP, as Dovecot on NFS already requires), or when it
+// says "gone" (Close). This host counts its own leases valid only until
+// HostTimeout - HostTimeout/6 after the start of its last heartbeat that
+// completed in time: Valid. When the lease tier is down or slow, the
+// heartbeat fails, Valid stops advancing and passes, and every Acquire
+// fails (ErrLapsed) without writing anything: the host fails closed
+// before any other host may take its users. A heartbeat that completes
+// after Valid has passed starts a new Epoch: leases acquired in an
+// earlier epoch are void (another host may have taken them meanwhile)
+// and must be acquired again.
+//
+// Before each heartbeat the tier's root is checked to still be the tier
+// (tiers.Tier.Attached), and the heartbeat file is checked to still
+// carry this daemon's last SEQ: a second daemon writing under the same
+// host name makes this one stop renewing (and log it) rather than both
+// believing they are the host.
+//
+// # Acquire and Release
+//
+// Acquire takes the user's dotlock, reads the lease and, unless another
+// live host holds it, writes "HOST held PREV" and drops the dotlock. It
+// returns the previous holder when that was another host: the
+// hostchange signal. While another live host holds the user it retries
+// with backoff for up to LeaseWait, then fails with a *HeldError
+// (errors.Is ErrHeld) naming the holder. A lease held by a dead host is
+// taken over (counted as stolen). Release writes "HOST free HOST" under
+// the dotlock if this host still holds the lease.
+//
+// A dotlock older than HostTimeout plus the tolerance (by its mtime) is
+// stale: its creator died or stalled for longer than any Acquire may
+// take. A breaker renames it to a unique name, then checks that the
+// file it moved is the stale one it looked at (inode and mtime) before
+// unlinking it; a fresh lock moved by a breaker that raced another is
+// linked back. A lock holder checks, before it commits a lease, that its
+// lock is still its own and that less than HostTimeout/2 has passed since
+// it took it, and backs off otherwise; it checks again after the commit.
+//
+// # Crash safety
+//
+// The lease and the heartbeat are replaced by rename of a fsynced
+// temporary, so a crash at any step leaves the old content or the new,
+// never none or a torn one. A crash while holding a dotlock delays the
+// user's next Acquire on any host by at most HostTimeout plus the
+// tolerance. A host's leftover temporaries are removed when it opens
+// again. Open waits until a heartbeat of this host left by a crashed
+// run has gone stale (at most HostTimeout plus the tolerance) and
+// refuses when it keeps changing: another daemon runs with this name.
+//
+// # What a reader makes of what it finds
+//
+//   - no lease file: the user is free and was never held (PREV "");
+//   - an unreadable or malformed lease (which rename never produces: an
+//     operator's or a disk's doing): held by an unknown host. Acquire
+//     refuses with ErrCorrupt and logs the file; nothing overwrites it.
+//     An operator who knows no host serves the user removes it;
+//   - no heartbeat of the holder: its lease counts as live until the
+//     lease file itself is HostTimeout plus the tolerance old (a client
+//     may briefly miss a file another client just made);
+//   - an unreadable heartbeat: the host counts as live (fail closed).
+//
+// # Limits
+//
+// The lease is as good as the assumptions: clocks within the tolerance,
+// the lease tier mounted with close-to-open consistency (never nocto),
+// and no single rename of the lease delayed past HostTimeout/2 after
+// the holder's last check. NFS offers no compare-and-swap, so a holder
+// stalled exactly between that check and its rename, while its lock is
+// broken and another host commits, can overwrite the other's lease; the
+// check after the commit then makes it give the lease up (and log it).
+package cluster

@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond for up to limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(limit); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+	}
+}
+
+// When heartbeats cannot be written, Valid stops advancing and passes,
+// and Acquire fails without writing; once they can be written again a
+// new Epoch begins.
+func TestValidStopsWhenHeartbeatsFail(t *testing.T) {
+	tt := testTimes{hostTimeout: 1200 * time.Millisecond, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
+	tests := []struct {
+		name  string
+		break_ func(t *testing.T, dir string) (restore func())
+	}{
+		{"temporaries directory replaced by a file", func(t *testing.T, dir string) func() {
+			tmp := filepath.Join(dir, tmpDir, "a")
+			must(t, os.Rename(tmp, tmp+".away"))
+			must(t, os.WriteFile(tmp, nil, 0o644))
+			return func() { must(t, os.Remove(tmp)); must(t, os.Rename(tmp+".away", tmp)) }
+		}},
+		{"tier root replaced", func(t *testing.T, dir string) func() {
+			must(t, os.Rename(dir, dir+".away"))
+			must(t, os.Mkdir(dir, 0o755))
+			return func() { must(t, os.Remove(dir)); must(t, os.Rename(dir+".away", dir)) }
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := markedDir(t)
+			a := openHost(t, dir, "a", tt, true)
+			ctx := context.Background()
+			epoch := a.Epoch()
+			waitFor(t, 2*time.Second, "a heartbeat renewal", func() bool { return a.Valid().After(time.Now().Add(tt.hostTimeout / 2)) })
+			restore := tc.break_(t, dir)
+			// The tier's directory cache may carry one more heartbeat
+			// into the old directory; from the first failure on, none.
+			waitFor(t, 3*time.Second, "a heartbeat failure", func() bool { return a.Stats().HeartbeatFailures > 0 })
+			stuck := a.Valid()
+			waitFor(t, 3*time.Second, "validity to pass", func() bool { return !time.Now().Before(a.Valid()) })
+			if !a.Valid().Equal(stuck) {
+				t.Errorf("Valid advanced from %v to %v while heartbeats failed", stuck, a.Valid())
+			}
+			if _, err := a.Acquire(ctx, "ab", "alice"); !errors.Is(err, ErrLapsed) {
+				t.Errorf("Acquire past Valid = %v, want ErrLapsed", err)
+			}
+			restore()
+			if got := leaseFile(t, dir, "ab", "alice"); got != "" {
+				t.Errorf("a lapsed host wrote the lease %q", got)
+			}
+			waitFor(t, 3*time.Second, "validity to come back", func() bool { return time.Now().Before(a.Valid()) })
+			if a.Epoch() == epoch {
+				t.Errorf("Epoch still %d after a lapse", epoch)
+			}
+			if _, err := a.Acquire(ctx, "ab", "alice"); err != nil {
+				t.Errorf("Acquire after heartbeats resumed: %v", err)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A second daemon opening as a host whose heartbeat is live and renewed
+// is refused; one whose heartbeat a crashed run left waits until it is
+// stale and then opens.
+func TestOpenOwnHeartbeat(t *testing.T) {
+	tt := testTimes{hostTimeout: time.Second, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
+	dir := markedDir(t)
+	openHost(t, dir, "a", tt, true)
+	_, err := Open(context.Background(), Options{Tier: openTier(t, dir), Host: "a", HostTimeout: tt.hostTimeout, ClockTolerance: tt.tol})
+	if err == nil {
+		t.Fatal("a second daemon opened as a live host")
+	}
+
+	crashed := markedDir(t)
+	openHost(t, crashed, "a", tt, false) // its heartbeat is never renewed
+	start := time.Now()
+	openHost(t, crashed, "a", tt, false)
+	if time.Since(start) < tt.hostTimeout/2 {
+		t.Errorf("opened after %s, while the crashed run's heartbeat was live", time.Since(start))
+	}
+}

@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// One host holds a user at a time: the other waits LeaseWait and is
+// refused naming the holder; a release hands the user over, and the
+// previous holder is the hostchange signal: the other host's name, ""
+// when the same host takes it again.
+func TestAcquireExclusiveAndHandover(t *testing.T) {
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", quick, true)
+	b := openHost(t, dir, "b", quick, true)
+	ctx := context.Background()
+	acquire := func(l *Leases, wantPrev, wantFile string) {
+		t.Helper()
+		prev, err := l.Acquire(ctx, "ab", "alice")
+		if err != nil || prev != wantPrev {
+			t.Fatalf("%s Acquire = %q, %v; want %q", l.Host(), prev, err, wantPrev)
+		}
+		if got := leaseFile(t, dir, "ab", "alice"); got != wantFile {
+			t.Fatalf("lease after %s Acquire = %q, want %q", l.Host(), got, wantFile)
+		}
+	}
+	release := func(l *Leases, wantFile string) {
+		t.Helper()
+		if err := l.Release(ctx, "ab", "alice"); err != nil {
+			t.Fatalf("%s Release: %v", l.Host(), err)
+		}
+		if got := leaseFile(t, dir, "ab", "alice"); got != wantFile {
+			t.Fatalf("lease after %s Release = %q, want %q", l.Host(), got, wantFile)
+		}
+	}
+	acquire(a, "", "a held -\n")
+	acquire(a, "", "a held -\n") // again: already held, nothing written
+
+	start := time.Now()
+	_, err := b.Acquire(ctx, "ab", "alice")
+	var held *HeldError
+	if !errors.As(err, &held) || !errors.Is(err, ErrHeld) || held.Holder != "a" || !strings.Contains(err.Error(), "a") {
+		t.Fatalf("b Acquire of a's user = %v, want a HeldError naming a", err)
+	}
+	if waited := time.Since(start); waited < quick.leaseWait {
+		t.Errorf("b was refused after %s, before the lease wait of %s", waited, quick.leaseWait)
+	}
+	release(a, "a free a\n")
+	acquire(b, "a", "b held a\n")
+	release(b, "b free b\n")
+	acquire(a, "b", "a held b\n")
+	release(a, "a free a\n")
+	acquire(a, "", "a held a\n")
+
+	sa, sb := a.Stats(), b.Stats()
+	if sa.Acquired != 4 || sa.Hostchanges != 1 || sa.Refused != 0 || sa.Stolen != 0 {
+		t.Errorf("a's stats = %+v", sa)
+	}
+	if sb.Acquired != 1 || sb.Hostchanges != 1 || sb.Refused != 1 || sb.Waited != 1 {
+		t.Errorf("b's stats = %+v", sb)
+	}
+}
+
+// Releasing a user this host does not hold changes nothing; releasing
+// one another host holds is reported.
+func TestReleaseNotHeld(t *testing.T) {
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", quick, true)
+	b := openHost(t, dir, "b", quick, true)
+	ctx := context.Background()
+	if err := a.Release(ctx, "ab", "alice"); err != nil {
+		t.Fatalf("Release of a never-held user: %v", err)
+	}
+	if got := leaseFile(t, dir, "ab", "alice"); got != "" {
+		t.Fatalf("Release of a never-held user wrote %q", got)
+	}
+	if _, err := b.Acquire(ctx, "ab", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Release(ctx, "ab", "alice"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("a Release of b's user = %v, want ErrNotHeld", err)
+	}
+	if got := leaseFile(t, dir, "ab", "alice"); got != "b held -\n" {
+		t.Fatalf("a's Release changed b's lease to %q", got)
+	}
+	if a.Stats().Lost != 1 {
+		t.Errorf("a's stats = %+v, want Lost 1", a.Stats())
+	}
+}
+
+// A host whose heartbeat is older than HostTimeout is dead: its users
+// are taken over, counted as stolen, with it as the previous holder.
+func TestDeadHostTakenOver(t *testing.T) {
+	dir := markedDir(t)
+	tt := testTimes{hostTimeout: time.Second, leaseWait: 5 * time.Second, tol: 100 * time.Millisecond}
+	a := openHost(t, dir, "a", tt, false) // never renews: dies after its first heartbeat
+	ctx := context.Background()
+	if _, err := a.Acquire(ctx, "ab", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b := openHost(t, dir, "b", tt, true)
+	prev, err := b.Acquire(ctx, "ab", "alice")
+	if err != nil || prev != "a" {
+		t.Fatalf("b Acquire of a dead host's user = %q, %v; want a", prev, err)
+	}
+	if got := leaseFile(t, dir, "ab", "alice"); got != "b held a\n" {
+		t.Fatalf("lease = %q", got)
+	}
+	if s := b.Stats(); s.Stolen != 1 || s.Hostchanges != 1 || s.Waited != 1 {
+		t.Errorf("b's stats = %+v, want one stolen after waiting", s)
+	}
+	// a's own view: validity passed, so it may acquire nothing.
+	if _, err := a.Acquire(ctx, "cd", "carol"); !errors.Is(err, ErrLapsed) {
+		t.Errorf("Acquire on a host whose heartbeat stopped = %v, want ErrLapsed", err)
+	}
+}
+
+// A host that has said "gone" (Close) is dead at once.
+func TestClosedHostIsGone(t *testing.T) {
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", quick, true)
+	b := openHost(t, dir, "b", quick, true)
+	ctx := context.Background()
+	if _, err := a.Acquire(ctx, "ab", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Before(a.Valid()) {
+		t.Errorf("a closed but Valid is ahead")
+	}
+	prev, err := b.Acquire(ctx, "ab", "alice")
+	if err != nil || prev != "a" {
+		t.Fatalf("b Acquire of a gone host's user = %q, %v", prev, err)
+	}
+	if s := b.Stats(); s.Waited != 0 || s.Stolen != 1 {
+		t.Errorf("b's stats = %+v, want taken at once", s)
+	}
+}
+
+// Names that are not one file name are refused, never joined into a
+// path outside the lease directory.
+func TestBadNames(t *testing.T) {
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", quick, false)
+	ctx := context.Background()
+	long := strings.Repeat("x", 256)
+	tests := []struct{ name, hash, user string }{
+		{"empty user", "ab", ""},
+		{"slash in user", "ab", "../../etc"},
+		{"dot user", "ab", "."},
+		{"dot-dot user", "ab", ".."},
+		{"NUL in user", "ab", "al\x00ice"},
+		{"long user", "ab", long},
+		{"slash in hash", "a/b", "alice"},
+		{"dot-dot hash", "..", "alice"},
+		{"NUL in hash", "a\x00", "alice"},
+		{"long hash", long, "alice"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := a.Acquire(ctx, tc.hash, tc.user); !errors.Is(err, ErrBadName) {
+				t.Errorf("Acquire(%q, %q) = %v, want ErrBadName", tc.hash, tc.user, err)
+			}
+			if err := a.Release(ctx, tc.hash, tc.user); !errors.Is(err, ErrBadName) {
+				t.Errorf("Release(%q, %q) = %v, want ErrBadName", tc.hash, tc.user, err)
+			}
+		})
+	}
+	for _, host := range []string{"", ".", "..", "a/b", "a b", "a\nb", strings.Repeat("h", 65)} {
+		_, err := Open(ctx, Options{Tier: a.t, Host: host, HostTimeout: time.Second})
+		if !errors.Is(err, ErrBadName) {
+			t.Errorf("Open as host %q = %v, want ErrBadName", host, err)
+		}
+	}
+	// Odd but legal names work: a user whose name ends like a lock.
+	for _, u := range []string{"x.lock", ".hidden", "user@example.com", "a b"} {
+		if _, err := a.Acquire(ctx, "", u); err != nil {
+			t.Errorf("Acquire(%q): %v", u, err)
+		}
+		if got := leaseFile(t, dir, noHash, u); got != "a held -\n" {
+			t.Errorf("lease of %q = %q", u, got)
+		}
+	}
+}
