@@ -11,6 +11,7 @@
 //	leases/HASH/USER    lease "HOLDER STATE LAST\n", STATE held or free,
 //	                    LAST the host before HOLDER ("-" for none)
 //	locks/HASH/USER     dotlock "HOST PID UNIXNANO\n", made with O_EXCL
+//	breaks/HASH/USER/   tokens of the breakers of a stale dotlock
 //	tmp/HOST/           this host's temporaries and set-aside locks
 //
 // HASH is the {hash} capture ("_" when the user glob has none). Locks
@@ -56,12 +57,17 @@
 //
 // A dotlock older than HostTimeout plus the tolerance (by its mtime) is
 // stale: its creator died or stalled for longer than any Acquire may
-// take. A breaker renames it to a unique name, then checks that the
-// file it moved is the stale one it looked at (inode and mtime) before
-// unlinking it; a fresh lock moved by a breaker that raced another is
-// linked back. A lock holder checks, before it commits a lease, that its
-// lock is still its own and that less than HostTimeout/2 has passed since
-// it took it, and backs off otherwise; it checks again after the commit.
+// take. Breakers of one stale lock are serialised by an O_EXCL token
+// named after the lock's inode and mtime (breaks/HASH/USER/INO.MTIME):
+// the token's maker checks that the name still is that lock, renames it
+// aside, checks again that the file it moved is that lock, and only then
+// unlinks it (a fresh file moved by mistake is linked back). A lock's
+// owner removes it only while it is younger than HostTimeout/2, so
+// nobody can have broken it; an older one it leaves for the breakers. A
+// fresh lock is never removed. A lock holder checks, before it commits
+// a lease, that its lock is still its own and younger than
+// HostTimeout/2, and backs off otherwise; it checks again after the
+// commit.
 //
 // # Crash safety
 //

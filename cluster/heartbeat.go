@@ -19,6 +19,7 @@ type heartbeat struct {
 	mu    sync.Mutex // one write at a time
 	seq   uint64     // last SEQ written
 	tried uint64     // last SEQ attempted (a failed fsync may follow its rename)
+	gone  bool       // Close wrote "gone": no heartbeat may follow
 
 	base     time.Time    // monotonic origin of deadline
 	deadline atomic.Int64 // Valid, in ns since base
@@ -76,6 +77,10 @@ func (l *Leases) Run(ctx context.Context) {
 func (l *Leases) beat(gone bool) error {
 	l.hb.mu.Lock()
 	defer l.hb.mu.Unlock()
+	if l.hb.gone {
+		return errClosed
+	}
+	l.hb.gone = gone
 	start := time.Now()
 	if err := l.writeBeat(start, gone); err != nil {
 		l.stats.heartbeatFailures.Add(1)
@@ -91,6 +96,9 @@ func (l *Leases) beat(gone bool) error {
 	}
 	return nil
 }
+
+// errClosed is the error of a heartbeat after Close.
+var errClosed = errors.New("cluster: closed")
 
 // writeBeat writes "HOST SEQ UNIXNANO[ gone]" after checking that the
 // tier root is still the tier and that no other daemon writes this

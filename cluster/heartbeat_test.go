@@ -23,10 +23,11 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // and Acquire fails without writing; once they can be written again a
 // new Epoch begins.
 func TestValidStopsWhenHeartbeatsFail(t *testing.T) {
+	t.Parallel()
 	tt := testTimes{hostTimeout: 1200 * time.Millisecond, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
 	tests := []struct {
-		name  string
-		break_ func(t *testing.T, dir string) (restore func())
+		name    string
+		breakIt func(t *testing.T, dir string) (restore func())
 	}{
 		{"temporaries directory replaced by a file", func(t *testing.T, dir string) func() {
 			tmp := filepath.Join(dir, tmpDir, "a")
@@ -47,7 +48,7 @@ func TestValidStopsWhenHeartbeatsFail(t *testing.T) {
 			ctx := context.Background()
 			epoch := a.Epoch()
 			waitFor(t, 2*time.Second, "a heartbeat renewal", func() bool { return a.Valid().After(time.Now().Add(tt.hostTimeout / 2)) })
-			restore := tc.break_(t, dir)
+			restore := tc.breakIt(t, dir)
 			// The tier's directory cache may carry one more heartbeat
 			// into the old directory; from the first failure on, none.
 			waitFor(t, 3*time.Second, "a heartbeat failure", func() bool { return a.Stats().HeartbeatFailures > 0 })
@@ -85,6 +86,7 @@ func must(t *testing.T, err error) {
 // is refused; one whose heartbeat a crashed run left waits until it is
 // stale and then opens.
 func TestOpenOwnHeartbeat(t *testing.T) {
+	t.Parallel()
 	tt := testTimes{hostTimeout: time.Second, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
 	dir := markedDir(t)
 	openHost(t, dir, "a", tt, true)

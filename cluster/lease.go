@@ -74,7 +74,7 @@ func (l *Leases) Acquire(ctx context.Context, hash, user string) (prev string, e
 		return "", err
 	}
 	defer unlock()
-	waited, err := l.retry(ctx, func() (err error) {
+	waited, err := l.retry(ctx, l.o.LeaseWait, func() (err error) {
 		prev, err = l.tryAcquire(k)
 		return err
 	})
@@ -103,10 +103,10 @@ func (l *Leases) countAcquire(k key, prev string, err error, waited bool) {
 }
 
 // retry runs try until it succeeds, fails with other than ErrHeld, or
-// LeaseWait has passed (with backoff between); waited reports whether
+// limit has passed (with backoff between); waited reports whether
 // it had to wait.
-func (l *Leases) retry(ctx context.Context, try func() error) (waited bool, err error) {
-	deadline := time.Now().Add(l.o.LeaseWait)
+func (l *Leases) retry(ctx context.Context, limit time.Duration, try func() error) (waited bool, err error) {
+	deadline := time.Now().Add(limit)
 	wait := 20 * time.Millisecond
 	for {
 		err := try()
@@ -229,6 +229,8 @@ func (l *Leases) unlockLogged(d *dotlock) {
 
 // Release makes user's lease free if this host holds it. A lease that
 // another host holds now is left alone, and reported with ErrNotHeld.
+// It waits for the user's dotlock for up to HostTimeout plus the clock
+// tolerance (when a stale one is broken), not LeaseWait.
 func (l *Leases) Release(ctx context.Context, hash, user string) error {
 	k, err := newKey(hash, user)
 	if err != nil {
@@ -239,7 +241,8 @@ func (l *Leases) Release(ctx context.Context, hash, user string) error {
 		return err
 	}
 	defer unlock()
-	_, err = l.retry(ctx, func() error { return l.tryRelease(k) })
+	// Only the dotlock can make it wait, and no dotlock outlives that.
+	_, err = l.retry(ctx, l.o.HostTimeout+l.tol, func() error { return l.tryRelease(k) })
 	return err
 }
 

@@ -94,6 +94,7 @@ func TestReleaseNotHeld(t *testing.T) {
 // A host whose heartbeat is older than HostTimeout is dead: its users
 // are taken over, counted as stolen, with it as the previous holder.
 func TestDeadHostTakenOver(t *testing.T) {
+	t.Parallel()
 	dir := markedDir(t)
 	tt := testTimes{hostTimeout: time.Second, leaseWait: 5 * time.Second, tol: 100 * time.Millisecond}
 	a := openHost(t, dir, "a", tt, false) // never renews: dies after its first heartbeat

@@ -75,6 +75,8 @@ type Leases struct {
 
 	hb    heartbeat
 	stats counters
+	// hook, if set (tests), runs at every crash point before the crash.
+	hook func(point string)
 }
 
 // Open makes the protocol's directories, removes what a crashed run of
@@ -88,14 +90,14 @@ func Open(ctx context.Context, o Options) (*Leases, error) {
 	l := &Leases{o: o, t: o.Tier, log: o.Logger.With("host", o.Host), tol: o.ClockTolerance, tmp: tmpDir + "/" + o.Host}
 	l.keys.init()
 	l.hb.base = time.Now()
-	if err := l.mkdirs(Dir, hostsDir, leasesDir, locksDir, tmpDir, l.tmp); err != nil {
-		return nil, fmt.Errorf("cluster: tier %q: %w", l.t.Name, err)
-	}
-	if err := l.clearTmp(); err != nil {
+	if err := l.mkdirs(Dir, hostsDir, leasesDir, locksDir, breaksDir, tmpDir, l.tmp); err != nil {
 		return nil, fmt.Errorf("cluster: tier %q: %w", l.t.Name, err)
 	}
 	if err := l.waitOwnHeartbeat(ctx); err != nil {
 		return nil, err
+	}
+	if err := l.clearTmp(); err != nil {
+		return nil, fmt.Errorf("cluster: tier %q: %w", l.t.Name, err)
 	}
 	if err := l.beat(false); err != nil {
 		return nil, fmt.Errorf("cluster: tier %q: first heartbeat: %w", l.t.Name, err)
@@ -122,9 +124,9 @@ func checkOptions(o *Options) error {
 }
 
 // Close ends this host's validity and writes its heartbeat as "gone",
-// so other hosts may take its users at once. Release the leases first:
-// a held lease of a gone host is taken over without waiting. The tier
-// stays open.
+// so other hosts may take its users at once; no heartbeat follows (Run
+// may still be running). Release the leases first: a held lease of a
+// gone host is taken over without waiting. The tier stays open.
 func (l *Leases) Close(ctx context.Context) error {
 	l.hb.invalidate()
 	if err := l.beat(true); err != nil {
@@ -135,6 +137,9 @@ func (l *Leases) Close(ctx context.Context) error {
 
 // crashAt kills the process at a named step when a test asked for it.
 func (l *Leases) crashAt(point string) {
+	if l.hook != nil {
+		l.hook(point)
+	}
 	if l.o.CrashPoint != "" && l.o.CrashPoint == point {
 		l.log.Warn("crash point reached; killing the process", "point", point)
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -144,7 +149,7 @@ func (l *Leases) crashAt(point string) {
 
 // CrashPoints are the steps Options.CrashPoint may name.
 var CrashPoints = []string{
-	"lock-created", "break-renamed",
+	"lock-created", "break-read", "break-token", "break-checked", "break-renamed",
 	"acquire-locked", "acquire-temp", "acquire-renamed", "acquire-written",
 	"release-locked", "release-temp", "release-renamed", "release-written",
 	"heartbeat-temp", "heartbeat-renamed",

@@ -15,6 +15,7 @@ const (
 	leasesDir = Dir + "/leases"
 	locksDir  = Dir + "/locks"
 	tmpDir    = Dir + "/tmp"
+	breaksDir = Dir + "/breaks"
 )
 
 // noHash names the lease directory of users whose glob has no {hash}.
