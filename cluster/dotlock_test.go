@@ -88,32 +88,41 @@ func TestDotlockStaleAndFresh(t *testing.T) {
 }
 
 // Two breakers see one stale lock; the first breaks it and takes the
-// lock anew before the second goes on to break "the stale lock". The
-// second must leave the fresh lock alone: the first still holds it, and
-// the second is refused naming it.
+// lock anew before the second goes on to break "the stale lock", and a
+// third host takes the lock whenever its name is free. The second must
+// leave the first's fresh lock alone: the first still holds it, and the
+// second and third are refused naming it. (A breaker that renamed the
+// fresh lock aside and put it back by link lost it to the third.)
 func TestDotlockRacingBreakers(t *testing.T) {
 	dir := markedDir(t)
 	b1 := openHost(t, dir, "b1", quick, true)
 	b2 := openHost(t, dir, "b2", quick, true)
+	b3 := openHost(t, dir, "b3", quick, true)
 	k := key{"ab", "alice"}
 	p := placeLock(t, dir, k, time.Hour)
-	var first *dotlock
+	var first, third *dotlock
+	var thirdErr error
 	b2.hook = func(point string) {
-		if point != "break-read" || first != nil {
-			return
-		}
-		var err error
-		if first, err = b1.lock(k); err != nil {
-			t.Errorf("first breaker: %v", err)
+		switch {
+		case (point == "break-read" || point == "break-checked") && first == nil:
+			var err error
+			if first, err = b1.lock(k); err != nil {
+				t.Errorf("first breaker: %v", err)
+			}
+		case point == "break-renamed" && third == nil && thirdErr == nil:
+			third, thirdErr = b3.lock(k)
 		}
 	}
 	_, err := b2.lock(k)
 	var busy errLockBusy
 	if !errors.As(err, &busy) || busy.holder != "b1" {
-		t.Fatalf("second breaker = %v, want busy naming b1", err)
+		t.Errorf("second breaker = %v, want busy naming b1", err)
 	}
 	if first == nil {
 		t.Fatal("the first breaker never ran")
+	}
+	if third != nil {
+		t.Errorf("a third host took the lock while the first held it")
 	}
 	if err := b1.ownLock(first); err != nil {
 		t.Fatalf("the first breaker's fresh lock was broken: %v", err)
@@ -127,7 +136,7 @@ func TestDotlockRacingBreakers(t *testing.T) {
 	if _, err := os.Lstat(p); !os.IsNotExist(err) {
 		t.Errorf("lock still there after unlock: %v", err)
 	}
-	for _, h := range []string{"b1", "b2"} {
+	for _, h := range []string{"b1", "b2", "b3"} {
 		if got := tmpEntries(t, dir, h); len(got) != 0 {
 			t.Errorf("left in %s's temporaries: %q", h, got)
 		}
@@ -138,7 +147,7 @@ func TestDotlockRacingBreakers(t *testing.T) {
 // one of them holds the lock at any moment, and some one gets it.
 func TestDotlockBreakRace(t *testing.T) {
 	dir := markedDir(t)
-	const hosts, rounds = 4, 20
+	const hosts, rounds = 4, 60
 	var ls []*Leases
 	for i := range hosts {
 		ls = append(ls, openHost(t, dir, string(rune('a'+i)), quick, true))

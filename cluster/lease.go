@@ -63,7 +63,9 @@ func (l *Leases) readLease(k key) (lease, error) {
 // is the previous holder when it was another host, "" when there was
 // none or it was this host: the hostchange signal. The lease is this
 // host's until Release, as long as Valid lies ahead and Epoch is
-// unchanged.
+// unchanged. prev is said once: an Acquire of a lease this host already
+// holds (say after its daemon crashed) returns "", so a caller that must
+// act on prev records that it is acquiring before it calls.
 func (l *Leases) Acquire(ctx context.Context, hash, user string) (prev string, err error) {
 	k, err := newKey(hash, user)
 	if err != nil {

@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +189,66 @@ func TestBadNames(t *testing.T) {
 		if got := leaseFile(t, dir, noHash, u); got != "a held -\n" {
 			t.Errorf("lease of %q = %q", u, got)
 		}
+	}
+}
+
+// What a host makes of the lease and heartbeat it finds: the table of
+// the package comment. Nothing it refuses is overwritten.
+func TestAcquireReadsWhatItFinds(t *testing.T) {
+	t.Parallel()
+	old := -time.Hour
+	tests := []struct {
+		name       string
+		lease      string
+		leaseAge   time.Duration
+		beat       string // heartbeat of host z; "" none
+		wantPrev   string
+		wantErr    error
+		wantStolen uint64
+	}{
+		{"no lease", "", 0, "", "", nil, 0},
+		{"free, last held by z", "z free z\n", 0, "", "z", nil, 0},
+		{"held by z, live", "z held -\n", 0, "z 7 NOW\n", "", ErrHeld, 0},
+		{"held by z, stale heartbeat", "z held -\n", 0, "z 7 OLD\n", "z", nil, 1},
+		{"held by z, gone", "z held -\n", 0, "z 7 NOW gone\n", "z", nil, 1},
+		{"held by z, no heartbeat, recent lease", "z held -\n", 0, "", "", ErrHeld, 0},
+		{"held by z, no heartbeat, old lease", "z held -\n", old, "", "z", nil, 1},
+		{"held by z, unreadable heartbeat", "z held -\n", old, "garbage\n", "", ErrHeld, 0},
+		{"torn lease", "z he", 0, "", "", ErrCorrupt, 0},
+		{"empty lease", "", -1, "", "", ErrCorrupt, 0},
+		{"unknown state", "z taken -\n", 0, "", "", ErrCorrupt, 0},
+		{"bad holder", "../z held -\n", 0, "", "", ErrCorrupt, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := markedDir(t)
+			a := openHost(t, dir, "a", quick, true)
+			p := filepath.Join(dir, leasesDir, "ab", "alice")
+			if tc.lease != "" || tc.leaseAge == -1 {
+				must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				must(t, os.WriteFile(p, []byte(tc.lease), 0o644))
+				at := time.Now().Add(tc.leaseAge)
+				must(t, os.Chtimes(p, at, at))
+			}
+			if tc.beat != "" {
+				s := strings.NewReplacer("NOW", strconv.FormatInt(time.Now().UnixNano(), 10),
+					"OLD", strconv.FormatInt(time.Now().Add(old).UnixNano(), 10)).Replace(tc.beat)
+				must(t, os.WriteFile(filepath.Join(dir, hostFile("z")), []byte(s), 0o644))
+			}
+			prev, err := a.Acquire(context.Background(), "ab", "alice")
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) || prev != tc.wantPrev {
+				t.Fatalf("Acquire = %q, %v; want %q, %v", prev, err, tc.wantPrev, tc.wantErr)
+			}
+			got := leaseFile(t, dir, "ab", "alice")
+			switch {
+			case tc.wantErr != nil && got != tc.lease:
+				t.Errorf("a refused lease was changed from %q to %q", tc.lease, got)
+			case tc.wantErr == nil && got != formatLease("a", stateHeld, tc.wantPrev):
+				t.Errorf("lease = %q", got)
+			}
+			if s := a.Stats(); s.Stolen != tc.wantStolen {
+				t.Errorf("stolen = %d, want %d", s.Stolen, tc.wantStolen)
+			}
+		})
 	}
 }
