@@ -38,6 +38,14 @@
 // earlier epoch are void (another host may have taken them meanwhile)
 // and must be acquired again.
 //
+// Each heartbeat also measures the lease tier's clock against this
+// host's (the mtime of its temporary): beyond the tolerance it is
+// logged, and beyond (HostTimeout/6 + tolerance)/2 the heartbeat is not
+// written, since two hosts each that far off the tier could disagree on
+// who is alive by more than the protocol's margin. The host then fails
+// closed as above, and the others take its users once its last
+// heartbeat is stale.
+//
 // Before each heartbeat the tier's root is checked to still be the tier
 // (tiers.Tier.Attached), and the heartbeat file is checked to still
 // carry this daemon's last SEQ: a second daemon writing under the same

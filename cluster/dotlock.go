@@ -108,12 +108,12 @@ func (l *Leases) breakStale(k key, name string) error {
 func (l *Leases) breakToken(k key, fi fileInfo, holder string) (string, error) {
 	dir := breaksDir + "/" + k.hash + "/" + k.user
 	tok := fmt.Sprintf("%s/%d.%d", dir, fi.ino, fi.mtime.UnixNano())
-	err := l.writeNew(tok, l.o.Host+"\n")
+	_, err := l.writeNew(tok, l.o.Host+"\n")
 	if errors.Is(err, unix.ENOENT) {
 		if err := l.mkdirs(breaksDir+"/"+k.hash, dir); err != nil {
 			return "", err
 		}
-		err = l.writeNew(tok, l.o.Host+"\n")
+		_, err = l.writeNew(tok, l.o.Host+"\n")
 	}
 	if err == nil {
 		l.crashAt("break-token")

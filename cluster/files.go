@@ -51,10 +51,18 @@ func (l *Leases) tmpName(what string) string {
 
 // replace makes rel hold data durably: a fsynced temporary renamed over
 // it and its directory fsynced, so that a crash at any step leaves the
-// old content or the new. op prefixes the crash points.
-func (l *Leases) replace(rel, data, op string) error {
+// old content or the new. op prefixes the crash points. check, if set,
+// is given the temporary's mtime (the tier's clock) and may refuse the
+// replacement.
+func (l *Leases) replace(rel, data, op string, check func(mtime time.Time) error) error {
 	tmp := l.tmpName(op)
-	if err := l.writeNew(tmp, data); err != nil {
+	mtime, err := l.writeNew(tmp, data)
+	if err == nil && check != nil {
+		if err = check(mtime); err != nil {
+			l.t.Unlink(tmp)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	l.crashAt(op + "-temp")
@@ -69,21 +77,24 @@ func (l *Leases) replace(rel, data, op string) error {
 	return nil
 }
 
-// writeNew creates rel (which must not exist), writes data and fsyncs.
-func (l *Leases) writeNew(rel, data string) error {
+// writeNew creates rel (which must not exist), writes data and fsyncs;
+// it returns the mtime the tier gave the file.
+func (l *Leases) writeNew(rel, data string) (time.Time, error) {
 	fd, err := l.t.Open(rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o644, nil)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", rel, err)
+		return time.Time{}, fmt.Errorf("create %s: %w", rel, err)
 	}
 	f := os.NewFile(uintptr(fd), rel)
 	_, werr := f.WriteString(data)
 	serr := f.Sync()
+	var st unix.Stat_t
+	ferr := unix.Fstat(fd, &st)
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	if err := errors.Join(werr, serr, ferr, cerr); err != nil {
 		l.t.Unlink(rel)
-		return fmt.Errorf("write %s: %w", rel, err)
+		return time.Time{}, fmt.Errorf("write %s: %w", rel, err)
 	}
-	return nil
+	return time.Unix(st.Mtim.Unix()), nil
 }
 
 // mkdirs makes the protocol's directories (and leaves existing ones).

@@ -21,6 +21,8 @@ type heartbeat struct {
 	tried uint64     // last SEQ attempted (a failed fsync may follow its rename)
 	gone  bool       // Close wrote "gone": no heartbeat may follow
 
+	skewWarned bool // the last skew measured was beyond the tolerance
+
 	base     time.Time    // monotonic origin of deadline
 	deadline atomic.Int64 // Valid, in ns since base
 	epoch    atomic.Uint64
@@ -119,7 +121,7 @@ func (l *Leases) writeBeat(start time.Time, gone bool) error {
 		line += " gone"
 	}
 	l.hb.tried = seq
-	if err := l.replace(hostFile(l.o.Host), line+"\n", "heartbeat"); err != nil {
+	if err := l.replace(hostFile(l.o.Host), line+"\n", "heartbeat", func(mtime time.Time) error { return l.checkSkew(mtime, start) }); err != nil {
 		return err
 	}
 	l.hb.seq = seq

@@ -103,3 +103,36 @@ func TestOpenOwnHeartbeat(t *testing.T) {
 		t.Errorf("opened after %s, while the crashed run's heartbeat was live", time.Since(start))
 	}
 }
+
+// A host whose clock is off from the lease tier's by more than the
+// protocol's margin writes no heartbeat: its validity lapses (and the
+// others will take its users) instead of two hosts disagreeing on who
+// is alive. Within the tolerance nothing changes.
+func TestHeartbeatRefusesClockSkew(t *testing.T) {
+	t.Parallel()
+	tt := testTimes{hostTimeout: 1200 * time.Millisecond, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", tt, true)
+	hb := filepath.Join(dir, hostFile("a"))
+	a.shift.Store(int64(tt.tol / 2))
+	waitFor(t, 2*time.Second, "a heartbeat within the tolerance", func() bool { return a.Valid().After(time.Now().Add(tt.hostTimeout / 2)) })
+	if a.Stats().HeartbeatFailures != 0 {
+		t.Fatalf("a skew within the tolerance failed heartbeats: %+v", a.Stats())
+	}
+	a.shift.Store(int64(-5 * time.Second)) // this host's clock runs 5 s behind the tier's
+	waitFor(t, 2*time.Second, "a heartbeat failure", func() bool { return a.Stats().HeartbeatFailures > 0 })
+	before, err := os.ReadFile(hb)
+	must(t, err)
+	waitFor(t, 3*time.Second, "validity to pass", func() bool { return !time.Now().Before(a.Valid()) })
+	after, err := os.ReadFile(hb)
+	must(t, err)
+	if string(after) != string(before) {
+		t.Errorf("heartbeat written with a skewed clock: %q, then %q", before, after)
+	}
+	if _, err := a.Acquire(context.Background(), "ab", "alice"); !errors.Is(err, ErrLapsed) {
+		t.Errorf("Acquire with a skewed clock = %v, want ErrLapsed", err)
+	}
+	if got := tmpEntries(t, dir, "a"); len(got) != 0 {
+		t.Errorf("refused heartbeats left temporaries: %q", got)
+	}
+}

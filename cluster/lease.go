@@ -194,7 +194,7 @@ func (l *Leases) commit(k key, d *dotlock, epoch uint64, data, op string) error 
 	if err := l.mkdirs(leasesDir + "/" + k.hash); err != nil {
 		return fmt.Errorf("cluster: user %s: %w", k, err)
 	}
-	if err := l.replace(k.lease(), data, op); err != nil {
+	if err := l.replace(k.lease(), data, op, nil); err != nil {
 		return fmt.Errorf("cluster: user %s: write lease: %w", k, err)
 	}
 	if err := l.ownLock(d); err != nil {

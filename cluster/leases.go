@@ -77,6 +77,8 @@ type Leases struct {
 	stats counters
 	// hook, if set (tests), runs at every crash point before the crash.
 	hook func(point string)
+	// shift is added to this host's clock in the skew check (tests).
+	shift atomic.Int64
 }
 
 // Open makes the protocol's directories, removes what a crashed run of
