@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,66 @@ func TestHeartbeatRefusesClockSkew(t *testing.T) {
 	}
 	if got := tmpEntries(t, dir, "a"); len(got) != 0 {
 		t.Errorf("refused heartbeats left temporaries: %q", got)
+	}
+}
+
+// A daemon that finds this host's heartbeat carrying a SEQ it did not
+// write (another daemon started under its name) stops renewing.
+func TestHeartbeatSeesDuplicateHost(t *testing.T) {
+	t.Parallel()
+	tt := testTimes{hostTimeout: time.Second, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
+	dir := markedDir(t)
+	first := openHost(t, dir, "a", tt, false) // stalls long enough to look dead
+	second := openHost(t, dir, "a", tt, false)
+	if err := first.beat(false); err == nil || !strings.Contains(err.Error(), "another daemon") {
+		t.Fatalf("heartbeat over another daemon's = %v", err)
+	}
+	if err := second.beat(false); err != nil {
+		t.Fatalf("the second daemon's heartbeat: %v", err)
+	}
+}
+
+// A host whose heartbeats fail loses its users to another host once its
+// last heartbeat is stale; when its heartbeats resume, a new epoch
+// begins and the users are the other host's: refused on Acquire, and
+// reported (not overwritten) on Release.
+func TestLapsedHostLosesItsUsers(t *testing.T) {
+	t.Parallel()
+	tt := testTimes{hostTimeout: 1200 * time.Millisecond, leaseWait: 100 * time.Millisecond, tol: 100 * time.Millisecond}
+	patient := tt
+	patient.leaseWait = 3 * time.Second
+	dir := markedDir(t)
+	a := openHost(t, dir, "a", tt, true)
+	b := openHost(t, dir, "b", patient, true)
+	ctx := context.Background()
+	if _, err := a.Acquire(ctx, "ab", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	epoch := a.Epoch()
+	tmp := filepath.Join(dir, tmpDir, "a")
+	must(t, os.Rename(tmp, tmp+".away"))
+	must(t, os.WriteFile(tmp, nil, 0o644))
+	prev, err := b.Acquire(ctx, "ab", "alice")
+	if err != nil || prev != "a" {
+		t.Fatalf("b Acquire of a lapsed host's user = %q, %v", prev, err)
+	}
+	if time.Now().Before(a.Valid()) {
+		t.Fatalf("b took a's user while a's Valid lies ahead")
+	}
+	must(t, os.Remove(tmp))
+	must(t, os.Rename(tmp+".away", tmp))
+	waitFor(t, 3*time.Second, "a's validity to come back", func() bool { return time.Now().Before(a.Valid()) })
+	if a.Epoch() == epoch {
+		t.Errorf("Epoch unchanged after a lapse")
+	}
+	var held *HeldError
+	if _, err := a.Acquire(ctx, "ab", "alice"); !errors.As(err, &held) || held.Holder != "b" {
+		t.Errorf("a Acquire after its lapse = %v, want a HeldError naming b", err)
+	}
+	if err := a.Release(ctx, "ab", "alice"); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("a Release after its lapse = %v, want ErrNotHeld", err)
+	}
+	if got := leaseFile(t, dir, "ab", "alice"); got != "b held a\n" {
+		t.Errorf("lease = %q", got)
 	}
 }
