@@ -46,7 +46,7 @@ func hammerFor(t *testing.T) time.Duration {
 		}
 		return d
 	}
-	return 3 * time.Second
+	return 2 * time.Second
 }
 
 // Two hosts with several goroutines each acquire and release a few users

@@ -82,7 +82,10 @@ func (l *Leases) beat(gone bool) error {
 	if l.hb.gone {
 		return errClosed
 	}
-	l.hb.gone = gone
+	if gone {
+		l.hb.gone = true
+		l.hb.invalidate() // again: a heartbeat in flight may have extended it
+	}
 	start := time.Now()
 	if err := l.writeBeat(start, gone); err != nil {
 		l.stats.heartbeatFailures.Add(1)

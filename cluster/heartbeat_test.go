@@ -44,6 +44,7 @@ func TestValidStopsWhenHeartbeatsFail(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := markedDir(t)
 			a := openHost(t, dir, "a", tt, true)
 			ctx := context.Background()

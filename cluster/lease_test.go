@@ -134,8 +134,12 @@ func TestClosedHostIsGone(t *testing.T) {
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(quick.hostTimeout / 6 * 3 / 2) // a's Run ticks meanwhile
 	if time.Now().Before(a.Valid()) {
 		t.Errorf("a closed but Valid is ahead")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, hostFile("a"))); !strings.HasSuffix(string(b), " gone\n") {
+		t.Errorf("a's heartbeat after Close = %q, want it gone", b)
 	}
 	prev, err := b.Acquire(ctx, "ab", "alice")
 	if err != nil || prev != "a" {

@@ -128,13 +128,22 @@ func checkOptions(o *Options) error {
 // Close ends this host's validity and writes its heartbeat as "gone",
 // so other hosts may take its users at once; no heartbeat follows (Run
 // may still be running). Release the leases first: a held lease of a
-// gone host is taken over without waiting. The tier stays open.
+// gone host is taken over without waiting. It returns when ctx ends
+// even if the tier does not answer (validity has ended all the same).
+// The tier stays open.
 func (l *Leases) Close(ctx context.Context) error {
 	l.hb.invalidate()
-	if err := l.beat(true); err != nil {
-		return fmt.Errorf("cluster: tier %q: final heartbeat: %w", l.t.Name, err)
+	done := make(chan error, 1)
+	go func() { done <- l.beat(true) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("cluster: tier %q: final heartbeat: %w", l.t.Name, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: tier %q: final heartbeat: %w", l.t.Name, ctx.Err())
 	}
-	return nil
 }
 
 // crashAt kills the process at a named step when a test asked for it.
