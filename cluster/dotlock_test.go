@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,7 @@ func inode(t testing.TB, p string) uint64 {
 	return st.Ino
 }
 
+// tmpEntries lists host's temporaries but those of heartbeats.
 func tmpEntries(t testing.TB, dir, host string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, tmpDir, host))
@@ -47,7 +49,9 @@ func tmpEntries(t testing.TB, dir, host string) []string {
 	}
 	var names []string
 	for _, e := range ents {
-		names = append(names, e.Name())
+		if !strings.HasPrefix(e.Name(), "heartbeat.") { // one may be in flight
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }
