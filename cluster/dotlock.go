@@ -162,14 +162,10 @@ func (l *Leases) removeIfSame(name string, fi fileInfo) error {
 	return l.t.Unlink(aside)
 }
 
-// stat returns the inode and mtime of rel.
-func (l *Leases) stat(rel string) (fileInfo, error) {
-	var st unix.Stat_t
-	if err := l.t.Lstat(rel, &st); err != nil {
-		return fileInfo{}, err
-	}
-	return fileInfo{ino: st.Ino, mtime: time.Unix(st.Mtim.Unix())}, nil
-}
+// stat returns the inode and mtime of rel. It opens the file: on NFS an
+// open revalidates the name with the server (close-to-open), where a
+// stat may answer from a cache that still has another file there.
+func (l *Leases) stat(rel string) (fileInfo, error) { return l.readFile(rel) }
 
 func sameFile(a, b fileInfo) bool { return a.ino == b.ino && a.mtime.Equal(b.mtime) }
 
@@ -201,11 +197,11 @@ func (l *Leases) ownLock(d *dotlock) error {
 	if age := time.Since(d.at); age >= l.o.HostTimeout/2 {
 		return fmt.Errorf("dotlock %s held %s, too long to trust: %w", d.name, age.Round(time.Millisecond), errLockLost)
 	}
-	var st unix.Stat_t
-	if err := l.t.Lstat(d.name, &st); err != nil {
+	cur, err := l.stat(d.name)
+	if err != nil {
 		return fmt.Errorf("dotlock %s: %w (%w)", d.name, errLockLost, err)
 	}
-	if st.Ino != d.ino {
+	if cur.ino != d.ino {
 		return fmt.Errorf("dotlock %s was replaced: %w", d.name, errLockLost)
 	}
 	return nil
