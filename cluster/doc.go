@@ -61,7 +61,9 @@
 // with backoff for up to LeaseWait, then fails with a *HeldError
 // (errors.Is ErrHeld) naming the holder. A lease held by a dead host is
 // taken over (counted as stolen). Release writes "HOST free HOST" under
-// the dotlock if this host still holds the lease.
+// the dotlock if this host still holds the lease; it waits for the
+// dotlock up to HostTimeout plus the tolerance, since releasing is a
+// worker's job and no dotlock outlives that.
 //
 // A dotlock older than HostTimeout plus the tolerance (by its mtime) is
 // stale: its creator died or stalled for longer than any Acquire may
@@ -98,7 +100,8 @@
 //   - no heartbeat of the holder: its lease counts as live until the
 //     lease file itself is HostTimeout plus the tolerance old (a client
 //     may briefly miss a file another client just made);
-//   - an unreadable heartbeat: the host counts as live (fail closed).
+//   - an unreadable heartbeat: the host counts as live (fail closed)
+//     until an operator removes it or the host writes it again.
 //
 // # Limits
 //
@@ -108,5 +111,12 @@
 // the holder's last check. NFS offers no compare-and-swap, so a holder
 // stalled exactly between that check and its rename, while its lock is
 // broken and another host commits, can overwrite the other's lease; the
-// check after the commit then makes it give the lease up (and log it).
+// check after the commit then makes it give the lease up (and log it),
+// so one host still serves the user, but the file names the other until
+// the user is next taken, and that host's next Acquire misses the
+// hostchange. Likewise two breakers can both take over the token of a
+// breaker that died holding it; the put-back then keeps a fresh lock
+// unless a third host takes the free name in between, and the owner's
+// checks catch that. A token whose lock is gone when its breaker dies
+// stays behind (a few bytes; nothing reads it again).
 package cluster

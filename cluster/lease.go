@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,8 +51,10 @@ func (l *Leases) readLease(k key) (lease, error) {
 	}
 	ls, err := parseLease(fi.data)
 	if err != nil {
-		l.log.Error("unreadable cluster lease: the user counts as held by an unknown host; remove the file once no host serves the user",
-			"user", k.String(), "file", k.lease(), "error", err)
+		if l.logDue(&l.corruptLogged) {
+			l.log.Error("unreadable cluster lease: the user counts as held by an unknown host; remove the file once no host serves the user",
+				"user", k.String(), "file", k.lease(), "error", err)
+		}
 		return lease{}, fmt.Errorf("cluster: user %s: %s: %w (%w)", k, k.lease(), ErrCorrupt, err)
 	}
 	ls.mtime = fi.mtime
@@ -270,4 +273,12 @@ func (l *Leases) tryRelease(k key) error {
 		return fmt.Errorf("cluster: user %s: %w (held by %s)", k, ErrNotHeld, cur.holder)
 	}
 	return nil
+}
+
+// logDue reports whether a rate-limited log line is due: at most one per
+// HostTimeout, since a refused user's client retries all the time.
+func (l *Leases) logDue(last *atomic.Int64) bool {
+	now := time.Since(l.hb.base)
+	prev := last.Load()
+	return (prev == 0 || now-time.Duration(prev) >= l.o.HostTimeout) && last.CompareAndSwap(prev, int64(now))
 }

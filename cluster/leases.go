@@ -75,6 +75,8 @@ type Leases struct {
 
 	hb    heartbeat
 	stats counters
+	// corruptLogged is when an unreadable lease was last logged.
+	corruptLogged atomic.Int64
 	// hook, if set (tests), runs at every crash point before the crash.
 	hook func(point string)
 	// shift is added to this host's clock in the skew check (tests).
