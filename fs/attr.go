@@ -108,6 +108,9 @@ func (n *node) stat(p string, st *unix.Stat_t) syscall.Errno {
 }
 
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if e := n.leased(ctx); e != 0 {
+		return e
+	}
 	n.touch()
 	if fg, ok := f.(gofs.FileGetattrer); ok {
 		return fg.Getattr(ctx, out)
@@ -153,6 +156,9 @@ func (n *node) statData(st *unix.Stat_t) syscall.Errno {
 // a SETATTR reply through as it is, and a zero timeout would make the
 // kernel ask again (GETATTR) at the next stat.
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if e := n.leased(ctx); e != 0 {
+		return e
+	}
 	e := n.setattr(ctx, f, in, out)
 	if e == 0 {
 		out.Ino = n.StableAttr().Ino

@@ -102,6 +102,20 @@ func cacheKey(parent uint64, name string) string {
 	return string(append(b, name...))
 }
 
+// userCacheKey is cacheKey beneath a per-user directory (u non-nil):
+// it carries the user's epoch, which a release or a hostchange bumps,
+// so entries of before are never served again. The NUL after the epoch
+// keeps it apart from every plain key (names have no NUL).
+func userCacheKey(u *userLease, parent uint64, name string) string {
+	if u == nil {
+		return cacheKey(parent, name)
+	}
+	b := make([]byte, 17, 17+len(name))
+	binary.LittleEndian.PutUint64(b, parent)
+	binary.LittleEndian.PutUint64(b[8:], u.epoch.Load())
+	return string(append(b, name...))
+}
+
 func (lc *lookupCache) slot(k string) *atomic.Uint64 {
 	return &lc.gens[maphash.String(lc.seed, k)&uint64(len(lc.gens)-1)]
 }
@@ -148,6 +162,14 @@ func (lc *lookupCache) invalidate(parent uint64, name string) {
 		return
 	}
 	lc.slot(cacheKey(parent, name)).Add(1)
+}
+
+// invalidateKey is invalidate by key.
+func (lc *lookupCache) invalidateKey(k string) {
+	if lc == nil {
+		return
+	}
+	lc.slot(k).Add(1)
 }
 
 // invalidateAll forgets everything (a tier changed health).

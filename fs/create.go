@@ -60,6 +60,9 @@ func (n *node) makeOn(ti int, mk func(ti int) syscall.Errno) syscall.Errno {
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return nil, nil, 0, e
+	}
 	if n.hidden(name) {
 		return nil, nil, 0, syscall.EPERM
 	}
@@ -105,6 +108,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if e := n.leased(ctx); e != 0 {
+		return nil, 0, e
+	}
 	p, e := n.dataPath()
 	if e != 0 {
 		return nil, 0, e
@@ -156,6 +162,9 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 // makeChild creates a child with mk on the tier placeChild picks and
 // returns its node.
 func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, mk func(t *tiers.Tier, p string) error) (*gofs.Inode, syscall.Errno) {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return nil, e
+	}
 	if n.hidden(name) {
 		return nil, syscall.EPERM
 	}
@@ -187,6 +196,9 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if e := n.leased(ctx); e != 0 {
+		return nil, e
+	}
 	p, e := n.relPath()
 	if e != 0 {
 		return nil, e
@@ -196,6 +208,14 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 }
 
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return nil, e
+	}
+	if src, ok := target.(*node); ok {
+		if e := src.leased(ctx); e != 0 {
+			return nil, e
+		}
+	}
 	if n.hidden(name) {
 		return nil, syscall.EPERM
 	}

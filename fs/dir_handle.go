@@ -24,15 +24,28 @@ var (
 	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
 	_ gofs.FileLookuper     = (*dirHandle)(nil)
 	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
+	_ gofs.FileReleasedirer = (*dirHandle)(nil)
 )
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if e := n.leased(ctx); e != 0 {
+		return nil, 0, e
+	}
+	n.addUserOpens(1) // an open directory keeps its user's lease
 	return &dirHandle{n: n}, 0, 0
+}
+
+// Releasedir uncounts the open directory.
+func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	h.n.addUserOpens(-1)
 }
 
 // Readdirent returns the next entry. go-fuse serialises the calls on
 // one handle.
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if e := h.n.leased(ctx); e != 0 {
+		return nil, e
+	}
 	if h.l == nil {
 		l, e := h.n.list()
 		if e != 0 {
@@ -76,6 +89,9 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // tiers. Dovecot lists a maildir's new/ and cur/ after delivering into
 // them, and stats what it lists.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if h.n.childIsUserDir(name) {
+		return nil, syscall.EAGAIN // a user's directory: looked up (and leased) when used
+	}
 	if i := h.idx - 1; i >= 0 && h.l.ents[i].Name == name {
 		if ti := h.l.tiers[i]; ti >= 0 && h.n.r.tiers[ti].Kind == tiers.KindNFS {
 			return nil, syscall.EAGAIN

@@ -30,6 +30,9 @@ func newHandle(fd int, n *node, t *tiers.Tier) *handle {
 // that vanished (a lazily unmounted tmpfs, a replaced mount) syncing it
 // succeeds while the data is on a filesystem nobody can reach.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if e := h.n.leased(ctx); e != 0 {
+		return e
+	}
 	if err := h.t.Attached(); err != nil {
 		return gofs.ToErrno(err)
 	}
@@ -39,6 +42,9 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // Flush fails closed for the same reason as Fsync: close is where an
 // nfs tier reports write errors.
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
+	if e := h.n.leased(ctx); e != 0 {
+		return e
+	}
 	if err := h.t.Attached(); err != nil {
 		return gofs.ToErrno(err)
 	}
@@ -58,6 +64,9 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 // Getattr answers fstat from the descriptor, without the kept link
 // (see hideKept): an open file replaced by rename has no names left.
 func (h *handle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	if e := h.n.leased(ctx); e != 0 {
+		return e
+	}
 	if e := h.LoopbackFile.Getattr(ctx, out); e != 0 {
 		return e
 	}

@@ -8,13 +8,13 @@ import (
 // tells its name index that name may exist now. Callers change the
 // backend first, then forget.
 func (n *node) forget(name string) {
-	n.r.cache.invalidate(n.StableAttr().Ino, name)
+	n.r.cache.invalidateKey(n.cacheKey(name))
 	n.nameChanged(name)
 }
 
 // forgetGone is forget for a name that no copy of n holds any more.
 func (n *node) forgetGone(name string) {
-	n.r.cache.invalidate(n.StableAttr().Ino, name)
+	n.r.cache.invalidateKey(n.cacheKey(name))
 	n.nameGone(name)
 }
 
@@ -47,8 +47,23 @@ func (r *Root) forgetPath(p string) {
 	for _, ti := range r.placement().Order(dir) {
 		if r.tiers[ti].Lstat(dir, &st) == nil {
 			sino, _ := r.fileID(ti, dir, &st, 0)
-			r.cache.invalidate(sino, base)
+			r.cache.invalidateKey(userCacheKey(r.pathUser(dir), sino, base))
 			return
 		}
 	}
+}
+
+// cacheKey is the lookup cache's key of child name of n.
+func (n *node) cacheKey(name string) string {
+	return userCacheKey(n.user, n.StableAttr().Ino, name)
+}
+
+// pathUser is the lease of the user whose directory p is or lies
+// beneath; nil outside a cluster and outside them.
+func (r *Root) pathUser(p string) *userLease {
+	if r.leases == nil {
+		return nil
+	}
+	u, _ := r.leases.userOf(p)
+	return u
 }

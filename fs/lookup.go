@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -132,6 +133,12 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	if e != 0 {
 		return nil, e
 	}
+	if cu := n.childUser(name); cu != nil {
+		return n.lookupUserDir(ctx, cu, name, p, out)
+	}
+	if e := n.leased(ctx); e != 0 {
+		return nil, e
+	}
 	n.touch()
 	n.r.moves.wait(p)
 	n.names.RLock()
@@ -139,7 +146,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 	lc := n.lookupCache() // nil-safe: nil where lookups are not cached
 	var k string
 	if lc != nil {
-		k = cacheKey(n.StableAttr().Ino, name)
+		k = n.cacheKey(name)
 		if c, ok := lc.get(k); ok {
 			if ch, e, done := n.lookupCached(ctx, name, p, c, out); done {
 				return ch, e
@@ -240,4 +247,70 @@ func (n *node) childWriting(name string) bool {
 	}
 	cn, ok := ch.Operations().(*node)
 	return ok && cn.writers.Load() > 0
+}
+
+// lookupUserDir looks up a per-user directory (mail/ab/alice) after
+// taking its user's lease. Another host may have made or removed it, so
+// neither tierfs's caches nor the kernel's negative entries answer it:
+// a miss is answered with a timeout, which makes go-fuse pass ENOENT on
+// instead of a cacheable negative entry.
+func (n *node) lookupUserDir(ctx context.Context, u *userLease, name, p string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if e := u.use(ctx); e != 0 {
+		return nil, e
+	}
+	n.touch()
+	n.names.RLock()
+	defer n.names.RUnlock()
+	n.learnCopies()
+	var st unix.Stat_t
+	ti, gen, e := n.find(p, &st)
+	if e == syscall.ENOENT {
+		out.SetEntryTimeout(time.Nanosecond)
+	}
+	if e != 0 {
+		return nil, e
+	}
+	var dirs uint64
+	sino, nodeGen := uint64(0), uint64(0)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		if dirs, e = n.dirCopies(p, ti, n.dirs.Load()|n.r.upTiers(), &st); e != 0 {
+			return nil, e
+		}
+		sino, nodeGen = n.r.dirID(ti, p, &st, gen)
+	} else {
+		sino, nodeGen = n.r.fileID(ti, p, &st, gen)
+	}
+	return n.entry(ctx, name, ti, &st, sino, nodeGen, dirs, out), 0
+}
+
+// learnCopies adds to n's tiers the copies of n that other hosts made
+// on tiers it did not know: above the per-user directories the tree is
+// shared. Only where a per-user directory is looked up, which is rare
+// (a lease taken, an entry expired).
+func (n *node) learnCopies() {
+	p, e := n.relPath()
+	if e != 0 {
+		return
+	}
+	mask := n.dirs.Load()
+	for ti, t := range n.r.tiers {
+		var st unix.Stat_t
+		if mask&bit(ti) != 0 || !t.Up() || t.Lstat(p, &st) != nil {
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			n.dirs.Or(bit(ti))
+		}
+	}
+}
+
+// upTiers is the mask of the tiers up now.
+func (r *Root) upTiers() uint64 {
+	var m uint64
+	for ti, t := range r.tiers {
+		if t.Up() {
+			m |= bit(ti)
+		}
+	}
+	return m
 }

@@ -54,6 +54,10 @@ type node struct {
 	names sync.RWMutex
 
 	index atomic.Pointer[nameIndex] // directories on nfs tiers: see names.go
+
+	// user is the lease of the user whose directory the node is or lies
+	// beneath (lease.go); nil outside a cluster and outside them.
+	user *userLease
 }
 
 var (
@@ -153,6 +157,7 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 		}
 	}
 	ch := &node{r: n.r}
+	ch.setUser(n, name)
 	ch.tier.Store(int32(ti))
 	ch.dirs.Store(dirs)
 	in := n.NewInode(ctx, ch, id)

@@ -37,4 +37,5 @@ func (o *openFiles) open(ino uint64) bool {
 func (n *node) addOpens(d int32) {
 	n.opens.Add(d)
 	n.r.openFiles.add(n.StableAttr().Ino, int(d))
+	n.addUserOpens(int64(d)) // an open file keeps its user's lease
 }

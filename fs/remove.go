@@ -33,6 +33,9 @@ func (n *node) removable(name string) (string, syscall.Errno) {
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return e
+	}
 	p, e := n.removable(name)
 	if e != 0 {
 		return e
@@ -70,6 +73,9 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return e
+	}
 	n.r.dirCopies.RLock()
 	defer n.r.dirCopies.RUnlock()
 	p, e := n.removable(name)

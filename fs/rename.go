@@ -14,6 +14,14 @@ import (
 // the rename is one atomic renameat2 there and never EXDEV. A directory
 // present on several tiers is renamed on each under a journal intent.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return e
+	}
+	if np, ok := newParent.(*node); ok {
+		if e := np.leasedChild(ctx, newName); e != 0 {
+			return e
+		}
+	}
 	if flags&^uint32(unix.RENAME_NOREPLACE) != 0 {
 		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT are not offered
 	}
@@ -147,7 +155,7 @@ func (n *node) targetCopies(name, p string) (map[int]uint32, syscall.Errno) {
 		return out, 0
 	}
 	if lc := n.lookupCache(); lc != nil && n.knownChild(name) == nil {
-		if c, ok := lc.get(cacheKey(n.StableAttr().Ino, name)); ok && c.tier < 0 {
+		if c, ok := lc.get(n.cacheKey(name)); ok && c.tier < 0 {
 			return out, 0
 		}
 	}

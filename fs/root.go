@@ -55,6 +55,10 @@ type Options struct {
 	// test can act in the middle of a multi-step change.
 	PausePoint string
 	PauseFor   time.Duration
+
+	// Cluster, when set, puts the mount in a cluster: every request at
+	// or beneath a per-user directory needs that user's lease.
+	Cluster *ClusterOptions
 }
 
 // Root is the state shared by every node of one mount.
@@ -97,6 +101,10 @@ type Root struct {
 	attrTimeout time.Duration // for SETATTR replies, which go-fuse leaves at 0
 	space       spaceState    // shortness last logged, overflow counts
 	spilled     []*spilledSet // by tier: new files spilled to their rule's demote_to tier
+	leases      *leaseSet     // nil outside a cluster
+	// notifyEntry drops a kernel entry (a field so that unit tests,
+	// which mount nothing, can do without).
+	notifyEntry func(dir *gofs.Inode, name string)
 }
 
 // NewRoot checks the options, settles what a crash left on the tiers
@@ -155,6 +163,13 @@ func newRoot(o Options) (*Root, error) {
 	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor,
 		space: newSpaceState(len(o.Tiers))}
 	r.place.Store(pl)
+	r.notifyEntry = func(dir *gofs.Inode, name string) { dir.NotifyEntry(name) }
+	if o.Cluster != nil {
+		if o.Cluster.Leases == nil || len(o.Cluster.UserDirs) == 0 {
+			return nil, fmt.Errorf("cluster: leases and per-user directories are required")
+		}
+		r.leases = newLeaseSet(r, o.Cluster)
+	}
 	for ti, t := range o.Tiers {
 		if t.Kind == tiers.KindNFS {
 			r.cacheTiers |= bit(ti)
@@ -192,6 +207,11 @@ func (r *Root) recover() ([]Replayed, error) {
 	for _, t := range r.tiers {
 		if err := t.ClearMoving(); err != nil {
 			return nil, err
+		}
+		if t.Kind == tiers.KindTmpfs {
+			if err := clearDropped(t); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return r.replay()
@@ -277,6 +297,9 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (S
 		p.pruneNodes = pruneOver(ring)
 	}
 	go p.run(ctx)
+	if r.leases != nil {
+		go r.leases.run(ctx)
+	}
 	return srv, nil
 }
 

@@ -12,6 +12,9 @@ import (
 // Fsync flushes a file through its handle, or every copy of a directory
 // (Dovecot fsyncs directories opened O_RDONLY after renames).
 func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {
+	if e := n.leased(ctx); e != 0 {
+		return e
+	}
 	if !n.IsDir() {
 		if fs, ok := f.(gofs.FileFsyncer); ok {
 			return fs.Fsync(ctx, flags)

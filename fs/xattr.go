@@ -24,6 +24,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 		// NFS round trip on a slow tier).
 		return 0, syscall.ENODATA
 	}
+	if e := n.leased(ctx); e != 0 {
+		return 0, e
+	}
 	p, e := n.relPath()
 	if e != 0 {
 		return 0, e
@@ -40,6 +43,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	if e := n.leased(ctx); e != 0 {
+		return e
+	}
 	if ownXattr(attr) {
 		return syscall.EPERM
 	}
@@ -58,6 +64,9 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if e := n.leased(ctx); e != 0 {
+		return e
+	}
 	if ownXattr(attr) {
 		return syscall.EPERM
 	}
@@ -78,6 +87,9 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 }
 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	if e := n.leased(ctx); e != 0 {
+		return 0, e
+	}
 	p, e := n.relPath()
 	if e != 0 {
 		return 0, e

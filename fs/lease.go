@@ -1,0 +1,346 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tierfs/tierfs/policy"
+)
+
+// Leases is what the filesystem needs of the cluster's lease protocol
+// (*cluster.Leases implements it): a per-user lease on the shared tier,
+// so that two hosts never serve one user at once.
+type Leases interface {
+	// Valid is the monotonic time until which the leases this host
+	// holds are its own; after it, others may take them.
+	Valid() time.Time
+	// Acquire takes the lease of (hash, user), waiting a bounded time
+	// for another host's; prev names another host that held it since
+	// this host last did ("" for none).
+	Acquire(ctx context.Context, hash, user string) (prev string, err error)
+	// Release gives the lease up, if this host holds it.
+	Release(ctx context.Context, hash, user string) error
+}
+
+// ClusterOptions put a mount in a cluster of hosts sharing the
+// persistent tiers (see Options.Cluster).
+type ClusterOptions struct {
+	Leases Leases
+	// UserDirs are the per-user directories (globs ending in {user}):
+	// every request beneath one needs that user's lease.
+	UserDirs []*policy.Glob
+	// ReleaseAfter is how long a lease stays held after the last
+	// request for the user, with none of the user's files open.
+	ReleaseAfter time.Duration
+	// Host names this host (status, logs).
+	Host string
+}
+
+// leaseSet is the mount's side of the leases: one userLease per user
+// seen, and the worker that releases idle ones (leaseworker.go).
+type leaseSet struct {
+	r     *Root
+	l     Leases
+	dirs  []*policy.Glob
+	host  string
+	after time.Duration // ReleaseAfter
+	slice time.Duration // how often a request stamps its user's activity
+	base  time.Time     // monotonic origin of the nanosecond stamps
+
+	mu    sync.Mutex
+	users map[userKey]*userLease
+
+	counts leaseCounts
+	seq    atomic.Uint64 // tells apart the names of set-aside directories (hostchange.go)
+}
+
+// leaseCounts are the mount's lease counters, for status and metrics.
+type leaseCounts struct {
+	acquired, released, refused, hostchanges, lost, dropErrors atomic.Uint64
+}
+
+type userKey struct{ hash, user string }
+
+// userLease is one user's lease as this host sees it. The hot path of a
+// request reads fresh alone: while the monotonic clock is below it, the
+// lease is held and valid and the user's activity was stamped recently.
+type userLease struct {
+	s   *leaseSet
+	key userKey
+
+	fresh atomic.Int64 // stamp before which a request needs nothing more; 0: not held
+	last  atomic.Int64 // stamp of the last request that reached the slow path
+	opens atomic.Int64 // open files and directories beneath the user's directories
+	epoch atomic.Uint64
+
+	mu     sync.Mutex // held to acquire, release or drop the lease
+	state  int        // under mu: leaseFree, leaseHeld, leaseReleasing
+	logged int64      // under mu: stamp of the last refusal logged
+
+	dmu  sync.Mutex
+	dirs map[string]bool // the user's directories (mount paths) nodes were made for
+}
+
+func newLeaseSet(r *Root, o *ClusterOptions) *leaseSet {
+	after := max(o.ReleaseAfter, 0)
+	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, after: after,
+		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}}
+}
+
+// now is the monotonic clock in nanoseconds since base, never 0.
+func (s *leaseSet) now() int64 { return int64(time.Since(s.base)) + 1 }
+
+// stamp converts a monotonic time to the clock of now.
+func (s *leaseSet) stamp(t time.Time) int64 { return int64(t.Sub(s.base)) + 1 }
+
+// userOf returns the lease of the user whose directory p is or lies
+// beneath; dir is that directory. nil outside every per-user directory.
+func (s *leaseSet) userOf(p string) (u *userLease, dir string) {
+	k, dir, ok := s.userKeyOf(p)
+	if !ok {
+		return nil, ""
+	}
+	return s.get(k), dir
+}
+
+// userKeyOf is userOf without making the lease.
+func (s *leaseSet) userKeyOf(p string) (userKey, string, bool) {
+	for _, g := range s.dirs {
+		d, c, ok := g.UserDir(p)
+		if !ok {
+			continue
+		}
+		hash := c.Hash
+		if hash == "" {
+			hash = "_"
+		}
+		return userKey{hash, c.User}, d, true
+	}
+	return userKey{}, "", false
+}
+
+// get returns the lease of k, made on first use.
+func (s *leaseSet) get(k userKey) *userLease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[k]
+	if u == nil {
+		u = &userLease{s: s, key: k, dirs: map[string]bool{}}
+		s.users[k] = u
+	}
+	return u
+}
+
+// all returns every user's lease seen.
+func (s *leaseSet) all() []*userLease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	us := make([]*userLease, 0, len(s.users))
+	for _, u := range s.users {
+		us = append(us, u)
+	}
+	return us
+}
+
+// addDir records that a node was made for the user's directory dir, so
+// that its kernel entry can be dropped when the lease goes.
+func (u *userLease) addDir(dir string) {
+	u.dmu.Lock()
+	u.dirs[dir] = true
+	u.dmu.Unlock()
+}
+
+func (u *userLease) dirList() []string {
+	u.dmu.Lock()
+	defer u.dmu.Unlock()
+	ds := make([]string, 0, len(u.dirs))
+	for d := range u.dirs {
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// use makes sure this host holds the user's lease before a request for
+// the user is served. The hot path is one atomic load and a monotonic
+// clock read.
+func (u *userLease) use(ctx context.Context) syscall.Errno {
+	if u.s.now() < u.fresh.Load() {
+		return 0
+	}
+	return u.slow(ctx)
+}
+
+// slow stamps the user's activity and renews fresh while the lease is
+// held and valid, or acquires it.
+func (u *userLease) slow(ctx context.Context) syscall.Errno {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.s
+	now := s.now()
+	u.last.Store(now)
+	valid := s.stamp(s.l.Valid())
+	if u.state != leaseFree && now < valid {
+		u.state = leaseHeld // a release in progress is called off
+		u.fresh.Store(min(valid, now+int64(s.slice)))
+		return 0
+	}
+	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
+	if err != nil {
+		s.counts.refused.Add(1)
+		u.logRefusal(now, err)
+		return syscall.EIO
+	}
+	s.counts.acquired.Add(1)
+	if prev != "" {
+		s.counts.hostchanges.Add(1)
+		if e := s.r.hostchange(u, prev); e != 0 {
+			u.release(ctx) // nothing served; another host may take it
+			return e
+		}
+	}
+	u.state = leaseHeld
+	now = s.now()
+	u.last.Store(now)
+	u.fresh.Store(min(s.stamp(s.l.Valid()), now+int64(s.slice)))
+	return 0
+}
+
+// refusalLogEvery bounds the log lines about one user's refused lease.
+const refusalLogEvery = 30 * time.Second
+
+// logRefusal logs a refused lease, at most once per refusalLogEvery per
+// user. Called with u.mu held.
+func (u *userLease) logRefusal(now int64, err error) {
+	if u.logged != 0 && now-u.logged < int64(refusalLogEvery) {
+		return
+	}
+	u.logged = now
+	u.s.r.log.Error("cluster: cannot take the user's lease; requests for the user fail with EIO",
+		"hash", u.key.hash, "user", u.key.user, "err", err)
+}
+
+// release gives the lease up. Called with u.mu held.
+func (u *userLease) release(ctx context.Context) {
+	u.fresh.Store(0)
+	u.state = leaseFree
+	if err := u.s.l.Release(ctx, u.key.hash, u.key.user); err != nil && !errors.Is(err, context.Canceled) {
+		u.s.r.log.Warn("cluster: cannot release the user's lease; other hosts wait for it to expire",
+			"hash", u.key.hash, "user", u.key.user, "err", err)
+		return
+	}
+	u.s.counts.released.Add(1)
+}
+
+// leased makes sure this host holds the lease of n's user, if n is at
+// or beneath a per-user directory. Outside a cluster n.user is nil.
+func (n *node) leased(ctx context.Context) syscall.Errno {
+	if u := n.user; u != nil {
+		return u.use(ctx)
+	}
+	return 0
+}
+
+// leasedChild is leased for a request naming child name of n: a child
+// of a directory above the per-user directories may be one of them.
+func (n *node) leasedChild(ctx context.Context, name string) syscall.Errno {
+	if u := n.user; u != nil {
+		return u.use(ctx)
+	}
+	if u := n.childUser(name); u != nil {
+		return u.use(ctx)
+	}
+	return 0
+}
+
+// childUser is the lease of child name of n when n is above the
+// per-user directories and the child is one (nil otherwise).
+func (n *node) childUser(name string) *userLease {
+	s := n.r.leases
+	if s == nil || n.user != nil {
+		return nil
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return nil
+	}
+	u, _ := s.userOf(p)
+	return u
+}
+
+// childIsUserDir reports whether child name of n, above the per-user
+// directories, is one.
+func (n *node) childIsUserDir(name string) bool {
+	s := n.r.leases
+	if s == nil || n.user != nil {
+		return false
+	}
+	p, e := n.childPath(name)
+	if e != 0 {
+		return false
+	}
+	_, dir, ok := s.userKeyOf(p)
+	return ok && dir == p
+}
+
+// setUser gives a new node the lease of its user: its parent's, or the
+// one of the per-user directory it is.
+func (n *node) setUser(parent *node, name string) {
+	s := n.r.leases
+	if s == nil {
+		return
+	}
+	if parent.user != nil {
+		n.user = parent.user
+		return
+	}
+	p, e := parent.childPath(name)
+	if e != 0 {
+		return
+	}
+	if u, dir := s.userOf(p); u != nil {
+		n.user = u
+		u.addDir(dir)
+	}
+}
+
+// addUserOpens counts d open handles on n for its user's activity.
+func (n *node) addUserOpens(d int64) {
+	if u := n.user; u != nil {
+		u.opens.Add(d)
+	}
+}
+
+// LeaseStats are the mount's lease counters (status, metrics).
+type LeaseStats struct {
+	Host        string `json:"host"`
+	Held        int    `json:"held"`        // users whose lease this host holds now
+	Acquired    uint64 `json:"acquired"`    // leases taken
+	Released    uint64 `json:"released"`    // leases given up when idle
+	Refused     uint64 `json:"refused"`     // requests failed with EIO: another host held the user
+	Hostchanges uint64 `json:"hostchanges"` // users another host had served since this host last did
+	Lost        uint64 `json:"lost"`        // leases dropped because the heartbeat lapsed
+	DropErrors  uint64 `json:"drop_errors"` // per-host state of a user that could not be removed
+}
+
+func (s *leaseSet) stats() *LeaseStats {
+	if s == nil {
+		return nil
+	}
+	st := &LeaseStats{Host: s.host, Acquired: s.counts.acquired.Load(), Released: s.counts.released.Load(),
+		Refused: s.counts.refused.Load(), Hostchanges: s.counts.hostchanges.Load(), Lost: s.counts.lost.Load(),
+		DropErrors: s.counts.dropErrors.Load()}
+	for _, u := range s.all() {
+		if u.fresh.Load() != 0 {
+			st.Held++
+		}
+	}
+	return st
+}
+
+// logger is the root's logger, for the worker.
+func (s *leaseSet) logger() *slog.Logger { return s.r.log }

@@ -1,0 +1,221 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tierfs/tierfs/policy"
+)
+
+// fakeLeases is a lease protocol in memory: holder names who holds each
+// user, and Acquire fails with errHeldFake for users another host holds.
+type fakeLeases struct {
+	mu       sync.Mutex
+	valid    time.Time
+	holder   map[string]string // user -> host
+	last     map[string]string // user -> host that served it last
+	acquires int
+	releases int
+}
+
+var errHeldFake = errors.New("held by another host")
+
+func newFakeLeases() *fakeLeases {
+	return &fakeLeases{valid: time.Now().Add(time.Hour), holder: map[string]string{}, last: map[string]string{}}
+}
+
+func (f *fakeLeases) Valid() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.valid
+}
+
+func (f *fakeLeases) setValid(t time.Time) {
+	f.mu.Lock()
+	f.valid = t
+	f.mu.Unlock()
+}
+
+func (f *fakeLeases) Acquire(ctx context.Context, hash, user string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acquires++
+	if h := f.holder[user]; h != "" && h != "me" {
+		return "", errHeldFake
+	}
+	prev := f.last[user]
+	if prev == "me" {
+		prev = ""
+	}
+	f.holder[user], f.last[user] = "me", "me"
+	return prev, nil
+}
+
+func (f *fakeLeases) Release(ctx context.Context, hash, user string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases++
+	if f.holder[user] == "me" {
+		delete(f.holder, user)
+	}
+	return nil
+}
+
+// other makes host h hold (or, held false, have served) user.
+func (f *fakeLeases) other(user, h string, held bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last[user] = h
+	if held {
+		f.holder[user] = h
+	} else {
+		delete(f.holder, user)
+	}
+}
+
+func (f *fakeLeases) counts() (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.acquires, f.releases
+}
+
+func leaseRoot(t testing.TB, f *fakeLeases, after time.Duration) *Root {
+	g, err := policy.CompileGlob("mail/{hash}/{user}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Root{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	r.root = &node{r: r}
+	r.leases = newLeaseSet(r, &ClusterOptions{Leases: f, UserDirs: []*policy.Glob{g}, ReleaseAfter: after, Host: "me"})
+	return r
+}
+
+func TestLeaseUse(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, time.Hour)
+	s := r.leases
+	u, dir := s.userOf("mail/ab/alice/cur/1")
+	if u == nil || dir != "mail/ab/alice" || u.key != (userKey{"ab", "alice"}) {
+		t.Fatalf("userOf = %v %q", u, dir)
+	}
+	if v, _ := s.userOf("mail/ab"); v != nil {
+		t.Fatalf("mail/ab has a user: %v", v.key)
+	}
+	if u2, _ := s.userOf("mail/ab/alice"); u2 != u {
+		t.Fatal("the user's directory and a file beneath it have two leases")
+	}
+	ctx := context.Background()
+	for range 100 {
+		if e := u.use(ctx); e != 0 {
+			t.Fatalf("use: %v", e)
+		}
+	}
+	if a, _ := f.counts(); a != 1 {
+		t.Fatalf("%d acquires for 100 requests, want 1", a)
+	}
+	// Another host holds bob: EIO, counted.
+	f.other("bob", "b", true)
+	b, _ := s.userOf("mail/cd/bob")
+	if e := b.use(ctx); e != syscall.EIO {
+		t.Fatalf("use of a user held elsewhere: %v, want EIO", e)
+	}
+	if st := s.stats(); st.Refused != 1 || st.Held != 1 || st.Acquired != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Once b let go after serving bob: a hostchange.
+	f.other("bob", "b", false)
+	if e := b.use(ctx); e != 0 {
+		t.Fatalf("use after b released: %v", e)
+	}
+	if st := s.stats(); st.Hostchanges != 1 || st.Held != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// The heartbeat lapses: the worker drops every lease, and the next
+// request asks for it again.
+func TestLeaseLost(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, time.Hour)
+	s := r.leases
+	u, _ := s.userOf("mail/ab/alice")
+	ctx := context.Background()
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	epoch := u.epoch.Load()
+	f.setValid(time.Now().Add(-time.Second))
+	s.sweep(ctx)
+	if u.fresh.Load() != 0 || u.state != leaseFree || s.stats().Lost != 1 {
+		t.Fatalf("after the heartbeat lapsed: fresh %d state %d stats %+v", u.fresh.Load(), u.state, s.stats())
+	}
+	if u.epoch.Load() == epoch {
+		t.Fatal("cached lookups beneath the user survive the lost lease")
+	}
+	f.other("alice", "b", true)
+	if e := u.use(ctx); e != syscall.EIO {
+		t.Fatalf("use after the lease was lost and taken: %v, want EIO", e)
+	}
+}
+
+// An idle lease is released; an open file keeps it.
+func TestLeaseReleaseIdle(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, 20*time.Millisecond)
+	s := r.leases
+	u, _ := s.userOf("mail/ab/alice")
+	ctx := context.Background()
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	u.opens.Add(1)
+	time.Sleep(40 * time.Millisecond)
+	s.sweep(ctx)
+	if _, rel := f.counts(); rel != 0 || u.state != leaseHeld {
+		t.Fatalf("released with a file open: %d releases, state %d", rel, u.state)
+	}
+	u.opens.Add(-1)
+	s.sweep(ctx)
+	if _, rel := f.counts(); rel != 1 || u.state != leaseFree || u.fresh.Load() != 0 {
+		t.Fatalf("idle lease: %d releases, state %d", rel, u.state)
+	}
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	if a, _ := f.counts(); a != 2 {
+		t.Fatalf("%d acquires, want 2 (again after the release)", a)
+	}
+}
+
+// BenchmarkLeaseCheck is the per-request cost of a held lease.
+func BenchmarkLeaseCheck(b *testing.B) {
+	r := leaseRoot(b, newFakeLeases(), time.Hour)
+	u, _ := r.leases.userOf("mail/ab/alice")
+	n := &node{r: r, user: u}
+	ctx := context.Background()
+	n.leased(ctx)
+	b.ResetTimer()
+	for range b.N {
+		if n.leased(ctx) != 0 {
+			b.Fatal("refused")
+		}
+	}
+}
+
+// BenchmarkLeaseCheckNoCluster is its cost outside a cluster.
+func BenchmarkLeaseCheckNoCluster(b *testing.B) {
+	r := &Root{}
+	n := &node{r: r}
+	ctx := context.Background()
+	for range b.N {
+		if n.leasedChild(ctx, "x") != 0 {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package fs
+
+import (
+	"context"
+	"time"
+)
+
+// The states of a userLease (userLease.state, under its mu).
+const (
+	leaseFree      = iota // this host does not hold it
+	leaseHeld             // held and served
+	leaseReleasing        // idle: the worker drops the caches, then releases it
+)
+
+// run releases idle leases and drops the leases lost when the
+// heartbeat lapsed, until ctx ends. It is the only place that asks the
+// kernel to drop a user's entries: a FUSE handler must not (the kernel
+// may hold the directory lock the notification needs).
+func (s *leaseSet) run(ctx context.Context) {
+	every := min(max(s.after/4, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.sweep(ctx)
+		}
+	}
+}
+
+// sweep looks at every user's lease once.
+func (s *leaseSet) sweep(ctx context.Context) {
+	lost := s.now() >= s.stamp(s.l.Valid())
+	for _, u := range s.all() {
+		switch {
+		case lost:
+			s.dropLost(u)
+		case u.idle():
+			s.releaseIdle(ctx, u)
+		}
+	}
+}
+
+// idle reports whether u is held with nothing open beneath it and no
+// request for ReleaseAfter. A request only passes the hot path until
+// fresh, at most a slice after its user's last stamp, so no request can
+// be served on the strength of an old check once u is idle.
+func (u *userLease) idle() bool {
+	return u.fresh.Load() != 0 && u.opens.Load() == 0 && u.s.now()-u.last.Load() >= int64(u.s.after)
+}
+
+// releaseIdle releases u's lease: marked releasing (a request arriving
+// now takes it back), the kernel's and tierfs's cached entries beneath
+// the user's directories dropped, then released, so that the next
+// request for the user comes to tierfs and acquires again.
+func (s *leaseSet) releaseIdle(ctx context.Context, u *userLease) {
+	u.mu.Lock()
+	if u.state != leaseHeld || !u.idle() {
+		u.mu.Unlock()
+		return
+	}
+	u.state = leaseReleasing
+	u.fresh.Store(0)
+	u.mu.Unlock()
+	s.r.dropUserCaches(u)
+	s.r.dropUserKernel(u)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.state == leaseReleasing {
+		u.release(ctx)
+	}
+}
+
+// dropLost forgets a lease the lapsed heartbeat made invalid: other
+// hosts may take it now, so nothing the kernel or tierfs cached beneath
+// the user's directories may be served any more. The next request asks
+// for the lease again.
+func (s *leaseSet) dropLost(u *userLease) {
+	u.mu.Lock()
+	if u.state == leaseFree {
+		u.mu.Unlock()
+		return
+	}
+	u.state = leaseFree
+	u.fresh.Store(0)
+	u.mu.Unlock()
+	s.counts.lost.Add(1)
+	s.logger().Error("cluster: this host's heartbeat lapsed; the user's lease is lost",
+		"hash", u.key.hash, "user", u.key.user)
+	s.r.dropUserCaches(u)
+	s.r.dropUserKernel(u)
+}
+
+// dropUserCaches makes tierfs forget what it cached beneath u's
+// directories: lookups (their keys carry u's epoch) and name indexes.
+func (r *Root) dropUserCaches(u *userLease) {
+	u.epoch.Add(1)
+	for _, d := range u.dirList() {
+		if dn := r.knownNode(d); dn != nil {
+			dropIndexes(dn)
+		}
+	}
+}
+
+// dropIndexes drops the name indexes of dn and the directories below.
+func dropIndexes(dn *node) {
+	dn.dropNameIndex()
+	for _, ch := range dn.Children() {
+		if cn, ok := ch.Operations().(*node); ok && ch.IsDir() {
+			dropIndexes(cn)
+		}
+	}
+}
+
+// dropUserKernel asks the kernel to drop its entries of u's
+// directories, and so of everything beneath them. Never from a FUSE
+// handler.
+func (r *Root) dropUserKernel(u *userLease) {
+	for _, d := range u.dirList() {
+		dir, name := splitPath(d)
+		if pn := r.knownNode(dir); pn != nil && pn.GetChild(name) != nil {
+			r.notifyEntry(pn.EmbeddedInode(), name)
+		}
+	}
+}
+
