@@ -125,4 +125,3 @@ func (r *Root) dropUserKernel(u *userLease) {
 		}
 	}
 }
-

@@ -62,6 +62,8 @@ type Status struct {
 	// ENOSPC or EDQUOT.
 	Overflows      []Overflow `json:"overflows,omitempty"`
 	NoSpaceRetries uint64     `json:"nospace_retries"`
+	// Cluster counts the users' leases of a mount in a cluster.
+	Cluster *LeaseStats `json:"cluster,omitempty"`
 }
 
 // NodeStats counts the nodes kept for inodes the kernel holds.
@@ -93,7 +95,7 @@ type CacheStats struct {
 // and safe to call from any goroutine.
 func (r *Root) Status() Status {
 	s := Status{Requests: r.requests.snapshot(), Cache: r.cacheStats(), Nodes: r.nodes.stats(),
-		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load()}
+		Overflows: r.overflowStatus(), NoSpaceRetries: r.space.retries.Load(), Cluster: r.leases.stats()}
 	for ti, t := range r.tiers {
 		ts := TierStatus{Name: t.Name, Path: t.Path, Kind: t.Kind, Up: t.Up(), Error: t.LastError(), Space: spaceStatus(t),
 			Spilled: r.spilledCount(ti)}

@@ -50,6 +50,10 @@ var (
 		"Creates that failed with ENOSPC or EDQUOT and were retried on an overflow tier.", nil, nil)
 	descClockSkew = prometheus.NewDesc("tierfs_tier_clock_skew_seconds",
 		"An nfs tier's server clock minus this host's, as last measured (at mount, then every 10 minutes); mail ages by the server's times.", []string{"tier"}, nil)
+	descLeasesHeld = prometheus.NewDesc("tierfs_cluster_leases_held",
+		"Users whose lease this host holds now.", nil, nil)
+	descLeaseEvents = prometheus.NewDesc("tierfs_cluster_lease_events_total",
+		"Lease events by kind: acquired, released (idle), refused (a request failed with EIO: another host held the user), hostchange (another host had served the user since), lost (the heartbeat lapsed), drop_error (a user's per-host state could not be removed).", []string{"event"}, nil)
 	descDirHits = prometheus.NewDesc("tierfs_tier_dir_cache_hits_total",
 		"Backend calls that found their directory's descriptor cached.", []string{"tier"}, nil)
 	descDirMisses = prometheus.NewDesc("tierfs_tier_dir_cache_misses_total",
@@ -62,7 +66,8 @@ type statusCollector struct{ status func() fs.Status }
 func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
-		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew, descSpilled} {
+		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew, descSpilled,
+		descLeasesHeld, descLeaseEvents} {
 		ch <- d
 	}
 }
@@ -84,6 +89,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descOverflows, prometheus.CounterValue, float64(o.Creates), o.From, o.To)
 	}
 	ch <- prometheus.MustNewConstMetric(descNoSpaceRetries, prometheus.CounterValue, float64(s.NoSpaceRetries))
+	collectLeases(ch, s.Cluster)
 	for _, t := range s.Tiers {
 		collectSpace(ch, t)
 		up := 0.0
@@ -120,4 +126,20 @@ func collectSpace(ch chan<- prometheus.Metric, t fs.TierStatus) {
 	ch <- prometheus.MustNewConstMetric(descSpaceFree, prometheus.GaugeValue, float64(sp.Free), t.Name)
 	ch <- prometheus.MustNewConstMetric(descSpaceCapacity, prometheus.GaugeValue, float64(sp.Capacity), t.Name)
 	ch <- prometheus.MustNewConstMetric(descSpaceShort, prometheus.GaugeValue, short, t.Name)
+}
+
+// collectLeases reports a cluster member's lease counters (none outside
+// a cluster).
+func collectLeases(ch chan<- prometheus.Metric, l *fs.LeaseStats) {
+	if l == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descLeasesHeld, prometheus.GaugeValue, float64(l.Held))
+	for _, e := range []struct {
+		event string
+		n     uint64
+	}{{"acquired", l.Acquired}, {"released", l.Released}, {"refused", l.Refused}, {"hostchange", l.Hostchanges},
+		{"lost", l.Lost}, {"drop_error", l.DropErrors}} {
+		ch <- prometheus.MustNewConstMetric(descLeaseEvents, prometheus.CounterValue, float64(e.n), e.event)
+	}
 }

@@ -291,6 +291,9 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 // their tier is below target_free.
 func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure, spills *spillScan) {
 	pace := &pacer{m: m}
+	lb := newLeaseBatch(m.cfg.Move)
+	defer lb.note(r)
+	defer lb.done()
 	for _, c := range cands {
 		if c.room && !sp.needsRoom(c.src) {
 			continue // enough room made: the rest of the tier's files stay
@@ -305,6 +308,10 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if reason := lb.take(ctx, c); reason != "" {
+			r.Skipped[reason]++
+			continue
 		}
 		reason, err := pace.admit(ctx, c, o.DryRun, sp)
 		if err != nil {

@@ -38,6 +38,10 @@ type Report struct {
 	// that went home while still too young to be demoted.
 	Returned map[string]Count `json:"returned,omitempty"`
 	Notes    []string         `json:"notes,omitempty"` // about space: why no room was made, what is still short
+	// OtherHosts counts the users, in a cluster, whose files the pass
+	// left alone because another host serves them (their files count
+	// in Skipped as SkipOtherHost).
+	OtherHosts int64 `json:"other_hosts,omitempty"`
 }
 
 // Count is a number of files and their bytes.

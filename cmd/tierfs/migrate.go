@@ -144,6 +144,9 @@ func printReport(w io.Writer, r *mover.Report) {
 	} else {
 		fmt.Fprintln(w, "skipped 0")
 	}
+	if r.OtherHosts > 0 {
+		fmt.Fprintf(w, "skipped: %d users served by other hosts\n", r.OtherHosts)
+	}
 	fmt.Fprintf(w, "failed %d\n", r.Failed)
 	for _, f := range r.Failures {
 		if f.Path == "" {

@@ -140,6 +140,9 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 			fmt.Fprintf(w, "  clock: %s\n", line)
 		}
 	}
+	if c := r.Cluster; c != nil {
+		fmt.Fprintf(w, "  cluster: %s\n", clusterSummary(c))
+	}
 	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))
@@ -195,6 +198,13 @@ func overflowSummary(ovs []fs.Overflow, retries uint64) string {
 		parts = append(parts, fmt.Sprintf("%s→%s %d files", o.From, o.To, o.Creates))
 	}
 	return strings.Join(append(parts, fmt.Sprintf("%d creates retried after ENOSPC", retries)), ", ")
+}
+
+// clusterSummary tells which host this is in its cluster and what its
+// users' leases did.
+func clusterSummary(c *fs.LeaseStats) string {
+	return fmt.Sprintf("host %s, %d users held; leases %d acquired, %d released, %d refused (EIO), %d hostchanges, %d lost, %d drop errors",
+		c.Host, c.Held, c.Acquired, c.Released, c.Refused, c.Hostchanges, c.Lost, c.DropErrors)
 }
 
 // dirSummary tells how often backend calls found their directory's

@@ -1,0 +1,90 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The mover's lease errors (see HoldUser).
+var (
+	// ErrOtherHost: another live host serves the file's user.
+	ErrOtherHost = errors.New("the user is served by another host")
+	// ErrNoUser: in a cluster, the file lies outside every per-user
+	// directory, where no lease says which host may change it.
+	ErrNoUser = errors.New("outside every per-user directory")
+)
+
+// HoldUser makes this host hold, for a move, the lease of the user
+// whose directory p (a mount path) lies beneath, without waiting for
+// another host's. user names the user ("hash/user"); release ends the
+// hold, and a lease the hold took is released soon after unless a
+// request came for the user meanwhile. Outside a cluster it holds
+// nothing and never fails.
+func (r *Root) HoldUser(ctx context.Context, p string) (user string, release func(), err error) {
+	s := r.leases
+	if s == nil {
+		return "", func() {}, nil
+	}
+	u, _ := s.userOf(p)
+	if u == nil {
+		return "", nil, ErrNoUser
+	}
+	user = u.key.hash + "/" + u.key.user
+	if err := u.hold(ctx); err != nil {
+		return user, nil, err
+	}
+	return user, func() { u.opens.Add(-1) }, nil
+}
+
+// hold pins u's lease for a move (an open file would), taking it if
+// this host does not hold it. A lease it takes is stamped idle, so that
+// the worker releases it once unpinned unless a request came meanwhile;
+// fresh is left in the past so that such a request stamps it.
+func (u *userLease) hold(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.s
+	if u.state != leaseFree && s.now() < s.stamp(s.l.Valid()) {
+		u.state = leaseHeld
+		u.opens.Add(1)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, holdWait)
+	defer cancel()
+	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOtherHost, err)
+	}
+	s.counts.acquired.Add(1)
+	if prev != "" {
+		s.counts.hostchanges.Add(1)
+		if e := s.r.hostchange(u, prev); e != 0 {
+			u.release(ctx)
+			return fmt.Errorf("user %s: drop this host's state: %w", u.key.user, e)
+		}
+	}
+	u.state = leaseHeld
+	u.last.Store(s.now() - int64(s.after))
+	u.fresh.Store(1)
+	u.opens.Add(1)
+	return nil
+}
+
+// holdWait bounds the mover's wait for a lease: it does not wait for
+// another host, it skips the user.
+const holdWait = 50 * time.Millisecond
+
+// UserOf names the user whose directory p lies beneath as HoldUser
+// does ("hash/user"; "" outside a cluster or every such directory).
+func (r *Root) UserOf(p string) string {
+	if r.leases == nil {
+		return ""
+	}
+	k, _, ok := r.leases.userKeyOf(p)
+	if !ok {
+		return ""
+	}
+	return k.hash + "/" + k.user
+}
