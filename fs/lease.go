@@ -25,6 +25,9 @@ type Leases interface {
 	Acquire(ctx context.Context, hash, user string) (prev string, err error)
 	// Release gives the lease up, if this host holds it.
 	Release(ctx context.Context, hash, user string) error
+	// Epoch changes when a heartbeat renews validity after it lapsed:
+	// leases acquired before are void and must be acquired again.
+	Epoch() uint64
 }
 
 // ClusterOptions put a mount in a cluster of hosts sharing the
@@ -80,6 +83,7 @@ type userLease struct {
 
 	mu     sync.Mutex // held to acquire, release or drop the lease
 	state  int        // under mu: leaseFree, leaseHeld, leaseReleasing
+	epoch0 uint64     // under mu: Leases.Epoch when acquired
 	logged int64      // under mu: stamp of the last refusal logged
 
 	dmu  sync.Mutex
@@ -183,31 +187,58 @@ func (u *userLease) slow(ctx context.Context) syscall.Errno {
 	s := u.s
 	now := s.now()
 	u.last.Store(now)
-	valid := s.stamp(s.l.Valid())
-	if u.state != leaseFree && now < valid {
+	if u.valid(now) {
 		u.state = leaseHeld // a release in progress is called off
-		u.fresh.Store(min(valid, now+int64(s.slice)))
+		u.fresh.Store(min(s.stamp(s.l.Valid()), now+int64(s.slice)))
 		return 0
 	}
-	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
-	if err != nil {
-		s.counts.refused.Add(1)
+	if err := u.acquire(ctx); err != nil {
 		u.logRefusal(now, err)
 		return syscall.EIO
 	}
-	s.counts.acquired.Add(1)
-	if prev != "" {
-		s.counts.hostchanges.Add(1)
-		if e := s.r.hostchange(u, prev); e != 0 {
-			u.release(ctx) // nothing served; another host may take it
-			return e
-		}
-	}
-	u.state = leaseHeld
 	now = s.now()
 	u.last.Store(now)
 	u.fresh.Store(min(s.stamp(s.l.Valid()), now+int64(s.slice)))
 	return 0
+}
+
+// valid reports whether this host holds u's lease and may use it.
+// Called with u.mu held.
+func (u *userLease) valid(now int64) bool {
+	l := u.s.l
+	return u.state != leaseFree && now < u.s.stamp(l.Valid()) && u.epoch0 == l.Epoch()
+}
+
+// acquire takes u's lease and, after another host served the user,
+// drops this host's state of the user before anything is served. A
+// record on the tmpfs tiers says an acquisition is under way, so that a
+// crash between the lease's write and the drop is settled at the next
+// mount (the lease then says this host holds it, and a new Acquire
+// would not report the other host again). Called with u.mu held.
+func (u *userLease) acquire(ctx context.Context) error {
+	s := u.s
+	if err := s.r.markAcquiring(u.key); err != nil {
+		s.counts.dropErrors.Add(1)
+		return err
+	}
+	epoch := s.l.Epoch()
+	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
+	if err != nil {
+		s.r.unmarkAcquiring(u.key)
+		s.counts.refused.Add(1)
+		return err
+	}
+	s.counts.acquired.Add(1)
+	if prev != "" {
+		s.counts.hostchanges.Add(1)
+		if err := s.r.hostchange(u, prev); err != nil {
+			u.release(ctx) // nothing served; another host may take it
+			return err     // the record stays: the next mount drops the state
+		}
+	}
+	s.r.unmarkAcquiring(u.key)
+	u.state, u.epoch0 = leaseHeld, epoch
+	return nil
 }
 
 // refusalLogEvery bounds the log lines about one user's refused lease.

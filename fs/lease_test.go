@@ -17,6 +17,7 @@ import (
 // user, and Acquire fails with errHeldFake for users another host holds.
 type fakeLeases struct {
 	mu       sync.Mutex
+	epoch    uint64
 	valid    time.Time
 	holder   map[string]string // user -> host
 	last     map[string]string // user -> host that served it last
@@ -34,6 +35,12 @@ func (f *fakeLeases) Valid() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.valid
+}
+
+func (f *fakeLeases) Epoch() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch
 }
 
 func (f *fakeLeases) setValid(t time.Time) {

@@ -46,26 +46,16 @@ func (u *userLease) hold(ctx context.Context) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := u.s
-	if u.state != leaseFree && s.now() < s.stamp(s.l.Valid()) {
+	if u.valid(s.now()) {
 		u.state = leaseHeld
 		u.opens.Add(1)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, holdWait)
 	defer cancel()
-	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
-	if err != nil {
+	if err := u.acquire(ctx); err != nil {
 		return fmt.Errorf("%w: %w", ErrOtherHost, err)
 	}
-	s.counts.acquired.Add(1)
-	if prev != "" {
-		s.counts.hostchanges.Add(1)
-		if e := s.r.hostchange(u, prev); e != 0 {
-			u.release(ctx)
-			return fmt.Errorf("user %s: drop this host's state: %w", u.key.user, e)
-		}
-	}
-	u.state = leaseHeld
 	u.last.Store(s.now() - int64(s.after))
 	u.fresh.Store(1)
 	u.opens.Add(1)

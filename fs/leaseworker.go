@@ -32,12 +32,9 @@ func (s *leaseSet) run(ctx context.Context) {
 
 // sweep looks at every user's lease once.
 func (s *leaseSet) sweep(ctx context.Context) {
-	lost := s.now() >= s.stamp(s.l.Valid())
+	lapsed, epoch := s.now() >= s.stamp(s.l.Valid()), s.l.Epoch()
 	for _, u := range s.all() {
-		switch {
-		case lost:
-			s.dropLost(u)
-		case u.idle():
+		if !s.dropLost(u, lapsed, epoch) && u.idle() {
 			s.releaseIdle(ctx, u)
 		}
 	}
@@ -73,15 +70,16 @@ func (s *leaseSet) releaseIdle(ctx context.Context, u *userLease) {
 	}
 }
 
-// dropLost forgets a lease the lapsed heartbeat made invalid: other
-// hosts may take it now, so nothing the kernel or tierfs cached beneath
-// the user's directories may be served any more. The next request asks
-// for the lease again.
-func (s *leaseSet) dropLost(u *userLease) {
+// dropLost forgets a lease the lapsed heartbeat made invalid (lapsed,
+// or a heartbeat since renewed validity in a new epoch): other hosts
+// may take it, so nothing the kernel or tierfs cached beneath the
+// user's directories may be served any more. The next request asks for
+// the lease again. It reports whether it dropped u.
+func (s *leaseSet) dropLost(u *userLease, lapsed bool, epoch uint64) bool {
 	u.mu.Lock()
-	if u.state == leaseFree {
+	if u.state == leaseFree || !lapsed && u.epoch0 == epoch {
 		u.mu.Unlock()
-		return
+		return false
 	}
 	u.state = leaseFree
 	u.fresh.Store(0)
@@ -91,6 +89,7 @@ func (s *leaseSet) dropLost(u *userLease) {
 		"hash", u.key.hash, "user", u.key.user)
 	s.r.dropUserCaches(u)
 	s.r.dropUserKernel(u)
+	return true
 }
 
 // dropUserCaches makes tierfs forget what it cached beneath u's

@@ -208,10 +208,8 @@ func (r *Root) recover() ([]Replayed, error) {
 		if err := t.ClearMoving(); err != nil {
 			return nil, err
 		}
-		if t.Kind == tiers.KindTmpfs {
-			if err := clearDropped(t); err != nil {
-				return nil, err
-			}
+		if err := r.settleTmpfs(t); err != nil {
+			return nil, err
 		}
 	}
 	return r.replay()
