@@ -78,3 +78,19 @@ func (r *Root) UserOf(p string) string {
 	}
 	return k.hash + "/" + k.user
 }
+
+// ReleaseLeases releases every lease this host holds, at shutdown once
+// nothing is served any more.
+func (r *Root) ReleaseLeases(ctx context.Context) {
+	s := r.leases
+	if s == nil {
+		return
+	}
+	for _, u := range s.all() {
+		u.mu.Lock()
+		if u.state != leaseFree {
+			u.release(ctx)
+		}
+		u.mu.Unlock()
+	}
+}

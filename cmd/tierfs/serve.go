@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
+	"github.com/tierfs/tierfs/cluster"
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/control"
 	tfs "github.com/tierfs/tierfs/fs"
@@ -96,11 +97,17 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	o := fsOptions(cfg, pol, ts, d.log)
 	o.PausePoint, o.PauseFor = pausePoint, pauseFor
 	o.CacheSize, o.MaxNodes = mem.MetadataBytes, mem.MaxNodes
-	d.root, err = tfs.NewRoot(ctx, o)
+	leases, err := d.joinCluster(ctx, cfg, ts, &o)
 	if err != nil {
 		return err
 	}
+	d.root, err = tfs.NewRoot(ctx, o)
+	if err != nil {
+		d.leaveCluster(leases)
+		return err
+	}
 	defer d.root.Close()
+	defer d.leaveCluster(leases)
 	var moved mover.Observer
 	if d.metrics != nil {
 		moved = d.metrics.Mover
@@ -147,6 +154,46 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	return nil
 }
+
+// joinCluster opens the cluster's leases on the lease tier, starts the
+// heartbeat and puts them in o; it does nothing outside a cluster (nil
+// leases). Open waits out a heartbeat a crashed run of this host left.
+func (d *mountd) joinCluster(ctx context.Context, cfg *config.Config, ts []*tiers.Tier, o *tfs.Options) (*cluster.Leases, error) {
+	cl := cfg.Cluster
+	if cl == nil {
+		return nil, nil
+	}
+	leases, err := cluster.Open(ctx, cluster.Options{Tier: ts[cfg.LeaseTier()], Host: cl.Host,
+		HostTimeout: cl.HostTimeout.Duration, LeaseWait: cl.LeaseWait.Duration, Logger: d.log,
+		CrashPoint: os.Getenv("TIERFS_CRASHPOINT")})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Source, err)
+	}
+	go leases.Run(ctx)
+	o.Cluster = &tfs.ClusterOptions{Leases: leases, UserDirs: cl.UserDirs, ReleaseAfter: cl.ReleaseAfter.Duration, Host: cl.Host}
+	d.log.Info("joined the cluster", "host", cl.Host, "lease_tier", ts[cfg.LeaseTier()].Name,
+		"host_timeout", cl.HostTimeout.Duration, "release_after", cl.ReleaseAfter.Duration)
+	return leases, nil
+}
+
+// leaveCluster releases the leases this host holds and writes its
+// heartbeat as gone, so that other hosts take its users at once.
+func (d *mountd) leaveCluster(leases *cluster.Leases) {
+	if leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	if d.root != nil {
+		d.root.ReleaseLeases(ctx)
+	}
+	if err := leases.Close(ctx); err != nil {
+		d.log.Warn("cluster: cannot write the last heartbeat; other hosts wait for it to expire", "err", err)
+	}
+}
+
+// leaveTimeout bounds the releases and the last heartbeat at shutdown.
+const leaveTimeout = 10 * time.Second
 
 // fsOptions are the filesystem's options over the open tiers ts of cfg:
 // the mount adds its kernel-facing settings, and check --repair replays

@@ -1,0 +1,282 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Two hosts of one cluster on this machine: each its own tierfs mount
+// and tmpfs tier, both sharing the persistent tiers fast and slow
+// (plain directories). The kernel caches entries for an hour, so that a
+// test sees it when tierfs leaves a stale entry behind after a lease
+// went to the other host.
+
+// clusterOpts are the [cluster] timings of a test.
+type clusterOpts struct {
+	releaseAfter, leaseWait string
+	extra               string // more TOML (e.g. a [mover] table)
+}
+
+func (o clusterOpts) orDefault() clusterOpts {
+	if o.releaseAfter == "" {
+		o.releaseAfter = "1s"
+	}
+	if o.leaseWait == "" {
+		o.leaseWait = "1s"
+	}
+	return o
+}
+
+// clusterConfig renders host's configuration over the tiers of f.
+func clusterConfig(f *fixture, host string, o clusterOpts) string {
+	var b strings.Builder
+	for _, name := range f.order {
+		kind, shared := "local", "shared = true\n"
+		if name == "tmp" {
+			kind, shared = "tmpfs", ""
+		}
+		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %s\nkind = %q\n%s\n", name, strconv.Quote(f.tiers[name]), kind, shared)
+	}
+	b.WriteString(`[[rule]]
+match = "volatile/**"
+tier = "tmp"
+
+[[rule]]
+match = "listindex/**"
+tier = "tmp"
+
+[[rule]]
+match = "index/**"
+tier = "fast"
+
+[[rule]]
+match = "mail/**"
+tier = "fast"
+demote_after = "1d"
+demote_to = "slow"
+
+[[rule]]
+match = "**"
+tier = "fast"
+
+[kernel]
+entry_timeout = "1h"
+attr_timeout = "1h"
+negative_timeout = "1h"
+
+`)
+	fmt.Fprintf(&b, "[cluster]\nhost = %q\nhost_timeout = \"3s\"\nrelease_after = %q\nlease_wait = %q\n\n%s",
+		host, o.releaseAfter, o.leaseWait, o.extra)
+	return b.String()
+}
+
+// newClusterHost prepares host name: its own tmpfs tier and, for the
+// first host (shared nil), new shared tiers it initialises; a later
+// host shares the first one's. It does not mount.
+func newClusterHost(t testing.TB, name string, shared *fixture, o clusterOpts) *fixture {
+	t.Helper()
+	cfg := fsConfig{Tiers: []tierSpec{{Name: "tmp", Kind: "tmpfs"}, {Name: "fast", Kind: "local"}, {Name: "slow", Kind: "local"}}}
+	if shared != nil {
+		cfg.Tiers[1].Path, cfg.Tiers[2].Path = shared.tiers["fast"], shared.tiers["slow"]
+	}
+	f := prepareFixture(t, &cfg)
+	f.writeConfig(t, clusterConfig(f, name, o.orDefault()))
+	if shared == nil {
+		if out, err := f.run("init", "--config", f.cfgPath, "--state-dir", f.stateDir); err != nil {
+			t.Fatalf("tierfs init: %v\n%s", err, out)
+		}
+	}
+	return f
+}
+
+// twoHosts mounts hosts a and b.
+func twoHosts(t testing.TB, o clusterOpts) (a, b *fixture) {
+	t.Helper()
+	a = newClusterHost(t, "a", nil, o)
+	b = newClusterHost(t, "b", a, o)
+	a.mount(t)
+	b.mount(t)
+	return a, b
+}
+
+// leaseFile is the lease of user (hash ab) on the shared lease tier.
+func leaseFile(f *fixture, user string) string {
+	return f.tierPath("fast", ".tierfs-cluster/leases/ab/"+user)
+}
+
+// waitLease waits until user's lease reads "HOLDER STATE ..." with the
+// given holder and state.
+func waitLease(t testing.TB, f *fixture, user, holder, state string) {
+	t.Helper()
+	want := holder + " " + state + " "
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _ := os.ReadFile(leaseFile(f, user))
+		if strings.HasPrefix(string(data), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease of %s is %q, want %q…", user, data, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requireErrno fails unless err carries errno want.
+func requireErrno(t testing.TB, what string, err error, want syscall.Errno) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// A file written through host a is read through host b once a's lease
+// is released (no remount), with its content and mtime; while a holds
+// the user (a file open), b's stat, open and mkdir beneath the user fail
+// with EIO; a expunge on b is seen on a afterwards, though a's kernel
+// may cache entries for an hour: a's release dropped them.
+func TestClusterLeaseHandover(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{})
+	a.mkdirAll(t, "mail/ab/alice/cur")
+	a.writeFile(t, "mail/ab/alice/cur/1", "message one")
+	mtime := time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
+	if err := os.Chtimes(a.path("mail/ab/alice/cur/1"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a.path("mail/ab/alice/cur/1")); err != nil { // cached in a's kernel
+		t.Fatal(err)
+	}
+	held, err := os.Open(a.path("mail/ab/alice/cur/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past release_after: only the open file keeps the lease
+	waitLease(t, a, "alice", "a", "held")
+
+	_, err = os.Stat(b.path("mail/ab/alice/cur/1"))
+	requireErrno(t, "stat on b while a holds the user", err, syscall.EIO)
+	_, err = os.Open(b.path("mail/ab/alice/cur/1"))
+	requireErrno(t, "open on b while a holds the user", err, syscall.EIO)
+	err = os.Mkdir(b.path("mail/ab/alice/new"), 0o755)
+	requireErrno(t, "mkdir on b while a holds the user", err, syscall.EIO)
+	if !strings.Contains(b.d.log(), "cannot take the user's lease") || !strings.Contains(b.d.log(), "user=alice") {
+		t.Errorf("b logged no refused lease naming alice:\n%s", b.d.log())
+	}
+	// Another user is b's to serve meanwhile.
+	b.mkdirAll(t, "mail/cd/bob/cur")
+	b.writeFile(t, "mail/cd/bob/cur/1", "bob's")
+
+	held.Close()
+	waitLease(t, a, "alice", "a", "free")
+	got, err := os.ReadFile(b.path("mail/ab/alice/cur/1"))
+	if err != nil || string(got) != "message one" {
+		t.Fatalf("read on b after a released: %q, %v", got, err)
+	}
+	fi, err := os.Stat(b.path("mail/ab/alice/cur/1"))
+	if err != nil || !fi.ModTime().Equal(mtime) {
+		t.Fatalf("mtime on b: %v (%v), want %v", fi.ModTime(), err, mtime)
+	}
+	// b expunges 1 and delivers 2; a sees both once b let go.
+	if err := os.Remove(b.path("mail/ab/alice/cur/1")); err != nil {
+		t.Fatal(err)
+	}
+	b.writeFile(t, "mail/ab/alice/cur/2", "message two")
+	waitLease(t, a, "alice", "b", "free")
+	_, err = os.Stat(a.path("mail/ab/alice/cur/1"))
+	requireErrno(t, "stat on a of the message b expunged", err, syscall.ENOENT)
+	if got, err := os.ReadFile(a.path("mail/ab/alice/cur/2")); err != nil || string(got) != "message two" {
+		t.Fatalf("read on a of b's delivery: %q, %v", got, err)
+	}
+	if names := readdirNames(t, a.path("mail/ab/alice/cur")); strings.Join(names, ",") != "2" {
+		t.Fatalf("a lists cur/ as %v, want [2]", names)
+	}
+	requireStatus(t, a, "cluster: host a", "hostchanges")
+}
+
+// requireStatus fails unless tierfs status of f shows every part.
+func requireStatus(t testing.TB, f *fixture, parts ...string) {
+	t.Helper()
+	out, err := f.run("status", f.mnt)
+	if err != nil {
+		t.Fatalf("tierfs status: %v\n%s", err, out)
+	}
+	for _, p := range parts {
+		if !strings.Contains(out, p) {
+			t.Fatalf("tierfs status lacks %q:\n%s", p, out)
+		}
+	}
+}
+
+// A's per-host state of a user (its mailbox list index on a's tmpfs
+// tier) stays while nobody else served the user, and is gone, from the
+// tier and the mount, once b did.
+func TestClusterHostchangeDropsTmpfsState(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{})
+	const list = "listindex/ab/alice/dovecot.list.index"
+	a.mkdirAll(t, "listindex/ab/alice")
+	a.mkdirAll(t, "mail/ab/alice/cur")
+	a.writeFile(t, list, "a's list index")
+	a.requireOnTier(t, list, "tmp")
+	waitLease(t, a, "alice", "a", "free")
+	// a again: nobody else served alice, the list index stays.
+	if got, err := os.ReadFile(a.path(list)); err != nil || string(got) != "a's list index" {
+		t.Fatalf("a's list index after a served alice alone: %q, %v", got, err)
+	}
+	waitLease(t, a, "alice", "a", "free")
+	// b serves alice, then a again: a's list index is stale and goes.
+	b.writeFile(t, "mail/ab/alice/cur/1", "via b")
+	waitLease(t, a, "alice", "b", "free")
+	_, err := os.Stat(a.path(list))
+	requireErrno(t, "a's list index after b served alice", err, syscall.ENOENT)
+	if fileExists(a.tierPath("tmp", "listindex/ab/alice")) {
+		t.Fatal("a's tmpfs tier still holds listindex/ab/alice after the hostchange")
+	}
+	if got, err := os.ReadFile(a.path("mail/ab/alice/cur/1")); err != nil || string(got) != "via b" {
+		t.Fatalf("read on a of b's file: %q, %v", got, err)
+	}
+	if !strings.Contains(a.d.log(), "another host served the user") {
+		t.Errorf("a logged no hostchange:\n%s", a.d.log())
+	}
+}
+
+// Host a is killed with SIGKILL while it holds a user: b's requests fail
+// with EIO while a's heartbeat is fresh, and b takes the user over once
+// it is older than host_timeout.
+func TestClusterHostKilledWhileHolding(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{releaseAfter: "1h"})
+	a.mkdirAll(t, "mail/ab/alice/cur")
+	a.writeFile(t, "mail/ab/alice/cur/1", "before the crash")
+	waitLease(t, a, "alice", "a", "held")
+	a.d.kill()
+	a.d = nil
+	if out, err := exec.Command("umount", "-l", a.mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount -l the dead mount: %v %s", err, out)
+	}
+	_, err := os.Stat(b.path("mail/ab/alice/cur/1"))
+	requireErrno(t, "stat on b just after a died holding alice", err, syscall.EIO)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := os.ReadFile(b.path("mail/ab/alice/cur/1"))
+		if err == nil {
+			if string(got) != "before the crash" {
+				t.Fatalf("read on b after the takeover: %q", got)
+			}
+			break
+		}
+		if !errors.Is(err, syscall.EIO) || time.Now().After(deadline) {
+			t.Fatalf("read on b after a died: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitLease(t, b, "alice", "b", "held")
+	if !strings.Contains(b.d.log(), "taking over a user from a dead host") {
+		t.Errorf("b did not log the takeover:\n%s", b.d.log())
+	}
+}
