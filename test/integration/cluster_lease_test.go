@@ -21,7 +21,7 @@ import (
 // clusterOpts are the [cluster] timings of a test.
 type clusterOpts struct {
 	releaseAfter, leaseWait string
-	extra               string // more TOML (e.g. a [mover] table)
+	extra                   string // more TOML (e.g. a [mover] table)
 }
 
 func (o clusterOpts) orDefault() clusterOpts {
