@@ -280,3 +280,95 @@ func TestClusterHostKilledWhileHolding(t *testing.T) {
 		t.Errorf("b did not log the takeover:\n%s", b.d.log())
 	}
 }
+
+// clusterCrashPoints are the steps of taking a lease after another host
+// served the user at which TestClusterHostchangeCrash kills host a: the
+// record of the acquisition made, the protocol's own steps (the lease
+// written and renamed into place before the per-host state is dropped
+// are the ones that matter: a new Acquire would not name the other host
+// again), and around setting the state aside.
+// TIERFS_CLUSTER_CRASHPOINTS=all runs every one.
+func clusterCrashPoints() []string {
+	all := []string{"lease-marked", "acquire-locked", "acquire-temp", "acquire-renamed", "acquire-written",
+		"hostchange-before-aside", "hostchange-after-aside"}
+	if os.Getenv("TIERFS_CLUSTER_CRASHPOINTS") == "all" {
+		return all
+	}
+	return []string{"lease-marked", "acquire-written", "hostchange-after-aside"}
+}
+
+// Host a is killed at each step of taking alice's lease after b served
+// her: after a's next mount its per-host state of alice is gone (never
+// served to Dovecot), its state of bob, whom nobody else served, and
+// all mail are kept.
+func TestClusterHostchangeCrash(t *testing.T) {
+	for _, point := range clusterCrashPoints() {
+		t.Run(point, func(t *testing.T) {
+			a, b := twoHosts(t, clusterOpts{})
+			for _, u := range []string{"ab/alice", "cd/bob"} {
+				a.mkdirAll(t, "listindex/"+u)
+				a.mkdirAll(t, "mail/"+u+"/cur")
+				a.writeFile(t, "listindex/"+u+"/dovecot.list.index", "a's list of "+u)
+				a.writeFile(t, "mail/"+u+"/cur/1", "mail of "+u)
+			}
+			waitLease(t, a, "alice", "a", "free")
+			b.writeFile(t, "mail/ab/alice/cur/2", "via b")
+			waitLease(t, a, "alice", "b", "free")
+			a.unmount(t)
+			a.mount(t, crashPointEnv+"="+point)
+			d := a.d
+			_, err := os.Stat(a.path("listindex/ab/alice/dovecot.list.index"))
+			if err == nil {
+				t.Fatalf("a served alice's stale list index at crash point %s", point)
+			}
+			if !d.wait(mountWait) {
+				t.Fatalf("a did not die at %s (stat: %v)\n%s", point, err, d.log())
+			}
+			a.d = nil
+			if out, err := exec.Command("umount", "-l", a.mnt).CombinedOutput(); err != nil {
+				t.Fatalf("umount -l the dead mount: %v %s", err, out)
+			}
+			a.mount(t)
+			requireHostchangeSettled(t, a)
+		})
+	}
+}
+
+// requireHostchangeSettled checks a after the crash: alice's state gone,
+// bob's kept, every message there.
+func requireHostchangeSettled(t *testing.T, a *fixture) {
+	t.Helper()
+	// A dotlock the crash left delays alice by up to host_timeout.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := os.Stat(a.path("listindex/ab/alice/dovecot.list.index"))
+		if errors.Is(err, syscall.ENOENT) {
+			break
+		}
+		if !errors.Is(err, syscall.EIO) || time.Now().After(deadline) {
+			t.Fatalf("alice's list index on a after the crash: %v, want ENOENT", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, p := range []string{"listindex/ab/alice", ".tierfs-acquiring/ab.alice"} {
+		if fileExists(a.tierPath("tmp", p)) {
+			t.Errorf("a's tmpfs tier still holds %s", p)
+		}
+	}
+	if ents, _ := os.ReadDir(a.tierPath("tmp", ".tierfs-dropped")); len(ents) > 0 {
+		time.Sleep(time.Second) // the background removal of what the hostchange set aside
+		if ents, _ = os.ReadDir(a.tierPath("tmp", ".tierfs-dropped")); len(ents) > 0 {
+			t.Errorf("a's tmpfs tier keeps %d set-aside directories", len(ents))
+		}
+	}
+	for p, want := range map[string]string{
+		"listindex/cd/bob/dovecot.list.index": "a's list of cd/bob",
+		"mail/cd/bob/cur/1":                   "mail of cd/bob",
+		"mail/ab/alice/cur/1":                 "mail of ab/alice",
+		"mail/ab/alice/cur/2":                 "via b",
+	} {
+		if got, err := os.ReadFile(a.path(p)); err != nil || string(got) != want {
+			t.Errorf("%s on a after the crash: %q, %v; want %q", p, got, err, want)
+		}
+	}
+}
