@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,9 +107,9 @@ func twoHosts(t testing.TB, o clusterOpts) (a, b *fixture) {
 	return a, b
 }
 
-// leaseFile is the lease of user (hash ab) on the shared lease tier.
+// leaseFile is the lease of user ("hash/user") on the shared lease tier.
 func leaseFile(f *fixture, user string) string {
-	return f.tierPath("fast", ".tierfs-cluster/leases/ab/"+user)
+	return f.tierPath("fast", ".tierfs-cluster/leases/"+user)
 }
 
 // waitLease waits until user's lease reads "HOLDER STATE ..." with the
@@ -158,7 +159,7 @@ func TestClusterLeaseHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // past release_after: only the open file keeps the lease
-	waitLease(t, a, "alice", "a", "held")
+	waitLease(t, a, "ab/alice", "a", "held")
 
 	_, err = os.Stat(b.path("mail/ab/alice/cur/1"))
 	requireErrno(t, "stat on b while a holds the user", err, syscall.EIO)
@@ -174,7 +175,7 @@ func TestClusterLeaseHandover(t *testing.T) {
 	b.writeFile(t, "mail/cd/bob/cur/1", "bob's")
 
 	held.Close()
-	waitLease(t, a, "alice", "a", "free")
+	waitLease(t, a, "ab/alice", "a", "free")
 	got, err := os.ReadFile(b.path("mail/ab/alice/cur/1"))
 	if err != nil || string(got) != "message one" {
 		t.Fatalf("read on b after a released: %q, %v", got, err)
@@ -188,7 +189,7 @@ func TestClusterLeaseHandover(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.writeFile(t, "mail/ab/alice/cur/2", "message two")
-	waitLease(t, a, "alice", "b", "free")
+	waitLease(t, a, "ab/alice", "b", "free")
 	_, err = os.Stat(a.path("mail/ab/alice/cur/1"))
 	requireErrno(t, "stat on a of the message b expunged", err, syscall.ENOENT)
 	if got, err := os.ReadFile(a.path("mail/ab/alice/cur/2")); err != nil || string(got) != "message two" {
@@ -224,15 +225,15 @@ func TestClusterHostchangeDropsTmpfsState(t *testing.T) {
 	a.mkdirAll(t, "mail/ab/alice/cur")
 	a.writeFile(t, list, "a's list index")
 	a.requireOnTier(t, list, "tmp")
-	waitLease(t, a, "alice", "a", "free")
+	waitLease(t, a, "ab/alice", "a", "free")
 	// a again: nobody else served alice, the list index stays.
 	if got, err := os.ReadFile(a.path(list)); err != nil || string(got) != "a's list index" {
 		t.Fatalf("a's list index after a served alice alone: %q, %v", got, err)
 	}
-	waitLease(t, a, "alice", "a", "free")
+	waitLease(t, a, "ab/alice", "a", "free")
 	// b serves alice, then a again: a's list index is stale and goes.
 	b.writeFile(t, "mail/ab/alice/cur/1", "via b")
-	waitLease(t, a, "alice", "b", "free")
+	waitLease(t, a, "ab/alice", "b", "free")
 	_, err := os.Stat(a.path(list))
 	requireErrno(t, "a's list index after b served alice", err, syscall.ENOENT)
 	if fileExists(a.tierPath("tmp", "listindex/ab/alice")) {
@@ -253,7 +254,7 @@ func TestClusterHostKilledWhileHolding(t *testing.T) {
 	a, b := twoHosts(t, clusterOpts{releaseAfter: "1h"})
 	a.mkdirAll(t, "mail/ab/alice/cur")
 	a.writeFile(t, "mail/ab/alice/cur/1", "before the crash")
-	waitLease(t, a, "alice", "a", "held")
+	waitLease(t, a, "ab/alice", "a", "held")
 	a.d.kill()
 	a.d = nil
 	if out, err := exec.Command("umount", "-l", a.mnt).CombinedOutput(); err != nil {
@@ -275,7 +276,7 @@ func TestClusterHostKilledWhileHolding(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitLease(t, b, "alice", "b", "held")
+	waitLease(t, b, "ab/alice", "b", "held")
 	if !strings.Contains(b.d.log(), "taking over a user from a dead host") {
 		t.Errorf("b did not log the takeover:\n%s", b.d.log())
 	}
@@ -311,9 +312,9 @@ func TestClusterHostchangeCrash(t *testing.T) {
 				a.writeFile(t, "listindex/"+u+"/dovecot.list.index", "a's list of "+u)
 				a.writeFile(t, "mail/"+u+"/cur/1", "mail of "+u)
 			}
-			waitLease(t, a, "alice", "a", "free")
+			waitLease(t, a, "ab/alice", "a", "free")
 			b.writeFile(t, "mail/ab/alice/cur/2", "via b")
-			waitLease(t, a, "alice", "b", "free")
+			waitLease(t, a, "ab/alice", "b", "free")
 			a.unmount(t)
 			a.mount(t, crashPointEnv+"="+point)
 			d := a.d
@@ -370,5 +371,46 @@ func requireHostchangeSettled(t *testing.T, a *fixture) {
 		if got, err := os.ReadFile(a.path(p)); err != nil || string(got) != want {
 			t.Errorf("%s on a after the crash: %q, %v; want %q", p, got, err, want)
 		}
+	}
+}
+
+// In a cluster the mover moves a user's files only under the user's
+// lease: host a takes alice's (which it does not hold) for her batch and
+// releases it after, skips bob, whom b serves (a file open), and counts
+// him, and leaves mail outside every per-user directory where it is.
+func TestClusterMoverLeases(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{extra: "[mover]\ninterval = \"0s\"\n"})
+	old := time.Now().Add(-72 * time.Hour)
+	for _, p := range []string{"mail/ab/alice/cur/1", "mail/cd/bob/cur/1", "mail/stray"} {
+		a.mkdirAll(t, filepath.Dir(p))
+		a.writeFile(t, p, "content of "+p)
+		if err := os.Chtimes(a.path(p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLease(t, a, "ab/alice", "a", "free")
+	waitLease(t, a, "cd/bob", "a", "free")
+	held, err := os.Open(b.path("mail/cd/bob/cur/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	out, err := a.run("migrate", a.mnt)
+	if err != nil {
+		t.Fatalf("tierfs migrate on a: %v\n%s", err, out)
+	}
+	for _, want := range []string{"moved 1 files", "skipped: 1 users served by other hosts", "other-host 1", "outside-user 1",
+		"files outside the per-user directories are not moved"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("migrate report lacks %q:\n%s", want, out)
+		}
+	}
+	a.requireOnTier(t, "mail/ab/alice/cur/1", "slow")
+	a.requireOnTier(t, "mail/cd/bob/cur/1", "fast")
+	a.requireOnTier(t, "mail/stray", "fast")
+	waitLease(t, a, "ab/alice", "a", "free") // the mover's lease, released after its batch
+	waitLease(t, a, "cd/bob", "b", "held")
+	if got, err := os.ReadFile(a.path("mail/ab/alice/cur/1")); err != nil || string(got) != "content of mail/ab/alice/cur/1" {
+		t.Fatalf("alice's moved mail on a: %q, %v", got, err)
 	}
 }
