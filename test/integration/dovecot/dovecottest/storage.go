@@ -61,6 +61,18 @@ type StorageOptions struct {
 	Owner Account
 	// Rules default to DefaultRules.
 	Rules []Rule
+	// Cluster, when set, makes the storage one host of a cluster.
+	Cluster *Cluster
+}
+
+// Cluster makes a Storage one host of a tierfs cluster: its persistent
+// tiers are shared (with another Storage's, when SharedWith is set:
+// that one initialised them), its tmpfs tier is its own.
+type Cluster struct {
+	Host       string
+	SharedWith *Storage
+	// The [cluster] keys, as TOML durations.
+	HostTimeout, ReleaseAfter, LeaseWait string
 }
 
 // Storage is Dovecot's mail root and the tiers beneath it.
@@ -121,6 +133,10 @@ func (s *Storage) create(ctx context.Context) error {
 	if s.Tiers, err = newTiers(s.dir); err != nil {
 		return err
 	}
+	cl := s.opts.Cluster
+	if cl != nil && cl.SharedWith != nil {
+		s.Tiers.Fast, s.Tiers.Slow = cl.SharedWith.Tiers.Fast, cl.SharedWith.Tiers.Slow
+	}
 	if err := s.Tiers.mountTmpfs(ctx); err != nil {
 		return err
 	}
@@ -137,7 +153,7 @@ func (s *Storage) create(ctx context.Context) error {
 	if err := os.WriteFile(s.ConfigPath, []byte(s.configTOML()), 0o644); err != nil {
 		return fmt.Errorf("write tierfs config: %w", err)
 	}
-	if s.Kind == KindTierfs {
+	if s.Kind == KindTierfs && (cl == nil || cl.SharedWith == nil) {
 		if _, err := s.Tierfs(ctx, "init", "--config", s.ConfigPath, "--state-dir", s.StateDir); err != nil {
 			return err
 		}
@@ -148,8 +164,13 @@ func (s *Storage) create(ctx context.Context) error {
 // configTOML renders the tierfs configuration for the tiers and rules.
 func (s *Storage) configTOML() string {
 	var b strings.Builder
+	cl := s.opts.Cluster
 	tier := func(name, path, kind string) {
-		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, path, kind)
+		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %q\nkind = %q\n", name, path, kind)
+		if cl != nil && kind != "tmpfs" {
+			b.WriteString("shared = true\n")
+		}
+		b.WriteString("\n")
 	}
 	tier(TierTmp, s.Tiers.Tmp, "tmpfs")
 	tier(TierFast, s.Tiers.Fast, "local")
@@ -158,6 +179,10 @@ func (s *Storage) configTOML() string {
 	tier(TierSlow, s.Tiers.Slow, "local")
 	for _, r := range s.opts.Rules {
 		fmt.Fprintf(&b, "[[rule]]\nmatch = %q\ntier = %q\n\n", r.Match, r.Tier)
+	}
+	if cl != nil {
+		fmt.Fprintf(&b, "[cluster]\nhost = %q\nhost_timeout = %q\nrelease_after = %q\nlease_wait = %q\n\n",
+			cl.Host, cl.HostTimeout, cl.ReleaseAfter, cl.LeaseWait)
 	}
 	return b.String()
 }
