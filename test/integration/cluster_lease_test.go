@@ -145,6 +145,18 @@ func requireErrno(t testing.TB, what string, err error, want syscall.Errno) {
 // may cache entries for an hour: a's release dropped them.
 func TestClusterLeaseHandover(t *testing.T) {
 	a, b := twoHosts(t, clusterOpts{})
+	// A user's directory b found missing is found once a made it: the
+	// kernel keeps no negative entry of it (negative_timeout is 1h).
+	a.mkdirAll(t, "mail/ab")
+	_, err := os.Stat(b.path("mail/ab/carol"))
+	requireErrno(t, "stat on b of a user nobody served yet", err, syscall.ENOENT)
+	waitLease(t, a, "ab/carol", "b", "free")
+	a.mkdirAll(t, "mail/ab/carol/cur")
+	waitLease(t, a, "ab/carol", "a", "free")
+	if fi, err := os.Stat(b.path("mail/ab/carol/cur")); err != nil || !fi.IsDir() {
+		t.Fatalf("stat on b of the user a made: %v", err)
+	}
+
 	a.mkdirAll(t, "mail/ab/alice/cur")
 	a.writeFile(t, "mail/ab/alice/cur/1", "message one")
 	mtime := time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
