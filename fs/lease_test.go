@@ -171,6 +171,37 @@ func TestLeaseLost(t *testing.T) {
 	}
 }
 
+// A heartbeat that renewed validity only after it lapsed starts a new
+// epoch: a lease of the old one is taken again at the next request, and
+// the worker drops it with the caches beneath.
+func TestLeaseEpoch(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, time.Hour)
+	u, _ := r.leases.userOf("mail/ab/alice")
+	ctx := context.Background()
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	f.mu.Lock()
+	f.epoch++
+	f.mu.Unlock()
+	u.fresh.Store(1) // as after a slice without requests
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	if a, _ := f.counts(); a != 2 {
+		t.Fatalf("%d acquires, want 2 (the lease of the old epoch is void)", a)
+	}
+	f.mu.Lock()
+	f.epoch++
+	f.mu.Unlock()
+	epoch := u.epoch.Load()
+	r.leases.sweep(ctx)
+	if u.state != leaseFree || u.epoch.Load() == epoch || r.leases.stats().Lost != 1 {
+		t.Fatalf("after a new epoch: state %d, cache epoch %d (was %d), stats %+v", u.state, u.epoch.Load(), epoch, r.leases.stats())
+	}
+}
+
 // An idle lease is released; an open file keeps it.
 func TestLeaseReleaseIdle(t *testing.T) {
 	f := newFakeLeases()

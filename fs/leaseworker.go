@@ -53,7 +53,9 @@ func (u *userLease) idle() bool {
 // the user's directories dropped, then released, so that the next
 // request for the user comes to tierfs and acquires again.
 func (s *leaseSet) releaseIdle(ctx context.Context, u *userLease) {
-	u.mu.Lock()
+	if !u.mu.TryLock() {
+		return // being acquired: not idle; the next sweep looks again
+	}
 	if u.state != leaseHeld || !u.idle() {
 		u.mu.Unlock()
 		return
@@ -76,7 +78,9 @@ func (s *leaseSet) releaseIdle(ctx context.Context, u *userLease) {
 // user's directories may be served any more. The next request asks for
 // the lease again. It reports whether it dropped u.
 func (s *leaseSet) dropLost(u *userLease, lapsed bool, epoch uint64) bool {
-	u.mu.Lock()
+	if !u.mu.TryLock() {
+		return false // being acquired, which checks validity itself; the next sweep looks again
+	}
 	if u.state == leaseFree || !lapsed && u.epoch0 == epoch {
 		u.mu.Unlock()
 		return false
