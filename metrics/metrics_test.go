@@ -228,3 +228,40 @@ tierfs_tier_spilled_files{tier="slow"} 4
 		t.Error(err)
 	}
 }
+
+// A cluster member's lease counters become metrics; outside a cluster
+// there are none.
+func TestLeaseCollector(t *testing.T) {
+	m := New(func() fs.Status {
+		return fs.Status{Cluster: &fs.LeaseStats{Host: "mx1", Held: 3, Acquired: 9, Released: 6, Refused: 2, Hostchanges: 4, Lost: 1}}
+	})
+	want := `
+# HELP tierfs_cluster_leases_held Users whose lease this host holds now.
+# TYPE tierfs_cluster_leases_held gauge
+tierfs_cluster_leases_held 3
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "tierfs_cluster_leases_held"); err != nil {
+		t.Error(err)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "tierfs_cluster_lease_events_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			got[mt.GetLabel()[0].GetValue()] = mt.GetCounter().GetValue()
+		}
+	}
+	wantEvents := map[string]float64{"acquired": 9, "released": 6, "refused": 2, "hostchange": 4, "lost": 1, "drop_error": 0}
+	if fmt.Sprint(got) != fmt.Sprint(wantEvents) {
+		t.Errorf("lease events %v, want %v", got, wantEvents)
+	}
+	none := New(func() fs.Status { return fs.Status{} })
+	if n, err := testutil.GatherAndCount(none.Registry(), "tierfs_cluster_leases_held"); err != nil || n != 0 {
+		t.Errorf("outside a cluster: %d lease metrics (%v)", n, err)
+	}
+}
