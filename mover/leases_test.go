@@ -1,0 +1,70 @@
+package mover
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tierfs/tierfs/fs"
+)
+
+// fakeHolder holds users by the third segment of a path (mail/ab/USER);
+// users in busy are another host's.
+type fakeHolder struct {
+	busy            map[string]bool
+	holds, releases []string
+	asked           int
+}
+
+func (f *fakeHolder) UserOf(p string) string {
+	parts := strings.Split(p, "/")
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[1] + "/" + parts[2]
+}
+
+func (f *fakeHolder) HoldUser(ctx context.Context, p string) (string, func(), error) {
+	f.asked++
+	u := f.UserOf(p)
+	switch {
+	case u == "":
+		return "", nil, fs.ErrNoUser
+	case f.busy[u]:
+		return u, nil, errors.New("held by b")
+	}
+	f.holds = append(f.holds, u)
+	return u, func() { f.releases = append(f.releases, u) }, nil
+}
+
+// A user's lease is held across the user's files and released when the
+// pass moves on; a user another host serves is asked once per pass.
+func TestLeaseBatch(t *testing.T) {
+	h := &fakeHolder{busy: map[string]bool{"cd/bob": true}}
+	b := &leaseBatch{h: h, held: map[string]func(){}, skipped: map[string]bool{}}
+	ctx := context.Background()
+	var reasons []string
+	for _, p := range []string{"mail/ab/alice/1", "mail/ab/alice/2", "mail/cd/bob/1", "mail/cd/bob/2", "mail/ef/carol/1", "mail/stray"} {
+		reasons = append(reasons, b.take(ctx, candidate{path: p}))
+	}
+	b.done()
+	want := []string{"", "", SkipOtherHost, SkipOtherHost, "", SkipNoUser}
+	if !slices.Equal(reasons, want) {
+		t.Errorf("reasons %q, want %q", reasons, want)
+	}
+	if h.asked != 5 {
+		t.Errorf("asked %d times, want 5 (bob once)", h.asked)
+	}
+	// alice held twice (the second released at once), released when
+	// bob's files came; carol at the end.
+	if got := strings.Join(h.releases, ","); got != "ab/alice,ab/alice,ef/carol" {
+		t.Errorf("releases %s", got)
+	}
+	r := &Report{Skipped: map[string]int64{SkipNoUser: 1}}
+	b.note(r)
+	if r.OtherHosts != 1 || len(r.Notes) != 1 {
+		t.Errorf("report: %d other hosts, notes %q", r.OtherHosts, r.Notes)
+	}
+}
