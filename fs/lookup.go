@@ -259,6 +259,7 @@ func (n *node) lookupUserDir(ctx context.Context, u *userLease, name, p string, 
 		return nil, e
 	}
 	n.touch()
+	n.r.moves.wait(p)
 	n.names.RLock()
 	defer n.names.RUnlock()
 	n.learnCopies()
