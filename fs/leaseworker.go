@@ -34,6 +34,9 @@ func (s *leaseSet) run(ctx context.Context) {
 func (s *leaseSet) sweep(ctx context.Context) {
 	lapsed, epoch := s.now() >= s.stamp(s.l.Valid()), s.l.Epoch()
 	for _, u := range s.all() {
+		if u.fresh.Load() == 0 {
+			continue // not held (the sweep itself is what releases)
+		}
 		if !s.dropLost(u, lapsed, epoch) && u.idle() {
 			s.releaseIdle(ctx, u)
 		}

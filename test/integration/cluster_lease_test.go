@@ -426,3 +426,54 @@ func TestClusterMoverLeases(t *testing.T) {
 		t.Fatalf("alice's moved mail on a: %q, %v", got, err)
 	}
 }
+
+// Host a stops renewing its heartbeat (its file on the lease tier is
+// replaced by another writer's, an hour old: a takes it for another
+// daemon under its name): once its validity passes, a fails closed,
+// answering EIO for the user's files although its kernel cached them
+// for an hour, and b takes the user over from the dead-looking host.
+func TestClusterHeartbeatLapseFailsClosed(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{releaseAfter: "1h"})
+	a.mkdirAll(t, "mail/ab/alice/cur")
+	a.writeFile(t, "mail/ab/alice/cur/1", "written by a")
+	if _, err := os.Stat(a.path("mail/ab/alice/cur/1")); err != nil {
+		t.Fatal(err)
+	}
+	beat := a.tierPath("fast", ".tierfs-cluster/hosts/a")
+	stale := fmt.Sprintf("a 999999 %d\n", time.Now().Add(-time.Hour).UnixNano())
+	if err := os.WriteFile(beat+".test", []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(beat+".test", beat); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := os.Stat(a.path("mail/ab/alice/cur/1"))
+		if errors.Is(err, syscall.EIO) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("stat on a after its heartbeat stopped: %v, want EIO", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(a.d.log(), "heartbeat lapsed") {
+		t.Errorf("a did not log the lapsed lease:\n%s", a.d.log())
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got, err := os.ReadFile(b.path("mail/ab/alice/cur/1"))
+		if err == nil {
+			if string(got) != "written by a" {
+				t.Fatalf("read on b: %q", got)
+			}
+			break
+		}
+		if !errors.Is(err, syscall.EIO) || time.Now().After(deadline) {
+			t.Fatalf("read on b after a's heartbeat stopped: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	requireStatus(t, a, "1 lost")
+}
