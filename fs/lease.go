@@ -42,6 +42,9 @@ type ClusterOptions struct {
 	ReleaseAfter time.Duration
 	// Host names this host (status, logs).
 	Host string
+	// Protocol, if set, returns the lease protocol's own counters by
+	// name (status, metrics).
+	Protocol func() map[string]uint64
 }
 
 // leaseSet is the mount's side of the leases: one userLease per user
@@ -51,6 +54,7 @@ type leaseSet struct {
 	l     Leases
 	dirs  []*policy.Glob
 	host  string
+	proto func() map[string]uint64
 	after time.Duration // ReleaseAfter
 	slice time.Duration // how often a request stamps its user's activity
 	base  time.Time     // monotonic origin of the nanosecond stamps
@@ -92,7 +96,7 @@ type userLease struct {
 
 func newLeaseSet(r *Root, o *ClusterOptions) *leaseSet {
 	after := max(o.ReleaseAfter, 0)
-	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, after: after,
+	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, proto: o.Protocol, after: after,
 		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}}
 }
 
@@ -356,6 +360,9 @@ type LeaseStats struct {
 	Hostchanges uint64 `json:"hostchanges"` // users another host had served since this host last did
 	Lost        uint64 `json:"lost"`        // leases dropped because the heartbeat lapsed
 	DropErrors  uint64 `json:"drop_errors"` // per-host state of a user that could not be removed
+	// Protocol are the lease protocol's counters (waited, stolen from
+	// dead hosts, heartbeat failures, ...).
+	Protocol map[string]uint64 `json:"protocol,omitempty"`
 }
 
 func (s *leaseSet) stats() *LeaseStats {
@@ -365,6 +372,9 @@ func (s *leaseSet) stats() *LeaseStats {
 	st := &LeaseStats{Host: s.host, Acquired: s.counts.acquired.Load(), Released: s.counts.released.Load(),
 		Refused: s.counts.refused.Load(), Hostchanges: s.counts.hostchanges.Load(), Lost: s.counts.lost.Load(),
 		DropErrors: s.counts.dropErrors.Load()}
+	if s.proto != nil {
+		st.Protocol = s.proto()
+	}
 	for _, u := range s.all() {
 		if u.fresh.Load() != 0 {
 			st.Held++

@@ -233,7 +233,8 @@ tierfs_tier_spilled_files{tier="slow"} 4
 // there are none.
 func TestLeaseCollector(t *testing.T) {
 	m := New(func() fs.Status {
-		return fs.Status{Cluster: &fs.LeaseStats{Host: "mx1", Held: 3, Acquired: 9, Released: 6, Refused: 2, Hostchanges: 4, Lost: 1}}
+		return fs.Status{Cluster: &fs.LeaseStats{Host: "mx1", Held: 3, Acquired: 9, Released: 6, Refused: 2, Hostchanges: 4, Lost: 1,
+			Protocol: map[string]uint64{"stolen": 2}}}
 	})
 	want := `
 # HELP tierfs_cluster_leases_held Users whose lease this host holds now.
@@ -255,6 +256,14 @@ tierfs_cluster_leases_held 3
 		for _, mt := range mf.GetMetric() {
 			got[mt.GetLabel()[0].GetValue()] = mt.GetCounter().GetValue()
 		}
+	}
+	want = `
+# HELP tierfs_cluster_protocol_events_total The lease protocol's events by kind: waited (an acquisition waited for another host), stolen (taken over from a dead host), heartbeat_failures, broken_locks (stale dotlocks removed), lost (a release found the lease another host's).
+# TYPE tierfs_cluster_protocol_events_total counter
+tierfs_cluster_protocol_events_total{event="stolen"} 2
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "tierfs_cluster_protocol_events_total"); err != nil {
+		t.Error(err)
 	}
 	wantEvents := map[string]float64{"acquired": 9, "released": 6, "refused": 2, "hostchange": 4, "lost": 1, "drop_error": 0}
 	if fmt.Sprint(got) != fmt.Sprint(wantEvents) {

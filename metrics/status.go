@@ -54,6 +54,8 @@ var (
 		"Users whose lease this host holds now.", nil, nil)
 	descLeaseEvents = prometheus.NewDesc("tierfs_cluster_lease_events_total",
 		"Lease events by kind: acquired, released (idle), refused (a request failed with EIO: another host held the user), hostchange (another host had served the user since), lost (the heartbeat lapsed), drop_error (a user's per-host state could not be removed).", []string{"event"}, nil)
+	descLeaseProtocol = prometheus.NewDesc("tierfs_cluster_protocol_events_total",
+		"The lease protocol's events by kind: waited (an acquisition waited for another host), stolen (taken over from a dead host), heartbeat_failures, broken_locks (stale dotlocks removed), lost (a release found the lease another host's).", []string{"event"}, nil)
 	descDirHits = prometheus.NewDesc("tierfs_tier_dir_cache_hits_total",
 		"Backend calls that found their directory's descriptor cached.", []string{"tier"}, nil)
 	descDirMisses = prometheus.NewDesc("tierfs_tier_dir_cache_misses_total",
@@ -67,7 +69,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
 		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew, descSpilled,
-		descLeasesHeld, descLeaseEvents} {
+		descLeasesHeld, descLeaseEvents, descLeaseProtocol} {
 		ch <- d
 	}
 }
@@ -141,5 +143,8 @@ func collectLeases(ch chan<- prometheus.Metric, l *fs.LeaseStats) {
 	}{{"acquired", l.Acquired}, {"released", l.Released}, {"refused", l.Refused}, {"hostchange", l.Hostchanges},
 		{"lost", l.Lost}, {"drop_error", l.DropErrors}} {
 		ch <- prometheus.MustNewConstMetric(descLeaseEvents, prometheus.CounterValue, float64(e.n), e.event)
+	}
+	for event, n := range l.Protocol {
+		ch <- prometheus.MustNewConstMetric(descLeaseProtocol, prometheus.CounterValue, float64(n), event)
 	}
 }

@@ -170,10 +170,18 @@ func (d *mountd) joinCluster(ctx context.Context, cfg *config.Config, ts []*tier
 		return nil, fmt.Errorf("%s: %w", cfg.Source, err)
 	}
 	go leases.Run(ctx)
-	o.Cluster = &tfs.ClusterOptions{Leases: leases, UserDirs: cl.UserDirs, ReleaseAfter: cl.ReleaseAfter.Duration, Host: cl.Host}
+	o.Cluster = &tfs.ClusterOptions{Leases: leases, UserDirs: cl.UserDirs, ReleaseAfter: cl.ReleaseAfter.Duration, Host: cl.Host,
+		Protocol: func() map[string]uint64 { return protocolCounts(leases.Stats()) }}
 	d.log.Info("joined the cluster", "host", cl.Host, "lease_tier", ts[cfg.LeaseTier()].Name,
 		"host_timeout", cl.HostTimeout.Duration, "release_after", cl.ReleaseAfter.Duration)
 	return leases, nil
+}
+
+// protocolCounts names the lease protocol's counters for status and
+// metrics.
+func protocolCounts(s cluster.Stats) map[string]uint64 {
+	return map[string]uint64{"waited": s.Waited, "stolen": s.Stolen, "heartbeat_failures": s.HeartbeatFailures,
+		"broken_locks": s.BrokenLocks, "lost": s.Lost}
 }
 
 // leaveCluster releases the leases this host holds and writes its

@@ -203,8 +203,16 @@ func overflowSummary(ovs []fs.Overflow, retries uint64) string {
 // clusterSummary tells which host this is in its cluster and what its
 // users' leases did.
 func clusterSummary(c *fs.LeaseStats) string {
-	return fmt.Sprintf("host %s, %d users held; leases %d acquired, %d released, %d refused (EIO), %d hostchanges, %d lost, %d drop errors",
+	line := fmt.Sprintf("host %s, %d users held; leases %d acquired, %d released, %d refused (EIO), %d hostchanges, %d lost, %d drop errors",
 		c.Host, c.Held, c.Acquired, c.Released, c.Refused, c.Hostchanges, c.Lost, c.DropErrors)
+	if len(c.Protocol) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(c.Protocol) {
+			parts = append(parts, fmt.Sprintf("%s %d", strings.ReplaceAll(k, "_", " "), c.Protocol[k]))
+		}
+		line += "; protocol: " + strings.Join(parts, ", ")
+	}
+	return line
 }
 
 // dirSummary tells how often backend calls found their directory's
