@@ -88,6 +88,9 @@ type userLease struct {
 	mu     sync.Mutex // held to acquire, release or drop the lease
 	state  int        // under mu: leaseFree, leaseHeld, leaseReleasing
 	epoch0 uint64     // under mu: Leases.Epoch when acquired
+	// undropped names the other host whose service of the user a
+	// failed hostchange did not drop the state of yet (under mu).
+	undropped string
 	logged int64      // under mu: stamp of the last refusal logged
 
 	dmu  sync.Mutex
@@ -228,18 +231,25 @@ func (u *userLease) acquire(ctx context.Context) error {
 	epoch := s.l.Epoch()
 	prev, err := s.l.Acquire(ctx, u.key.hash, u.key.user)
 	if err != nil {
-		s.r.unmarkAcquiring(u.key)
+		if u.undropped == "" {
+			s.r.unmarkAcquiring(u.key)
+		}
 		s.counts.refused.Add(1)
 		return err
 	}
 	s.counts.acquired.Add(1)
+	if prev == "" {
+		prev = u.undropped // a failed drop: this host's release hid the other host
+	}
 	if prev != "" {
 		s.counts.hostchanges.Add(1)
 		if err := s.r.hostchange(u, prev); err != nil {
-			u.release(ctx) // nothing served; another host may take it
-			return err     // the record stays: the next mount drops the state
+			u.undropped = prev // the record stays too: the next mount drops the state
+			u.release(ctx)     // nothing served; another host may take it
+			return err
 		}
 	}
+	u.undropped = ""
 	s.r.unmarkAcquiring(u.key)
 	u.state, u.epoch0 = leaseHeld, epoch
 	return nil

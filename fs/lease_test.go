@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tierfs/tierfs/policy"
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // fakeLeases is a lease protocol in memory: holder names who holds each
@@ -169,6 +173,65 @@ func TestLeaseLost(t *testing.T) {
 	if e := u.use(ctx); e != syscall.EIO {
 		t.Fatalf("use after the lease was lost and taken: %v, want EIO", e)
 	}
+}
+
+// A hostchange that cannot drop the user's tmpfs state fails the
+// request and is tried again by the next one, although this host's own
+// release in between hides the other host from the protocol.
+func TestLeaseHostchangeRetried(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, time.Hour)
+	tmp, err := tiers.Open(tiers.Spec{Name: "tmp", Path: tmpfsDir(t), Kind: tiers.KindTmpfs}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	r.tiers = []*tiers.Tier{tmp}
+	if err := tmp.Mkdir("mail", 0o755, nil); err != nil {
+		t.Fatal(err)
+	}
+	// droppedDir is a file: the user's directory cannot be set aside.
+	fd, err := tmp.Open(droppedDir, unix.O_CREAT|unix.O_WRONLY, 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	if err := tmp.Mkdir("mail/ab", 0o755, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tmp.Mkdir("mail/ab/alice", 0o755, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.other("alice", "b", false)
+	u, _ := r.leases.userOf("mail/ab/alice")
+	ctx := context.Background()
+	if e := u.use(ctx); e != syscall.EIO {
+		t.Fatalf("use with the state not droppable: %v, want EIO", e)
+	}
+	if err := tmp.Unlink(droppedDir); err != nil {
+		t.Fatal(err)
+	}
+	if e := u.use(ctx); e != 0 {
+		t.Fatalf("use once the state can go: %v", e)
+	}
+	var st unix.Stat_t
+	if err := tmp.Lstat("mail/ab/alice", &st); err != unix.ENOENT {
+		t.Fatalf("the user's tmpfs directory after the retried hostchange: %v, want ENOENT", err)
+	}
+	if err := tmp.Lstat(acquiringName(u.key), &st); err != unix.ENOENT {
+		t.Fatalf("the acquisition record after the hostchange: %v, want ENOENT", err)
+	}
+}
+
+// tmpfsDir is a new directory on a tmpfs.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "tierfs-lease-")
+	if err != nil {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // A heartbeat that renewed validity only after it lapsed starts a new
