@@ -91,7 +91,7 @@ type userLease struct {
 	// undropped names the other host whose service of the user a
 	// failed hostchange did not drop the state of yet (under mu).
 	undropped string
-	logged int64      // under mu: stamp of the last refusal logged
+	logged    int64 // under mu: stamp of the last refusal logged
 
 	dmu  sync.Mutex
 	dirs map[string]bool // the user's directories (mount paths) nodes were made for
