@@ -72,10 +72,11 @@ type Tier struct {
 	Shared bool `toml:"shared,omitempty"`
 }
 
-// RuleSpec is one placement rule as written: a glob and a tier name.
+// RuleSpec is one placement rule as written: a glob and a tier name, or
+// a list of tier names its {hash} buckets spread over.
 type RuleSpec struct {
-	Match string `toml:"match"`
-	Tier  string `toml:"tier"`
+	Match string    `toml:"match"`
+	Tier  TierNames `toml:"tier"`
 	Aging
 }
 
@@ -189,11 +190,11 @@ func Default(stateDir string) *Config {
 		Mover: Mover{Interval: Duration{DefaultMoverInterval}},
 	}
 	for _, r := range dovecot.PresetRules("tmpfs", "fast", "fast") {
-		rule := RuleSpec{Match: r.Match, Tier: r.Tier}
+		rule := RuleSpec{Match: r.Match, Tier: TierNames{r.Tier}}
 		if r.Role == dovecot.RoleMail {
 			// Dovecot's ALT storage, for every format: mail older than
 			// DefaultDemoteAfter moves to the slow tier.
-			rule.Aging = Aging{DemoteAfter: Duration{DefaultDemoteAfter}, DemoteTo: "slow"}
+			rule.Aging = Aging{DemoteAfter: Duration{DefaultDemoteAfter}, DemoteTo: TierNames{"slow"}}
 		}
 		c.Rules = append(c.Rules, rule)
 	}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/tierfs/tierfs/policy"
 )
 
 // Aging is the optional part of a rule that moves its files to another
@@ -15,8 +17,9 @@ type Aging struct {
 	// DemoteAfter is the age, by mtime (for OnlySeen maildir files: by
 	// the delivery time in the file name), after which a file moves.
 	DemoteAfter Duration `toml:"demote_after,omitempty"`
-	// DemoteTo names the tier demoted files go to; it must be persistent.
-	DemoteTo string `toml:"demote_to,omitempty"`
+	// DemoteTo names the tier demoted files go to, or a list the rule's
+	// {hash} buckets spread over; they must be persistent.
+	DemoteTo TierNames `toml:"demote_to,omitempty"`
 	// OnlySeen demotes only maildir messages whose name carries the S
 	// (seen) flag; files whose name is not a maildir message name stay.
 	OnlySeen bool `toml:"only_seen,omitempty"`
@@ -28,7 +31,7 @@ type Aging struct {
 }
 
 // Demotes reports whether the rule has an aging part.
-func (a Aging) Demotes() bool { return a.DemoteTo != "" }
+func (a Aging) Demotes() bool { return len(a.DemoteTo) > 0 }
 
 // Mover schedules and paces the mover that runs in the daemon.
 type Mover struct {
@@ -55,20 +58,13 @@ func (c *Config) validateAging(fail failFunc) {
 	for i, r := range c.Rules {
 		f := fmt.Sprintf("rule[%d]", i+1)
 		a := r.Aging
-		if a.DemoteTo == "" {
+		if !a.Demotes() {
 			if a.DemoteAfter.Duration != 0 || a.OnlySeen || a.MinSize != 0 || a.Quiet.Duration != 0 {
 				fail(f+".demote_to", "missing: demote_after, only_seen, min_size and quiet need the tier to demote to")
 			}
 			continue
 		}
-		switch ti := c.TierIndex(a.DemoteTo); {
-		case ti < 0:
-			fail(f+".demote_to", "%q is not a tier (have: %s)", a.DemoteTo, c.tierNames())
-		case !c.Tiers[ti].Kind.Persistent():
-			fail(f+".demote_to", "%q is a tmpfs tier; demoted files must survive a reboot", a.DemoteTo)
-		case a.DemoteTo == r.Tier:
-			fail(f+".demote_to", "%q is the rule's own tier", a.DemoteTo)
-		}
+		c.validateDemoteTo(fail, f, r)
 		if a.DemoteAfter.Duration < 0 {
 			fail(f+".demote_after", "%q %w", a.DemoteAfter, errNegative)
 		}
@@ -91,6 +87,47 @@ func (c *Config) validateAging(fail failFunc) {
 	case fps < 0:
 		fail("mover.files_per_second", "%v %w", fps, errNegative)
 	}
+}
+
+// validateDemoteTo checks each demote_to member: a persistent tier,
+// never the rule's own tier for the same bucket.
+func (c *Config) validateDemoteTo(fail failFunc, f string, r RuleSpec) {
+	a := r.Aging
+	c.validateList(fail, f, "demote_to", r.Match, a.DemoteTo)
+	home, _ := c.spread(r.Tier)
+	for m, name := range a.DemoteTo {
+		fm := memberField(f+".demote_to", a.DemoteTo, m)
+		ti := c.TierIndex(name)
+		switch {
+		case ti < 0:
+			fail(fm, "%q is not a tier (have: %s)", name, c.tierNames())
+		case !c.Tiers[ti].Kind.Persistent():
+			fail(fm, "%q is a tmpfs tier; demoted files must survive a reboot", name)
+		case home != nil:
+			if b := sameBucket(home, ti, len(a.DemoteTo), m); b >= 0 {
+				fail(fm, "%q is the rule's own tier%s", name, bucketNote(b, r.Tier.IsList() || a.DemoteTo.IsList()))
+			}
+		}
+	}
+}
+
+// sameBucket returns the first bucket that member m of n demote_to
+// members (tier ti) shares with home as the rule's tier, -1 if none.
+func sameBucket(home policy.Spread, ti, n, m int) int {
+	first, last := policy.BucketRange(m, n)
+	for b := first; b <= last; b++ {
+		if home[policy.Member(b, len(home))] == ti {
+			return b
+		}
+	}
+	return -1
+}
+
+func bucketNote(b int, list bool) string {
+	if !list {
+		return ""
+	}
+	return fmt.Sprintf(" for bucket %02x", b)
 }
 
 func (c *Config) tierNames() string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +44,11 @@ files_per_second = 50
 		t.Fatal(err)
 	}
 	a := c.Rules[0].Aging
-	want := Aging{DemoteAfter: Duration{30 * 24 * time.Hour}, DemoteTo: "slow", OnlySeen: true, MinSize: 4096, Quiet: Duration{10 * time.Minute}}
-	if a != want {
+	want := Aging{DemoteAfter: Duration{30 * 24 * time.Hour}, DemoteTo: TierNames{"slow"}, OnlySeen: true, MinSize: 4096, Quiet: Duration{10 * time.Minute}}
+	if !reflect.DeepEqual(a, want) {
 		t.Errorf("rule[1] aging = %+v, want %+v", a, want)
 	}
-	if c.Rules[1].Aging != (Aging{}) || c.Rules[1].Demotes() {
+	if !reflect.DeepEqual(c.Rules[1].Aging, Aging{}) || c.Rules[1].Demotes() {
 		t.Errorf("rule[2] aging = %+v, want none", c.Rules[1].Aging)
 	}
 	if m := c.Mover; m.Interval.Duration != 15*time.Minute || m.BytesPerSecond != 8<<20 || m.FilesPerSecond != 50 {
@@ -62,7 +63,7 @@ files_per_second = 50
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
 	}
-	if c2.Rules[0].Aging != want || c2.Mover != c.Mover {
+	if !reflect.DeepEqual(c2.Rules[0].Aging, want) || c2.Mover != c.Mover {
 		t.Errorf("round trip: %+v %+v\n%s", c2.Rules[0].Aging, c2.Mover, data)
 	}
 }

@@ -306,13 +306,12 @@ func (c *Config) validateRules(fail failFunc) []policy.Rule {
 		} else {
 			rule.Glob = g
 		}
-		rule.Tier = c.TierIndex(r.Tier)
-		switch {
-		case r.Tier == "":
-			fail(f+".tier", "missing")
-		case rule.Tier < 0:
-			fail(f+".tier", "%q is not a tier (have: %s)", r.Tier, strings.Join(names, ", "))
+		c.validateTier(fail, f, r, names)
+		rule.Tiers, _ = c.spread(r.Tier)
+		if len(rule.Tiers) == 1 {
+			rule.Tier, rule.Tiers = rule.Tiers[0], nil
 		}
+		rule.DemoteTo, _ = c.spread(r.DemoteTo)
 		if catchAll >= 0 {
 			fail(f, "unreachable: rule[%d] matches everything before it", catchAll+1)
 		} else if rule.Glob != nil && rule.Glob.IsCatchAll() { // "**/**" too
@@ -338,5 +337,19 @@ func (c *Config) validateCache(fail failFunc) {
 		fail("cache.max_nodes", "%d %w", *n, errNegative)
 	default:
 		fail("cache.max_nodes", "%d is below the minimum of %d (0 turns the cap off)", *n, MinMaxNodes)
+	}
+}
+
+// validateTier checks a rule's tier, or each member of its list.
+func (c *Config) validateTier(fail failFunc, f string, r RuleSpec, names []string) {
+	if len(r.Tier) == 0 {
+		fail(f+".tier", "missing")
+		return
+	}
+	c.validateList(fail, f, "tier", r.Match, r.Tier)
+	for m, name := range r.Tier {
+		if c.TierIndex(name) < 0 {
+			fail(memberField(f+".tier", r.Tier, m), "%q is not a tier (have: %s)", name, strings.Join(names, ", "))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -267,7 +268,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			}
 		}
 		for i := range c.Rules {
-			if back.Rules[i] != c.Rules[i] {
+			if !reflect.DeepEqual(back.Rules[i], c.Rules[i]) {
 				t.Errorf("rule %d: %+v != %+v", i, back.Rules[i], c.Rules[i])
 			}
 		}
@@ -370,7 +371,7 @@ func TestDefaultDemotesMail(t *testing.T) {
 	var demoting []string
 	for _, r := range c.Rules {
 		if r.Demotes() {
-			demoting = append(demoting, r.Match+"→"+r.DemoteTo+" after "+r.DemoteAfter.String())
+			demoting = append(demoting, r.Match+"→"+r.DemoteTo.String()+" after "+r.DemoteAfter.String())
 		}
 	}
 	if len(demoting) != 1 || demoting[0] != "mail/**→slow after 30d" {

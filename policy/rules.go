@@ -10,17 +10,54 @@ import (
 // inode number.
 const MaxTiers = 32
 
-// Rule places the paths its glob matches on one tier.
+// Rule places the paths its glob matches on one tier, or spreads them by
+// their {hash} bucket over several.
 type Rule struct {
 	Glob *Glob
-	Tier int // index into the config's tier list
+	Tier int // index into the config's tier list; unused when Tiers is set
+	// Tiers, when set, spreads the rule's paths by bucket: bucket b goes
+	// to Tiers[Member(b, len(Tiers))]. The glob must capture {hash}.
+	Tiers Spread
+	// DemoteTo is where aged files go: nil (never), one tier, or a
+	// spread like Tiers.
+	DemoteTo Spread
+}
+
+// Home returns the tier the rule places a path with captures c on.
+func (r *Rule) Home(c Captures) int {
+	if len(r.Tiers) > 0 {
+		return r.Tiers.For(c)
+	}
+	return r.Tier
+}
+
+// Demote returns the tier the rule demotes a path with captures c to,
+// -1 if it never demotes.
+func (r *Rule) Demote(c Captures) int { return r.DemoteTo.For(c) }
+
+// Spreads reports whether the rule spreads its tier or demote_to over a
+// list.
+func (r *Rule) Spreads() bool { return len(r.Tiers) > 1 || len(r.DemoteTo) > 1 }
+
+// members is the mask of the tiers of the rule's lists.
+func (r *Rule) members() uint64 {
+	var m uint64
+	for _, s := range []Spread{r.Tiers, r.DemoteTo} {
+		if len(s) > 1 {
+			for _, ti := range s {
+				m |= 1 << ti
+			}
+		}
+	}
+	return m
 }
 
 // Placement is an ordered rule list: the first matching rule decides the
 // tier a new file is created on and which tier lookups ask first.
 type Placement struct {
-	rules  []Rule
-	orders [][]int // orders[t]: t first, then the other tiers in config order
+	rules   []Rule
+	members []uint64 // by rule: the tiers its lists name
+	orders  [][]int  // orders[t]: t first, then the other tiers in config order
 }
 
 // NewPlacement checks rules against ntiers tiers and precomputes the lookup
@@ -40,14 +77,17 @@ func NewPlacement(rules []Rule, ntiers int) (*Placement, error) {
 		if r.Glob == nil {
 			return nil, fmt.Errorf("rule %d: no glob", i+1)
 		}
-		if r.Tier < 0 || r.Tier >= ntiers {
-			return nil, fmt.Errorf("rule %d (%q): tier %d out of range [0, %d)", i+1, r.Glob, r.Tier, ntiers)
+		if err := r.check(ntiers); err != nil {
+			return nil, fmt.Errorf("rule %d (%q): %w", i+1, r.Glob, err)
 		}
 	}
 	if last := rules[len(rules)-1]; !last.Glob.IsCatchAll() {
 		return nil, fmt.Errorf(`last rule matches %q, want the catch-all "**"`, last.Glob)
 	}
 	p := &Placement{rules: append([]Rule(nil), rules...), orders: make([][]int, ntiers)}
+	for i := range p.rules {
+		p.members = append(p.members, p.rules[i].members())
+	}
 	for t := range ntiers {
 		order := make([]int, 0, ntiers)
 		order = append(order, t)
@@ -73,10 +113,33 @@ func (p *Placement) Match(path string) (ruleIndex int, c Captures) {
 	return len(p.rules) - 1, Captures{}
 }
 
-// Tier returns the tier of the first rule matching path.
+// Tier returns the tier of the first rule matching path: for a rule
+// with a list, the member of path's bucket.
 func (p *Placement) Tier(path string) int {
-	i, _ := p.Match(path)
-	return p.rules[i].Tier
+	i, c := p.Match(path)
+	return p.rules[i].Home(c)
+}
+
+// Rule returns rule i (from Match); the caller must not modify it.
+func (p *Placement) Rule(i int) *Rule { return &p.rules[i] }
+
+// Foreign returns the mask of the tiers that path's rule lists for other
+// buckets than path's own: tiers that hold path only if a rebalance has
+// not finished. Lookups skip them while they are down, so that an outage
+// of one member fails only its own buckets. It does not allocate.
+func (p *Placement) Foreign(path string) uint64 {
+	i, c := p.Match(path)
+	m := p.members[i]
+	if m == 0 || c.Hash == "" {
+		return 0
+	}
+	r := &p.rules[i]
+	for _, ti := range []int{r.Home(c), r.Demote(c)} {
+		if ti >= 0 {
+			m &^= 1 << ti
+		}
+	}
+	return m
 }
 
 // Order returns every tier index exactly once: Tier(path) first, then the
@@ -93,3 +156,17 @@ func (p *Placement) Rules() []Rule {
 
 // NumTiers returns the number of tiers the placement was built for.
 func (p *Placement) NumTiers() int { return len(p.orders) }
+
+// check checks the rule's tiers against ntiers tiers.
+func (r *Rule) check(ntiers int) error {
+	tiers := append(append([]int{r.Tier}, r.Tiers...), r.DemoteTo...)
+	for _, ti := range tiers {
+		if ti < 0 || ti >= ntiers {
+			return fmt.Errorf("tier %d out of range [0, %d)", ti, ntiers)
+		}
+	}
+	if r.Spreads() && !r.Glob.HasHash() {
+		return errors.New("a list of tiers needs a {hash} capture to spread by")
+	}
+	return nil
+}
