@@ -307,9 +307,11 @@ func (c *Config) validateRules(fail failFunc) []policy.Rule {
 			rule.Glob = g
 		}
 		c.validateTier(fail, f, r, names)
-		rule.Tiers, _ = c.spread(r.Tier)
-		if len(rule.Tiers) == 1 {
-			rule.Tier, rule.Tiers = rule.Tiers[0], nil
+		if s, ok := c.spread(r.Tier); ok && len(s) > 0 {
+			rule.Tier = s[0]
+			if len(s) > 1 {
+				rule.Tiers = s
+			}
 		}
 		rule.DemoteTo, _ = c.spread(r.DemoteTo)
 		if catchAll >= 0 {

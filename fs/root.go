@@ -28,10 +28,6 @@ type Options struct {
 	Placement *policy.Placement
 	Logger    *slog.Logger
 
-	// DemoteTo is each rule's demote_to tier (-1: none; nil: no rule
-	// demotes): a new file whose rule's tier is short goes there first.
-	DemoteTo []int
-
 	// CacheSize bounds the metadata cache's heap in bytes, the name
 	// indexes of directories (names.go) included: they take a quarter.
 	// 0, or a size too small to be worth it, turns both off. They are
@@ -156,10 +152,7 @@ func newRoot(o Options) (*Root, error) {
 	if o.Placement == nil || o.Placement.NumTiers() != len(o.Tiers) {
 		return nil, fmt.Errorf("placement rules do not match the %d tiers", len(o.Tiers))
 	}
-	pl, err := newPlacing(o.Placement, o.DemoteTo)
-	if err != nil {
-		return nil, err
-	}
+	pl := newPlacing(o.Placement)
 	r := &Root{tiers: o.Tiers, log: o.Logger, crash: o.CrashPoint, pause: o.PausePoint, pauseD: o.PauseFor,
 		space: newSpaceState(len(o.Tiers))}
 	r.place.Store(pl)
@@ -326,18 +319,15 @@ func (r *Root) crashAt(point string, attrs ...any) {
 
 func (r *Root) placement() *policy.Placement { return r.place.Load().p }
 
-// SetPlacement replaces the placement rules and their demote_to tiers
-// (see Options.DemoteTo) on SIGHUP. Files already placed stay where they
-// are; new files follow the new rules.
-func (r *Root) SetPlacement(p *policy.Placement, demoteTo []int) error {
+// SetPlacement replaces the placement rules (a new file whose rule's
+// tier is short goes to the rule's demote_to tier first) on SIGHUP.
+// Files already placed stay where they are; new files follow the new
+// rules.
+func (r *Root) SetPlacement(p *policy.Placement) error {
 	if p == nil || p.NumTiers() != len(r.tiers) {
 		return fmt.Errorf("new rules must use the same %d tiers", len(r.tiers))
 	}
-	pl, err := newPlacing(p, demoteTo)
-	if err != nil {
-		return fmt.Errorf("new rules: %w", err)
-	}
-	r.place.Store(pl)
+	r.place.Store(newPlacing(p))
 	return nil
 }
 

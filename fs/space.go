@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -12,42 +11,41 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
-// placing is the rule set in force: the placement and, per rule, its
-// tier and its demote_to tier (-1: none), swapped together on reload.
+// placing is the rule set in force: the placement (each rule's tier and
+// demote_to tier, per bucket for a list) and what follows from it,
+// swapped together on reload.
 type placing struct {
-	p        *policy.Placement
-	tier     []int
-	demoteTo []int
+	p *policy.Placement
 	// retiring are the tiers no rule names: an overflow goes there only
 	// when no other tier qualifies, so that a tier being drained is not
 	// filled again.
 	retiring uint64
 }
 
-func newPlacing(p *policy.Placement, demoteTo []int) (*placing, error) {
-	rules := p.Rules()
-	if demoteTo == nil {
-		demoteTo = make([]int, len(rules))
-		for i := range demoteTo {
-			demoteTo[i] = -1
+func newPlacing(p *policy.Placement) *placing {
+	var named uint64
+	for _, r := range p.Rules() {
+		named |= bit(r.Tier) // a list's first member
+		for _, ti := range append(slices.Clip(r.Tiers), r.DemoteTo...) {
+			named |= bit(ti)
 		}
 	}
-	if len(demoteTo) != len(rules) {
-		return nil, fmt.Errorf("%d demote_to tiers for %d rules", len(demoteTo), len(rules))
-	}
-	pl := &placing{p: p, tier: make([]int, len(rules)), demoteTo: append([]int(nil), demoteTo...)}
-	for i, r := range rules {
-		pl.tier[i] = r.Tier
-		if d := demoteTo[i]; d < -1 || d >= p.NumTiers() {
-			return nil, fmt.Errorf("rule %d: demote_to tier %d out of range", i+1, d)
-		}
-	}
+	pl := &placing{p: p}
 	for ti := range p.NumTiers() {
-		if !slices.Contains(pl.tier, ti) && !slices.Contains(pl.demoteTo, ti) {
+		if named&bit(ti) == 0 {
 			pl.retiring |= bit(ti)
 		}
 	}
-	return pl, nil
+	return pl
+}
+
+// rule returns the tier of new child p by its rule, its demote_to tier
+// (-1: none) and the members of the rule's lists that hold other
+// buckets, which an overflow must not fill.
+func (pl *placing) rule(p string) (home, demote int, foreign uint64) {
+	ri, c := pl.p.Match(p)
+	r := pl.p.Rule(ri)
+	return r.Home(c), r.Demote(c), pl.p.Foreign(p)
 }
 
 // spaceTier is what the overflow choice reads of a tier.
@@ -60,12 +58,13 @@ type spaceTier interface {
 // overflowTier picks the tier for a new file whose rule's tier home
 // cannot take it: demote, else the first tier of order, that is
 // persistent (a file placed here may be mail), attached and not short;
-// never home or skip, and a tier of retiring only when no other
-// qualifies. -1 if none qualifies.
-func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int, retiring uint64) int {
+// never home, skip or a tier of foreign (another bucket's member: its
+// outage must not take this file with it), and a tier of retiring only
+// when no other qualifies. -1 if none qualifies.
+func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int, foreign, retiring uint64) int {
 	ok := func(ti int) bool {
 		t := ts[ti]
-		return ti != home && ti != skip && t.Persistent() && !t.Short() && t.Attached() == nil
+		return ti != home && ti != skip && foreign&bit(ti) == 0 && t.Persistent() && !t.Short() && t.Attached() == nil
 	}
 	if demote >= 0 && ok(demote) {
 		return demote
@@ -86,12 +85,11 @@ func overflowTier[T spaceTier](ts []T, order []int, home, demote, skip int, reti
 // demote_to tier (-1: none).
 func (r *Root) placeNew(p string) (ti, home, demote int) {
 	pl := r.place.Load()
-	ri, _ := pl.p.Match(p)
-	home, demote = pl.tier[ri], pl.demoteTo[ri]
+	home, demote, foreign := pl.rule(p)
 	if !r.tiers[home].Short() {
 		return home, home, demote
 	}
-	if o := overflowTier(r.tiers, pl.p.Order(p), home, demote, -1, pl.retiring); o >= 0 {
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, demote, -1, foreign, pl.retiring); o >= 0 {
 		return o, home, demote
 	}
 	return home, home, demote // which answers ENOSPC honestly
@@ -108,9 +106,8 @@ func (r *Root) retryTier(p string, failed int) int {
 	}
 	r.noteSpace(failed)
 	pl := r.place.Load()
-	ri, _ := pl.p.Match(p)
-	home := pl.tier[ri]
-	if o := overflowTier(r.tiers, pl.p.Order(p), home, pl.demoteTo[ri], failed, pl.retiring); o >= 0 || home == failed {
+	home, demote, foreign := pl.rule(p)
+	if o := overflowTier(r.tiers, pl.p.Order(p), home, demote, failed, foreign, pl.retiring); o >= 0 || home == failed {
 		return o
 	}
 	return home

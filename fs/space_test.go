@@ -38,19 +38,22 @@ func TestOverflowTier(t *testing.T) {
 		home, demote, skip int
 		retiring           uint64
 		want               int
+		foreign            uint64
 	}{
-		{"demote_to first", []fakeTier{short, ok, ok}, 0, 2, -1, 0, 2},
-		{"no demote_to: lookup order", []fakeTier{short, ok, ok}, 0, -1, -1, 0, 1},
-		{"demote_to short", []fakeTier{short, ok, short}, 0, 2, -1, 0, 1},
-		{"demote_to down", []fakeTier{short, ok, down}, 0, 2, -1, 0, 1},
-		{"never tmpfs", []fakeTier{tmp, short, ok}, 1, -1, -1, 0, 2},
-		{"tmpfs rule to the first persistent", []fakeTier{{tmpfs: true, short: true}, tmp, ok}, 0, -1, -1, 0, 2},
-		{"never home", []fakeTier{ok, ok}, 0, 0, -1, 0, 1},
-		{"none qualifies", []fakeTier{tmp, short, down}, 1, 2, -1, 0, -1},
-		{"retry skips the failed tier", []fakeTier{ok, ok, ok}, 0, 2, 2, 0, 1},
-		{"retry with nothing left", []fakeTier{ok, tmp, ok}, 0, 2, 2, 0, -1},
-		{"a tier no rule names last", []fakeTier{short, ok, ok}, 0, -1, -1, bit(1), 2},
-		{"a tier no rule names if nothing else", []fakeTier{short, ok, down}, 0, -1, -1, bit(1), 1},
+		{"demote_to first", []fakeTier{short, ok, ok}, 0, 2, -1, 0, 2, 0},
+		{"no demote_to: lookup order", []fakeTier{short, ok, ok}, 0, -1, -1, 0, 1, 0},
+		{"demote_to short", []fakeTier{short, ok, short}, 0, 2, -1, 0, 1, 0},
+		{"demote_to down", []fakeTier{short, ok, down}, 0, 2, -1, 0, 1, 0},
+		{"never tmpfs", []fakeTier{tmp, short, ok}, 1, -1, -1, 0, 2, 0},
+		{"tmpfs rule to the first persistent", []fakeTier{{tmpfs: true, short: true}, tmp, ok}, 0, -1, -1, 0, 2, 0},
+		{"never home", []fakeTier{ok, ok}, 0, 0, -1, 0, 1, 0},
+		{"none qualifies", []fakeTier{tmp, short, down}, 1, 2, -1, 0, -1, 0},
+		{"retry skips the failed tier", []fakeTier{ok, ok, ok}, 0, 2, 2, 0, 1, 0},
+		{"retry with nothing left", []fakeTier{ok, tmp, ok}, 0, 2, 2, 0, -1, 0},
+		{"a tier no rule names last", []fakeTier{short, ok, ok}, 0, -1, -1, bit(1), 2, 0},
+		{"a tier no rule names if nothing else", []fakeTier{short, ok, down}, 0, -1, -1, bit(1), 1, 0},
+		{"never another bucket's member", []fakeTier{short, ok, ok, ok}, 0, 3, 3, 0, 2, bit(1)},
+		{"no member of another bucket, even if nothing else", []fakeTier{short, ok, down}, 0, -1, -1, 0, -1, bit(1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +63,7 @@ func TestOverflowTier(t *testing.T) {
 					order = append(order, i)
 				}
 			}
-			if got := overflowTier(tt.ts, order, tt.home, tt.demote, tt.skip, tt.retiring); got != tt.want {
+			if got := overflowTier(tt.ts, order, tt.home, tt.demote, tt.skip, tt.foreign, tt.retiring); got != tt.want {
 				t.Errorf("overflowTier = %d, want %d", got, tt.want)
 			}
 		})
@@ -100,14 +103,12 @@ func spaceRoot(t *testing.T, log *bytes.Buffer, short ...string) *Root {
 		}
 		rules = append(rules, policy.Rule{Glob: g, Tier: i % 2}) // m/** names mid
 	}
+	rules[0].DemoteTo = policy.Spread{2}
 	p, err := policy.NewPlacement(rules, len(ts))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := newPlacing(p, []int{2, -1, -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pl := newPlacing(p)
 	r := &Root{tiers: ts, log: slog.New(slog.NewTextHandler(log, nil)), space: newSpaceState(len(ts))}
 	r.place.Store(pl)
 	return r

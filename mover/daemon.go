@@ -2,6 +2,7 @@ package mover
 
 import (
 	"log/slog"
+	"slices"
 
 	"github.com/tierfs/tierfs/config"
 	"github.com/tierfs/tierfs/tiers"
@@ -21,9 +22,8 @@ func Targets(cfg *config.Config) []int {
 		}
 	}
 	for _, r := range cfg.Rules {
-		add(cfg.TierIndex(r.Tier))
-		if r.Demotes() {
-			add(cfg.TierIndex(r.DemoteTo))
+		for _, name := range append(slices.Clip(r.Tier), r.DemoteTo...) {
+			add(cfg.TierIndex(name))
 		}
 	}
 	return out

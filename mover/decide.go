@@ -47,6 +47,7 @@ type decision struct {
 	demote bool
 	room   bool // demoted early, to make room (set by the scan)
 	rule   int
+	to     int // the rule's demote tier for this file's bucket; -1: none
 	caps   policy.Captures
 	skip   string // set when the file should move but may not
 	// ret: a spilled file, young, goes home; settled: a spilled file
@@ -63,20 +64,21 @@ type decision struct {
 // cost no stat.
 func (pol *Policy) decide(f file, now time.Time, isTmpfs func(int) bool, stat func() (*unix.Stat_t, error)) decision {
 	ri, caps := pol.Placement.Match(f.path)
-	home := pol.Placement.Rules()[ri].Tier
+	r := pol.Placement.Rule(ri)
+	home, to := r.Home(caps), r.Demote(caps)
 	a := pol.Aging[ri]
-	d := decision{dst: -1, rule: ri, caps: caps}
+	d := decision{dst: -1, rule: ri, to: to, caps: caps}
 	switch {
-	case a.To >= 0 && f.tier == a.To && f.spilled && f.tier != home:
+	case to >= 0 && f.tier == to && f.spilled && f.tier != home:
 		if a.qualifies(f.path, now, stat) {
 			d.settled = true
 			return d
 		}
 		d.dst, d.ret = home, true
-	case a.To >= 0 && f.tier == a.To:
+	case to >= 0 && f.tier == to:
 		return d
-	case a.To >= 0 && a.qualifies(f.path, now, stat):
-		d.dst, d.demote = a.To, true
+	case to >= 0 && a.qualifies(f.path, now, stat):
+		d.dst, d.demote = to, true
 	case f.tier != home:
 		d.dst = home
 	default:

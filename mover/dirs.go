@@ -38,7 +38,7 @@ func (s *scan) considerDir(ti int, p string) {
 			return // a directory or not, that tier's entry is what shows
 		}
 	}
-	c := dirCand{path: p, src: ti, dst: s.pol.Placement.Rules()[ri].Tier}
+	c := dirCand{path: p, src: ti, dst: s.pol.Placement.Rule(ri).Home(caps)}
 	if s.targets != nil && !slices.Contains(s.targets, c.dst) {
 		c.skip = SkipNotTarget
 	}

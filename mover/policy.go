@@ -20,10 +20,10 @@ type Policy struct {
 	Unnamed []bool
 }
 
-// Aging is one rule's aging, with tiers resolved to indexes.
+// Aging is one rule's aging; where it demotes to is the rule's DemoteTo
+// in the placement (per bucket for a list).
 type Aging struct {
 	After    time.Duration
-	To       int // -1: the rule never demotes
 	OnlySeen bool
 	MinSize  int64
 	Quiet    time.Duration
@@ -33,13 +33,8 @@ type Aging struct {
 // validated (config.Parse), so tier names resolve.
 func PolicyFrom(cfg *config.Config) (*Policy, error) {
 	p := &Policy{Placement: cfg.Placement}
-	for i, r := range cfg.Rules {
-		a := Aging{To: -1, After: r.DemoteAfter.Duration, OnlySeen: r.OnlySeen, MinSize: int64(r.MinSize), Quiet: r.Quiet.Duration}
-		if r.Demotes() {
-			if a.To = cfg.TierIndex(r.DemoteTo); a.To < 0 {
-				return nil, fmt.Errorf("%s: rule[%d].demote_to: %q is not a tier", cfg.Source, i+1, r.DemoteTo)
-			}
-		}
+	for _, r := range cfg.Rules {
+		a := Aging{After: r.DemoteAfter.Duration, OnlySeen: r.OnlySeen, MinSize: int64(r.MinSize), Quiet: r.Quiet.Duration}
 		p.Aging = append(p.Aging, a)
 	}
 	if cfg.Placement == nil || len(cfg.Placement.Rules()) != len(p.Aging) {
@@ -49,22 +44,8 @@ func PolicyFrom(cfg *config.Config) (*Policy, error) {
 	for i := range p.Unnamed {
 		p.Unnamed[i] = true
 	}
-	for ri, r := range cfg.Placement.Rules() {
-		p.Unnamed[r.Tier] = false
-		if to := p.Aging[ri].To; to >= 0 {
-			p.Unnamed[to] = false
-		}
+	for _, ti := range Targets(cfg) {
+		p.Unnamed[ti] = false
 	}
 	return p, nil
-}
-
-// DemoteTo lists each rule's demote_to tier (-1: none), in rule order:
-// where the filesystem places a new file first when the rule's tier is
-// short.
-func (p *Policy) DemoteTo() []int {
-	out := make([]int, len(p.Aging))
-	for i, a := range p.Aging {
-		out[i] = a.To
-	}
-	return out
 }

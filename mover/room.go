@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tierfs/tierfs/policy"
 	"github.com/tierfs/tierfs/tiers"
 )
 
@@ -174,9 +175,12 @@ func roomPlan(pol *Policy, ts []*tiers.Tier, p *pressure) (map[int]*roomHeap, ma
 // files on ti demote them to.
 func (pol *Policy) demoteTiers(ti int) []int {
 	var out []int
-	for ri, r := range pol.Placement.Rules() {
-		if a := pol.Aging[ri]; r.Tier == ti && a.To >= 0 && a.To != ti && !slices.Contains(out, a.To) {
-			out = append(out, a.To)
+	for _, r := range pol.Placement.Rules() {
+		for b := range policy.Buckets {
+			c := policy.Captures{Hash: fmt.Sprintf("%02x", b)}
+			if to := r.Demote(c); r.Home(c) == ti && to >= 0 && to != ti && !slices.Contains(out, to) {
+				out = append(out, to)
+			}
 		}
 	}
 	return out

@@ -217,13 +217,13 @@ func (s *scan) consider(f file) {
 // regardless of demote_after and only_seen, but not below min_size.
 func (s *scan) makeRoom(f file, d decision, stat func() (*unix.Stat_t, error)) decision {
 	a := s.pol.Aging[d.rule]
-	if s.room[f.tier] == nil || a.To < 0 || !s.roomTo[[2]int{f.tier, a.To}] {
+	if s.room[f.tier] == nil || d.to < 0 || !s.roomTo[[2]int{f.tier, d.to}] {
 		return d
 	}
 	if st, err := stat(); err != nil || st.Size < a.MinSize {
 		return d
 	}
-	d.dst, d.demote, d.room = a.To, true, true
+	d.dst, d.demote, d.room = d.to, true, true
 	return d
 }
 

@@ -14,7 +14,7 @@ const MaxTiers = 32
 // their {hash} bucket over several.
 type Rule struct {
 	Glob *Glob
-	Tier int // index into the config's tier list; unused when Tiers is set
+	Tier int // index into the config's tier list; with Tiers, the first member
 	// Tiers, when set, spreads the rule's paths by bucket: bucket b goes
 	// to Tiers[Member(b, len(Tiers))]. The glob must capture {hash}.
 	Tiers Spread

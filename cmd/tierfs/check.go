@@ -515,20 +515,17 @@ func (c *checker) placement(p string, ti int) {
 		c.offTmpfs(p, ti)
 		return
 	}
-	ri, _ := c.cfg.Placement.Match(p)
+	ri, caps := c.cfg.Placement.Match(p)
 	r := c.cfg.Rules[ri]
-	home, demoted := c.cfg.TierIndex(r.Tier), -1
-	if r.Demotes() {
-		demoted = c.cfg.TierIndex(r.DemoteTo)
-	}
+	home, demoted := c.cfg.Placement.Rule(ri).Home(caps), c.cfg.Placement.Rule(ri).Demote(caps)
 	if !c.cfg.Tiers[home].Kind.Persistent() && dovecot.MustSurvive(p) {
 		return // kept off the tmpfs tier its rule names, as the mover does
 	}
 	if ti != home && ti != demoted {
-		where := r.Tier
+		where := c.cfg.Tiers[home].Name + bucketOf(r.Tier, caps)
 		if demoted >= 0 {
 			// The mover takes a file old enough straight to demote_to.
-			where += ", or on " + r.DemoteTo + " once it ages"
+			where += ", or on " + c.cfg.Tiers[demoted].Name + bucketOf(r.DemoteTo, caps) + " once it ages"
 		}
 		c.report("misplaced", fmt.Sprintf("%s on %s, rule[%d] (%q) places it on %s", p, t.Name, ri+1, r.Match, where),
 			false, "tierfs migrate moves it while mounted, keeping its inode number")

@@ -37,9 +37,9 @@ func (c *checker) tallyUnnamed(p string, dirs, files []int) {
 	for _, ti := range dirs {
 		c.leftOn(ti).dirs++
 	}
-	ri, _ := c.cfg.Placement.Match(p)
+	ri, caps := c.cfg.Placement.Match(p)
 	c.report("retiring", fmt.Sprintf("directory %s is only on %s, which no rule names", p, c.names(dirs)), false,
-		"tierfs migrate copies it to "+c.cfg.Rules[ri].Tier)
+		"tierfs migrate copies it to "+c.cfg.Tiers[c.cfg.Placement.Rule(ri).Home(caps)].Name)
 }
 
 // retireSummary says, for each tier no rule names, whether it can be

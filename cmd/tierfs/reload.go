@@ -35,7 +35,7 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 		pol, err = mover.PolicyFrom(cfg)
 	}
 	if err == nil {
-		err = d.root.SetPlacement(cfg.Placement, pol.DemoteTo())
+		err = d.root.SetPlacement(cfg.Placement)
 	}
 	if err != nil {
 		d.log.Error("reload failed; keeping the old rules", "config", old.Source, "err", err)

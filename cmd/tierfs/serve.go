@@ -210,7 +210,6 @@ func fsOptions(cfg *config.Config, pol *mover.Policy, ts []*tiers.Tier, log *slo
 	return tfs.Options{
 		Tiers:       ts,
 		Placement:   cfg.Placement,
-		DemoteTo:    pol.DemoteTo(),
 		Logger:      log,
 		CrashPoint:  os.Getenv("TIERFS_CRASHPOINT"),
 		MoveTargets: mover.NumberKeepers(cfg, pol),
