@@ -79,7 +79,7 @@ func (r *Root) visibleDir(p string, skip int, st *unix.Stat_t) (int, syscall.Err
 		if err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return ti, 0
 		}
-		if err != nil && !missing(err) {
+		if err != nil && !missing(err) && !r.downForeign(p, ti) {
 			return -1, errno(err)
 		}
 	}

@@ -41,20 +41,20 @@ func (n *node) find(p string, st *unix.Stat_t) (int, uint64, syscall.Errno) {
 		if err == nil {
 			return ti, gen, 0
 		}
-		if !missing(err) && !n.knownAbsent(path.Base(p), ti) {
+		if !missing(err) && !n.knownAbsent(p, ti) {
 			return -1, 0, errno(err)
 		}
 	}
-	return -1, 0, n.confirmMissing()
+	return -1, 0, n.confirmMissing(p)
 }
 
-// confirmMissing answers ENOENT only if every tier holding n is still
-// attached: a lazily unmounted tier keeps answering through its root
-// descriptor, and its "no such file" must become EIO.
-func (n *node) confirmMissing() syscall.Errno {
+// confirmMissing answers ENOENT for p, a child of n, only if every tier
+// holding n is still attached: a lazily unmounted tier keeps answering
+// through its root descriptor, and its "no such file" must become EIO.
+func (n *node) confirmMissing(p string) syscall.Errno {
 	mask := n.dirs.Load()
 	for ti, t := range n.r.tiers {
-		if mask&bit(ti) != 0 && t.Attached() != nil {
+		if mask&bit(ti) != 0 && !n.r.downForeign(p, ti) && t.Attached() != nil {
 			return syscall.EIO
 		}
 	}
@@ -79,10 +79,14 @@ func (n *node) knownCopies(name string) (uint64, bool) {
 	return ch.dirs.Load(), true
 }
 
-// knownAbsent reports whether tier ti, down, is known not to hold
-// directory name, a child of n.
-func (n *node) knownAbsent(name string, ti int) bool {
-	known, ok := n.knownCopies(name)
+// knownAbsent reports whether tier ti, down, is known not to hold p, a
+// child of n: it holds other buckets than p's, or p is a directory whose
+// node knows its copies.
+func (n *node) knownAbsent(p string, ti int) bool {
+	if n.r.downForeign(p, ti) {
+		return true
+	}
+	known, ok := n.knownCopies(path.Base(p))
 	return ok && known&bit(ti) == 0 && !n.r.tiers[ti].Up()
 }
 
@@ -107,10 +111,10 @@ func (n *node) dirCopies(p string, first int, candidates uint64, st *unix.Stat_t
 		if missing(err) {
 			continue
 		}
-		if err != nil && n.knownAbsent(path.Base(p), ti) {
+		if err != nil && n.knownAbsent(p, ti) {
 			continue
 		}
-		if err != nil && !t.Up() && n.knownHas(path.Base(p), ti) {
+		if err != nil && (n.r.assumeCopy(p, ti) || !t.Up() && n.knownHas(path.Base(p), ti)) {
 			mask |= bit(ti) // a known copy keeps its listing failing
 			continue
 		}
@@ -154,7 +158,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		}
 	}
 	if n.absent(name) {
-		return nil, n.confirmMissing()
+		return nil, n.confirmMissing(p)
 	}
 	cacheGen := lc.begin(k)
 	var st unix.Stat_t
@@ -219,7 +223,7 @@ func (n *node) lookupCache() *lookupCache {
 // writer came is refused by its generation, and one stored since, here.
 func (n *node) lookupCached(ctx context.Context, name, p string, c *cached, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno, bool) {
 	if c.tier < 0 {
-		return nil, n.confirmMissing(), true // EIO if a tier that might hold it is gone
+		return nil, n.confirmMissing(p), true // EIO if a tier that might hold it is gone
 	}
 	st := c.st
 	if !c.hasStat || n.childWriting(name) {

@@ -51,7 +51,7 @@ func (n *node) list() (*listing, syscall.Errno) {
 			continue
 		}
 		ents, err := t.ReadDir(p)
-		if missing(err) {
+		if missing(err) || err != nil && n.r.downForeign(p, ti) {
 			index = false // not every copy is at p
 			continue
 		}

@@ -67,3 +67,22 @@ func (g *Glob) HasHash() bool {
 	}
 	return false
 }
+
+// bucketPrefix reports whether g may match path or a path below it
+// (below), and the bucket it then captures: "" when that is not known
+// at path (no {hash} up to there, or a `**` before it).
+func (g *Glob) bucketPrefix(p string) (hash string, below bool) {
+	var c Captures
+	for i := range g.segs {
+		s := &g.segs[i]
+		if p == "" || s.kind == segAny {
+			return c.Hash, true
+		}
+		head, rest := splitFirst(p)
+		if !s.match(head, &c) {
+			return "", false
+		}
+		p = rest
+	}
+	return c.Hash, p == ""
+}

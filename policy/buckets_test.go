@@ -75,6 +75,10 @@ func TestPlacementSpread(t *testing.T) {
 		{"direct/80/a/b", 4, -1, []int{4, 0, 1, 2, 3, 5}, 1<<3 | 1<<5},
 		{"direct/ff/a", 5, -1, []int{5, 0, 1, 2, 3, 4}, 1<<3 | 1<<4},
 		{"mail", 1, -1, nil, 0},
+		{"mail/56", 1, -1, nil, 1<<2 | 1<<4}, // a bucket's directory, above the rule's match
+		{"direct", 1, -1, nil, 0},
+		{"direct/80", 4, -1, nil, 1<<3 | 1<<5},
+		{"", 1, -1, nil, 0},
 		{"volatile/00/u", 0, -1, nil, 0},
 	}
 	for _, tt := range tests {
@@ -115,6 +119,23 @@ func TestPlacementSpreadEveryBucket(t *testing.T) {
 	}
 	if h := UserHash("hello"); p.Tier("direct/"+h+"/x") != 4 { // 76 of 00..55, 56..aa, ab..ff
 		t.Errorf("hello (bucket %s) on tier %d, want 4 (the second member holds 56..aa)", h, p.Tier("direct/"+h+"/x"))
+	}
+}
+
+// TestForeignKeepsOtherRules: a tier another rule may place a path
+// below on is never foreign there.
+func TestForeignKeepsOtherRules(t *testing.T) {
+	rules := mustRules(t, "mail/{hash}/{user}/**", 1, "**/shared/**", 2, "**", 1)
+	rules[0].DemoteTo = Spread{2, 3}
+	p, err := NewPlacement(rules, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Foreign("mail/ff/u/cur/x"); got != 0 {
+		t.Errorf("Foreign = %b, want 0: tier 2 may hold mail/ff/u/shared", got)
+	}
+	if got := p.Foreign("mail/00/u/cur/x"); got != 1<<3 {
+		t.Errorf("Foreign = %b, want tier 3", got)
 	}
 }
 

@@ -57,6 +57,7 @@ func (r *Rule) members() uint64 {
 type Placement struct {
 	rules   []Rule
 	members []uint64 // by rule: the tiers its lists name
+	listed  uint64   // the tiers any rule's list names
 	orders  [][]int  // orders[t]: t first, then the other tiers in config order
 }
 
@@ -87,6 +88,7 @@ func NewPlacement(rules []Rule, ntiers int) (*Placement, error) {
 	p := &Placement{rules: append([]Rule(nil), rules...), orders: make([][]int, ntiers)}
 	for i := range p.rules {
 		p.members = append(p.members, p.rules[i].members())
+		p.listed |= p.members[i]
 	}
 	for t := range ntiers {
 		order := make([]int, 0, ntiers)
@@ -123,23 +125,60 @@ func (p *Placement) Tier(path string) int {
 // Rule returns rule i (from Match); the caller must not modify it.
 func (p *Placement) Rule(i int) *Rule { return &p.rules[i] }
 
-// Foreign returns the mask of the tiers that path's rule lists for other
-// buckets than path's own: tiers that hold path only if a rebalance has
-// not finished. Lookups skip them while they are down, so that an outage
-// of one member fails only its own buckets. It does not allocate.
+// Foreign returns the mask of the tiers that hold nothing at or below
+// path by the rules, unless a rebalance has not finished: members of a
+// list for other buckets than path's (path may be a bucket's directory,
+// such as "mail/5a" for "mail/{hash}/{user}/**"), named by no rule that
+// may place path or a path below it otherwise. Lookups skip them while
+// they are down, so that an outage of one member fails only its own
+// buckets. It does not allocate.
 func (p *Placement) Foreign(path string) uint64 {
-	i, c := p.Match(path)
-	m := p.members[i]
-	if m == 0 || c.Hash == "" {
+	if p.listed == 0 {
 		return 0
 	}
-	r := &p.rules[i]
-	for _, ti := range []int{r.Home(c), r.Demote(c)} {
-		if ti >= 0 {
-			m &^= 1 << ti
+	var foreign, keep uint64
+	for i := range p.rules {
+		r := &p.rules[i]
+		hash, below := r.Glob.bucketPrefix(path)
+		switch {
+		case !below:
+		case hash == "":
+			keep |= r.tiers()
+		default:
+			c := Captures{Hash: hash}
+			keep |= bitOf(r.Home(c)) | bitOf(r.Demote(c))
+			foreign |= p.members[i]
+		}
+	}
+	return foreign &^ keep
+}
+
+func bitOf(ti int) uint64 {
+	if ti < 0 {
+		return 0
+	}
+	return 1 << ti
+}
+
+// tiers is the mask of every tier the rule names.
+func (r *Rule) tiers() uint64 {
+	m := bitOf(r.Tier) | r.members()
+	for _, s := range []Spread{r.Tiers, r.DemoteTo} {
+		for _, ti := range s {
+			m |= bitOf(ti)
 		}
 	}
 	return m
+}
+
+// Listed returns the mask of the tiers any rule's list names, and of
+// those path's own rule's lists name.
+func (p *Placement) Listed(path string) (any, own uint64) {
+	if p.listed == 0 {
+		return 0, 0
+	}
+	i, _ := p.Match(path)
+	return p.listed, p.members[i]
 }
 
 // Order returns every tier index exactly once: Tier(path) first, then the
