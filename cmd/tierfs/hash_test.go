@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -48,5 +50,47 @@ func TestRunHash(t *testing.T) {
 		if (tt.usage || tt.anyFail) && out.Len() != 0 {
 			t.Errorf("hash %q printed %q on error", tt.args, out.String())
 		}
+	}
+}
+
+// TestRunHashMembers: with --config, each user's line names the list
+// members holding the user's bucket.
+func TestRunHashMembers(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "tierfs.toml")
+	text := `
+[[tier]]
+name = "fast"
+path = "/srv/fast"
+kind = "local"
+[[tier]]
+name = "nfs1"
+path = "/srv/nfs1"
+kind = "nfs"
+[[tier]]
+name = "nfs2"
+path = "/srv/nfs2"
+kind = "nfs"
+[[tier]]
+name = "nfs3"
+path = "/srv/nfs3"
+kind = "nfs"
+[[rule]]
+match = "mail/{hash}/{user}/**"
+tier = "fast"
+demote_to = ["nfs1", "nfs2", "nfs3"]
+[[rule]]
+match = "**"
+tier = "fast"
+`
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runHash(context.Background(), []string{"--config", cfg, "user4", "hello", "alice"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "09  rule[1] demote_to=nfs1\n76  rule[1] demote_to=nfs2\nf5  rule[1] demote_to=nfs3\n"
+	if out.String() != want {
+		t.Errorf("hash --config printed %q, want %q", out.String(), want)
 	}
 }
