@@ -96,6 +96,11 @@ func TestPlacementSpread(t *testing.T) {
 			t.Errorf("Foreign(%q) = %b, want %b", tt.path, got, tt.foreign)
 		}
 	}
+	for path, own := range map[string]uint64{"mail": 0, "mail/ab": 0, "mail/ab/u": 1<<2 | 1<<3 | 1<<4, "direct/80/x": 1<<3 | 1<<4 | 1<<5} {
+		if all, got := p.Listed(path); all != 0b111100 || got != own {
+			t.Errorf("Listed(%q) = %b, %b; want 111100, %b", path, all, got, own)
+		}
+	}
 	for _, path := range []string{"mail/ab/u/cur/x", "direct/80/a/b"} {
 		for name, f := range map[string]func(){
 			"Tier": func() { p.Tier(path) }, "Order": func() { p.Order(path) }, "Foreign": func() { p.Foreign(path) },

@@ -162,7 +162,7 @@ func bitOf(ti int) uint64 {
 
 // tiers is the mask of every tier the rule names.
 func (r *Rule) tiers() uint64 {
-	m := bitOf(r.Tier) | r.members()
+	m := bitOf(r.Tier)
 	for _, s := range []Spread{r.Tiers, r.DemoteTo} {
 		for _, ti := range s {
 			m |= bitOf(ti)
@@ -173,7 +173,7 @@ func (r *Rule) tiers() uint64 {
 
 // Listed returns the mask of the tiers any rule's list names, and of
 // those path's own rule's lists name.
-func (p *Placement) Listed(path string) (any, own uint64) {
+func (p *Placement) Listed(path string) (all, own uint64) {
 	if p.listed == 0 {
 		return 0, 0
 	}
