@@ -266,7 +266,7 @@ func (r *Root) locate(p string) (int, unix.Stat_t, uint64, error) {
 			}
 			return ti, st, gen, nil
 		}
-		if !missing(err) {
+		if !missing(err) && !r.downForeign(p, ti) {
 			return -1, st, 0, err
 		}
 	}
