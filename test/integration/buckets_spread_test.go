@@ -248,6 +248,15 @@ func TestBucketsOutage(t *testing.T) {
 	}
 	// A new user in a bucket of nfs1 gets a mail directory and mail.
 	spreadUsable(t, f, spreadUser{"user11", "46", "nfs1", ""}, nil)
+	// The mover still demotes the mail of the other exports' buckets.
+	late := "mail/" + users[2].hash + "/" + users[2].name + "/cur/1700000001.M3P3.h:2,S"
+	mvWrite(t, f, late, mvContent(late, 4000), 40*24*time.Hour)
+	out, _ := mvMigrateErr(f) // fails: nfs2 is not scanned
+	if !strings.Contains(string(out), `"files": 1,`) || !strings.Contains(string(out), "tier nfs2 is down; not scanned") {
+		t.Errorf("pass while nfs2 is down: want %s demoted and nfs2 reported down:\n%s", late, out)
+	}
+	f.requireOnTier(t, late, users[2].of3)
+	mvMustBytes(t, f, late, mvContent(late, 4000))
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("%d entries written beneath the down export's place", len(ents))
 	}
