@@ -306,14 +306,3 @@ func spreadUsable(t *testing.T, f *fixture, u spreadUser, content map[string][]b
 	}
 }
 
-// waitLog waits for the daemon to log line.
-func waitLog(t *testing.T, f *fixture, line string) {
-	t.Helper()
-	deadline := time.Now().Add(outageWait)
-	for !strings.Contains(f.d.log(), line) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not log %q within %v", line, outageWait)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
