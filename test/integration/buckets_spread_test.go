@@ -305,4 +305,3 @@ func spreadUsable(t *testing.T, f *fixture, u spreadUser, content map[string][]b
 		t.Errorf("stat a missing name of %s: %v, want ENOENT", u.name, err)
 	}
 }
-
