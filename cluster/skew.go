@@ -3,6 +3,8 @@ package cluster
 import (
 	"fmt"
 	"time"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // Every host compares other hosts' heartbeat stamps and the lease
@@ -23,7 +25,7 @@ func (l *Leases) maxSkew() time.Duration { return (l.o.HostTimeout/6 + l.tol) / 
 // start against this host's clock; it fails beyond maxSkew.
 func (l *Leases) checkSkew(mtime, start time.Time) error {
 	shift := time.Duration(l.shift.Load())
-	skew := skewOf(mtime, start.Add(shift), time.Now().Add(shift))
+	skew := tiers.SkewOf(mtime, start.Add(shift), time.Now().Add(shift))
 	warn := skew.Abs() > l.tol
 	if warn != l.hb.skewWarned {
 		l.hb.skewWarned = warn
@@ -37,18 +39,4 @@ func (l *Leases) checkSkew(mtime, start time.Time) error {
 		return fmt.Errorf("the lease tier's clock is %s off this host's, beyond the %s the leases allow", skew.Round(time.Millisecond), l.maxSkew())
 	}
 	return nil
-}
-
-// skewOf is how far stamp lies outside [before, after], the interval in
-// which the tier stamped it by this host's clock (0 within it). Wall
-// clock only: stamp carries no monotonic reading.
-func skewOf(stamp, before, after time.Time) time.Duration {
-	before, after = before.Round(0), after.Round(0)
-	switch {
-	case stamp.Before(before):
-		return stamp.Sub(before)
-	case stamp.After(after):
-		return stamp.Sub(after)
-	}
-	return 0
 }

@@ -52,16 +52,16 @@ func (t *Tier) MeasureClockSkew(created func()) (ClockSample, error) {
 	if err := errors.Join(serr, t.Unlink(name)); err != nil {
 		return ClockSample{}, fmt.Errorf("tier %q: stat and remove %s: %w", t.Name, name, err)
 	}
-	s := ClockSample{Skew: skewOf(time.Unix(st.Mtim.Unix()), before, after), At: after}
+	s := ClockSample{Skew: SkewOf(time.Unix(st.Mtim.Unix()), before, after), At: after}
 	t.clock.p.Store(&s)
 	return s, nil
 }
 
-// skewOf is how far stamp lies outside [before, after], the interval in
+// SkewOf is how far stamp lies outside [before, after], the interval in
 // which the server stamped the file by our clock: negative when it is
 // earlier (the server is behind), 0 within it. Wall clock times only:
 // stamp carries no monotonic reading.
-func skewOf(stamp, before, after time.Time) time.Duration {
+func SkewOf(stamp, before, after time.Time) time.Duration {
 	before, after = before.Round(0), after.Round(0)
 	switch {
 	case stamp.Before(before):

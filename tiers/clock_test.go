@@ -23,14 +23,14 @@ func TestSkewOf(t *testing.T) {
 		{"server behind 90s", before.Add(-90 * time.Second), -90 * time.Second},
 		{"just behind", before.Add(-time.Nanosecond), -time.Nanosecond},
 	} {
-		if got := skewOf(tt.stamp, before, after); got != tt.want {
-			t.Errorf("%s: skewOf = %v, want %v", tt.name, got, tt.want)
+		if got := SkewOf(tt.stamp, before, after); got != tt.want {
+			t.Errorf("%s: SkewOf = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 	// A monotonic reading on our side must not change the answer.
 	now := time.Now()
-	if got := skewOf(now.Round(0).Add(time.Hour), now, now); got != time.Hour {
-		t.Errorf("skewOf with monotonic readings = %v, want 1h", got)
+	if got := SkewOf(now.Round(0).Add(time.Hour), now, now); got != time.Hour {
+		t.Errorf("SkewOf with monotonic readings = %v, want 1h", got)
 	}
 }
 

@@ -100,7 +100,7 @@ func startHost(t *testing.T, name string, shared *dovecottest.Storage, format st
 		t.Fatal(err)
 	}
 	store, err := dovecottest.NewStorage(ctx, dovecottest.StorageOptions{
-		Kind: dovecottest.KindTierfs, Dir: openDir(t), TierfsBin: tierfsBin, Owner: acct,
+		Kind: dovecottest.KindTierfs, Dir: openDir(t), TierfsBin: tierfs.Path, Owner: acct,
 		Cluster: &dovecottest.Cluster{Host: name, SharedWith: shared, HostTimeout: "3s", ReleaseAfter: "1s", LeaseWait: "2s"},
 	})
 	if err != nil {

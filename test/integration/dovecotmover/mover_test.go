@@ -122,7 +122,7 @@ func setup(t *testing.T, format string) *env {
 		t.Fatal(err)
 	}
 	store, err := dovecottest.NewStorage(ctx, dovecottest.StorageOptions{
-		Kind: dovecottest.KindTierfs, Dir: openDir(t), TierfsBin: tierfsBin, Owner: acct,
+		Kind: dovecottest.KindTierfs, Dir: openDir(t), TierfsBin: tierfs.Path, Owner: acct,
 	})
 	if err != nil {
 		t.Fatal(err)
