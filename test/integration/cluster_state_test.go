@@ -26,7 +26,7 @@ func clusterHost(t *testing.T, host string, shared map[string]string, rules stri
 		{Name: "fast", Kind: "local", Path: shared["fast"]}, {Name: "slow", Kind: "local", Path: shared["slow"]}}}
 	f := prepareFixture(t, &cfg)
 	text := strings.ReplaceAll(cfg.toml(), "kind = \"local\"\n", "kind = \"local\"\nshared = true\n")
-	text += rules + "\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n\n[mover]\ninterval = \"0s\"\n\n[cluster]\nhost = " + fmt.Sprintf("%q", host) + "\n"
+	text += rules + "\n[[rule]]\nmatch = \"**\"\ntier = \"fast\"\n\n[mover]\ninterval = \"0s\"\n\n[cluster]\nhost = " + fmt.Sprintf("%q", host) + "\nhost_timeout = \"3s\"\n"
 	f.writeConfig(t, text)
 	if out, err := f.run("init", "--config", f.cfgPath, "--state-dir", f.stateDir); err != nil {
 		t.Fatalf("tierfs init as host %s: %v\n%s\nconfig:\n%s", host, err, out, text)
