@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,40 +122,7 @@ func setup(t *testing.T, format string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := dovecottest.NewStorage(ctx, dovecottest.StorageOptions{
-		Kind: dovecottest.KindTierfs, Dir: openDir(t), TierfsBin: tierfs.Path, Owner: acct,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close storage: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("tierfs log:\n%s", store.Log())
-		}
-	})
-	// Add aging to the mail rule and mount again with it.
-	if err := store.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(store.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailRule := "match = \"mail/**\"\ntier = \"fast\"\n"
-	if !bytes.Contains(cfg, []byte(mailRule)) {
-		t.Fatalf("premise: the storage's config has no mail rule:\n%s", cfg)
-	}
-	cfg = bytes.Replace(cfg, []byte(mailRule), []byte(mailRule+"demote_after = \"30d\"\ndemote_to = \"slow\"\n"), 1)
-	cfg = append(cfg, "\n[mover]\ninterval = \"0s\"\n"...)
-	if err := os.WriteFile(store.ConfigPath, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := newAgingStorage(t, openDir(t), acct)
 	settings, err := store.DovecotSettings(ctx, format)
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +144,35 @@ func setup(t *testing.T, format string) *env {
 		}
 	})
 	return e
+}
+
+// newAgingStorage mounts tierfs over the tiers in dir with the test
+// rules, mail aging to slow after 30 days, and no periodic mover passes
+// (the tests run them with tierfs migrate).
+func newAgingStorage(t *testing.T, dir string, owner dovecottest.Account) *dovecottest.Storage {
+	t.Helper()
+	rules := slices.Clone(dovecottest.DefaultRules)
+	for i, r := range rules {
+		if r.Match == "mail/**" {
+			rules[i].DemoteAfter, rules[i].DemoteTo = "30d", dovecottest.TierSlow
+		}
+	}
+	store, err := dovecottest.NewStorage(t.Context(), dovecottest.StorageOptions{
+		Kind: dovecottest.KindTierfs, Dir: dir, TierfsBin: tierfs.Path, Owner: owner,
+		Rules: rules, ExtraConfig: "[mover]\ninterval = \"0s\"\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Errorf("close storage: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("tierfs log:\n%s", store.Log())
+		}
+	})
+	return store
 }
 
 // deliver sends one new message to user over LMTP and records it.

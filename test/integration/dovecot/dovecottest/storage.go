@@ -35,17 +35,20 @@ const MountOptionsEnv = "TIERFS_TEST_MOUNT_OPTIONS"
 type Rule struct {
 	Match string
 	Tier  string
+	// DemoteAfter and DemoteTo, when set, age the rule's files to
+	// another tier.
+	DemoteAfter, DemoteTo string
 }
 
 // DefaultRules are the test suite's placement rules: volatile files and
 // the mailbox list index on tmpfs, everything else (indexes and mail) on
 // the fast tier. The slow tier is left for the mover.
 var DefaultRules = []Rule{
-	{"volatile/**", TierTmp},
-	{"listindex/**", TierTmp},
-	{"index/**", TierFast},
-	{"mail/**", TierFast},
-	{"**", TierFast},
+	{Match: "volatile/**", Tier: TierTmp},
+	{Match: "listindex/**", Tier: TierTmp},
+	{Match: "index/**", Tier: TierFast},
+	{Match: "mail/**", Tier: TierFast},
+	{Match: "**", Tier: TierFast},
 }
 
 // StorageOptions describe a Storage.
@@ -63,6 +66,9 @@ type StorageOptions struct {
 	Rules []Rule
 	// Cluster, when set, makes the storage one host of a cluster.
 	Cluster *Cluster
+	// ExtraConfig is TOML appended to the tierfs configuration, such as
+	// a [mover] table.
+	ExtraConfig string
 }
 
 // Cluster makes a Storage one host of a tierfs cluster: its persistent
@@ -178,12 +184,17 @@ func (s *Storage) configTOML() string {
 	// not NFS.
 	tier(TierSlow, s.Tiers.Slow, "local")
 	for _, r := range s.opts.Rules {
-		fmt.Fprintf(&b, "[[rule]]\nmatch = %q\ntier = %q\n\n", r.Match, r.Tier)
+		fmt.Fprintf(&b, "[[rule]]\nmatch = %q\ntier = %q\n", r.Match, r.Tier)
+		if r.DemoteTo != "" {
+			fmt.Fprintf(&b, "demote_after = %q\ndemote_to = %q\n", r.DemoteAfter, r.DemoteTo)
+		}
+		b.WriteString("\n")
 	}
 	if cl != nil {
 		fmt.Fprintf(&b, "[cluster]\nhost = %q\nhost_timeout = %q\nrelease_after = %q\nlease_wait = %q\n\n",
 			cl.Host, cl.HostTimeout, cl.ReleaseAfter, cl.LeaseWait)
 	}
+	b.WriteString(s.opts.ExtraConfig)
 	return b.String()
 }
 
