@@ -23,36 +23,42 @@ import (
 // adoptScript is the README's "Moving an existing installation onto
 // tierfs", run on the old trees with Dovecot stopped and before tierfs
 // is initialised: the NFS export's hashed user directories go under
-// mail/, the local index directories under index/, and maildir's
-// control files follow CONTROL from the mail into the index tree.
+// mail/, the local index directories (if INDEX pointed there) under
+// index/, and the control files and any indexes kept with the mail
+// follow the preset's CONTROL and INDEX from the mail into the index
+// tree.
 const adoptScript = `
+to_index() { # FILE DIR: FILE, relative to the mail tree, into DIR of the index tree
+  mkdir -p "$FAST/index/$2"
+  cp -p "$1" "$FAST/index/$2/" && rm "$1"
+}
 mkdir "$SLOW/mail"
 mv "$SLOW"/[0-9a-f][0-9a-f] "$SLOW/mail/"
-mkdir "$FAST/index"
-mv "$FAST"/[0-9a-f][0-9a-f] "$FAST/index/"
-rm -f "$FAST"/index/*/*/dovecot.list.index*
+mkdir -p "$FAST/index"
+set -- "$FAST"/[0-9a-f][0-9a-f]
+if [ -e "$1" ]; then mv "$@" "$FAST/index/"; fi
+cd "$SLOW/mail"
+find . "$FAST/index" -type f -name 'dovecot.list.index*' -exec rm {} +
 if [ "$FORMAT" = maildir ]; then
-  cd "$SLOW/mail"
-  for f in ./*/*/dovecot-uidlist ./*/*/dovecot-keywords; do
-    [ -f "$f" ] || continue
-    mkdir -p "$FAST/index/${f%/*}/.INBOX"
-    cp -p "$f" "$FAST/index/${f%/*}/.INBOX/" && rm "$f"
+  for f in ./*/*/dovecot-uidlist ./*/*/dovecot-keywords ./*/*/dovecot.index*; do
+    if [ -f "$f" ]; then to_index "$f" "${f%/*}/.INBOX"; fi
   done
-  find . -type f \( -name dovecot-uidlist -o -name dovecot-keywords \
-    -o -name subscriptions -o -name 'dovecot-uidvalidity*' \) |
-  while read -r f; do
-    mkdir -p "$FAST/index/${f%/*}"
-    cp -p "$f" "$FAST/index/$f" && rm "$f"
-  done
+  find . -type f \( -name dovecot-uidlist -o -name dovecot-keywords -o -name 'dovecot.index*' \
+    -o -name subscriptions -o -name 'dovecot-uidvalidity*' -o -name dovecot.mailbox.log \) |
+  while read -r f; do to_index "$f" "${f%/*}"; done
+else
+  find . -type f \( -name 'dovecot.index*' -o -name 'dovecot.map.index*' -o -name dovecot.mailbox.log \) |
+  while read -r f; do d=${f%/*}; to_index "$f" "${d%/dbox-Mails}"; done
 fi
 chown "$OWNER" "$SLOW/mail"
 chown -R "$OWNER" "$FAST/index"
 `
 
 // An installation that follows Dovecot's NFS guide (mail on the NFS
-// export, INDEX on a local disk, VOLATILEDIR apart) moves onto tierfs
-// in place with adoptScript: the export becomes the slow tier and the
-// index disk the fast one, nothing is copied but the control files.
+// export, indexes on a local disk or with the mail, VOLATILEDIR apart)
+// moves onto tierfs in place with adoptScript: the export becomes the
+// slow tier and the index disk the fast one; only control files and
+// indexes kept with the mail are copied.
 // Afterwards every mailbox has the same UIDVALIDITY, UIDNEXT, messages,
 // UIDs, flags and keywords, the subscriptions are kept, new mail takes
 // the next UID, old mail stays on slow while the mover brings young
@@ -60,11 +66,15 @@ chown -R "$OWNER" "$FAST/index"
 func TestAdoptNFSGuideInstall(t *testing.T) {
 	requireIntegration(t)
 	for _, format := range []string{"maildir", "sdbox", "mdbox"} {
-		t.Run(format, func(t *testing.T) { runAdopt(t, format) })
+		for _, where := range []string{"index-local", "index-with-mail"} {
+			t.Run(format+"/"+where, func(t *testing.T) { runAdopt(t, format, where == "index-local") })
+		}
 	}
 }
 
-func runAdopt(t *testing.T, format string) {
+// runAdopt adopts an installation of format whose indexes are on a
+// local disk (INDEX) or kept with the mail on the export.
+func runAdopt(t *testing.T, format string, indexLocal bool) {
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
 	if err != nil {
@@ -80,8 +90,12 @@ func runAdopt(t *testing.T, format string) {
 			t.Fatal(err)
 		}
 	}
-	old := fmt.Sprintf("mail_location = %s:%s/%%2.256Nu/%%u:INDEX=%s/%%2.256Nu/%%u:VOLATILEDIR=%s/%%2.256Nu/%%u\n"+
-		"mail_fsync = always\n", format, slow, fast, vol)
+	index := ""
+	if indexLocal {
+		index = ":INDEX=" + fast + "/%2.256Nu/%u"
+	}
+	old := fmt.Sprintf("mail_location = %s:%s/%%2.256Nu/%%u%s:VOLATILEDIR=%s/%%2.256Nu/%%u\n"+
+		"mail_fsync = always\n", format, slow, index, vol)
 	before := fillOldInstall(t, old)
 	ageMail(t, filepath.Join(slow, userDir("alice")), format)
 
@@ -90,11 +104,18 @@ func runAdopt(t *testing.T, format string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("adopt script: %v\n%s", err, out)
 	}
+	inbox := filepath.Join(fast, "index", userDir("alice"), "mailboxes", "INBOX")
 	if format == "maildir" {
-		uidlist := filepath.Join(fast, "index", userDir("alice"), ".INBOX", "dovecot-uidlist")
-		if _, err := os.Stat(uidlist); err != nil {
+		inbox = filepath.Join(fast, "index", userDir("alice"), ".INBOX")
+		if _, err := os.Stat(filepath.Join(inbox, "dovecot-uidlist")); err != nil {
 			t.Fatalf("premise: the script moved no uidlist into the index tree: %v", err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(inbox, "dovecot.index.log")); err != nil {
+		t.Fatalf("premise: no INBOX index in the index tree: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(slow, "mail", userDir("alice"), "*", "*", "*", "dovecot.index*")); len(left) != 0 {
+		t.Fatalf("premise: indexes left in the mail tree: %v", left)
 	}
 
 	store := newAgingStorage(t, dir, acct)
