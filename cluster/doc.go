@@ -90,6 +90,17 @@
 // run has gone stale (at most HostTimeout plus the tolerance) and
 // refuses when it keeps changing: another daemon runs with this name.
 //
+// # Dead hosts' unfinished changes
+//
+// Dead reports whether a host counts as dead (heartbeat stale, gone or
+// missing; HostDead for a reader outside the cluster, tierfs check).
+// The filesystem uses it when it takes a user's lease: it finishes the
+// user's intents in a dead host's journal, but only while holding that
+// host's flock on its lock file (tiers.Tier.LockHostOf). That flock is
+// not part of the lease protocol: a host that is mounting again holds
+// its own before it replays, so the flock only keeps two replays of one
+// journal apart, and a busy one makes the acquisition fail (closed).
+//
 // # What a reader makes of what it finds
 //
 //   - no lease file: the user is free and was never held (PREV "");

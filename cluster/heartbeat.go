@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // heartbeat is this host's heartbeat state.
@@ -231,4 +233,35 @@ func (l *Leases) waitOwnHeartbeat(ctx context.Context) error {
 		case <-time.After(l.o.HostTimeout / 6):
 		}
 	}
+}
+
+// Dead reports whether host counts as dead: its heartbeat is stale,
+// says gone, or is missing. Another host may then finish what host left
+// unfinished for a user whose lease it takes (holding host's lock, see
+// tiers.Tier.LockHostOf). An unreadable heartbeat counts as live.
+func (l *Leases) Dead(host string) (bool, error) {
+	if err := checkHost(host); err != nil {
+		return false, err
+	}
+	live, err := l.live(host, time.Time{})
+	return !live && err == nil, err
+}
+
+// ErrNoHeartbeat is HostDead's error for a host without a heartbeat.
+var ErrNoHeartbeat = errors.New("no heartbeat")
+
+// HostDead is Dead for a reader that has not joined the cluster (tierfs
+// check): t is the lease tier, hostTimeout the cluster's host_timeout.
+// A host without a heartbeat (one that never joined, or whose file an
+// operator removed) gives ErrNoHeartbeat: a report cannot tell more.
+func HostDead(t *tiers.Tier, host string, hostTimeout time.Duration) (bool, error) {
+	o := Options{Tier: t, Host: host, HostTimeout: hostTimeout}
+	if err := checkOptions(&o); err != nil {
+		return false, err
+	}
+	l := &Leases{o: o, t: t, log: o.Logger, tol: o.ClockTolerance}
+	if _, err := l.readFile(hostFile(host)); errors.Is(err, unix.ENOENT) {
+		return false, fmt.Errorf("cluster: host %q: %w", host, ErrNoHeartbeat)
+	}
+	return l.Dead(host)
 }

@@ -1,14 +1,17 @@
 package fs
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -39,6 +42,11 @@ type intent struct {
 type journal struct {
 	t   *tiers.Tier
 	dir string // this daemon's JournalDir on t
+
+	// mu guards live: the ids of this daemon's changes in progress,
+	// which a settlement of the user (settleUser) must leave alone.
+	mu   sync.Mutex
+	live map[string]bool
 }
 
 func openJournal(t *tiers.Tier) (*journal, error) {
@@ -100,14 +108,48 @@ func (j *journal) begin(in intent) (string, error) {
 		j.t.Unlink(tmp)
 		return "", fmt.Errorf("write %s: %v %v", tmp, werr, serr)
 	}
+	j.setRunning(id, true)
 	if err := j.t.Rename(tmp, j.dir+"/"+id+".json", 0); err != nil {
+		j.setRunning(id, false)
 		return "", err
 	}
 	return id, j.t.FsyncDir(j.dir)
 }
 
+// setRunning records whether this daemon's change id is in progress.
+func (j *journal) setRunning(id string, on bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.live == nil {
+		j.live = map[string]bool{}
+	}
+	if on {
+		j.live[id] = true
+	} else {
+		delete(j.live, id)
+	}
+}
+
+// running reports whether this daemon's change id is in progress.
+func (j *journal) running(id string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.live[id]
+}
+
+// has reports whether intent id is still in the journal.
+func (j *journal) has(id string) (bool, error) {
+	var st unix.Stat_t
+	err := j.t.Lstat(j.dir+"/"+id+".json", &st)
+	if missing(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // end removes a finished intent.
 func (j *journal) end(id string) error {
+	defer j.setRunning(id, false)
 	if err := j.t.Unlink(j.dir + "/" + id + ".json"); err != nil {
 		return err
 	}
@@ -136,6 +178,9 @@ func (j *journal) intents(tidy bool) (map[string]intent, error) {
 			continue
 		}
 		in, err := j.read(p)
+		if errors.Is(err, unix.ENOENT) {
+			continue // finished since the listing (a running daemon's)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("journal %s: %w", p, err)
 		}
@@ -182,19 +227,42 @@ func (r *Root) replay() ([]Replayed, error) {
 	var out []Replayed
 	for _, id := range slices.Sorted(maps.Keys(pend)) { // a stable report
 		in := pend[id]
-		rep := Replayed{Op: in.Op, From: in.From, To: in.To, Paths: in.Paths, Tiers: in.Tiers}
-		rep.SetAside, rep.Err = r.replayIntent(in)
-		if rep.Err == nil {
-			// A crash here replays the intent again: each is idempotent.
-			r.crashAt("replay-before-end", "intent", id)
-			rep.Err = r.journal.end(id)
+		release, err := r.holdIntentUsers(in)
+		if err != nil {
+			// Not a mount failure: the user's holder, or this host's
+			// next acquisition of the user, finishes it (settleUser);
+			// until then the user's requests fail with EIO.
+			lvl := slog.LevelWarn
+			if !errors.Is(err, ErrOtherHost) {
+				lvl = slog.LevelError
+			}
+			r.log.Log(context.Background(), lvl, "cluster: leaving an unfinished change for the user's next acquisition",
+				"op", in.Op, "from", in.From, "to", in.To, "err", err)
+			continue
 		}
-		if rep.Err != nil {
-			rep.Err = fmt.Errorf("journal %s: %w", id, rep.Err)
+		if ok, err := r.journal.has(id); err == nil && !ok {
+			release() // taking the lease finished it (settleUser)
+			continue
 		}
-		out = append(out, rep)
+		out = append(out, r.replayOne(id, in))
+		release()
 	}
 	return out, nil
+}
+
+// replayOne replays intent id and removes it once settled.
+func (r *Root) replayOne(id string, in intent) Replayed {
+	rep := Replayed{Op: in.Op, From: in.From, To: in.To, Paths: in.Paths, Tiers: in.Tiers}
+	rep.SetAside, rep.Err = r.replayIntent(in)
+	if rep.Err == nil {
+		// A crash here replays the intent again: each is idempotent.
+		r.crashAt("replay-before-end", "intent", id)
+		rep.Err = r.journal.end(id)
+	}
+	if rep.Err != nil {
+		rep.Err = fmt.Errorf("journal %s: %w", id, rep.Err)
+	}
+	return rep
 }
 
 // replayErr joins the errors of the intents a replay could not settle.

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,11 @@ type ClusterOptions struct {
 	// Protocol, if set, returns the lease protocol's own counters by
 	// name (status, metrics).
 	Protocol func() map[string]uint64
+	// Dead, if set, reports whether another host counts as dead
+	// (*cluster.Leases.Dead): taking a user's lease then finishes that
+	// host's unfinished changes of the user (settleUser). Unset, no
+	// host's are.
+	Dead func(host string) (bool, error)
 }
 
 // leaseSet is the mount's side of the leases: one userLease per user
@@ -55,9 +61,10 @@ type leaseSet struct {
 	dirs  []*policy.Glob
 	host  string
 	proto func() map[string]uint64
-	after time.Duration // ReleaseAfter
-	slice time.Duration // how often a request stamps its user's activity
-	base  time.Time     // monotonic origin of the nanosecond stamps
+	dead  func(host string) (bool, error) // ClusterOptions.Dead
+	after time.Duration                   // ReleaseAfter
+	slice time.Duration                   // how often a request stamps its user's activity
+	base  time.Time                       // monotonic origin of the nanosecond stamps
 
 	mu    sync.Mutex
 	users map[userKey]*userLease
@@ -99,7 +106,7 @@ type userLease struct {
 
 func newLeaseSet(r *Root, o *ClusterOptions) *leaseSet {
 	after := max(o.ReleaseAfter, 0)
-	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, proto: o.Protocol, after: after,
+	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, proto: o.Protocol, dead: o.Dead, after: after,
 		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}}
 }
 
@@ -252,8 +259,16 @@ func (u *userLease) acquire(ctx context.Context) error {
 	u.undropped = ""
 	s.r.unmarkAcquiring(u.key)
 	u.state, u.epoch0 = leaseHeld, epoch
+	if err := s.r.settleUser(u); err != nil {
+		u.release(ctx) // nothing served half-done; the next request tries again
+		return fmt.Errorf("%w: %w", errSettle, err)
+	}
 	return nil
 }
+
+// errSettle is the error of an acquisition that could not finish the
+// user's unfinished changes first (settleUser).
+var errSettle = errors.New("cannot finish the user's unfinished multi-tier changes")
 
 // refusalLogEvery bounds the log lines about one user's refused lease.
 const refusalLogEvery = 30 * time.Second

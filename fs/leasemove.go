@@ -32,17 +32,19 @@ func (r *Root) HoldUser(ctx context.Context, p string) (user string, release fun
 		return "", nil, ErrNoUser
 	}
 	user = u.key.hash + "/" + u.key.user
-	if err := u.hold(ctx); err != nil {
+	if err := u.hold(ctx, holdWait); err != nil {
 		return user, nil, err
 	}
 	return user, func() { u.opens.Add(-1) }, nil
 }
 
 // hold pins u's lease for a move (an open file would), taking it if
-// this host does not hold it. A lease it takes is stamped idle, so that
-// the worker releases it once unpinned unless a request came meanwhile;
-// fresh is left in the past so that such a request stamps it.
-func (u *userLease) hold(ctx context.Context) error {
+// this host does not hold it, waiting at most wait for another host's
+// (0: as long as Acquire does). A lease it takes is stamped idle, so
+// that the worker releases it once unpinned unless a request came
+// meanwhile; fresh is left in the past so that such a request stamps
+// it.
+func (u *userLease) hold(ctx context.Context, wait time.Duration) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := u.s
@@ -51,9 +53,14 @@ func (u *userLease) hold(ctx context.Context) error {
 		u.opens.Add(1)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, holdWait)
-	defer cancel()
-	if err := u.acquire(ctx); err != nil {
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	if err := u.acquire(ctx); errors.Is(err, errSettle) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("%w: %w", ErrOtherHost, err)
 	}
 	u.last.Store(s.now() - int64(s.after))

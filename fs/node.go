@@ -31,7 +31,7 @@ type node struct {
 
 	tier  atomic.Int32           // regular files, symlinks, specials: the tier holding the data
 	dirs  atomic.Uint64          // directories: bitmask of tiers known to hold it
-	kept  atomic.Pointer[string] // files whose name was replaced: see keptDir
+	kept  atomic.Pointer[string] // files whose name was replaced: see KeptDir
 	opens atomic.Int32           // open handles (the mover skips open files)
 	// writers counts the handles open for writing: their writes go to
 	// the tier beside tierfs (passthrough), so a cached stat of the file

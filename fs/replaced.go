@@ -11,7 +11,7 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
-// keptDir holds, on each tier, an extra hard link to every file whose
+// KeptDir holds, on each tier, an extra hard link to every file whose
 // last name was replaced by a rename while the kernel still knew its
 // inode. A process that looked the name up just before the rename then
 // still opens the old file, as on a native filesystem, instead of getting
@@ -19,13 +19,13 @@ import (
 // a crash are only extra links and are removed at mount. On a shared
 // tier each host has its own (Tier.StateName): another host's links
 // belong to files its kernel still knows.
-const keptDir = ".tierfs-replaced"
+const KeptDir = ".tierfs-replaced"
 
 // prepareKept makes this daemon's directory of kept links on every tier
 // and empties it.
 func prepareKept(ts []*tiers.Tier) error {
 	for _, t := range ts {
-		dir := t.StateName(keptDir)
+		dir := t.StateName(KeptDir)
 		if err := t.Mkdir(dir, 0o700, nil); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("tier %q: create %s: %w", t.Name, dir, err)
 		}
@@ -40,14 +40,14 @@ func prepareKept(ts []*tiers.Tier) error {
 	return nil
 }
 
-// keepReplaced links the file at p on tier ti into keptDir when the
+// keepReplaced links the file at p on tier ti into KeptDir when the
 // kernel knows it as node old, so that old stays openable after a
 // rename replaces p.
 func (r *Root) keepReplaced(ti int, p string, old *node) {
 	if old == nil || old.IsDir() || int(old.tier.Load()) != ti {
 		return
 	}
-	kp := fmt.Sprintf("%s/%016x", r.tiers[ti].StateName(keptDir), rand.Uint64())
+	kp := fmt.Sprintf("%s/%016x", r.tiers[ti].StateName(KeptDir), rand.Uint64())
 	if err := r.tiers[ti].Link(p, kp); err != nil {
 		return // best effort: without it a racing open gets ESTALE
 	}

@@ -95,7 +95,7 @@ func TestPrepareKeptPerHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range []*tiers.Tier{a, b} {
-		if err := os.WriteFile(filepath.Join(base.Path, h.StateName(keptDir), "0123"), nil, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(base.Path, h.StateName(KeptDir), "0123"), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestPrepareKeptPerHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	for h, want := range map[string]bool{"a": false, "b": true} {
-		_, err := os.Stat(filepath.Join(base.Path, keptDir+"."+h, "0123"))
+		_, err := os.Stat(filepath.Join(base.Path, KeptDir+"."+h, "0123"))
 		if (err == nil) != want {
 			t.Errorf("after host a's recovery, host %s's kept link: %v, want it there: %v", h, err, want)
 		}

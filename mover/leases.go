@@ -22,6 +22,24 @@ type UserHolder interface {
 	UserOf(p string) string
 }
 
+// DeadHosts takes over what dead hosts of the cluster left (*fs.Root
+// implements it): their unfinished changes and kept links.
+type DeadHosts interface {
+	SettleDeadHosts(ctx context.Context) error
+}
+
+// settleDead lets p take over what dead hosts left before a pass scans:
+// a kept link it removes no longer holds its file back.
+func (m *Mover) settleDead(ctx context.Context, o Options) {
+	d, ok := m.cfg.Move.(DeadHosts)
+	if !ok || o.DryRun {
+		return
+	}
+	if err := d.SettleDeadHosts(ctx); err != nil {
+		m.cfg.Logger.Warn("mover: cannot take over all that dead hosts left; the next pass tries again", "err", err)
+	}
+}
+
 // leaseBatch holds the leases of the users whose files the pass moves,
 // one user's batch at a time: candidates come in scan order, so a
 // user's files are together, and a lease is given up once the pass

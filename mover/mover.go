@@ -247,6 +247,7 @@ func (m *Mover) RunOnce(ctx context.Context, o Options) (*Report, error) {
 // pass scans the tiers and moves what should move, then makes room on
 // the tiers below target_free.
 func (m *Mover) pass(ctx context.Context, o Options) *Report {
+	m.settleDead(ctx, o)
 	r := &Report{DryRun: o.DryRun, User: o.User, MaxBytes: o.MaxBytes, Started: m.cfg.Now(), Skipped: map[string]int64{}}
 	prog := &Progress{Phase: "scanning", Started: r.Started}
 	m.setProgress(prog)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -129,7 +130,7 @@ func (t *Tier) lockHost() (*os.File, error) {
 		return nil, fmt.Errorf("tier %q: open lock %s: %w", t.Name, path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flockBriefly(fd, f); err != nil {
 		holder := readHolder(f)
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
@@ -165,4 +166,59 @@ func readHolder(f *os.File) string {
 		return ""
 	}
 	return " (" + s + ")"
+}
+
+// hostLockWait bounds how long a mount waits for its host lock while
+// another host holds it to finish this host's intents (LockHostOf),
+// which takes as long as a replay of one user's intents.
+const hostLockWait = 10 * time.Second
+
+// settlingBy starts what LockHostOf writes in the lock it holds.
+const settlingBy = "settling by "
+
+// flockBriefly takes an exclusive flock on fd (of file f), retrying for
+// up to hostLockWait while another host settles this host's intents: a
+// daemon of this host holding it is refused at once.
+func flockBriefly(fd int, f *os.File) error {
+	deadline := time.Now().Add(hostLockWait)
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EWOULDBLOCK || time.Now().After(deadline) {
+			return err
+		}
+		if h := readHolder(f); h != "" && !strings.HasPrefix(h, " ("+settlingBy) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// LockHostOf takes host's exclusive lock ".tierfs-lock.HOST" on shared
+// tier t without waiting, so that another host may touch host's state
+// (its journal, its kept links) while host is dead: a daemon of host
+// holds that lock from before its mount replays until it exits, so
+// holding it excludes host's own remount. ErrLocked: host's daemon is
+// running (or mounting). unlock drops the lock.
+func (t *Tier) LockHostOf(host string) (unlock func(), err error) {
+	if !t.Shared() || host == "" || host == t.Host {
+		return nil, fmt.Errorf("tier %q: lock of host %q: not another host's on a shared tier", t.Name, host)
+	}
+	name := LockName + "." + host
+	fd, err := unix.Openat(t.root, name, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("tier %q: open lock %s: %w", t.Name, name, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("tier %q: host %q: %w", t.Name, host, ErrLocked)
+		}
+		return nil, fmt.Errorf("tier %q: lock %s: %w", t.Name, name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	self, _ := os.Hostname()
+	if err := f.Truncate(0); err == nil { // tells host's own mount to wait for it
+		f.WriteAt([]byte(settlingBy+"host "+t.Host+" (pid "+strconv.Itoa(os.Getpid())+" on host "+self+")\n"), 0)
+	}
+	return func() { f.Close() }, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,4 +101,48 @@ func TestLockShared(t *testing.T) {
 	if err := a2.Lock(); !errors.Is(err, ErrLocked) {
 		t.Errorf("host a while a daemon outside the cluster holds the tier: %v, want ErrLocked", err)
 	}
+}
+
+// Another host takes a host's lock to settle what that host left: not
+// while that host's daemon holds it, never its own host's. That host's
+// own daemon, mounting while the other host holds it to settle, waits
+// for it instead of being refused as a second daemon.
+func TestLockHostOf(t *testing.T) {
+	base := newTestTier(t, "slow")
+	open := func(host string) *Tier {
+		spec := base.Spec
+		spec.Host = host
+		tr, err := Open(spec, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	a, b, a2 := open("a"), open("b"), open("a")
+	defer b.Close()
+	defer a2.Close()
+	if err := a.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LockHostOf("a"); !errors.Is(err, ErrLocked) {
+		t.Errorf("host b takes a's lock while a's daemon runs: %v, want ErrLocked", err)
+	}
+	if _, err := b.LockHostOf("b"); err == nil {
+		t.Error("host b takes its own lock as another host's")
+	}
+	a.Close()
+	unlock, err := b.LockHostOf("a")
+	if err != nil {
+		t.Fatalf("host b takes dead a's lock: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(200 * time.Millisecond)
+		unlock()
+	}()
+	if err := a2.Lock(); err != nil {
+		t.Errorf("a's mount while b settles a's state: %v, want it to wait for b", err)
+	}
+	<-done
 }

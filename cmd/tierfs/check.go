@@ -281,6 +281,7 @@ func (c *checker) run(ctx context.Context) {
 		if t != nil {
 			all = append(all, ti)
 			c.leftovers(t)
+			c.keptLinks(t)
 		}
 	}
 	if c.repair {
@@ -697,6 +698,8 @@ func (c *checker) hostJournal(t *tiers.Tier, h tiers.HostState) {
 	own := t.Own(h)
 	note := "the next mount or tierfs check --repair finishes it"
 	switch {
+	case !own && t.Shared() && h.Host != "" && c.hostLiveness(h.Host) == hostDead:
+		note = "host " + h.Host + " is dead: the next host to take the lease of the user it changes finishes it (the mover of a live host does too); outside the users' directories host " + h.Host + "'s next mount or tierfs check --repair there does; the names it changes are left alone"
 	case !own && t.Shared() && h.Host != "":
 		note = "host " + h.Host + "'s next mount or tierfs check --repair on host " + h.Host + " finishes it; the names it changes are left alone"
 	case !own:

@@ -171,7 +171,7 @@ func (d *mountd) joinCluster(ctx context.Context, cfg *config.Config, ts []*tier
 	}
 	go leases.Run(ctx)
 	o.Cluster = &tfs.ClusterOptions{Leases: leases, UserDirs: cl.UserDirs, ReleaseAfter: cl.ReleaseAfter.Duration, Host: cl.Host,
-		Protocol: func() map[string]uint64 { return protocolCounts(leases.Stats()) }}
+		Protocol: func() map[string]uint64 { return protocolCounts(leases.Stats()) }, Dead: leases.Dead}
 	d.log.Info("joined the cluster", "host", cl.Host, "lease_tier", ts[cfg.LeaseTier()].Name,
 		"host_timeout", cl.HostTimeout.Duration, "release_after", cl.ReleaseAfter.Duration)
 	return leases, nil
