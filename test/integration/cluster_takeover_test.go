@@ -23,16 +23,6 @@ const aliceHome = "mail/ab/alice"
 // takeoverOpts: the mover runs on demand only.
 var takeoverOpts = clusterOpts{extra: "[mover]\ninterval = \"0s\"\n"}
 
-// killHost SIGKILLs f's daemon and detaches its dead mount.
-func killHost(t *testing.T, f *fixture) {
-	t.Helper()
-	f.d.kill()
-	f.d = nil
-	if out, err := exec.Command("umount", "-l", f.mnt).CombinedOutput(); err != nil {
-		t.Fatalf("umount -l the dead mount: %v %s", err, out)
-	}
-}
-
 // waitDied waits until f's daemon killed itself at its crash point
 // and detaches its dead mount.
 func waitDied(t *testing.T, f *fixture, point string) {
