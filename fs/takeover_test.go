@@ -119,3 +119,41 @@ func TestLocalIntent(t *testing.T) {
 		}
 	}
 }
+
+// An intent that touches two users (a directory renamed from alice's
+// tree into bob's) is finished only by a host holding both: taking
+// alice alone leaves it and its names; taking bob then, with alice
+// still held, finishes it.
+func TestSettleNeedsEveryUser(t *testing.T) {
+	tr := asHost(t, spillTier(t), "b")
+	for _, d := range []string{"mail/ab/alice/.X/cur", "mail/cd/bob"} {
+		if err := os.MkdirAll(filepath.Join(tr.Path, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := takeoverRoot(t, newFakeLeases(), tr)
+	left := &journal{t: tr, dir: r.journal.dir} // as a crashed run of this host left it
+	id, err := left.begin(intent{Op: opRenameDir, From: "mail/ab/alice/.X", To: "mail/cd/bob/.Y", Tiers: []string{"slow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := r.leases.get(userKey{"ab", "alice"}), r.leases.get(userKey{"cd", "bob"})
+	if e := alice.use(context.Background()); e != 0 {
+		t.Fatalf("request for alice: %v", e)
+	}
+	if ok, _ := r.journal.has(id); !ok {
+		t.Fatal("taking alice alone finished a change of bob's too")
+	}
+	if _, err := os.Stat(filepath.Join(tr.Path, "mail/ab/alice/.X")); err != nil {
+		t.Fatalf("taking alice alone touched the names: %v", err)
+	}
+	if e := bob.use(context.Background()); e != 0 {
+		t.Fatalf("request for bob: %v", e)
+	}
+	if ok, _ := r.journal.has(id); ok {
+		t.Error("taking bob with alice held left the change")
+	}
+	if _, err := os.Stat(filepath.Join(tr.Path, "mail/cd/bob/.Y/cur")); err != nil {
+		t.Errorf("the renamed directory: %v", err)
+	}
+}
