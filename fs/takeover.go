@@ -289,9 +289,10 @@ func (r *Root) holdIntentUsers(in intent) (release func(), err error) {
 
 // SettleDeadHosts takes over what dead hosts left, for the mover's
 // pass: the leases of the users their unfinished intents touch (taking
-// a lease finishes them, settleUser) and their kept links of replaced
-// files, which no open descriptor needs any more and which would keep
-// those files from being moved. Outside a cluster it does nothing.
+// a lease finishes them, settleUser), the same for this host's own
+// intents its mount left, and dead hosts' kept links of replaced files,
+// which no open descriptor needs any more and which would keep those
+// files from being moved. Outside a cluster it does nothing.
 func (r *Root) SettleDeadHosts(ctx context.Context) error {
 	s := r.leases
 	if s == nil || s.dead == nil || r.journal == nil {
@@ -306,7 +307,11 @@ func (r *Root) SettleDeadHosts(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// settleDeadIntents holds, briefly, the users of dead hosts' intents.
+// settleDeadIntents holds, briefly, the users of dead hosts' intents,
+// and of this host's own that its mount left (another host held the
+// user then): taking the lease finishes them. Without this, a user
+// whose requests go to another host would be refused there for as
+// long as this host's journal holds a change of the user.
 func (r *Root) settleDeadIntents(ctx context.Context) error {
 	t := r.journal.t
 	hs, err := t.HostStates(JournalDir)
@@ -315,17 +320,26 @@ func (r *Root) settleDeadIntents(ctx context.Context) error {
 	}
 	var errs []error
 	for _, h := range hs {
-		if t.Own(h) || h.Host == "" {
+		if h.Host == "" {
 			continue
 		}
-		ins, err := (&journal{t: t, dir: h.Name}).intents(false)
+		j := r.journal
+		if !t.Own(h) {
+			j = &journal{t: t, dir: h.Name}
+		}
+		ins, err := j.intents(false)
 		if err != nil || len(ins) == 0 {
 			continue
 		}
-		if dead, err := r.leases.isDead(h.Host); err != nil || !dead {
-			continue
+		if !t.Own(h) {
+			if dead, err := r.leases.isDead(h.Host); err != nil || !dead {
+				continue
+			}
 		}
-		for _, in := range ins {
+		for id, in := range ins {
+			if j.running(id) {
+				continue // this host's change in progress, under its lease
+			}
 			for _, k := range r.leases.intentUsers(in) {
 				if err := r.leases.get(k).hold(ctx, holdWait); err != nil {
 					errs = append(errs, fmt.Errorf("host %q's change of user %s/%s: %w", h.Host, k.hash, k.user, err))

@@ -157,3 +157,29 @@ func TestSettleNeedsEveryUser(t *testing.T) {
 		t.Errorf("the renamed directory: %v", err)
 	}
 }
+
+// A change this host's mount left (another host held the user then) is
+// finished by the mover's next pass, which takes the user's lease: the
+// user's requests on other hosts would be refused for as long as it
+// stays. Before, only dead hosts' changes were taken up there.
+func TestSettleOwnLeftoverByMover(t *testing.T) {
+	tr := asHost(t, spillTier(t), "b")
+	if err := os.MkdirAll(filepath.Join(tr.Path, "mail/ab/alice/.X/cur"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := takeoverRoot(t, newFakeLeases(), tr)
+	left := &journal{t: tr, dir: r.journal.dir} // as this host's mount left it
+	id, err := left.begin(intent{Op: opRenameDir, From: "mail/ab/alice/.X", To: "mail/ab/alice/.Y", Tiers: []string{"slow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SettleDeadHosts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.journal.has(id); ok || err != nil {
+		t.Errorf("the mover's settling left this host's own unfinished change (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(tr.Path, "mail/ab/alice/.Y/cur")); err != nil {
+		t.Errorf("the renamed directory: %v", err)
+	}
+}
