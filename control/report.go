@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tierfs/tierfs/fs"
+	"github.com/tierfs/tierfs/policy"
 )
 
 // StatusReport is the answer to GET /status: the filesystem's own
@@ -19,6 +20,9 @@ type StatusReport struct {
 	// Mover is the mover's own report, present once a mover runs; it is
 	// raw JSON so that this package does not depend on the mover.
 	Mover json.RawMessage `json:"mover,omitempty"`
+	// Rebalance lists this host's old tier lists whose rebalance has
+	// not finished.
+	Rebalance []policy.PendingRebalance `json:"rebalance,omitempty"`
 }
 
 // ReloadResult is the answer to a successful POST /reload.

@@ -238,6 +238,9 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, e
 	}
 	t := n.r.tiers[ti]
+	if n.r.staleBegin(from, p, bit(ti)) {
+		defer n.r.staleEnd()
+	}
 	err := t.Link(from, p)
 	n.forget(name) // even on failure: see makeChild
 	if err != nil {

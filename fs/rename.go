@@ -82,6 +82,13 @@ func (n *node) rename(name, from string, np *node, newName, to string, flags uin
 		return syscall.EEXIST, false
 	}
 	defer np.forget(newName)
+	mask := ^uint64(0) // a directory: its copies may be on any tier
+	if !isDir {
+		mask = bit(ti)
+	}
+	if n.r.staleBegin(from, to, mask) {
+		defer n.r.staleEnd()
+	}
 	if isDir {
 		if len(target) > 0 {
 			np.keepRemovedDir(newName, to)

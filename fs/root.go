@@ -67,6 +67,7 @@ type Root struct {
 	pauseD  time.Duration
 	journal *journal
 	root    *node
+	stale   staleOps // renames and links of files a rebalance has not moved
 
 	cache    *lookupCache
 	nodes    *liveNodes

@@ -6,20 +6,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dirCand is a directory that only tiers no rule names hold: a pass
-// copies it to its rule's tier, so that retiring those tiers does not
-// take it away (the mover moves files; an empty directory has none to
-// bring it along).
+// dirCand is a directory that only tiers no rule names hold, or only
+// old members of its bucket under a pending rebalance: a pass copies it
+// to its rule's tier, so that retiring those tiers, or an outage of the
+// old member once the rebalance is finished, does not take it away (the
+// mover moves files; an empty directory has none to bring it along).
 type dirCand struct {
 	path     string
 	src, dst int
 	skip     string
+	stale    bool // it is on an old member of a pending rebalance
 }
 
-// considerDir notes directory p of tier ti when ti is named by no rule
-// and no tier a rule names holds p.
+// considerDir notes directory p of tier ti when ti is named by no rule,
+// or is an old member of p's bucket under a pending rebalance, and no
+// other tier a rule names for p holds p.
 func (s *scan) considerDir(ti int, p string) {
-	if !s.pol.unnamed(ti) || s.tiers[ti].EmptyLostFound(p) {
+	stale := s.pol.Placement.Stale(p)
+	if !s.pol.unnamed(ti) && stale&(1<<ti) == 0 || s.tiers[ti].EmptyLostFound(p) {
 		return
 	}
 	ri, caps := s.pol.Placement.Match(p)
@@ -28,7 +32,7 @@ func (s *scan) considerDir(ti int, p string) {
 	}
 	var st unix.Stat_t
 	for tj, t := range s.tiers {
-		if tj == ti || s.pol.unnamed(tj) {
+		if tj == ti || s.pol.unnamed(tj) || stale&(1<<tj) != 0 {
 			continue
 		}
 		if !t.Up() {
@@ -38,9 +42,12 @@ func (s *scan) considerDir(ti int, p string) {
 			return // a directory or not, that tier's entry is what shows
 		}
 	}
-	c := dirCand{path: p, src: ti, dst: s.pol.Placement.Rule(ri).Home(caps)}
+	c := dirCand{path: p, src: ti, dst: s.pol.Placement.Rule(ri).Home(caps), stale: stale&(1<<ti) != 0}
 	if s.targets != nil && !slices.Contains(s.targets, c.dst) {
 		c.skip = SkipNotTarget
+	}
+	if c.stale {
+		s.stale++
 	}
 	s.dirs = append(s.dirs, c)
 }
@@ -67,6 +74,7 @@ func (m *Mover) copyDirs(dirs []dirCand, o Options, r *Report) {
 				m.cfg.Logger.Warn("mover: directory copy failed", "path", c.path, "from", m.cfg.Tiers[c.src].Name, "to", m.cfg.Tiers[c.dst].Name, "err", err)
 				continue
 			}
+			r.Rebalance.settled(c.stale)
 		}
 		r.Dirs++
 	}

@@ -79,6 +79,8 @@ type Mover struct {
 	// missed are the spilled files' records, by tier, that the last
 	// complete scan did not find; owned by the running pass (sem).
 	missed []map[uint64]uint64
+	// rebalanced clears finished old lists (SetRebalanced); nil: none.
+	rebalanced func(keys []string) error
 }
 
 // New returns a mover; call Run to start its schedule.
@@ -258,8 +260,12 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	s.spills = newSpillScan(m.cfg.Move.Spilled())
 	s.room, s.roomTo, r.Notes = roomPlan(pol, m.cfg.Tiers, sp)
 	m.logNotes(r.Notes)
+	staleBefore, _ := m.staleChanges()
 	s.run(ctx)
 	r.Scanned = s.scanned
+	if n := len(pol.Placement.Pending()); n > 0 {
+		r.Rebalance = &RebalanceReport{Pending: n, Left: s.stale}
+	}
 	for _, err := range s.errs {
 		r.fail("", err)
 	}
@@ -274,14 +280,15 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	}
 	m.mu.Unlock()
 	m.copyDirs(s.dirs, o, r)
-	m.moveAll(ctx, cands, o, r, prog, sp, &s.spills)
+	m.moveAll(ctx, pol, cands, o, r, prog, sp, &s.spills)
 	if !o.DryRun {
 		m.missed = s.spills.finish(ctx, m.cfg.Move, o.User, m.missed, r)
 	}
-	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	if ctx.Err() != nil && r.Stopped == "" {
 		r.Stopped = "canceled"
 	}
+	m.settleRebalance(pol, o, r, staleBefore)
+	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)
 	r.Finished = m.cfg.Now()
 	m.finish(r)
 	return r
@@ -290,7 +297,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 // moveAll moves the candidates in order, paced by the limits: the
 // scan's in scan order, then those making room, oldest first, while
 // their tier is below target_free.
-func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure, spills *spillScan) {
+func (m *Mover) moveAll(ctx context.Context, pol *Policy, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure, spills *spillScan) {
 	pace := &pacer{m: m}
 	lb := newLeaseBatch(m.cfg.Move)
 	defer lb.note(r)
@@ -330,6 +337,7 @@ func (m *Mover) moveAll(ctx context.Context, cands []candidate, o Options, r *Re
 			n, err := m.moveOne(ctx, c)
 			if m.record(c, n, err, r, sp) {
 				m.noteReturned(c, n, r, spills)
+				r.moveStale(pol, c)
 			}
 		}
 		m.advance(prog, c.size)

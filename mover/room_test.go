@@ -100,7 +100,7 @@ func roomPass(t *testing.T, m *Mover, o Options, p *pressure) *Report {
 	s.roomTo = map[[2]int]bool{{0, 1}: true}
 	s.run(context.Background())
 	r := &Report{Skipped: map[string]int64{}, DryRun: o.DryRun}
-	m.moveAll(context.Background(), append(s.cands, s.roomCands()...), o, r, &Progress{}, p, nil)
+	m.moveAll(context.Background(), s.pol, append(s.cands, s.roomCands()...), o, r, &Progress{}, p, nil)
 	return r
 }
 
@@ -163,7 +163,7 @@ func TestPassNoSpace(t *testing.T) {
 		s := newScan(m.pol.Load(), ts, time.Now(), "")
 		s.run(context.Background())
 		r := &Report{Skipped: map[string]int64{}}
-		m.moveAll(context.Background(), s.cands, Options{}, r, &Progress{}, projected(ts, c.fast, c.slow), nil)
+		m.moveAll(context.Background(), s.pol, s.cands, Options{}, r, &Progress{}, projected(ts, c.fast, c.slow), nil)
 		if r.Files != c.files || r.Skipped[SkipNoSpace] != c.noSpace || r.Skipped[SkipHomeBelowTarget] != c.home {
 			t.Errorf("fast %v free, slow %v: %+v", c.fast, c.slow, r)
 		}

@@ -50,6 +50,7 @@ type scan struct {
 	room     map[int]*roomHeap      // tiers below target_free: their oldest files to demote early
 	roomTo   map[[2]int]bool        // (tier, demote tier) pairs that make room
 	scanned  int64
+	stale    int64 // names found on an old member of a pending rebalance
 	errs     []error
 	spills   spillScan
 }
@@ -151,6 +152,9 @@ func (s *scan) walk(ctx context.Context, ti int, dir string) {
 		}
 		if s.quiet {
 			st = s.noteActivity(ti, p, st)
+		}
+		if typ != unix.DT_DIR && s.pol.Placement.Stale(p)&(1<<ti) != 0 {
+			s.stale++ // whatever it is: the mover moves regular files only
 		}
 		switch typ {
 		case unix.DT_DIR:

@@ -59,6 +59,8 @@ type Placement struct {
 	members []uint64 // by rule: the tiers its lists name
 	listed  uint64   // the tiers any rule's list names
 	orders  [][]int  // orders[t]: t first, then the other tiers in config order
+	// pending are the old lists of an unfinished rebalance (PassBy).
+	pending []OldLists
 }
 
 // NewPlacement checks rules against ntiers tiers and precomputes the lookup
@@ -126,7 +128,7 @@ func (p *Placement) Tier(path string) int {
 func (p *Placement) Rule(i int) *Rule { return &p.rules[i] }
 
 // Foreign returns the mask of the tiers that hold nothing at or below
-// path by the rules, unless a rebalance has not finished: members of a
+// path by the rules (PassBy adds what an unfinished rebalance left): members of a
 // list for other buckets than path's (path may be a bucket's directory,
 // such as "mail/5a" for "mail/{hash}/{user}/**"), named by no rule that
 // may place path or a path below it otherwise. Lookups skip them while
@@ -136,7 +138,14 @@ func (p *Placement) Foreign(path string) uint64 {
 	if p.listed == 0 {
 		return 0
 	}
-	var foreign, keep uint64
+	keep, members := p.holders(path)
+	return members &^ keep
+}
+
+// holders returns the tiers the rules may place path or a path below it
+// on (keep), and the members of the lists of the rules that spread path
+// by its bucket (members). It does not allocate.
+func (p *Placement) holders(path string) (keep, members uint64) {
 	for i := range p.rules {
 		r := &p.rules[i]
 		hash, below := r.Glob.bucketPrefix(path)
@@ -147,10 +156,10 @@ func (p *Placement) Foreign(path string) uint64 {
 		default:
 			c := Captures{Hash: hash}
 			keep |= bitOf(r.Home(c)) | bitOf(r.Demote(c))
-			foreign |= p.members[i]
+			members |= p.members[i]
 		}
 	}
-	return foreign &^ keep
+	return keep, members
 }
 
 func bitOf(ti int) uint64 {

@@ -26,7 +26,12 @@ func (t *Tier) ReadFile(rel string, max int64) ([]byte, error) {
 // and beneath the root descriptor: written to a temporary, fsynced,
 // renamed into place and the root fsynced, so a crash leaves the old
 // content or the new.
-func (t *Tier) ReplaceFile(name string, data []byte) error {
+func (t *Tier) ReplaceFile(name string, data []byte) error { return t.replaceFile(name, data, nil) }
+
+// replaceFile is ReplaceFile, calling renaming (if set) once the
+// temporary is durable and before it is renamed into place (a test's
+// crash point).
+func (t *Tier) replaceFile(name string, data []byte, renaming func()) error {
 	tmp := name + ".tmp"
 	t.Unlink(tmp) // a crash's leftover
 	fd, err := t.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
@@ -40,6 +45,9 @@ func (t *Tier) ReplaceFile(name string, data []byte) error {
 	if err := errors.Join(werr, serr); err != nil {
 		t.Unlink(tmp)
 		return err
+	}
+	if renaming != nil {
+		renaming()
 	}
 	if err := t.Rename(tmp, name, 0); err != nil {
 		t.Unlink(tmp)

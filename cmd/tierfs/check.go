@@ -55,7 +55,8 @@ func parseCheckArgs(args []string) (*checkArgs, error) {
 // rename or a rule change left behind: names on two tiers, temporaries of
 // interrupted moves, misplaced files, copies set aside by a conflict,
 // unfinished journal intents, and Dovecot files on tmpfs that must
-// survive a reboot. Without --repair it changes nothing and may run on a
+// survive a reboot. Without --repair it changes nothing but a finished
+// rebalance's record (cleared on unmounted tiers only) and may run on a
 // mounted filesystem; --repair needs it unmounted, since it would race
 // the daemon's own moves, and first finishes the journal's intents as a
 // mount would. It fails while problems remain.
@@ -255,6 +256,9 @@ type checker struct {
 	pol  *mover.Policy
 	left map[int]*retireLeft // what those still hold (tallyUnnamed)
 
+	rb         *checkRebalance // this host's pending rebalance
+	unreadable bool            // the walk could not read a directory
+
 	problems, repaired int
 }
 
@@ -291,9 +295,14 @@ func (c *checker) run(ctx context.Context) {
 		c.listRecovered(c.tiers[ti], tiers.RecoveredDir)
 		c.journal(c.tiers[ti])
 	}
+	c.openRebalance()
 	c.walk(ctx, "", all)
 	c.retireSummary()
 	c.checkRetiredTiers()
+	if ctx.Err() != nil {
+		c.unreadable = true
+	}
+	c.settleRebalance()
 }
 
 // finishIntents settles the journal's intents with the mount's own code
@@ -366,6 +375,7 @@ func (c *checker) walk(ctx context.Context, dir string, holders []int) {
 		ents, err := c.tiers[ti].ReadDir(dir)
 		if err != nil {
 			c.report("unreadable", fmt.Sprintf("%s:%s: %v", c.tiers[ti].Name, dir, err), false, "")
+			c.unreadable = true
 			continue
 		}
 		for _, e := range ents {
@@ -407,6 +417,7 @@ func (c *checker) checkName(p string, dirs, files []int) {
 		defer func() { c.repair = true }()
 	}
 	c.tallyUnnamed(p, dirs, files)
+	c.noteRebalance(p, dirs, files)
 	switch {
 	case len(files) > 0 && len(dirs) > 0:
 		c.conflict(p, dirs, files)

@@ -49,5 +49,6 @@ func (d *mountd) statusReport() control.StatusReport {
 		Uptime:     time.Since(d.started).Seconds(),
 		Status:     d.root.Status(),
 		Mover:      d.mover.StatsJSON(),
+		Rebalance:  d.rebalance.pending(),
 	}
 }

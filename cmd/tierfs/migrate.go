@@ -130,7 +130,7 @@ func printReport(w io.Writer, r *mover.Report) {
 	}
 	fmt.Fprintf(w, "\nscanned %d files in %v\n", r.Scanned, r.Finished.Sub(r.Started).Round(time.Millisecond))
 	if r.Dirs > 0 {
-		fmt.Fprintf(w, "%s %d directories off tiers no rule names\n", map[bool]string{false: "copied", true: "would copy"}[r.DryRun], r.Dirs)
+		fmt.Fprintf(w, "%s %d directories off tiers no rule names or old members of their bucket\n", map[bool]string{false: "copied", true: "would copy"}[r.DryRun], r.Dirs)
 	}
 	printRoom(w, r)
 	var skipped int64
@@ -157,6 +157,22 @@ func printReport(w io.Writer, r *mover.Report) {
 	}
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "stopped early: %s\n", r.Stopped)
+	}
+	printRebalance(w, r.Rebalance)
+}
+
+// printRebalance writes what a pass found of a pending rebalance.
+func printRebalance(w io.Writer, rb *mover.RebalanceReport) {
+	switch {
+	case rb == nil:
+	case rb.Finished:
+		fmt.Fprintf(w, "rebalance: finished (%d old lists cleared)\n", rb.Pending)
+	case rb.Left > 0:
+		fmt.Fprintf(w, "rebalance: pending; %d names still on old members\n", rb.Left)
+	case rb.Why != "":
+		fmt.Fprintf(w, "rebalance: pending; none left on old members, but %s\n", rb.Why)
+	default:
+		fmt.Fprintln(w, "rebalance: pending; none left on old members (a dry run clears nothing)")
 	}
 }
 

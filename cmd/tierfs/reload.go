@@ -30,6 +30,9 @@ func (d *mountd) reload() (*control.ReloadResult, error) {
 	if err == nil {
 		err = sameTiers(old, cfg)
 	}
+	if err == nil {
+		err = d.reloadRebalance(cfg)
+	}
 	var pol *mover.Policy
 	if err == nil {
 		pol, err = mover.PolicyFrom(cfg)

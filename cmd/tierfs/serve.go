@@ -43,6 +43,9 @@ type mountd struct {
 	tiers    []*tiers.Tier    // open while serving; reload sets their reserves
 	metrics  *metrics.Metrics // nil when [metrics] is off
 	mover    *mover.Mover
+	// rebalance is this host's record of tier lists and unfinished
+	// rebalances; its pending old lists are in the rules in force.
+	rebalance *rebalanceRecord
 }
 
 // run opens the tiers, mounts, and serves until ctx ends (SIGTERM,
@@ -74,6 +77,9 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		return fmt.Errorf("%s: %w", cfg.Source, err)
 	}
 	if err := recordMembers(ts); err != nil {
+		return err
+	}
+	if err := d.openRebalance(cfg, ts); err != nil {
 		return err
 	}
 	d.tiers = ts
@@ -115,6 +121,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	if d.mover, err = mover.FromConfig(cfg, ts, d.root, moved, d.log); err != nil {
 		return err
 	}
+	d.mover.SetRebalanced(d.rebalanced)
 	if d.metrics != nil {
 		network, address := cfg.Metrics.Network()
 		ep, err := metrics.Start(network, address, d.metrics.Handler())

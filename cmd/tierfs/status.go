@@ -143,6 +143,9 @@ func printStatus(w io.Writer, r *control.StatusReport) {
 	if c := r.Cluster; c != nil {
 		fmt.Fprintf(w, "  cluster: %s\n", clusterSummary(c))
 	}
+	for _, p := range r.Rebalance {
+		fmt.Fprintf(w, "  rebalance pending: %s\n", pendingLine(p))
+	}
 	fmt.Fprintf(w, "  directories: %s\n", dirSummary(r.Tiers))
 	fmt.Fprintf(w, "  nodes: %s\n", nodeSummary(r.Nodes))
 	fmt.Fprintf(w, "  requests: %s\n", requestSummary(r.Requests))

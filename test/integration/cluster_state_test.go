@@ -276,7 +276,8 @@ func checkOtherHostState(t *testing.T, a *fixture) {
 }
 
 // checkMembersPerHost checks that each host wrote its own members file
-// on each shared tier and no host the unsuffixed one.
+// and rebalance record on each shared tier and no host the unsuffixed
+// ones.
 func checkMembersPerHost(t *testing.T, shared map[string]string) {
 	t.Helper()
 	for _, root := range shared {
@@ -288,6 +289,14 @@ func checkMembersPerHost(t *testing.T, shared map[string]string) {
 		}
 		if fileExists(filepath.Join(root, ".tierfs-members")) {
 			t.Errorf("%s: an unsuffixed members file was written on a shared tier", root)
+		}
+		for _, host := range []string{"a", "b"} {
+			if !fileExists(filepath.Join(root, ".tierfs-rebalance."+host)) {
+				t.Errorf("%s: host %s wrote no rebalance record of its own", root, host)
+			}
+		}
+		if fileExists(filepath.Join(root, ".tierfs-rebalance")) {
+			t.Errorf("%s: an unsuffixed rebalance record was written on a shared tier", root)
 		}
 	}
 }
