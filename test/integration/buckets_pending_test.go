@@ -346,3 +346,77 @@ func TestBucketsRebalanceRecordCrash(t *testing.T) {
 		})
 	}
 }
+
+// rbConfigure writes a config with all four exports as tiers and the
+// first n in the mail rule's list, and runs tierfs init.
+func rbConfigure(t *testing.T, f *fixture, n int) {
+	t.Helper()
+	var b strings.Builder
+	var members []string
+	for _, name := range f.order {
+		kind := map[string]string{"tmp": "tmpfs", "fast": "local"}[name]
+		if kind == "" {
+			kind = "nfs"
+			if len(members) < n {
+				members = append(members, `"`+name+`"`)
+			}
+		}
+		b.WriteString("[[tier]]\nname = \"" + name + "\"\npath = \"" + f.tiers[name] + "\"\nkind = \"" + kind + "\"\n\n")
+	}
+	b.WriteString(`[[rule]]
+match = "mail/{hash}/{user}/**"
+tier = "fast"
+demote_after = "30d"
+demote_to = [` + strings.Join(members, ", ") + `]
+
+[[rule]]
+match = "**"
+tier = "fast"
+
+[mover]
+interval = "0s"
+
+[kernel]
+entry_timeout = "0s"
+attr_timeout = "0s"
+negative_timeout = "0s"
+`)
+	f.writeConfig(t, b.String())
+	runOK(t, f, "init", "--config", f.cfgPath, "--state-dir", f.stateDir)
+}
+
+// TestBucketsRebalancePendingReload: a tier already in the config joins
+// the list with tierfs reload; the reload records the old list as
+// pending at once, and the old member's outage answers EIO.
+func TestBucketsRebalancePendingReload(t *testing.T) {
+	cfg := fsConfig{Tiers: []tierSpec{{Name: "tmp", Kind: "tmpfs"}, {Name: "fast", Kind: "local"}}}
+	for _, n := range []string{"nfs1", "nfs2", "nfs3", "nfs4"} {
+		cfg.Tiers = append(cfg.Tiers, tierSpec{Name: n, Kind: "nfs"})
+	}
+	f := prepareFixture(t, &cfg)
+	rbConfigure(t, f, 3)
+	f.mount(t)
+	users := []spreadUser{spreadUsers[0], spreadUsers[5]}
+	content := deliverSpread(t, f, users)
+	if r := mvMigrate(t, f); r.Files != 2 {
+		t.Fatalf("first pass: %+v", r)
+	}
+	rbRequirePending(t, f, false)
+	rbConfigure(t, f, 4)
+	runOK(t, f, "reload", f.mnt)
+	rbRequirePending(t, f, true)
+	for tier, r := range rbRecords(t, f) {
+		if !rbRecordIs(r, 4, true) {
+			t.Errorf("record on %s after the reload: %+v, want four members and three pending", tier, r)
+		}
+	}
+	rbTierDown(t, f, "nfs3", 1)
+	rbRequireEIO(t, f, users[1], "nfs3 down after the reload")
+	spreadUsable(t, f, users[0], content)
+	rbTierBack(f, "nfs3")
+	rbWaitLogCount(t, f, `msg="tier is back" tier=nfs3`, 1)
+	if r := rbMigrate(t, f); r.Files != 1 || r.Rebalance == nil || !r.Rebalance.Finished {
+		t.Fatalf("pass after the reload: %+v, rebalance %+v", r, r.Rebalance)
+	}
+	rbRequirePending(t, f, false)
+}
