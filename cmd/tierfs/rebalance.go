@@ -147,6 +147,7 @@ func (b *rebalanceRecord) finish(keys []string) error {
 	return b.write(b.rec.WithoutPending(keys), stepClear)
 }
 
+// equalRecords compares records as they are written.
 func equalRecords(a, b policy.RebalanceRecord) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
