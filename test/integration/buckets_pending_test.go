@@ -347,44 +347,6 @@ func TestBucketsRebalanceRecordCrash(t *testing.T) {
 	}
 }
 
-// rbConfigure writes a config with all four exports as tiers and the
-// first n in the mail rule's list, and runs tierfs init.
-func rbConfigure(t *testing.T, f *fixture, n int) {
-	t.Helper()
-	var b strings.Builder
-	var members []string
-	for _, name := range f.order {
-		kind := map[string]string{"tmp": "tmpfs", "fast": "local"}[name]
-		if kind == "" {
-			kind = "nfs"
-			if len(members) < n {
-				members = append(members, `"`+name+`"`)
-			}
-		}
-		b.WriteString("[[tier]]\nname = \"" + name + "\"\npath = \"" + f.tiers[name] + "\"\nkind = \"" + kind + "\"\n\n")
-	}
-	b.WriteString(`[[rule]]
-match = "mail/{hash}/{user}/**"
-tier = "fast"
-demote_after = "30d"
-demote_to = [` + strings.Join(members, ", ") + `]
-
-[[rule]]
-match = "**"
-tier = "fast"
-
-[mover]
-interval = "0s"
-
-[kernel]
-entry_timeout = "0s"
-attr_timeout = "0s"
-negative_timeout = "0s"
-`)
-	f.writeConfig(t, b.String())
-	runOK(t, f, "init", "--config", f.cfgPath, "--state-dir", f.stateDir)
-}
-
 // TestBucketsRebalancePendingReload: a tier already in the config joins
 // the list with tierfs reload; the reload records the old list as
 // pending at once, and the old member's outage answers EIO.
@@ -394,7 +356,7 @@ func TestBucketsRebalancePendingReload(t *testing.T) {
 		cfg.Tiers = append(cfg.Tiers, tierSpec{Name: n, Kind: "nfs"})
 	}
 	f := prepareFixture(t, &cfg)
-	rbConfigure(t, f, 3)
+	spreadConfig(t, f, f.order, 3) // all four exports as tiers
 	f.mount(t)
 	users := []spreadUser{spreadUsers[0], spreadUsers[5]}
 	content := deliverSpread(t, f, users)
@@ -402,7 +364,7 @@ func TestBucketsRebalancePendingReload(t *testing.T) {
 		t.Fatalf("first pass: %+v", r)
 	}
 	rbRequirePending(t, f, false)
-	rbConfigure(t, f, 4)
+	spreadConfig(t, f, f.order, 4)
 	runOK(t, f, "reload", f.mnt)
 	rbRequirePending(t, f, true)
 	for tier, r := range rbRecords(t, f) {

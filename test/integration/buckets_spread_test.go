@@ -47,14 +47,21 @@ func spreadFixture(t *testing.T, backing string, n int) *fixture {
 // spreadConfigure writes the config with the first n members and runs
 // tierfs init, as an operator adding an export does. The kernel caches
 // nothing, so that every access reaches tierfs.
-func spreadConfigure(t *testing.T, f *fixture, n int) {
+func spreadConfigure(t *testing.T, f *fixture, n int) { spreadConfig(t, f, f.order[:2+n], n) }
+
+// spreadConfig writes the config with the tiers names and the first n
+// exports among them in the mail rule's list, and runs tierfs init.
+func spreadConfig(t *testing.T, f *fixture, names []string, n int) {
 	t.Helper()
 	var b strings.Builder
 	var members []string
-	for _, name := range f.order[:2+n] {
+	for _, name := range names {
 		kind := map[string]string{"tmp": "tmpfs", "fast": "local"}[name]
 		if kind == "" {
-			kind, members = "nfs", append(members, strconv.Quote(name))
+			kind = "nfs"
+			if len(members) < n {
+				members = append(members, strconv.Quote(name))
+			}
 		}
 		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %q\nkind = %q\n\n", name, f.tiers[name], kind)
 	}
