@@ -68,6 +68,10 @@ type leaseSet struct {
 
 	mu    sync.Mutex
 	users map[userKey]*userLease
+	// held are the users acquired since the worker last found them
+	// free: the worker, status and shutdown look at these, not at every
+	// user this host ever served.
+	held map[userKey]*userLease
 
 	counts leaseCounts
 	seq    atomic.Uint64 // tells apart the names of set-aside directories (hostchange.go)
@@ -107,7 +111,7 @@ type userLease struct {
 func newLeaseSet(r *Root, o *ClusterOptions) *leaseSet {
 	after := max(o.ReleaseAfter, 0)
 	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, proto: o.Protocol, dead: o.Dead, after: after,
-		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}}
+		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}, held: map[userKey]*userLease{}}
 }
 
 // now is the monotonic clock in nanoseconds since base, never 0.
@@ -154,15 +158,31 @@ func (s *leaseSet) get(k userKey) *userLease {
 	return u
 }
 
-// all returns every user's lease seen.
-func (s *leaseSet) all() []*userLease {
+// heldUsers returns the users acquired since the worker last found them
+// free.
+func (s *leaseSet) heldUsers() []*userLease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	us := make([]*userLease, 0, len(s.users))
-	for _, u := range s.users {
+	us := make([]*userLease, 0, len(s.held))
+	for _, u := range s.held {
 		us = append(us, u)
 	}
 	return us
+}
+
+// track adds u, just acquired, to the held users. Called with u.mu held.
+func (s *leaseSet) track(u *userLease) {
+	s.mu.Lock()
+	s.held[u.key] = u
+	s.mu.Unlock()
+}
+
+// untrack drops u, found free, from the held users. Called with u.mu
+// held, so that an acquisition cannot slip in between.
+func (s *leaseSet) untrack(u *userLease) {
+	s.mu.Lock()
+	delete(s.held, u.key)
+	s.mu.Unlock()
 }
 
 // addDir records that a node was made for the user's directory dir, so
@@ -259,6 +279,7 @@ func (u *userLease) acquire(ctx context.Context) error {
 	u.undropped = ""
 	s.r.unmarkAcquiring(u.key)
 	u.state, u.epoch0 = leaseHeld, epoch
+	s.track(u)
 	if err := s.r.settleUser(u); err != nil {
 		u.release(ctx) // nothing served half-done; the next request tries again
 		return fmt.Errorf("%w: %w", errSettle, err)
@@ -400,7 +421,7 @@ func (s *leaseSet) stats() *LeaseStats {
 	if s.proto != nil {
 		st.Protocol = s.proto()
 	}
-	for _, u := range s.all() {
+	for _, u := range s.heldUsers() {
 		if u.fresh.Load() != 0 {
 			st.Held++
 		}

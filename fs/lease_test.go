@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -318,5 +319,62 @@ func BenchmarkLeaseCheckNoCluster(b *testing.B) {
 		if n.leasedChild(ctx, "x") != 0 {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// BenchmarkLeaseSweep is the lease worker's sweep (once a second) on a
+// host that has served 100,000 users since it mounted and holds 10.
+func BenchmarkLeaseSweep(b *testing.B) {
+	r := leaseRoot(b, newFakeLeases(), time.Hour)
+	s := r.leases
+	ctx := context.Background()
+	for i := range 100000 {
+		u := s.get(userKey{"ab", fmt.Sprintf("user%d", i)})
+		if i%10000 == 0 {
+			if e := u.use(ctx); e != 0 {
+				b.Fatal(e)
+			}
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.sweep(ctx)
+	}
+}
+
+// The worker looks only at leases acquired since it last found them
+// free: once released, a user leaves that set, and taking the lease
+// again puts it back (BenchmarkLeaseSweep: 2.2–3.1 ms a sweep over
+// 100,000 users seen before, under 1 µs after).
+func TestLeaseSweepForgetsFree(t *testing.T) {
+	f := newFakeLeases()
+	r := leaseRoot(t, f, time.Millisecond)
+	s := r.leases
+	ctx := context.Background()
+	u := s.get(userKey{"ab", "alice"})
+	s.get(userKey{"cd", "bob"}) // seen, never held
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	if n := len(s.heldUsers()); n != 1 {
+		t.Fatalf("held users after one acquisition: %d, want 1", n)
+	}
+	time.Sleep(5 * time.Millisecond)
+	s.sweep(ctx) // releases alice
+	s.sweep(ctx) // finds her free
+	if _, rel := f.counts(); rel != 1 {
+		t.Fatalf("releases: %d, want 1", rel)
+	}
+	if n := len(s.heldUsers()); n != 0 {
+		t.Fatalf("held users after the release: %d, want 0", n)
+	}
+	if e := u.use(ctx); e != 0 {
+		t.Fatal(e)
+	}
+	if got := s.heldUsers(); len(got) != 1 || got[0] != u {
+		t.Fatalf("held users after taking alice again: %v", got)
+	}
+	if st := s.stats(); st.Held != 1 {
+		t.Errorf("status: %d held, want 1", st.Held)
 	}
 }

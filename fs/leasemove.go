@@ -93,7 +93,7 @@ func (r *Root) ReleaseLeases(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	for _, u := range s.all() {
+	for _, u := range s.heldUsers() {
 		u.mu.Lock()
 		if u.state != leaseFree {
 			u.release(ctx)

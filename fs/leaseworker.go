@@ -30,17 +30,31 @@ func (s *leaseSet) run(ctx context.Context) {
 	}
 }
 
-// sweep looks at every user's lease once.
+// sweep looks once at each lease acquired since the last sweep that
+// found it free.
 func (s *leaseSet) sweep(ctx context.Context) {
 	lapsed, epoch := s.now() >= s.stamp(s.l.Valid()), s.l.Epoch()
-	for _, u := range s.all() {
+	for _, u := range s.heldUsers() {
 		if u.fresh.Load() == 0 {
-			continue // not held (the sweep itself is what releases)
+			s.forgetFree(u) // not held (the sweep itself is what releases)
+			continue
 		}
 		if !s.dropLost(u, lapsed, epoch) && u.idle() {
 			s.releaseIdle(ctx, u)
 		}
 	}
+}
+
+// forgetFree drops u from the held users if it is free; one being
+// acquired or released now is looked at again by the next sweep.
+func (s *leaseSet) forgetFree(u *userLease) {
+	if !u.mu.TryLock() {
+		return
+	}
+	if u.state == leaseFree {
+		s.untrack(u)
+	}
+	u.mu.Unlock()
 }
 
 // idle reports whether u is held with nothing open beneath it and no
