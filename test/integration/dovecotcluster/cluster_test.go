@@ -50,9 +50,9 @@ func runTwoHosts(t *testing.T, format string) {
 	sel, msgs := fetchAll(t, c)
 	uidValidity := sel.UIDValidity
 	requireBodies(t, "b after a delivered", msgs, bodies)
-	store(t, c, imap.UIDSetNum(msgs[0].UID), imap.FlagSeen)
-	store(t, c, imap.UIDSetNum(msgs[1].UID), imap.FlagFlagged)
-	store(t, c, imap.UIDSetNum(msgs[2].UID), imap.FlagDeleted)
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(msgs[0].UID), imap.FlagSeen)
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(msgs[1].UID), imap.FlagFlagged)
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(msgs[2].UID), imap.FlagDeleted)
 	if err := c.Expunge().Close(); err != nil {
 		t.Fatalf("EXPUNGE on b: %v", err)
 	}
@@ -239,13 +239,6 @@ func requireFlags(t *testing.T, stage string, msgs []fetched, want map[int]imap.
 		if w, ok := want[i]; ok && (len(got) != 1 || got[0] != string(w)) || !ok && len(got) != 0 {
 			t.Errorf("%s: message %d (UID %d) has flags %v, want %v", stage, i, m.UID, got, want[i])
 		}
-	}
-}
-
-func store(t *testing.T, c *imapclient.Client, set imap.NumSet, flags ...imap.Flag) {
-	t.Helper()
-	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close(); err != nil {
-		t.Fatalf("STORE %v: %v", flags, err)
 	}
 }
 

@@ -233,9 +233,9 @@ func fillOldInstall(t *testing.T, settings string) map[string]map[string]mailbox
 	if _, err := c.Move(imap.UIDSetNum(1, 2), "Archive").Wait(); err != nil {
 		t.Fatalf("MOVE: %v", err)
 	}
-	storeFlags(t, c, imap.UIDSetNum(3), imap.FlagSeen)
-	storeFlags(t, c, imap.UIDSetNum(4), imap.FlagFlagged, "$Work")
-	storeFlags(t, c, imap.UIDSetNum(5), imap.FlagDeleted)
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(3), imap.FlagSeen)
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(4), imap.FlagFlagged, "$Work")
+	dovecottest.StoreFlags(t, c, imap.UIDSetNum(5), imap.FlagDeleted)
 	if err := c.Expunge().Close(); err != nil {
 		t.Fatalf("EXPUNGE: %v", err)
 	}
@@ -254,13 +254,6 @@ func fillOldInstall(t *testing.T, settings string) map[string]map[string]mailbox
 		t.Fatalf("premise: Archive has %d messages (want 2), subscribed %v", n, out["alice"]["Archive"].Subscribed)
 	}
 	return out
-}
-
-func storeFlags(t *testing.T, c *imapclient.Client, set imap.NumSet, flags ...imap.Flag) {
-	t.Helper()
-	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close(); err != nil {
-		t.Fatalf("STORE %v: %v", flags, err)
-	}
 }
 
 // snapshot lists every mailbox with its UIDVALIDITY, UIDNEXT,

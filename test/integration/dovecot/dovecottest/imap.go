@@ -3,8 +3,10 @@ package dovecottest
 import (
 	"fmt"
 	"net"
+	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
@@ -44,4 +46,13 @@ func (c deadlineConn) Read(b []byte) (int, error) {
 func (c deadlineConn) Write(b []byte) (int, error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(IMAPTimeout))
 	return c.Conn.Write(b)
+}
+
+// StoreFlags adds flags to the messages of set in the selected mailbox
+// and fails t if the server refuses.
+func StoreFlags(t testing.TB, c *imapclient.Client, set imap.NumSet, flags ...imap.Flag) {
+	t.Helper()
+	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close(); err != nil {
+		t.Fatalf("STORE %v: %v", flags, err)
+	}
 }
