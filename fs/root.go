@@ -291,6 +291,7 @@ func (r *Root) Mount(ctx context.Context, mountpoint string, mo MountOptions) (S
 	go p.run(ctx)
 	if r.leases != nil {
 		go r.leases.run(ctx)
+		go r.settleOutsideLoop(ctx)
 	}
 	return srv, nil
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tierfs/tierfs/tiers"
 )
@@ -298,7 +299,7 @@ func (r *Root) SettleDeadHosts(ctx context.Context) error {
 	if s == nil || s.dead == nil || r.journal == nil {
 		return nil
 	}
-	errs := []error{r.settleDeadIntents(ctx)}
+	errs := []error{r.settleDeadIntents(ctx), r.settleOutside()}
 	for _, t := range r.tiers {
 		if t.Shared() {
 			errs = append(errs, r.clearDeadKept(t))
@@ -350,6 +351,130 @@ func (r *Root) settleDeadIntents(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// outsideEvery is how often a mount in a cluster looks for dead hosts'
+// unfinished changes outside the per-user directories: no request
+// settles those (a user's are settled by taking the lease), and the
+// mover may run only hourly.
+const outsideEvery = 10 * time.Second
+
+// settleOutsideLoop runs settleOutside every outsideEvery until ctx
+// ends, logging a failure when it differs from the last one.
+func (r *Root) settleOutsideLoop(ctx context.Context) {
+	tick := time.NewTicker(outsideEvery)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := r.settleOutside()
+		if msg := fmt.Sprint(err); err != nil && msg != last {
+			r.log.Warn("cluster: cannot finish a dead host's unfinished changes outside the users' directories; trying again", "err", err)
+		}
+		last = fmt.Sprint(err)
+	}
+}
+
+// settleOutside finishes the intents of dead hosts that touch no
+// per-user directory (settleDeadOutside).
+func (r *Root) settleOutside() error {
+	if r.leases == nil || r.leases.dead == nil || r.journal == nil {
+		return nil
+	}
+	t := r.journal.t
+	hs, err := t.HostStates(JournalDir)
+	if err != nil {
+		return fmt.Errorf("tier %q: list the journals: %w", t.Name, err)
+	}
+	var errs []error
+	for _, h := range hs {
+		if t.Own(h) || h.Host == "" {
+			continue
+		}
+		j := &journal{t: t, dir: h.Name}
+		ins, err := j.intents(false)
+		if err != nil || !r.leases.anyOutside(ins) {
+			continue
+		}
+		if dead, err := r.leases.isDead(h.Host); err != nil || !dead {
+			continue
+		}
+		errs = append(errs, r.settleDeadOutside(j, h.Host))
+	}
+	return errors.Join(errs...)
+}
+
+// anyOutside reports whether an intent of ins touches no per-user
+// directory.
+func (s *leaseSet) anyOutside(ins map[string]intent) bool {
+	for _, in := range ins {
+		if len(s.intentUsers(in)) == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// settleDeadOutside finishes dead host's intents in j that touch no
+// per-user directory. No lease covers their names, so that host's lock
+// alone orders the replay: while it is busy (another live host settling
+// them, or that host mounting again, which replays them itself) they
+// are left, and whoever comes next reads them again under the lock.
+func (r *Root) settleDeadOutside(j *journal, host string) error {
+	unlock, err := j.t.LockHostOf(host)
+	if errors.Is(err, tiers.ErrLocked) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: finish host %q's unfinished changes outside the users' directories: %w", host, err)
+	}
+	defer unlock()
+	ins, err := j.intents(false) // again, under the lock: another host may have finished them
+	if missing(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tier %q: read %s: %w", j.t.Name, j.dir, err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(ins)) {
+		in := ins[id]
+		if len(r.leases.intentUsers(in)) > 0 {
+			continue
+		}
+		err := r.settleIntent(j, id, in, host)
+		r.forgetIntentNames(in) // a replay that failed half way changed names too
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetIntentNames makes tierfs and the kernel forget what they knew of
+// the names a settled intent changed behind them, and the attributes of
+// their directories: the kernel may hold them, since no lease release
+// dropped them as it does a user's. Never from a FUSE handler.
+func (r *Root) forgetIntentNames(in intent) {
+	for _, p := range append([]string{in.From, in.To}, in.Paths...) {
+		if p == "" {
+			continue
+		}
+		dir, name := splitPath(p)
+		pn := r.knownNode(dir)
+		if pn == nil {
+			r.forgetPath(p)
+			continue
+		}
+		pn.forget(name)
+		if pn.GetChild(name) != nil {
+			r.notifyEntry(pn.EmbeddedInode(), name)
+		}
+		pn.NotifyContent(0, 0) // its mtime and link count changed
+	}
 }
 
 // clearDeadKept removes, on shared tier t, the kept links of every dead

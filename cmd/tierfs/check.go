@@ -710,7 +710,7 @@ func (c *checker) hostJournal(t *tiers.Tier, h tiers.HostState) {
 	note := "the next mount or tierfs check --repair finishes it"
 	switch {
 	case !own && t.Shared() && h.Host != "" && c.hostLiveness(h.Host) == hostDead:
-		note = "host " + h.Host + " is dead: the next host to take the lease of the user it changes finishes it (the mover of a live host does too); outside the users' directories host " + h.Host + "'s next mount or tierfs check --repair there does; the names it changes are left alone"
+		note = "host " + h.Host + " is dead: a live host finishes it (the next to take the lease of a user it changes, a mover pass, or, outside the users' directories, any mount within seconds); the names it changes are left alone"
 	case !own && t.Shared() && h.Host != "":
 		note = "host " + h.Host + "'s next mount or tierfs check --repair on host " + h.Host + " finishes it; the names it changes are left alone"
 	case !own:

@@ -179,7 +179,7 @@ func takeoverRenameDir(t *testing.T, bPoint string) {
 
 	out := waitCheck(t, b, "of host a (dead)")
 	for _, want := range []string{"kept: fast:.tierfs-replaced.a, 1 links kept for files replaced while open, of host a (dead)",
-		"journal: fast:.tierfs-journal.a/", "host a is dead: the next host to take the lease"} {
+		"journal: fast:.tierfs-journal.a/", "host a is dead: a live host finishes it (the next to take the lease"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check on b with a dead lacks %q:\n%s", want, out)
 		}
@@ -298,5 +298,78 @@ func TestClusterTakeoverMove(t *testing.T) {
 				t.Errorf("%s after a's remount is on %v, want slow only", rel, got)
 			}
 		})
+	}
+}
+
+// Host a is killed between the two tiers' renames of a directory
+// outside every per-user directory (a shared folder), whose copies are
+// on fast and slow. No lease covers it, so no request of b's settles
+// it: b's mount does by itself within seconds of a's death (as b's
+// mover pass would), under a's lock, and makes b's kernel forget the
+// old name it had listed. On the old code the intent stays until a
+// mounts again and b lists both halves meanwhile.
+func TestClusterTakeoverOutsideUsers(t *testing.T) {
+	a := newClusterHost(t, "a", nil, takeoverOpts)
+	b := newClusterHost(t, "b", a, takeoverOpts)
+	box, renamed := "public/.Box", "public/.Renamed"
+	content := map[string][]byte{"cur/1": []byte("on fast"), "cur/2": []byte("on slow")}
+	for m, tier := range map[string]string{"cur/1": "fast", "cur/2": "slow"} {
+		if err := os.MkdirAll(a.tierPath(tier, box+"/cur"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(a.tierPath(tier, box+"/"+m), content[m], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.mount(t)
+	b.mount(t)
+	inos := map[string]uint64{}
+	for m := range content {
+		inos[m] = mvIno(t, a, box+"/"+m)
+	}
+	requireNames(t, b, box+"/cur", "1", "2") // b's kernel now holds .Box
+
+	a.unmount(t)
+	a.mount(t, crashPointEnv+"=dir-rename-between-tiers")
+	if err := os.Rename(a.path(box), a.path(renamed)); err == nil {
+		t.Fatal("the rename on a succeeded although a was to crash in it")
+	}
+	waitDied(t, a, "dir-rename-between-tiers")
+	if n := len(journalOf(a, "a")); n != 1 {
+		t.Fatalf("premise: a's journal holds %d intents after its crash, want 1", n)
+	}
+	if len(a.tiersHolding(renamed)) != 1 || len(a.tiersHolding(box)) != 1 {
+		t.Fatalf("premise: the rename is not half done: %v, %v", a.tiersHolding(renamed), a.tiersHolding(box))
+	}
+	out := waitCheck(t, b, "host a is dead")
+	if !strings.Contains(out, "outside the users' directories, any mount within seconds") {
+		t.Errorf("check on b does not say who finishes a's change:\n%s", out)
+	}
+
+	deadline := time.Now().Add(30 * time.Second) // host_timeout, then outsideEvery
+	for len(journalOf(b, "a")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a's journal still holds %v; b never finished it\n%s", journalOf(b, "a"), b.d.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(b.d.log(), "finishing dead host a's unfinished change") {
+		t.Errorf("b did not log finishing a's change:\n%s", b.d.log())
+	}
+	_, err := os.Stat(b.path(box))
+	requireErrno(t, "stat on b of the old name it had listed", err, syscall.ENOENT)
+	requireNames(t, b, "public", ".Renamed")
+	requireNames(t, b, renamed+"/cur", "1", "2")
+	for m, want := range content {
+		checkHostFile(t, b, renamed+"/"+m, want, inos[m])
+	}
+
+	a.mount(t)
+	requireNames(t, a, "public", ".Renamed")
+	for m, want := range content {
+		checkHostFile(t, a, renamed+"/"+m, want, inos[m])
+	}
+	if strings.Contains(a.d.log(), "finishing") {
+		t.Errorf("a's remount replayed something:\n%s", a.d.log())
 	}
 }
