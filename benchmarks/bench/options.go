@@ -16,11 +16,19 @@ const (
 	TargetSlowMail = "tierfs-slowmail"
 	TargetAllSlow  = "tierfs-allslow"
 	TargetSlow     = "slow"
+	TargetCluster  = "tierfs-cluster"
 )
 
 // AllTargets lists every target name in table order.
 func AllTargets() []string {
-	return []string{TargetNative, TargetTierfs, TargetMergerfs, TargetSlowMail, TargetAllSlow, TargetSlow}
+	return []string{TargetNative, TargetTierfs, TargetMergerfs, TargetSlowMail, TargetAllSlow, TargetSlow, TargetCluster}
+}
+
+// DefaultTargets are the targets a run measures unless told otherwise:
+// all but tierfs-cluster, which answers a question of its own (what
+// cluster mode costs) and no goal of the issue.
+func DefaultTargets() []string {
+	return slices.DeleteFunc(AllTargets(), func(t string) bool { return t == TargetCluster })
 }
 
 // AllWorkloadNames lists every workload name in run order.
@@ -101,8 +109,9 @@ func (o *Options) Validate() error {
 }
 
 func (o *Options) needsTierfs() bool {
-	return slices.Contains(o.Targets, TargetTierfs) || slices.Contains(o.Targets, TargetSlowMail) ||
-		slices.Contains(o.Targets, TargetAllSlow)
+	return slices.ContainsFunc(o.Targets, func(t string) bool {
+		return t == TargetTierfs || t == TargetSlowMail || t == TargetAllSlow || t == TargetCluster
+	})
 }
 
 func (o *Options) logf(format string, args ...any) {

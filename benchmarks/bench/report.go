@@ -91,6 +91,7 @@ var ratioPairs = []ratioPair{
 	{"tierfs/mergerfs", TargetTierfs, TargetMergerfs},
 	{"slowmail/allslow", TargetSlowMail, TargetAllSlow},
 	{"slowmail/slow", TargetSlowMail, TargetSlow},
+	{"cluster/tierfs", TargetCluster, TargetTierfs},
 }
 
 func newReport(opts *Options) *Report {

@@ -85,6 +85,8 @@ func makeTargets(ws *Workspace, names []string) []Target {
 			out = append(out, newTierfsTarget(ws, name, layoutAllSlow))
 		case TargetSlow:
 			out = append(out, newSlowTarget(ws))
+		case TargetCluster:
+			out = append(out, newTierfsTarget(ws, name, layoutCluster))
 		}
 	}
 	return out

@@ -17,6 +17,7 @@ var svgColors = map[string]string{
 	TargetSlowMail: "#2ca02c",
 	TargetAllSlow:  "#9467bd",
 	TargetSlow:     "#d62728",
+	TargetCluster:  "#17becf",
 }
 
 // Chart layout in pixels.

@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (opts *bench.Options, out, rend
 		renderFlag  = fset.String("render", "", "do not run: re-render the table and files from this bench.json")
 		quick       = fset.Bool("quick", false, "small sizes and 3 rounds: about two minutes")
 		rounds      = fset.Int("rounds", 0, "rounds per target (default 5, or 3 with -quick)")
-		targets     = fset.String("targets", strings.Join(bench.AllTargets(), ","), "comma-separated targets")
+		targets     = fset.String("targets", strings.Join(bench.DefaultTargets(), ","), "comma-separated targets")
 		workloads   = fset.String("workloads", strings.Join(bench.AllWorkloadNames(), ","), "comma-separated workloads")
 		slowDelay   = fset.Duration("slow-delay", 250*time.Microsecond, "slowfs delay per metadata call and fsync")
 		slowXattrs  = fset.Bool("slow-all-xattrs", false, "slowfs carries trusted.* and security.* xattrs, with a round trip's delay (an NFS client refuses them at once)")
