@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,4 +265,50 @@ func HostDead(t *tiers.Tier, host string, hostTimeout time.Duration) (bool, erro
 		return false, fmt.Errorf("cluster: host %q: %w", host, ErrNoHeartbeat)
 	}
 	return l.Dead(host)
+}
+
+// Leader names the mover leader: the live host with the smallest name,
+// this host counting as live. Every host computes it the same way from
+// the heartbeats, so no record or lock is needed, and a leader that dies
+// is replaced once its heartbeat is stale or says gone. Unlike a lease
+// holder's liveness, a doubt (a malformed heartbeat, an unreadable
+// directory) makes this host the leader: an extra walk of the tree is
+// harmless, a missing one leaves idle users' mail unaged. On an error
+// Leader returns this host with it.
+func (l *Leases) Leader() (string, error) {
+	ents, err := l.t.ReadDir(hostsDir)
+	if err != nil {
+		return l.o.Host, fmt.Errorf("cluster: list %s: %w", hostsDir, err)
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if e.Name < l.o.Host && checkHost(e.Name) == nil {
+			names = append(names, e.Name)
+		}
+	}
+	slices.Sort(names)
+	for _, h := range names {
+		live, err := l.beatLive(h)
+		if err != nil {
+			return l.o.Host, err
+		}
+		if live {
+			return h, nil
+		}
+	}
+	return l.o.Host, nil
+}
+
+// beatLive reports whether host's heartbeat is current: present, well
+// formed, not gone and not stale.
+func (l *Leases) beatLive(host string) (bool, error) {
+	fi, err := l.readFile(hostFile(host))
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil // removed since the listing: it left
+	}
+	if err != nil {
+		return false, fmt.Errorf("cluster: read heartbeat of %q: %w", host, err)
+	}
+	b, err := parseBeat(host, fi.data)
+	return err == nil && !b.gone && !l.stale(b.at), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -100,4 +101,39 @@ func (r *Root) ReleaseLeases(ctx context.Context) {
 		}
 		u.mu.Unlock()
 	}
+}
+
+// HeldUsers names the users ("hash/user") whose leases this host holds
+// now, as status counts them, and their per-user directories (mount
+// paths), for a mover pass that scans only those. ok is false when a
+// per-user directory's glob has a pattern segment, whose directories
+// only a walk finds. Outside a cluster it holds none.
+func (r *Root) HeldUsers() (users, dirs []string, ok bool) {
+	s := r.leases
+	if s == nil {
+		return nil, nil, true
+	}
+	for _, g := range s.dirs {
+		if !g.Expandable() {
+			return nil, nil, false
+		}
+	}
+	for _, u := range s.heldUsers() {
+		if u.fresh.Load() == 0 {
+			continue // released, or lost with the heartbeat
+		}
+		users = append(users, u.key.hash+"/"+u.key.user)
+		for _, g := range s.dirs {
+			hash := u.key.hash
+			if hash == "_" {
+				hash = "" // the key of a glob without {hash}
+			}
+			if d, found := g.UserPath(hash, u.key.user); found {
+				dirs = append(dirs, d) // not found: the user is another glob's
+			}
+		}
+	}
+	slices.Sort(users)
+	slices.Sort(dirs)
+	return users, dirs, true
 }

@@ -20,7 +20,13 @@ type UserHolder interface {
 	HoldUser(ctx context.Context, p string) (user string, release func(), err error)
 	// UserOf names the user of p as HoldUser does ("" for none).
 	UserOf(p string) string
+	// HeldUsers names the users this host holds now and their
+	// per-user directories; ok is false when the directories can only
+	// be found by a walk (fs.Root.HeldUsers).
+	HeldUsers() (users, dirs []string, ok bool)
 }
+
+var _ UserHolder = (*fs.Root)(nil)
 
 // DeadHosts takes over what dead hosts of the cluster left (*fs.Root
 // implements it): their unfinished changes and kept links.

@@ -14,6 +14,7 @@ import (
 // users in busy are another host's.
 type fakeHolder struct {
 	busy            map[string]bool
+	mine            []string // users held here ("ab/alice")
 	holds, releases []string
 	asked           int
 }
@@ -24,6 +25,13 @@ func (f *fakeHolder) UserOf(p string) string {
 		return ""
 	}
 	return parts[1] + "/" + parts[2]
+}
+
+func (f *fakeHolder) HeldUsers() (users, dirs []string, ok bool) {
+	for _, u := range f.mine {
+		dirs = append(dirs, "mail/"+u, "index/"+u)
+	}
+	return f.mine, dirs, true
 }
 
 func (f *fakeHolder) HoldUser(ctx context.Context, p string) (string, func(), error) {

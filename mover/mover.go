@@ -81,6 +81,10 @@ type Mover struct {
 	missed []map[uint64]uint64
 	// rebalanced clears finished old lists (SetRebalanced); nil: none.
 	rebalanced func(keys []string) error
+	// host and leader put the mover in a cluster (SetCluster).
+	host       string
+	leader     func() (string, error)
+	lastLeader string // under mu: the leader the last pass found
 }
 
 // New returns a mover; call Run to start its schedule.
@@ -128,6 +132,9 @@ type Options struct {
 	DryRun   bool   `json:"dry_run,omitempty"`
 	User     string `json:"user,omitempty"`      // only files whose rule captures this {user}
 	MaxBytes int64  `json:"max_bytes,omitempty"` // stop once this many bytes moved; 0: no limit
+	// Scheduled scopes the pass as the schedule does: in a cluster,
+	// the whole tree only on the mover leader (see Scope).
+	Scheduled bool `json:"scheduled,omitempty"`
 }
 
 // Run runs a pass every interval until ctx ends; with no interval it
@@ -164,12 +171,12 @@ func (m *Mover) Run(ctx context.Context) {
 		default:
 			continue
 		}
-		r := m.pass(ctx, Options{})
+		r := m.pass(ctx, Options{Scheduled: true})
 		<-m.sem
 		if pressured {
 			pr.ran(time.Now(), len(r.MadeRoom) > 0, m.limits().Interval)
 		}
-		m.cfg.Logger.Info("mover pass finished", "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom)
+		m.cfg.Logger.Info("mover pass finished", "scope", r.Scope.String(), "scanned", r.Scanned, "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom)
 	}
 }
 
@@ -254,8 +261,10 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	prog := &Progress{Phase: "scanning", Started: r.Started}
 	m.setProgress(prog)
 	pol := m.pol.Load()
+	r.Scope = m.scope(o, pol)
 	sp := newPressure(m.cfg.Tiers, !o.DryRun)
 	s := newScan(pol, m.cfg.Tiers, r.Started, o.User)
+	s.partial, s.roots = r.Scope.partial(), r.Scope.dirs()
 	s.targets = m.limits().Targets
 	s.spills = newSpillScan(m.cfg.Move.Spilled())
 	s.room, s.roomTo, r.Notes = roomPlan(pol, m.cfg.Tiers, sp)
@@ -282,7 +291,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	m.copyDirs(s.dirs, o, r)
 	m.moveAll(ctx, pol, cands, o, r, prog, sp, &s.spills)
 	if !o.DryRun {
-		m.missed = s.spills.finish(ctx, m.cfg.Move, o.User, m.missed, r)
+		m.missed = s.spills.finish(ctx, m.cfg.Move, o.User == "" && !s.partial, m.missed, r)
 	}
 	if ctx.Err() != nil && r.Stopped == "" {
 		r.Stopped = "canceled"

@@ -62,8 +62,8 @@ func (r *Report) moveStale(pol *Policy, c candidate) {
 }
 
 // settleRebalance clears the pending old lists the pass checked against
-// when it proves them finished: a complete pass (all users, every tier
-// scanned, nothing failed, not stopped early, not a dry run) that left
+// when it proves them finished: a complete pass (all users, the whole
+// tree and not only the users held here, every tier scanned, nothing failed, not stopped early, not a dry run) that left
 // no name on an old member, with no rename or link of such a name
 // finished or in flight since the scan began (before is the count
 // then). A file skipped for any reason (open, another host's user)
@@ -77,6 +77,8 @@ func (m *Mover) settleRebalance(pol *Policy, o Options, r *Report, before uint64
 	switch {
 	case o.User != "":
 		rb.Why = "a --user pass sees one user's files only"
+	case r.Scope.partial():
+		rb.Why = "the pass scanned only the users held here"
 	case r.Stopped != "":
 		rb.Why = "the pass stopped early: " + r.Stopped
 	case r.Failed > 0:

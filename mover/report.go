@@ -42,6 +42,9 @@ type Report struct {
 	// left alone because another host serves them (their files count
 	// in Skipped as SkipOtherHost).
 	OtherHosts int64 `json:"other_hosts,omitempty"`
+	// Scope is how much of the tree the pass scanned, in a cluster; nil
+	// outside one and for a --user pass.
+	Scope *Scope `json:"scope,omitempty"`
 	// Rebalance is what the pass found of an unfinished rebalance; nil
 	// when none is pending.
 	Rebalance *RebalanceReport `json:"rebalance,omitempty"`

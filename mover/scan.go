@@ -40,7 +40,9 @@ type scan struct {
 	pol      *Policy
 	tiers    []*tiers.Tier
 	now      time.Time
-	user     string // only this user's files ("" for all)
+	user     string   // only this user's files ("" for all)
+	partial  bool     // walk only roots: the users held here (Scope)
+	roots    []string // with partial, the directories to walk
 	activity map[userKey]time.Time
 	quiet    bool  // some rule has a quiet period: track activity
 	targets  []int // tiers moves may go to (nil: all)
@@ -72,7 +74,12 @@ func (s *scan) run(ctx context.Context) {
 			s.spills.partial(ti)
 			continue
 		}
-		s.walk(ctx, ti, "")
+		if !s.partial {
+			s.walk(ctx, ti, "")
+		}
+		for _, d := range s.roots {
+			s.walkRoot(ctx, ti, d)
+		}
 	}
 	s.holdQuiet(s.cands)
 	for _, g := range s.linked {
@@ -116,6 +123,22 @@ func (s *scan) holdQuiet(cands []candidate) {
 			c.skip = SkipQuiet
 		}
 	}
+}
+
+// walkRoot walks directory d of tier ti as walk does a directory it
+// finds: a pass that scans only some users' directories starts there.
+func (s *scan) walkRoot(ctx context.Context, ti int, d string) {
+	st := s.lstat(ti, d)
+	if st != nil && dtype(st.Mode) != unix.DT_DIR {
+		return
+	}
+	if st != nil {
+		if s.quiet {
+			s.noteActivity(ti, d, st)
+		}
+		s.considerDir(ti, d)
+	}
+	s.walk(ctx, ti, d) // missing: nothing; unreadable: an error
 }
 
 func (s *scan) walk(ctx context.Context, ti int, dir string) {

@@ -84,20 +84,21 @@ func (p *spillScan) settle(ti int, f fs.SpilledFile) {
 }
 
 // finish drops the settled records and, where the tier was scanned
-// completely (no --user, no error, not canceled), those that this scan
+// completely (whole: no --user, not only the users held here; no
+// error, not canceled), those that this scan
 // and the one before (missed, by tier) did not find: the file was
 // removed, or became another file. A file renamed within its tier keeps
 // its inode number, so its record; one renamed across the scan's
 // position (maildir's new/ to cur/ while it walked) is missed once. It
 // returns the records missed this time, for the next pass.
-func (p *spillScan) finish(ctx context.Context, sp Spills, user string, missed []map[uint64]uint64, r *Report) []map[uint64]uint64 {
+func (p *spillScan) finish(ctx context.Context, sp Spills, whole bool, missed []map[uint64]uint64, r *Report) []map[uint64]uint64 {
 	next := make([]map[uint64]uint64, len(p.recs))
 	for ti, recs := range p.recs {
 		drop := p.drop[ti]
 		if ti < len(missed) {
 			next[ti] = missed[ti]
 		}
-		if user == "" && !p.missing[ti] && ctx.Err() == nil {
+		if whole && !p.missing[ti] && ctx.Err() == nil {
 			next[ti] = map[uint64]uint64{}
 			drop = p.unseen(ti, recs, missed, next[ti], drop)
 		}

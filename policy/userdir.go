@@ -47,3 +47,50 @@ func (g *Glob) UserDir(p string) (dir string, c Captures, ok bool) {
 	}
 	return p[:end], c, true
 }
+
+// Expandable reports whether UserPath can name g's directories: g
+// EndsWithUser and has no pattern segment.
+func (g *Glob) Expandable() bool {
+	if !g.EndsWithUser() {
+		return false
+	}
+	for _, s := range g.segs {
+		if s.kind == segPattern {
+			return false
+		}
+	}
+	return true
+}
+
+// UserPath returns the per-user directory g names for a user, for a glob
+// that EndsWithUser: its segments with hash and user put in. hash is ""
+// for a user of a glob without {hash}. ok is false when g and hash
+// disagree on having a hash, or g has a segment that is a pattern (its
+// directories can only be found by listing).
+func (g *Glob) UserPath(hash, user string) (string, bool) {
+	if !g.Expandable() {
+		return "", false
+	}
+	parts := make([]string, len(g.segs))
+	hashed := false
+	for i, s := range g.segs {
+		switch s.kind {
+		case segLiteral:
+			parts[i] = s.text
+		case segHash:
+			parts[i], hashed = hash, true
+		case segUser:
+			parts[i] = user
+		default:
+			return "", false
+		}
+	}
+	if hashed != (hash != "") {
+		return "", false
+	}
+	p := strings.Join(parts, "/")
+	if _, ok := g.Match(p); !ok {
+		return "", false // not a hash {hash} matches, or a user name with a /
+	}
+	return p, true
+}

@@ -38,3 +38,36 @@ func TestUserDir(t *testing.T) {
 		}
 	}
 }
+
+// UserPath is UserDir's inverse for globs of literal segments and
+// captures; for the others a scan must list directories.
+func TestUserPath(t *testing.T) {
+	for _, tc := range []struct {
+		pat, hash, user, want string
+		ok                    bool
+	}{
+		{"mail/{hash}/{user}", "ab", "alice", "mail/ab/alice", true},
+		{"srv/mail/{hash}/{user}", "0f", "a@b.c", "srv/mail/0f/a@b.c", true},
+		{"sieve/{user}", "", "alice", "sieve/alice", true},
+		{"sieve/{user}", "ab", "alice", "", false},
+		{"mail/{hash}/{user}", "", "alice", "", false},
+		{"mail/{hash}/{user}", "zz", "alice", "", false},
+		{"mail/{hash}/{user}", "ab", "a/b", "", false},
+		{"mail*/{hash}/{user}", "ab", "alice", "", false},
+		{"mail/**/{user}", "", "alice", "", false},
+	} {
+		g, err := CompileGlob(tc.pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := g.UserPath(tc.hash, tc.user)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%q.UserPath(%q, %q) = %q, %v; want %q, %v", tc.pat, tc.hash, tc.user, got, ok, tc.want, tc.ok)
+		}
+		if ok {
+			if dir, c, _ := g.UserDir(got + "/cur/x"); dir != got || c.User != tc.user || c.Hash != tc.hash {
+				t.Errorf("%q: UserDir(%q) = %q %+v, not the inverse", tc.pat, got+"/cur/x", dir, c)
+			}
+		}
+	}
+}
