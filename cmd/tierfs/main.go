@@ -39,7 +39,7 @@ func commands() []command {
 		{"status", "status [--json] [MOUNTPOINT...]", runStatus},
 		{"reload", "reload MOUNTPOINT...", runReload},
 		{"where", "where PATH...", runWhere},
-		{"migrate", "migrate [--config FILE] [--dry-run] [--user U] [--max-bytes N] [--json] MOUNTPOINT", runMigrate},
+		{"migrate", "migrate [--config FILE] [--dry-run] [--user U] [--scheduled] [--max-bytes N] [--json] MOUNTPOINT", runMigrate},
 		{"check", "check [--config FILE] [--repair] [MOUNTPOINT]", runCheck},
 		{"install", "install [--prefix DIR] [--dest DIR] [--remove]", runInstall},
 		{"hash", "hash [--dovecot24] USER...", runHash},

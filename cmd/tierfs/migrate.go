@@ -34,6 +34,7 @@ func parseMigrateArgs(args []string) (*migrateArgs, error) {
 	fset.StringVar(&a.config, "config", "", "config `file`; if given, the daemon serving MOUNTPOINT must use it")
 	fset.BoolVar(&a.opts.DryRun, "dry-run", false, "report what would move, move nothing")
 	fset.StringVar(&a.opts.User, "user", "", "only the files of `USER` (rules with a {user} capture)")
+	fset.BoolVar(&a.opts.Scheduled, "scheduled", false, "scope the pass as the daemon's schedule does (in a cluster, the whole tree only on the mover leader)")
 	maxBytes := fset.String("max-bytes", "", "stop after moving `N` bytes (e.g. 10GiB)")
 	fset.BoolVar(&a.json, "json", false, "print the pass's report as JSON")
 	pos, err := parseInterspersed(fset, args)
@@ -129,6 +130,9 @@ func printReport(w io.Writer, r *mover.Report) {
 		fmt.Fprintf(w, "; %d of them with all their hard links", r.Linked)
 	}
 	fmt.Fprintf(w, "\nscanned %d files in %v\n", r.Scanned, r.Finished.Sub(r.Started).Round(time.Millisecond))
+	if r.Scope != nil {
+		fmt.Fprintf(w, "scope: %s\n", r.Scope)
+	}
 	if r.Dirs > 0 {
 		fmt.Fprintf(w, "%s %d directories off tiers no rule names or old members of their bucket\n", map[bool]string{false: "copied", true: "would copy"}[r.DryRun], r.Dirs)
 	}

@@ -122,6 +122,9 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 		return err
 	}
 	d.mover.SetRebalanced(d.rebalanced)
+	if leases != nil {
+		d.mover.SetCluster(cfg.Cluster.Host, leases.Leader)
+	}
 	if d.metrics != nil {
 		network, address := cfg.Metrics.Network()
 		ep, err := metrics.Start(network, address, d.metrics.Handler())

@@ -320,6 +320,9 @@ func moverSummary(raw json.RawMessage) []string {
 	if l := s.Last; l != nil {
 		line := fmt.Sprintf("mover last pass: %s, %d files scanned, %d moved, %s; %d failed%s",
 			l.Started.Local().Format(time.DateTime), l.Scanned, l.Files, iecBytes(uint64(l.Bytes)), l.Failed, roomAndSkips(l.MadeRoom, l.Skipped))
+		if l.Scope != nil {
+			line += "; scope: " + l.Scope.String()
+		}
 		for _, k := range sortedKeys(l.Returned) {
 			line += fmt.Sprintf("; returned from %s: %d files, %s", k, l.Returned[k].Files, iecBytes(uint64(l.Returned[k].Bytes)))
 		}
