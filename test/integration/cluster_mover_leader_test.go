@@ -212,8 +212,10 @@ func TestClusterMoverLeaderDies(t *testing.T) {
 		t.Errorf("bob's mail on b: %q, %v", got, err)
 	}
 
-	a.mount(t)                                               // its own stale heartbeat: it waits, then leads again
-	waitStatus(t, b, "scope: 2 users held here (leader: a)") // b read bob's mail: it holds bob too
+	// a's own heartbeat is stale: it mounts and leads again. b read
+	// bob's mail: it holds bob too.
+	a.mount(t)
+	waitStatus(t, b, "scope: 2 users held here (leader: a)")
 	if !strings.Contains(b.d.log(), "this host is no longer the mover leader") {
 		t.Errorf("b did not log that it stopped leading:\n%s", b.d.log())
 	}
