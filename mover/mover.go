@@ -176,8 +176,17 @@ func (m *Mover) Run(ctx context.Context) {
 		if pressured {
 			pr.ran(time.Now(), len(r.MadeRoom) > 0, m.limits().Interval)
 		}
-		m.cfg.Logger.Info("mover pass finished", "scope", r.Scope.String(), "scanned", r.Scanned, "files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom)
+		m.logPass(r)
 	}
+}
+
+// logPass logs a scheduled pass's outcome; in a cluster, with its scope.
+func (m *Mover) logPass(r *Report) {
+	args := []any{"files", r.Files, "bytes", r.Bytes, "skipped", r.Skipped, "failed", r.Failed, "made_room", r.MadeRoom}
+	if r.Scope != nil {
+		args = append(args, "scope", r.Scope.String(), "scanned", r.Scanned)
+	}
+	m.cfg.Logger.Info("mover pass finished", args...)
 }
 
 // The daemon looks at the health probe's space samples every

@@ -24,6 +24,7 @@ const (
 	WhyRebalance = "rebalance pending" // only a whole pass may clear the record
 	WhyUnknown   = "leader unknown"    // the heartbeats could not be read
 	WhyPatterns  = "per-user directories are patterns"
+	WhyNoHolder  = "no users held here to scope by"
 )
 
 func (s *Scope) String() string {
@@ -87,8 +88,8 @@ func (m *Mover) scope(o Options, pol *Policy) *Scope {
 // primitive can name their directories.
 func (m *Mover) heldScope(sc *Scope) {
 	h, ok := m.cfg.Move.(UserHolder)
-	if !ok {
-		sc.Why = WhyAsked
+	if !ok { // a primitive without leases: *fs.Root always has them
+		sc.Why = WhyNoHolder
 		return
 	}
 	users, dirs, ok := h.HeldUsers()
