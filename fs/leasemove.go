@@ -135,5 +135,5 @@ func (r *Root) HeldUsers() (users, dirs []string, ok bool) {
 	}
 	slices.Sort(users)
 	slices.Sort(dirs)
-	return users, dirs, true
+	return users, slices.Compact(dirs), true // two globs may name one directory
 }
