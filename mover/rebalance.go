@@ -63,11 +63,11 @@ func (r *Report) moveStale(pol *Policy, c candidate) {
 
 // settleRebalance clears the pending old lists the pass checked against
 // when it proves them finished: a complete pass (all users, the whole
-// tree and not only the users held here, every tier scanned, nothing failed, not stopped early, not a dry run) that left
-// no name on an old member, with no rename or link of such a name
-// finished or in flight since the scan began (before is the count
-// then). A file skipped for any reason (open, another host's user)
-// still counts as left.
+// tree and not only the users held here, every tier scanned, nothing
+// failed, not stopped early, not a dry run) that left no name on an old
+// member, with no rename or link of such a name finished or in flight
+// since the scan began (before is the count then). A file skipped for
+// any reason (open, another host's user) still counts as left.
 func (m *Mover) settleRebalance(pol *Policy, o Options, r *Report, before uint64) {
 	rb := r.Rebalance
 	if rb == nil || o.DryRun || rb.Left > 0 {

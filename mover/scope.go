@@ -24,7 +24,7 @@ const (
 	WhyRebalance = "rebalance pending" // only a whole pass may clear the record
 	WhyUnknown   = "leader unknown"    // the heartbeats could not be read
 	WhyPatterns  = "per-user directories are patterns"
-	WhyNoHolder  = "no users held here to scope by"
+	WhyNoHolder  = "no lease holder"
 )
 
 func (s *Scope) String() string {
