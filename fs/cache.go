@@ -112,7 +112,7 @@ func userCacheKey(u *userLease, parent uint64, name string) string {
 	}
 	b := make([]byte, 17, 17+len(name))
 	binary.LittleEndian.PutUint64(b, parent)
-	binary.LittleEndian.PutUint64(b[8:], u.epoch.Load())
+	binary.LittleEndian.PutUint64(b[8:], u.cacheEpoch())
 	return string(append(b, name...))
 }
 

@@ -47,7 +47,11 @@ func (r *Root) forgetPath(p string) {
 	for _, ti := range r.placement().Order(dir) {
 		if r.tiers[ti].Lstat(dir, &st) == nil {
 			sino, _ := r.fileID(ti, dir, &st, 0)
-			r.cache.invalidateKey(userCacheKey(r.pathUser(dir), sino, base))
+			u := r.pathUser(dir)
+			r.cache.invalidateKey(userCacheKey(u, sino, base))
+			if u != nil {
+				u.s.unpin(u)
+			}
 			return
 		}
 	}
@@ -59,7 +63,8 @@ func (n *node) cacheKey(name string) string {
 }
 
 // pathUser is the lease of the user whose directory p is or lies
-// beneath; nil outside a cluster and outside them.
+// beneath, pinned (the caller unpins it); nil outside a cluster and
+// outside them.
 func (r *Root) pathUser(p string) *userLease {
 	if r.leases == nil {
 		return nil

@@ -54,7 +54,16 @@ type ClusterOptions struct {
 }
 
 // leaseSet is the mount's side of the leases: one userLease per user
-// seen, and the worker that releases idle ones (leaseworker.go).
+// in use, and the worker that releases idle ones (leaseworker.go).
+//
+// A record lives while it is pinned: by every node pointing at it (from
+// setUser until the node is forgotten), by every request or mover step
+// that looked it up (get ... unpin), and while it is held, has files
+// open or a failed hostchange pending. An unpinned free record is
+// removed (free, leasepin.go), so memory follows the users served now,
+// not every user seen since the mount. A record is removed only under
+// mu, in the critical section that sees it unpinned, so get never hands
+// out one being removed: one user never has two records.
 type leaseSet struct {
 	r     *Root
 	l     Leases
@@ -67,13 +76,23 @@ type leaseSet struct {
 	base  time.Time                       // monotonic origin of the nanosecond stamps
 
 	mu    sync.Mutex
-	users map[userKey]*userLease
+	users map[userKey]*userLease // the records in use (pinned, held, or with state to keep)
 	// held are the users acquired since the worker last found them
 	// free: the worker, status and shutdown look at these, not at every
 	// user this host ever served.
 	held map[userKey]*userLease
+	// loose are records whose last unpin could not free them at once
+	// (their mu was busy): the worker tries again.
+	loose map[userKey]*userLease
+	// peak is the most entries each map had since it was last made
+	// anew: a Go map keeps its buckets when entries go (shrinkMaps).
+	peak [3]int
 
 	counts leaseCounts
+	// epochs numbers the cache epochs of every record: a record made
+	// after another of its user was freed never reuses an epoch, so the
+	// lookups cached under the old record are never served again.
+	epochs atomic.Uint64
 	seq    atomic.Uint64 // tells apart the names of set-aside directories (hostchange.go)
 }
 
@@ -95,6 +114,11 @@ type userLease struct {
 	last  atomic.Int64 // stamp of the last request that reached the slow path
 	opens atomic.Int64 // open files and directories beneath the user's directories
 	epoch atomic.Uint64
+	pins  atomic.Int64 // nodes and callers holding the record (leasepin.go)
+	// gone: the record was freed (under mu and s.mu, final once it left
+	// the map). A node the kernel revived after it was forgotten may
+	// still point at it: its requests go to the user's live record.
+	gone atomic.Bool
 
 	mu     sync.Mutex // held to acquire, release or drop the lease
 	state  int        // under mu: leaseFree, leaseHeld, leaseReleasing
@@ -111,7 +135,8 @@ type userLease struct {
 func newLeaseSet(r *Root, o *ClusterOptions) *leaseSet {
 	after := max(o.ReleaseAfter, 0)
 	return &leaseSet{r: r, l: o.Leases, dirs: o.UserDirs, host: o.Host, proto: o.Protocol, dead: o.Dead, after: after,
-		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}, held: map[userKey]*userLease{}}
+		slice: max(after/8, time.Millisecond), base: time.Now(), users: map[userKey]*userLease{}, held: map[userKey]*userLease{},
+		loose: map[userKey]*userLease{}}
 }
 
 // now is the monotonic clock in nanoseconds since base, never 0.
@@ -121,7 +146,8 @@ func (s *leaseSet) now() int64 { return int64(time.Since(s.base)) + 1 }
 func (s *leaseSet) stamp(t time.Time) int64 { return int64(t.Sub(s.base)) + 1 }
 
 // userOf returns the lease of the user whose directory p is or lies
-// beneath; dir is that directory. nil outside every per-user directory.
+// beneath, pinned (the caller unpins it); dir is that directory. nil
+// outside every per-user directory.
 func (s *leaseSet) userOf(p string) (u *userLease, dir string) {
 	k, dir, ok := s.userKeyOf(p)
 	if !ok {
@@ -146,15 +172,24 @@ func (s *leaseSet) userKeyOf(p string) (userKey, string, bool) {
 	return userKey{}, "", false
 }
 
-// get returns the lease of k, made on first use.
+// get returns the lease of k, pinned (the caller unpins it), made if
+// no record of k is in use.
 func (s *leaseSet) get(k userKey) *userLease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.getLocked(k)
+}
+
+// getLocked is get with s.mu held.
+func (s *leaseSet) getLocked(k userKey) *userLease {
 	u := s.users[k]
 	if u == nil {
 		u = &userLease{s: s, key: k, dirs: map[string]bool{}}
+		u.epoch.Store(s.epochs.Add(1))
 		s.users[k] = u
+		s.peak[0] = max(s.peak[0], len(s.users))
 	}
+	u.pins.Add(1)
 	return u
 }
 
@@ -174,6 +209,7 @@ func (s *leaseSet) heldUsers() []*userLease {
 func (s *leaseSet) track(u *userLease) {
 	s.mu.Lock()
 	s.held[u.key] = u
+	s.peak[1] = max(s.peak[1], len(s.held))
 	s.mu.Unlock()
 }
 
@@ -217,6 +253,10 @@ func (u *userLease) use(ctx context.Context) syscall.Errno {
 // held and valid, or acquires it.
 func (u *userLease) slow(ctx context.Context) syscall.Errno {
 	u.mu.Lock()
+	if u.gone.Load() {
+		u.mu.Unlock()
+		return u.forward(ctx)
+	}
 	defer u.mu.Unlock()
 	s := u.s
 	now := s.now()
@@ -333,13 +373,16 @@ func (n *node) leasedChild(ctx context.Context, name string) syscall.Errno {
 		return u.use(ctx)
 	}
 	if u := n.childUser(name); u != nil {
-		return u.use(ctx)
+		e := u.use(ctx)
+		u.s.unpin(u)
+		return e
 	}
 	return 0
 }
 
 // childUser is the lease of child name of n when n is above the
-// per-user directories and the child is one (nil otherwise).
+// per-user directories and the child is one (nil otherwise), pinned:
+// the caller unpins it.
 func (n *node) childUser(name string) *userLease {
 	s := n.r.leases
 	if s == nil || n.user != nil {
@@ -368,15 +411,17 @@ func (n *node) childIsUserDir(name string) bool {
 	return ok && dir == p
 }
 
-// setUser gives a new node the lease of its user: its parent's, or the
-// one of the per-user directory it is.
+// setUser gives a new node the lease of its user, pinned until the node
+// is forgotten (unpinUser): its parent's, or the one of the per-user
+// directory it is.
 func (n *node) setUser(parent *node, name string) {
 	s := n.r.leases
 	if s == nil {
 		return
 	}
 	if parent.user != nil {
-		n.user = parent.user
+		n.user = s.pinLive(parent.user)
+		n.state.Or(stUserPin)
 		return
 	}
 	p, e := parent.childPath(name)
@@ -385,14 +430,28 @@ func (n *node) setUser(parent *node, name string) {
 	}
 	if u, dir := s.userOf(p); u != nil {
 		n.user = u
+		n.state.Or(stUserPin)
 		u.addDir(dir)
 	}
 }
 
-// addUserOpens counts d open handles on n for its user's activity.
+// addUserOpens counts d open handles on n for its user's activity. A
+// record freed under a revived node (gone) counts nothing: the count
+// goes to the user's live record, which it keeps from being freed. The
+// add before the check of gone pairs with free's order (gone, then
+// opens), so that one of them sees the other.
 func (n *node) addUserOpens(d int64) {
-	if u := n.user; u != nil {
-		u.opens.Add(d)
+	u := n.user
+	if u == nil {
+		return
+	}
+	u.opens.Add(d)
+	if u.gone.Load() {
+		u.opens.Add(-d)
+		v := u.s.pinLive(u)
+		v.opens.Add(d)
+		u.s.unpin(v)
+		u.s.markLoose(u) // in case a free let u be for this add
 	}
 }
 
@@ -400,6 +459,7 @@ func (n *node) addUserOpens(d int64) {
 type LeaseStats struct {
 	Host        string `json:"host"`
 	Held        int    `json:"held"`        // users whose lease this host holds now
+	Users       int    `json:"users"`       // users this host keeps a record of (held, or with nodes the kernel holds)
 	Acquired    uint64 `json:"acquired"`    // leases taken
 	Released    uint64 `json:"released"`    // leases given up when idle
 	Refused     uint64 `json:"refused"`     // requests failed with EIO: another host held the user
@@ -426,6 +486,7 @@ func (s *leaseSet) stats() *LeaseStats {
 			st.Held++
 		}
 	}
+	st.Users = s.known()
 	return st
 }
 

@@ -97,7 +97,7 @@ func (f *fakeLeases) counts() (int, int) {
 	return f.acquires, f.releases
 }
 
-func leaseRoot(t testing.TB, f *fakeLeases, after time.Duration) *Root {
+func leaseRoot(t testing.TB, f Leases, after time.Duration) *Root {
 	g, err := policy.CompileGlob("mail/{hash}/{user}")
 	if err != nil {
 		t.Fatal(err)

@@ -34,9 +34,10 @@ func (r *Root) HoldUser(ctx context.Context, p string) (user string, release fun
 	}
 	user = u.key.hash + "/" + u.key.user
 	if err := u.hold(ctx, holdWait); err != nil {
+		s.unpin(u)
 		return user, nil, err
 	}
-	return user, func() { u.opens.Add(-1) }, nil
+	return user, func() { u.opens.Add(-1); s.unpin(u) }, nil
 }
 
 // hold pins u's lease for a move (an open file would), taking it if
@@ -49,6 +50,9 @@ func (u *userLease) hold(ctx context.Context, wait time.Duration) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	s := u.s
+	if u.gone.Load() {
+		return errFreedRecord // its caller did not pin it: never acquire on it
+	}
 	if u.valid(s.now()) {
 		u.state = leaseHeld
 		u.opens.Add(1)
@@ -69,6 +73,9 @@ func (u *userLease) hold(ctx context.Context, wait time.Duration) error {
 	u.opens.Add(1)
 	return nil
 }
+
+// errFreedRecord: hold was asked of a lease record already freed.
+var errFreedRecord = errors.New("internal error: the user's lease record was freed")
 
 // holdWait bounds the mover's wait for a lease: it does not wait for
 // another host, it skips the user.

@@ -43,6 +43,8 @@ func (s *leaseSet) sweep(ctx context.Context) {
 			s.releaseIdle(ctx, u)
 		}
 	}
+	s.freeLoose()
+	s.shrinkMaps()
 }
 
 // forgetFree drops u from the held users if it is free; one being
@@ -53,6 +55,7 @@ func (s *leaseSet) forgetFree(u *userLease) {
 	}
 	if u.state == leaseFree {
 		s.untrack(u)
+		s.free(u) // unless something still pins it
 	}
 	u.mu.Unlock()
 }
@@ -116,7 +119,7 @@ func (s *leaseSet) dropLost(u *userLease, lapsed bool, epoch uint64) bool {
 // dropUserCaches makes tierfs forget what it cached beneath u's
 // directories: lookups (their keys carry u's epoch) and name indexes.
 func (r *Root) dropUserCaches(u *userLease) {
-	u.epoch.Add(1)
+	u.epoch.Store(r.leases.epochs.Add(1))
 	for _, d := range u.dirList() {
 		if dn := r.knownNode(d); dn != nil {
 			dropIndexes(dn)

@@ -23,6 +23,7 @@ const (
 	stNotified                    // the pruner asked the kernel to drop it
 	stSuspect                     // go-fuse did not hold it when last checked
 	stAsked                       // pruned by node ID and unused since: its FORGET counts as pruned
+	stUserPin                     // the node pins its user's lease record (leasepin.go)
 
 	// stStale are the bits a request on the node clears.
 	stStale = stNotified | stSuspect | stAsked

@@ -138,6 +138,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		return nil, e
 	}
 	if cu := n.childUser(name); cu != nil {
+		defer cu.s.unpin(cu)
 		return n.lookupUserDir(ctx, cu, name, p, out)
 	}
 	if e := n.leased(ctx); e != 0 {

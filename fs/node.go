@@ -162,6 +162,7 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 	ch.dirs.Store(dirs)
 	in := n.NewInode(ctx, ch, id)
 	if known, ok := in.Operations().(*node); ok && known != ch {
+		ch.unpinUser()
 		return known.again(dirs)
 	}
 	n.r.nodes.track(ch)

@@ -364,6 +364,7 @@ func (p *pruner) audit() {
 		switch {
 		case gone && s&stSuspect != 0:
 			p.l.untrack(n)
+			n.unpinUser() // go-fuse never took it: no OnForget comes
 		case gone:
 			n.state.Or(stSuspect)
 		case s&stSuspect != 0:

@@ -62,6 +62,7 @@ func (n *node) OnForget() {
 	if n != n.r.root {
 		n.r.nodes.forget(n)
 	}
+	n.unpinUser()
 	n.dropNameIndex()
 	if kp := n.kept.Swap(nil); kp != nil {
 		n.tierOf().Unlink(*kp)

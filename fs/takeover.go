@@ -166,6 +166,7 @@ func (s *leaseSet) lockOthers(users []userKey, u *userLease) (unlock func(), ok 
 	unlock = func() {
 		for _, v := range locked {
 			v.mu.Unlock()
+			s.unpin(v)
 		}
 	}
 	for _, k := range users {
@@ -174,6 +175,7 @@ func (s *leaseSet) lockOthers(users []userKey, u *userLease) (unlock func(), ok 
 		}
 		v := s.get(k)
 		if !v.mu.TryLock() {
+			s.unpin(v)
 			unlock()
 			return nil, false
 		}
@@ -280,10 +282,11 @@ func (r *Root) holdIntentUsers(in intent) (release func(), err error) {
 		// moment's patience is served by no host until this one
 		// takes it again.
 		if err := u.hold(context.Background(), 0); err != nil {
+			r.leases.unpin(u)
 			release()
 			return nil, fmt.Errorf("user %s/%s: %w", k.hash, k.user, err)
 		}
-		rels = append(rels, func() { u.opens.Add(-1) })
+		rels = append(rels, func() { u.opens.Add(-1); r.leases.unpin(u) })
 	}
 	return release, nil
 }
@@ -342,11 +345,9 @@ func (r *Root) settleDeadIntents(ctx context.Context) error {
 				continue // this host's change in progress, under its lease
 			}
 			for _, k := range r.leases.intentUsers(in) {
-				if err := r.leases.get(k).hold(ctx, holdWait); err != nil {
+				if err := r.holdBriefly(ctx, k); err != nil {
 					errs = append(errs, fmt.Errorf("host %q's change of user %s/%s: %w", h.Host, k.hash, k.user, err))
-					continue
 				}
-				r.leases.get(k).opens.Add(-1)
 			}
 		}
 	}
@@ -475,6 +476,18 @@ func (r *Root) forgetIntentNames(in intent) {
 		}
 		pn.NotifyContent(0, 0) // its mtime and link count changed
 	}
+}
+
+// holdBriefly takes k's lease, which settles its user's intents, and
+// lets the worker release it.
+func (r *Root) holdBriefly(ctx context.Context, k userKey) error {
+	u := r.leases.get(k)
+	defer r.leases.unpin(u)
+	if err := u.hold(ctx, holdWait); err != nil {
+		return err
+	}
+	u.opens.Add(-1)
+	return nil
 }
 
 // clearDeadKept removes, on shared tier t, the kept links of every dead

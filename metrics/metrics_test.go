@@ -233,15 +233,18 @@ tierfs_tier_spilled_files{tier="slow"} 4
 // there are none.
 func TestLeaseCollector(t *testing.T) {
 	m := New(func() fs.Status {
-		return fs.Status{Cluster: &fs.LeaseStats{Host: "mx1", Held: 3, Acquired: 9, Released: 6, Refused: 2, Hostchanges: 4, Lost: 1,
+		return fs.Status{Cluster: &fs.LeaseStats{Host: "mx1", Held: 3, Users: 5, Acquired: 9, Released: 6, Refused: 2, Hostchanges: 4, Lost: 1,
 			Protocol: map[string]uint64{"stolen": 2}}}
 	})
 	want := `
 # HELP tierfs_cluster_leases_held Users whose lease this host holds now.
 # TYPE tierfs_cluster_leases_held gauge
 tierfs_cluster_leases_held 3
+# HELP tierfs_cluster_users_known Users this host keeps a lease record of: held, or with nodes the kernel still holds; released users' records go.
+# TYPE tierfs_cluster_users_known gauge
+tierfs_cluster_users_known 5
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "tierfs_cluster_leases_held"); err != nil {
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "tierfs_cluster_leases_held", "tierfs_cluster_users_known"); err != nil {
 		t.Error(err)
 	}
 	mfs, err := m.Registry().Gather()

@@ -52,6 +52,8 @@ var (
 		"An nfs tier's server clock minus this host's, as last measured (at mount, then every 10 minutes); mail ages by the server's times.", []string{"tier"}, nil)
 	descLeasesHeld = prometheus.NewDesc("tierfs_cluster_leases_held",
 		"Users whose lease this host holds now.", nil, nil)
+	descLeaseUsers = prometheus.NewDesc("tierfs_cluster_users_known",
+		"Users this host keeps a lease record of: held, or with nodes the kernel still holds; released users' records go.", nil, nil)
 	descLeaseEvents = prometheus.NewDesc("tierfs_cluster_lease_events_total",
 		"Lease events by kind: acquired, released (idle), refused (a request failed with EIO: another host held the user), hostchange (another host had served the user since), lost (the heartbeat lapsed), drop_error (a user's per-host state could not be removed).", []string{"event"}, nil)
 	descLeaseProtocol = prometheus.NewDesc("tierfs_cluster_protocol_events_total",
@@ -69,7 +71,7 @@ func (statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descCacheHits, descCacheMisses, descCacheAbsent, descIndexBytes,
 		descNodes, descNodesMax, descNodesPruned, descNodesForgotten, descTierUp, descTierSize, descTierFree, descTierFiles, descTierFilesFree,
 		descDirHits, descDirMisses, descSpaceFree, descSpaceCapacity, descSpaceShort, descOverflows, descNoSpaceRetries, descClockSkew, descSpilled,
-		descLeasesHeld, descLeaseEvents, descLeaseProtocol} {
+		descLeasesHeld, descLeaseUsers, descLeaseEvents, descLeaseProtocol} {
 		ch <- d
 	}
 }
@@ -137,6 +139,7 @@ func collectLeases(ch chan<- prometheus.Metric, l *fs.LeaseStats) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descLeasesHeld, prometheus.GaugeValue, float64(l.Held))
+	ch <- prometheus.MustNewConstMetric(descLeaseUsers, prometheus.GaugeValue, float64(l.Users))
 	for _, e := range []struct {
 		event string
 		n     uint64

@@ -206,8 +206,8 @@ func overflowSummary(ovs []fs.Overflow, retries uint64) string {
 // clusterSummary tells which host this is in its cluster and what its
 // users' leases did.
 func clusterSummary(c *fs.LeaseStats) string {
-	line := fmt.Sprintf("host %s, %d users held; leases %d acquired, %d released, %d refused (EIO), %d hostchanges, %d lost, %d drop errors",
-		c.Host, c.Held, c.Acquired, c.Released, c.Refused, c.Hostchanges, c.Lost, c.DropErrors)
+	line := fmt.Sprintf("host %s, %d users held, %d known; leases %d acquired, %d released, %d refused (EIO), %d hostchanges, %d lost, %d drop errors",
+		c.Host, c.Held, c.Users, c.Acquired, c.Released, c.Refused, c.Hostchanges, c.Lost, c.DropErrors)
 	if len(c.Protocol) > 0 {
 		var parts []string
 		for _, k := range sortedKeys(c.Protocol) {

@@ -32,7 +32,7 @@ func TestPrintStatus(t *testing.T) {
 			Requests:       map[string]uint64{"LOOKUP": 10, "CREATE": 3, "GETATTR": 10},
 			Cache:          fs.CacheStats{Hits: 3, Misses: 1, Absent: 410, IndexBytes: 12700, IndexBudget: 4 << 20},
 			Nodes:          fs.NodeStats{Live: 1834, Max: 2000, Pruned: 18234, Forgotten: 18300, Method: fs.PruneMethodPrune},
-			Cluster: &fs.LeaseStats{Host: "mx1", Held: 12, Acquired: 40, Released: 28, Refused: 3, Hostchanges: 5, Lost: 1,
+			Cluster: &fs.LeaseStats{Host: "mx1", Held: 12, Users: 30, Acquired: 40, Released: 28, Refused: 3, Hostchanges: 5, Lost: 1,
 				Protocol: map[string]uint64{"waited": 2, "stolen": 1}},
 		},
 		Mover: json.RawMessage(`{"runs":2,"files":4,"bytes":4194304,"failed":0,"interval_ns":3600000000000,"files_per_second":200}`),
@@ -55,7 +55,7 @@ func TestPrintStatus(t *testing.T) {
 		"requests: 23 total (GETATTR 10, LOOKUP 10, CREATE 3)",
 		"mover: every 1h, at most 200 files/s; 2 passes moved 4 files, 4.0 MiB; 0 failed",
 		"clock: tier slow: server clock -2.500s from this host's WARNING",
-		"cluster: host mx1, 12 users held; leases 40 acquired, 28 released, 3 refused (EIO), 5 hostchanges, 1 lost, 0 drop errors; protocol: stolen 1, waited 2",
+		"cluster: host mx1, 12 users held, 30 known; leases 40 acquired, 28 released, 3 refused (EIO), 5 hostchanges, 1 lost, 0 drop errors; protocol: stolen 1, waited 2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
