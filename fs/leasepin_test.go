@@ -404,3 +404,59 @@ func TestLeasePinHammer(t *testing.T) {
 	}
 	t.Logf("%d records made for %d users over %d steps", total, len(log.recs), 6*steps)
 }
+
+// grantLeases grants every lease at once and keeps nothing per user, so
+// that the heap measured is tierfs's own.
+type grantLeases struct{}
+
+func (grantLeases) Valid() time.Time { return time.Now().Add(time.Hour) }
+func (grantLeases) Epoch() uint64    { return 0 }
+func (grantLeases) Acquire(ctx context.Context, hash, user string) (string, error) {
+	return "", nil
+}
+func (grantLeases) Release(ctx context.Context, hash, user string) error { return nil }
+
+// The heap of 100,000 users served (21-character names, the preset's
+// four per-user directories each) and then released: once the worker
+// freed their records it is back near where it started.
+// TIERFS_LEASE_USERS sets the number of users (10,000 under -race,
+// which takes ten times as long).
+func TestLeaseRecordMemory(t *testing.T) {
+	users := 100000
+	if raceEnabled {
+		users = 10000
+	}
+	if v, err := strconv.Atoi(os.Getenv("TIERFS_LEASE_USERS")); err == nil {
+		users = v
+	}
+	r := pinRoot(t, grantLeases{}, time.Millisecond)
+	s, ctx := r.leases, context.Background()
+	start := liveHeap()
+	for i := range users {
+		k := userKey{fmt.Sprintf("%02x", i%256), fmt.Sprintf("u%08d@example.com", i)}
+		u := s.get(k)
+		for _, top := range []string{"volatile", "listindex", "index", "mail"} {
+			u.addDir(top + "/" + k.hash + "/" + k.user)
+		}
+		if e := u.use(ctx); e != 0 {
+			t.Fatal(e)
+		}
+		s.unpin(u)
+	}
+	served := liveHeap()
+	if n := s.known(); n != users {
+		t.Fatalf("records while held: %d, want %d", n, users)
+	}
+	releaseAll(ctx, s)
+	if n := s.known(); n != 0 {
+		t.Fatalf("records after the release: %d, want 0", n)
+	}
+	freed := liveHeap()
+	runtime.KeepAlive(r) // the mount's records stay: measure what they keep
+	per := func(b uint64) int64 { return (int64(b) - int64(start)) / int64(users) }
+	t.Logf("heap: %d bytes at the start, %d with %d users held (%d bytes a user), %d once released (%d bytes a user)",
+		start, served, users, per(served), freed, per(freed))
+	if per(freed) > per(served)/8 {
+		t.Errorf("released users keep %d bytes each of the %d they took", per(freed), per(served))
+	}
+}
