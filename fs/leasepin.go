@@ -67,7 +67,9 @@ func (s *leaseSet) markLoose(u *userLease) {
 func (s *leaseSet) free(u *userLease) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.loose, u.key)
+	if s.loose[u.key] == u {
+		delete(s.loose, u.key) // whatever keeps it now frees it later
+	}
 	if !u.freeable() || s.held[u.key] == u || s.users[u.key] != u {
 		return false
 	}
