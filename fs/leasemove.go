@@ -54,7 +54,12 @@ func (u *userLease) hold(ctx context.Context, wait time.Duration) error {
 		return errFreedRecord // its caller did not pin it: never acquire on it
 	}
 	if u.valid(s.now()) {
-		u.state = leaseHeld
+		u.state = leaseHeld // a release in progress is called off
+		if u.fresh.Load() == 0 {
+			// It was releasing: the worker must see it held again, or
+			// it would take it for free and never release it.
+			u.fresh.Store(1)
+		}
 		u.opens.Add(1)
 		return nil
 	}

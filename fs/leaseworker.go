@@ -73,18 +73,30 @@ func (u *userLease) idle() bool {
 // the user's directories dropped, then released, so that the next
 // request for the user comes to tierfs and acquires again.
 func (s *leaseSet) releaseIdle(ctx context.Context, u *userLease) {
-	if !u.mu.TryLock() {
-		return // being acquired: not idle; the next sweep looks again
-	}
-	if u.state != leaseHeld || !u.idle() {
-		u.mu.Unlock()
+	if !s.beginRelease(u) {
 		return
+	}
+	s.r.dropUserCaches(u)
+	s.r.dropUserKernel(u)
+	s.endRelease(ctx, u)
+}
+
+// beginRelease marks u, held and idle, releasing; false if it is not.
+func (s *leaseSet) beginRelease(u *userLease) bool {
+	if !u.mu.TryLock() {
+		return false // being acquired: not idle; the next sweep looks again
+	}
+	defer u.mu.Unlock()
+	if u.state != leaseHeld || !u.idle() {
+		return false
 	}
 	u.state = leaseReleasing
 	u.fresh.Store(0)
-	u.mu.Unlock()
-	s.r.dropUserCaches(u)
-	s.r.dropUserKernel(u)
+	return true
+}
+
+// endRelease releases u unless a request or a hold called it off.
+func (s *leaseSet) endRelease(ctx context.Context, u *userLease) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.state == leaseReleasing {
