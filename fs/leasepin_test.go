@@ -249,10 +249,12 @@ func TestLeaseRevivedNodeForwards(t *testing.T) {
 	}
 }
 
-// recordLog remembers every record handed out, per user.
+// recordLog remembers every record handed out, per user, until check
+// sees it freed (final: under s.mu, free's revert is not seen).
 type recordLog struct {
-	mu   sync.Mutex
-	recs map[userKey]map[*userLease]bool
+	mu    sync.Mutex
+	recs  map[userKey]map[*userLease]bool
+	freed int
 }
 
 func (l *recordLog) add(u *userLease) {
@@ -274,11 +276,17 @@ func (l *recordLog) check(s *leaseSet) error {
 	for k, rs := range l.recs {
 		live, holding := 0, 0
 		for u := range rs {
-			if !u.gone.Load() {
-				live++
-				if s.users[k] != u {
-					return fmt.Errorf("user %v: a record not freed is not the map's", k)
+			if u.gone.Load() {
+				if u.fresh.Load() != 0 {
+					return fmt.Errorf("user %v: a freed record holds the lease", k)
 				}
+				delete(rs, u)
+				l.freed++
+				continue
+			}
+			live++
+			if s.users[k] != u {
+				return fmt.Errorf("user %v: a record not freed is not the map's", k)
 			}
 			if u.fresh.Load() > 1 {
 				holding++
@@ -419,11 +427,10 @@ func TestLeasePinHammer(t *testing.T) {
 	if n := s.known(); n != 0 {
 		t.Fatalf("records after every pin went and every lease was released: %d (%d refused), want 0", n, len(refused))
 	}
-	total := 0
-	for _, rs := range log.recs {
-		total += len(rs)
+	if err := log.check(s); err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("%d records made for %d users over %d steps", total, len(log.recs), 6*steps)
+	t.Logf("%d records made and freed for %d users over %d steps", log.freed, len(log.recs), 6*steps)
 }
 
 // grantLeases grants every lease at once and keeps nothing per user, so
