@@ -350,7 +350,7 @@ func TestLeasePinHammer(t *testing.T) {
 	r := pinRoot(t, f, 200*time.Microsecond)
 	s, ctx := r.leases, context.Background()
 	log := &recordLog{recs: map[userKey]map[*userLease]bool{}}
-	steps := 800
+	steps := 2000
 	if v, err := strconv.Atoi(os.Getenv("TIERFS_LEASE_HAMMER")); err == nil {
 		steps = v
 	}
