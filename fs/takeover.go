@@ -52,15 +52,11 @@ func (r *Root) settleUser(u *userLease) error {
 	if r.leases.dead == nil {
 		return nil // no way to tell a dead host: each host settles its own
 	}
-	t := r.journal.t
-	hs, err := t.HostStates(JournalDir)
+	hs, err := otherHosts(r.journal.t, JournalDir)
 	if err != nil {
-		return fmt.Errorf("tier %q: list the journals: %w", t.Name, err)
+		return err
 	}
 	for _, h := range hs {
-		if t.Own(h) || h.Host == "" {
-			continue
-		}
 		if err := r.settleHost(u, h); err != nil {
 			return err
 		}
@@ -387,15 +383,12 @@ func (r *Root) settleOutside() error {
 		return nil
 	}
 	t := r.journal.t
-	hs, err := t.HostStates(JournalDir)
+	hs, err := otherHosts(t, JournalDir)
 	if err != nil {
-		return fmt.Errorf("tier %q: list the journals: %w", t.Name, err)
+		return err
 	}
 	var errs []error
 	for _, h := range hs {
-		if t.Own(h) || h.Host == "" {
-			continue
-		}
 		j := &journal{t: t, dir: h.Name}
 		ins, err := j.intents(false)
 		if err != nil || !r.leases.anyOutside(ins) {
@@ -490,19 +483,27 @@ func (r *Root) holdBriefly(ctx context.Context, k userKey) error {
 	return nil
 }
 
+// otherHosts lists the state directories dir of the other hosts of the
+// cluster on shared tier t (Tier.HostStates without this host's own
+// and the unsuffixed one).
+func otherHosts(t *tiers.Tier, dir string) ([]tiers.HostState, error) {
+	hs, err := t.HostStates(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tier %q: list %s of the hosts: %w", t.Name, dir, err)
+	}
+	return slices.DeleteFunc(hs, func(h tiers.HostState) bool { return t.Own(h) || h.Host == "" }), nil
+}
+
 // clearDeadKept removes, on shared tier t, the kept links of every dead
 // host whose lock is free: they kept files open on that host, and its
 // open descriptors died with it.
 func (r *Root) clearDeadKept(t *tiers.Tier) error {
-	hs, err := t.HostStates(KeptDir)
+	hs, err := otherHosts(t, KeptDir)
 	if err != nil {
-		return fmt.Errorf("tier %q: list the kept links: %w", t.Name, err)
+		return err
 	}
 	var errs []error
 	for _, h := range hs {
-		if t.Own(h) || h.Host == "" {
-			continue
-		}
 		if dead, err := r.leases.isDead(h.Host); err != nil || !dead {
 			continue
 		}

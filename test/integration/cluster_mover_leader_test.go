@@ -116,18 +116,25 @@ func requireLeaseHolder(t *testing.T, f *fixture, user, holder string) {
 	}
 }
 
+// leaderPair mounts hosts a, the mover leader, and b, which keeps its
+// users for an hour (bo, b's options); the mover runs when asked.
+func leaderPair(t *testing.T) (a, b *fixture, bo clusterOpts) {
+	o := clusterOpts{extra: "[mover]\ninterval = \"0s\"\n"}
+	a = leaderHost(t, "a", nil, o, `"slow"`)
+	o.releaseAfter = "1h" // b keeps its users
+	b = leaderHost(t, "b", a, o, `"slow"`)
+	a.mount(t)
+	b.mount(t)
+	return a, b, o
+}
+
 // The leader's scheduled pass walks the whole tree: it moves idle users'
 // old mail and skips the users b holds. b's scheduled pass scans only
 // those users' directories (its count of files scanned is theirs) and
 // moves their old mail, never taking an idle user's lease; a pass asked
 // for on b scans the whole tree.
 func TestClusterMoverLeaderScope(t *testing.T) {
-	o := clusterOpts{extra: "[mover]\ninterval = \"0s\"\n"}
-	a := leaderHost(t, "a", nil, o, `"slow"`)
-	o.releaseAfter = "1h" // b keeps its users
-	b := leaderHost(t, "b", a, o, `"slow"`)
-	a.mount(t)
-	b.mount(t)
+	a, b, _ := leaderPair(t)
 	heldMail(t, b, "mail/ab/alice/cur/1", false)
 	heldMail(t, b, "mail/ab/alice/cur/2", true)
 	heldMail(t, b, "mail/de/dave/cur/1", false)
@@ -229,12 +236,7 @@ func TestClusterMoverLeaderDies(t *testing.T) {
 // the record stays. With nothing pending, b's passes scan its users
 // again.
 func TestClusterMoverLeaderRebalance(t *testing.T) {
-	o := clusterOpts{extra: "[mover]\ninterval = \"0s\"\n"}
-	a := leaderHost(t, "a", nil, o, `"slow"`)
-	o.releaseAfter = "1h" // b keeps its users
-	b := leaderHost(t, "b", a, o, `"slow"`)
-	a.mount(t)
-	b.mount(t)
+	a, b, o := leaderPair(t)
 	heldMail(t, b, "mail/ab/alice/cur/1", true)
 	idleMail(t, a, "slow", "mail/ff/frank/cur/1") // bucket ff: slow2's once it joins
 	requireScope(t, "b's pass before the reload", leaderMigrate(t, b, "--scheduled"), "1 users held here (leader: a)", 1, 0)
