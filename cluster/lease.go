@@ -164,6 +164,29 @@ func (l *Leases) tryAcquire(k key) (prev string, err error) {
 	return prev, nil
 }
 
+// Check reports, taking nothing, whether this host could take user's
+// lease now: nil when it is free, missing, this host's or held by a dead
+// host, a *HeldError when another live host holds it. It is for a look
+// that must change nothing (a dry run); its answer may be stale at once.
+func (l *Leases) Check(hash, user string) error {
+	k, err := newKey(hash, user)
+	if err != nil {
+		return err
+	}
+	cur, err := l.readLease(k)
+	if err != nil || cur.state != stateHeld || cur.holder == l.o.Host {
+		return err
+	}
+	live, err := l.live(cur.holder, cur.mtime)
+	if err != nil {
+		return fmt.Errorf("cluster: user %s: %w", k, err)
+	}
+	if live {
+		return &HeldError{Hash: k.hash, User: k.user, Holder: cur.holder}
+	}
+	return nil
+}
+
 // takeable fails with a HeldError unless cur is free, missing, or held
 // by a dead host (which is then taken over, and counted).
 func (l *Leases) takeable(k key, cur lease) error {

@@ -197,7 +197,8 @@ func TestBadNames(t *testing.T) {
 }
 
 // What a host makes of the lease and heartbeat it finds: the table of
-// the package comment. Nothing it refuses is overwritten.
+// the package comment. Nothing it refuses is overwritten. Check, asked
+// first, gives the same verdict and changes nothing.
 func TestAcquireReadsWhatItFinds(t *testing.T) {
 	t.Parallel()
 	old := -time.Hour
@@ -212,6 +213,7 @@ func TestAcquireReadsWhatItFinds(t *testing.T) {
 	}{
 		{"no lease", "", 0, "", "", nil, 0},
 		{"free, last held by z", "z free z\n", 0, "", "z", nil, 0},
+		{"held by this host", "a held -\n", 0, "", "", nil, 0},
 		{"held by z, live", "z held -\n", 0, "z 7 NOW\n", "", ErrHeld, 0},
 		{"held by z, stale heartbeat", "z held -\n", 0, "z 7 OLD\n", "z", nil, 1},
 		{"held by z, gone", "z held -\n", 0, "z 7 NOW gone\n", "z", nil, 1},
@@ -238,6 +240,13 @@ func TestAcquireReadsWhatItFinds(t *testing.T) {
 				s := strings.NewReplacer("NOW", strconv.FormatInt(time.Now().UnixNano(), 10),
 					"OLD", strconv.FormatInt(time.Now().Add(old).UnixNano(), 10)).Replace(tc.beat)
 				must(t, os.WriteFile(filepath.Join(dir, hostFile("z")), []byte(s), 0o644))
+			}
+			before := leaseFile(t, dir, "ab", "alice")
+			if err := a.Check("ab", "alice"); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Errorf("Check = %v, want %v", err, tc.wantErr)
+			}
+			if got := leaseFile(t, dir, "ab", "alice"); got != before || a.Stats().Stolen != 0 {
+				t.Errorf("Check changed the lease from %q to %q (stolen %d)", before, got, a.Stats().Stolen)
 			}
 			prev, err := a.Acquire(context.Background(), "ab", "alice")
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) || prev != tc.wantPrev {

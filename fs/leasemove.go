@@ -40,6 +40,29 @@ func (r *Root) HoldUser(ctx context.Context, p string) (user string, release fun
 	return user, func() { u.opens.Add(-1); s.unpin(u) }, nil
 }
 
+// PeekUser is HoldUser for a dry run, which must change nothing: it
+// names p's user and fails with ErrOtherHost when another live host
+// holds the user's lease now, taking no lease and no record.
+func (r *Root) PeekUser(p string) (user string, err error) {
+	s := r.leases
+	if s == nil {
+		return "", nil
+	}
+	k, _, ok := s.userKeyOf(p)
+	if !ok {
+		return "", ErrNoUser
+	}
+	user = k.hash + "/" + k.user
+	c, ok := s.l.(interface{ Check(hash, user string) error })
+	if !ok {
+		return user, nil
+	}
+	if err := c.Check(k.hash, k.user); err != nil {
+		return user, fmt.Errorf("%w: %w", ErrOtherHost, err)
+	}
+	return user, nil
+}
+
 // hold pins u's lease for a move (an open file would), taking it if
 // this host does not hold it, waiting at most wait for another host's
 // (0: as long as Acquire does). A lease it takes is stamped idle, so

@@ -20,6 +20,9 @@ type UserHolder interface {
 	HoldUser(ctx context.Context, p string) (user string, release func(), err error)
 	// UserOf names the user of p as HoldUser does ("" for none).
 	UserOf(p string) string
+	// PeekUser is HoldUser for a dry run: it takes nothing, and fails
+	// when another host serves the user now.
+	PeekUser(p string) (user string, err error)
 	// HeldUsers names the users this host holds now and their
 	// per-user directories; ok is false when the directories can only
 	// be found by a walk (fs.Root.HeldUsers).
@@ -52,13 +55,14 @@ func (m *Mover) settleDead(ctx context.Context, o Options) {
 // moves on to another user's files.
 type leaseBatch struct {
 	h       UserHolder
+	dryRun  bool              // peek: a dry run takes no lease
 	held    map[string]func() // users held for the current candidates
 	skipped map[string]bool   // users another host serves, skipped for the pass
 }
 
-func newLeaseBatch(p Primitive) *leaseBatch {
+func newLeaseBatch(p Primitive, dryRun bool) *leaseBatch {
 	h, _ := p.(UserHolder)
-	return &leaseBatch{h: h, held: map[string]func(){}, skipped: map[string]bool{}}
+	return &leaseBatch{h: h, dryRun: dryRun, held: map[string]func(){}, skipped: map[string]bool{}}
 }
 
 // take holds the users of every name of c, releasing the users of the
@@ -77,7 +81,7 @@ func (b *leaseBatch) take(ctx context.Context, c candidate) string {
 		if b.skipped[b.h.UserOf(p)] {
 			return SkipOtherHost // asked once a pass
 		}
-		user, release, err := b.h.HoldUser(ctx, p)
+		user, release, err := b.hold(ctx, p)
 		switch {
 		case errors.Is(err, fs.ErrNoUser):
 			return SkipNoUser
@@ -99,6 +103,15 @@ func (b *leaseBatch) take(ctx context.Context, c candidate) string {
 		}
 	}
 	return ""
+}
+
+// hold is HoldUser, or PeekUser in a dry run (release then does nothing).
+func (b *leaseBatch) hold(ctx context.Context, p string) (string, func(), error) {
+	if !b.dryRun {
+		return b.h.HoldUser(ctx, p)
+	}
+	user, err := b.h.PeekUser(p)
+	return user, func() {}, err
 }
 
 // done releases every user still held.

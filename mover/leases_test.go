@@ -16,7 +16,7 @@ type fakeHolder struct {
 	busy            map[string]bool
 	mine            []string // users held here ("ab/alice")
 	holds, releases []string
-	asked           int
+	asked, peeks    int
 }
 
 func (f *fakeHolder) UserOf(p string) string {
@@ -47,11 +47,29 @@ func (f *fakeHolder) HoldUser(ctx context.Context, p string) (string, func(), er
 	return u, func() { f.releases = append(f.releases, u) }, nil
 }
 
+func (f *fakeHolder) PeekUser(p string) (string, error) {
+	f.peeks++
+	u := f.UserOf(p)
+	switch {
+	case u == "":
+		return "", fs.ErrNoUser
+	case f.busy[u]:
+		return u, errors.New("held by b")
+	}
+	return u, nil
+}
+
 // A user's lease is held across the user's files and released when the
-// pass moves on; a user another host serves is asked once per pass.
+// pass moves on; a user another host serves is asked once per pass. A
+// dry run skips the same files and takes no lease.
 func TestLeaseBatch(t *testing.T) {
+	t.Run("move", func(t *testing.T) { leaseBatchRun(t, false) })
+	t.Run("dry run", func(t *testing.T) { leaseBatchRun(t, true) })
+}
+
+func leaseBatchRun(t *testing.T, dryRun bool) {
 	h := &fakeHolder{busy: map[string]bool{"cd/bob": true}}
-	b := &leaseBatch{h: h, held: map[string]func(){}, skipped: map[string]bool{}}
+	b := &leaseBatch{h: h, dryRun: dryRun, held: map[string]func(){}, skipped: map[string]bool{}}
 	ctx := context.Background()
 	var reasons []string
 	for _, p := range []string{"mail/ab/alice/1", "mail/ab/alice/2", "mail/cd/bob/1", "mail/cd/bob/2", "mail/ef/carol/1", "mail/stray"} {
@@ -62,13 +80,17 @@ func TestLeaseBatch(t *testing.T) {
 	if !slices.Equal(reasons, want) {
 		t.Errorf("reasons %q, want %q", reasons, want)
 	}
-	if h.asked != 5 {
-		t.Errorf("asked %d times, want 5 (bob once)", h.asked)
+	if asked := h.asked + h.peeks; asked != 5 {
+		t.Errorf("asked %d times, want 5 (bob once)", asked)
 	}
 	// alice held twice (the second released at once), released when
-	// bob's files came; carol at the end.
-	if got := strings.Join(h.releases, ","); got != "ab/alice,ab/alice,ef/carol" {
-		t.Errorf("releases %s", got)
+	// bob's files came; carol at the end. A dry run holds nothing.
+	wantReleases := "ab/alice,ab/alice,ef/carol"
+	if dryRun {
+		wantReleases = ""
+	}
+	if got := strings.Join(h.releases, ","); got != wantReleases || (dryRun && (h.asked != 0 || len(h.holds) != 0)) {
+		t.Errorf("releases %q, holds %q after %d HoldUser calls; want releases %q", got, h.holds, h.asked, wantReleases)
 	}
 	r := &Report{Skipped: map[string]int64{SkipNoUser: 1}}
 	b.note(r)

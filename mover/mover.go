@@ -317,7 +317,7 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 // their tier is below target_free.
 func (m *Mover) moveAll(ctx context.Context, pol *Policy, cands []candidate, o Options, r *Report, prog *Progress, sp *pressure, spills *spillScan) {
 	pace := &pacer{m: m}
-	lb := newLeaseBatch(m.cfg.Move)
+	lb := newLeaseBatch(m.cfg.Move, o.DryRun)
 	defer lb.note(r)
 	defer lb.done()
 	for _, c := range cands {

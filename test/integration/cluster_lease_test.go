@@ -407,6 +407,15 @@ func TestClusterMoverLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
+	// A dry run on b takes no lease: alice's still names a.
+	before, _ := os.ReadFile(leaseFile(a, "ab/alice"))
+	if out, err := b.run("migrate", "--dry-run", b.mnt); err != nil {
+		t.Fatalf("tierfs migrate --dry-run on b: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(leaseFile(a, "ab/alice")); string(after) != string(before) || !strings.HasPrefix(string(before), "a free") {
+		t.Errorf("alice's lease went from %q to %q in b's dry run", before, after)
+	}
+	a.requireOnTier(t, "mail/ab/alice/cur/1", "fast")
 	out, err := a.run("migrate", a.mnt)
 	if err != nil {
 		t.Fatalf("tierfs migrate on a: %v\n%s", err, out)
