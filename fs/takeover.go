@@ -69,12 +69,9 @@ func (r *Root) settleUser(u *userLease) error {
 func (r *Root) settleHost(u *userLease, h tiers.HostState) error {
 	t := r.journal.t
 	j := &journal{t: t, dir: h.Name}
-	ins, err := j.intents(false)
-	if missing(err) {
-		return nil
-	}
+	ins, err := j.settling()
 	if err != nil {
-		return fmt.Errorf("tier %q: read %s: %w", t.Name, h.Name, err)
+		return err
 	}
 	if !r.leases.touches(ins, u.key) {
 		return nil
@@ -97,6 +94,19 @@ func (r *Root) settleHost(u *userLease, h tiers.HostState) error {
 	defer unlock()
 	r.crashAt("takeover-locked", "host", h.Host)
 	return r.settleJournal(u, j, h.Host)
+}
+
+// settling reads j's intents for settling them: none when j does not
+// exist, an error naming j otherwise.
+func (j *journal) settling() (map[string]intent, error) {
+	ins, err := j.intents(false)
+	if missing(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tier %q: read %s: %w", j.t.Name, j.dir, err)
+	}
+	return ins, nil
 }
 
 // errLiveChange: a live host's journal holds an unfinished change of the
@@ -127,12 +137,9 @@ func (s *leaseSet) isDead(host string) (bool, error) {
 // too; the others stay for whoever next holds them all. An intent this
 // host's own change is carrying out right now is left alone.
 func (r *Root) settleJournal(u *userLease, j *journal, host string) error {
-	ins, err := j.intents(false)
-	if missing(err) {
-		return nil
-	}
+	ins, err := j.settling()
 	if err != nil {
-		return fmt.Errorf("tier %q: read %s: %w", j.t.Name, j.dir, err)
+		return err
 	}
 	for _, id := range slices.Sorted(maps.Keys(ins)) {
 		in := ins[id]
@@ -427,12 +434,9 @@ func (r *Root) settleDeadOutside(j *journal, host string) error {
 		return fmt.Errorf("cluster: finish host %q's unfinished changes outside the users' directories: %w", host, err)
 	}
 	defer unlock()
-	ins, err := j.intents(false) // again, under the lock: another host may have finished them
-	if missing(err) {
-		return nil
-	}
+	ins, err := j.settling() // again, under the lock: another host may have finished them
 	if err != nil {
-		return fmt.Errorf("tier %q: read %s: %w", j.t.Name, j.dir, err)
+		return err
 	}
 	for _, id := range slices.Sorted(maps.Keys(ins)) {
 		in := ins[id]
