@@ -174,35 +174,39 @@ func (l *Leases) Check(hash, user string) error {
 		return err
 	}
 	cur, err := l.readLease(k)
-	if err != nil || cur.state != stateHeld || cur.holder == l.o.Host {
+	if err != nil || cur.holder == l.o.Host {
 		return err
 	}
-	live, err := l.live(cur.holder, cur.mtime)
-	if err != nil {
-		return fmt.Errorf("cluster: user %s: %w", k, err)
-	}
-	if live {
-		return &HeldError{Hash: k.hash, User: k.user, Holder: cur.holder}
-	}
-	return nil
+	_, err = l.heldLive(k, cur)
+	return err
 }
 
 // takeable fails with a HeldError unless cur is free, missing, or held
 // by a dead host (which is then taken over, and counted).
 func (l *Leases) takeable(k key, cur lease) error {
-	if cur.state != stateHeld {
-		return nil
-	}
-	live, err := l.live(cur.holder, cur.mtime)
-	if err != nil {
-		return fmt.Errorf("cluster: user %s: %w", k, err)
-	}
-	if live {
-		return &HeldError{Hash: k.hash, User: k.user, Holder: cur.holder}
+	held, err := l.heldLive(k, cur)
+	if !held || err != nil {
+		return err
 	}
 	l.stats.stolen.Add(1)
 	l.log.Warn("taking over a user from a dead host", "user", k.String(), "holder", cur.holder)
 	return nil
+}
+
+// heldLive reports whether cur is held, failing with a HeldError when
+// its holder is live.
+func (l *Leases) heldLive(k key, cur lease) (held bool, err error) {
+	if cur.state != stateHeld {
+		return false, nil
+	}
+	live, err := l.live(cur.holder, cur.mtime)
+	if err != nil {
+		return true, fmt.Errorf("cluster: user %s: %w", k, err)
+	}
+	if live {
+		return true, &HeldError{Hash: k.hash, User: k.user, Holder: cur.holder}
+	}
+	return true, nil
 }
 
 // commit writes data as k's lease if d is still held, validity holds
