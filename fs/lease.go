@@ -266,7 +266,11 @@ func (u *userLease) slow(ctx context.Context) syscall.Errno {
 		u.fresh.Store(min(s.stamp(s.l.Valid()), now+int64(s.slice)))
 		return 0
 	}
-	if err := u.acquire(ctx); err != nil {
+	// The kernel cancels ctx when the waiting process gets any signal,
+	// even one it handles and restarts the call after; failing then
+	// would turn a timer or a child's exit into EIO. lease_wait bounds
+	// the wait instead.
+	if err := u.acquire(context.WithoutCancel(ctx)); err != nil {
 		u.logRefusal(now, err)
 		return syscall.EIO
 	}

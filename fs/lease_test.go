@@ -28,6 +28,7 @@ type fakeLeases struct {
 	last     map[string]string // user -> host that served it last
 	acquires int
 	releases int
+	gate     chan struct{} // if set, Acquire waits for it, as for a busy lease
 }
 
 var errHeldFake = errors.New("held by another host")
@@ -55,6 +56,13 @@ func (f *fakeLeases) setValid(t time.Time) {
 }
 
 func (f *fakeLeases) Acquire(ctx context.Context, hash, user string) (string, error) {
+	if f.gate != nil {
+		select {
+		case <-f.gate:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.acquires++
@@ -147,6 +155,28 @@ func TestLeaseUse(t *testing.T) {
 	}
 	if st := s.stats(); st.Hostchanges != 1 || st.Held != 2 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A request whose process gets a signal while it waits for the lease
+// (the kernel then cancels its context) still gets the lease, not EIO.
+func TestLeaseWaitIgnoresInterrupt(t *testing.T) {
+	f := newFakeLeases()
+	f.gate = make(chan struct{})
+	r := leaseRoot(t, f, time.Hour)
+	u, _ := r.leases.userOf("mail/ab/alice")
+	ctx, interrupt := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		interrupt()
+		time.Sleep(20 * time.Millisecond)
+		close(f.gate)
+	}()
+	if e := u.use(ctx); e != 0 {
+		t.Fatalf("use interrupted while it waited: %v, want the lease", e)
+	}
+	if f.holder["alice"] != "me" || r.leases.stats().Refused != 0 {
+		t.Fatalf("holder %q, stats %+v", f.holder["alice"], r.leases.stats())
 	}
 }
 

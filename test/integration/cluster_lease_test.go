@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Two hosts of one cluster on this machine: each its own tierfs mount
@@ -485,4 +488,47 @@ func TestClusterHeartbeatLapseFailsClosed(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	requireStatus(t, a, "1 lost")
+}
+
+// A request waiting for another host's lease is not failed when its
+// process gets a signal it handles (the kernel sends tierfs INTERRUPT):
+// it waits on, within lease_wait, and is served once the lease is free.
+func TestClusterLeaseWaitSurvivesSignals(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{leaseWait: "20s"})
+	b.mkdirAll(t, "mail/ab/alice/cur")
+	b.writeFile(t, "mail/ab/alice/cur/1", "via b")
+	held, err := os.Open(b.path("mail/ab/alice/cur/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	waitLease(t, a, "ab/alice", "b", "held")
+
+	type result struct {
+		data []byte
+		err  error
+	}
+	tid, done := make(chan int), make(chan result)
+	go func() {
+		runtime.LockOSThread() // the signals go to this thread
+		tid <- unix.Gettid()
+		data, err := os.ReadFile(a.path("mail/ab/alice/cur/1"))
+		done <- result{data, err}
+	}()
+	thread := <-tid
+	for range 5 {
+		time.Sleep(200 * time.Millisecond)
+		// SIGURG: the Go runtime handles it and carries on.
+		if err := unix.Tgkill(os.Getpid(), thread, unix.SIGURG); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held.Close()
+	r := <-done
+	if r.err != nil || string(r.data) != "via b" {
+		t.Fatalf("read on a, signalled while it waited for b's lease: %q, %v", r.data, r.err)
+	}
+	if strings.Contains(a.d.log(), "cannot take the user's lease") {
+		t.Errorf("a logged a refused lease:\n%s", a.d.log())
+	}
 }
