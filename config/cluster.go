@@ -35,6 +35,12 @@ type Cluster struct {
 	// Users are the per-user directories, as globs whose last segment
 	// is {user}; everything beneath one belongs to that user's lease.
 	Users []string `toml:"users"`
+	// SharedTimeout is how long a host's kernel may keep what it learnt
+	// of a name outside every per-user directory (a public folder, the
+	// directories above the users): no lease tells a host when another
+	// one changed such a name, so a change shows after at most this, as
+	// with an NFS client's attribute cache.
+	SharedTimeout Duration `toml:"shared_timeout"`
 
 	// UserDirs are Users compiled (by Parse).
 	UserDirs []*policy.Glob `toml:"-"`
@@ -42,9 +48,10 @@ type Cluster struct {
 
 // Cluster defaults, for keys the [cluster] table leaves out.
 const (
-	DefaultHostTimeout  = 30 * time.Second
-	DefaultReleaseAfter = 60 * time.Second
-	DefaultLeaseWait    = 5 * time.Second
+	DefaultHostTimeout   = 30 * time.Second
+	DefaultReleaseAfter  = 60 * time.Second
+	DefaultLeaseWait     = 5 * time.Second
+	DefaultSharedTimeout = time.Second
 )
 
 // MinHostTimeout is the shortest host_timeout: a host refreshes its
@@ -80,6 +87,9 @@ func (c *Config) setClusterDefaults(defined func(key string) bool) {
 	}
 	if !defined("users") {
 		cl.Users = DefaultUsers()
+	}
+	if !defined("shared_timeout") {
+		cl.SharedTimeout = Duration{DefaultSharedTimeout}
 	}
 }
 
@@ -120,6 +130,9 @@ func (c *Config) validateCluster(fail failFunc) {
 	}
 	if cl.LeaseWait.Duration < 0 {
 		fail("cluster.lease_wait", "%q %w", cl.LeaseWait, errNegative)
+	}
+	if cl.SharedTimeout.Duration < 0 {
+		fail("cluster.shared_timeout", "%q %w", cl.SharedTimeout, errNegative)
 	}
 	if len(cl.Users) == 0 {
 		fail("cluster.users", "empty: name the per-user directories, e.g. [\"mail/{hash}/{user}\"]")

@@ -97,7 +97,7 @@ func knownKeys(table string) []string {
 	case "metrics":
 		return []string{"listen"}
 	case "cluster":
-		return []string{"host", "host_timeout", "release_after", "lease_wait", "users"}
+		return []string{"host", "host_timeout", "release_after", "lease_wait", "users", "shared_timeout"}
 	}
 	return nil
 }

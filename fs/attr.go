@@ -64,6 +64,7 @@ func mergeDirStat(st, other *unix.Stat_t) {
 // every path below it would otherwise fail with the permission check
 // (default_permissions) instead of only the names on the lost tier.
 func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
+	n.learnShared()
 	found := false
 	var down syscall.Errno
 	mask := n.dirs.Load()
@@ -112,10 +113,16 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut
 		return e
 	}
 	n.touch()
+	var e syscall.Errno
 	if fg, ok := f.(gofs.FileGetattrer); ok {
-		return fg.Getattr(ctx, out)
+		e = fg.Getattr(ctx, out)
+	} else {
+		e = n.statAttr(&out.Attr)
 	}
-	return n.statAttr(&out.Attr)
+	if e == 0 && n.shared() {
+		out.SetTimeout(n.r.sharedTTL)
+	}
+	return e
 }
 
 // statAttr fills a with the attributes of n's data.
@@ -163,6 +170,9 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	if e == 0 {
 		out.Ino = n.StableAttr().Ino
 		out.SetTimeout(n.r.attrTimeout)
+		if n.shared() {
+			out.SetTimeout(n.r.sharedTTL)
+		}
 	}
 	return e
 }

@@ -104,6 +104,9 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		h.writes = true
 		cn.writers.Add(1)
 	}
+	if cn.shared() {
+		n.r.sharedEntry(out)
+	}
 	return ch, h, fuseOpenFlags(t), 0
 }
 
@@ -192,6 +195,9 @@ func (n *node) makeChild(ctx context.Context, name string, out *fuse.EntryOut, m
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		dirs = bit(ti)
 	}
+	if n.sharedChild(name) {
+		n.r.sharedEntry(out)
+	}
 	return n.newChild(ctx, name, ti, &st, ino(ti, st.Ino), gen, dirs), 0 // new: never moved
 }
 
@@ -254,7 +260,10 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	}
 	fillAttr(&out.Attr, &st)
 	src.hideKept(&out.Attr, 2) // the source's name and this one
-	id := src.StableAttr()     // the same inode, so the same number
+	if n.sharedChild(name) {
+		n.r.sharedEntry(out)
+	}
+	id := src.StableAttr() // the same inode, so the same number
 	_, sgen := n.r.fileID(ti, p, &st, gen)
 	if id.Gen == sgen && id.Mode == st.Mode&unix.S_IFMT {
 		return src.again(0), 0 // go-fuse links the node it holds

@@ -89,8 +89,10 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // tiers. Dovecot lists a maildir's new/ and cur/ after delivering into
 // them, and stats what it lists.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if h.n.childIsUserDir(name) {
-		return nil, syscall.EAGAIN // a user's directory: looked up (and leased) when used
+	if h.n.shared() {
+		// Another host may change the entry (shared.go), or it is a
+		// user's directory, looked up (and leased) when used.
+		return nil, syscall.EAGAIN
 	}
 	if i := h.idx - 1; i >= 0 && h.l.ents[i].Name == name {
 		if ti := h.l.tiers[i]; ti >= 0 && h.n.r.tiers[ti].Kind == tiers.KindNFS {

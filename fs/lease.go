@@ -43,6 +43,9 @@ type ClusterOptions struct {
 	ReleaseAfter time.Duration
 	// Host names this host (status, logs).
 	Host string
+	// SharedTimeout is how long the kernel keeps the entries and
+	// attributes of names outside every per-user directory (shared.go).
+	SharedTimeout time.Duration
 	// Protocol, if set, returns the lease protocol's own counters by
 	// name (status, metrics).
 	Protocol func() map[string]uint64

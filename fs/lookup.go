@@ -141,6 +141,9 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*go
 		defer cu.s.unpin(cu)
 		return n.lookupUserDir(ctx, cu, name, p, out)
 	}
+	if n.shared() {
+		return n.lookupShared(ctx, name, p, out)
+	}
 	if e := n.leased(ctx); e != 0 {
 		return nil, e
 	}
@@ -202,7 +205,8 @@ func (n *node) entry(ctx context.Context, name string, ti int, st *unix.Stat_t, 
 
 // lookupCache returns the metadata cache for lookups in n, or nil where
 // they do not go through it. They do only where a miss is expensive,
-// that is where n is on a tier of kind nfs (every backend call a network
+// that is where n is on a tier of kind nfs, and never where another host
+// may change n (shared.go) (every backend call a network
 // round trip). On local tiers a
 // miss costs a few system calls (an lstat, and an xattr read for the
 // inode number on tiers that receive moved files), less than a new entry
@@ -211,7 +215,7 @@ func (n *node) entry(ctx context.Context, name string, ti int, st *unix.Stat_t, 
 // Dovecot workload: LOOKUP service time 63 µs with the cache on local
 // tiers, 39 µs without).
 func (n *node) lookupCache() *lookupCache {
-	if n.dirs.Load()&n.r.cacheTiers == 0 {
+	if n.dirs.Load()&n.r.cacheTiers == 0 || n.shared() {
 		return nil
 	}
 	return n.r.cache
@@ -255,14 +259,20 @@ func (n *node) childWriting(name string) bool {
 }
 
 // lookupUserDir looks up a per-user directory (mail/ab/alice) after
-// taking its user's lease. Another host may have made or removed it, so
-// neither tierfs's caches nor the kernel's negative entries answer it:
-// a miss is answered with a timeout, which makes go-fuse pass ENOENT on
-// instead of a cacheable negative entry.
+// taking its user's lease. Another host may have made or removed it.
 func (n *node) lookupUserDir(ctx context.Context, u *userLease, name, p string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if e := u.use(ctx); e != 0 {
 		return nil, e
 	}
+	return n.lookupFresh(ctx, name, p, out)
+}
+
+// lookupFresh looks up child name (path p) of n, a directory another
+// host may change: neither tierfs's caches nor the kernel's negative
+// entries answer it, and n's copies are learnt anew first. A miss is
+// answered with a timeout, which makes go-fuse pass ENOENT on instead
+// of a cacheable negative entry.
+func (n *node) lookupFresh(ctx context.Context, name, p string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	n.touch()
 	n.r.moves.wait(p)
 	n.names.RLock()

@@ -38,6 +38,7 @@ func (n *node) list() (*listing, syscall.Errno) {
 	if e != 0 {
 		return nil, e
 	}
+	n.learnShared()
 	n.names.RLock()
 	defer n.names.RUnlock()
 	mask := n.dirs.Load()

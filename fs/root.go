@@ -99,6 +99,7 @@ type Root struct {
 	space       spaceState    // shortness last logged, overflow counts
 	spilled     []*spilledSet // by tier: new files spilled to their rule's demote_to tier
 	leases      *leaseSet     // nil outside a cluster
+	sharedTTL   time.Duration // kernel timeouts of shared names (shared.go)
 	// notifyEntry drops a kernel entry (a field so that unit tests,
 	// which mount nothing, can do without).
 	notifyEntry func(dir *gofs.Inode, name string)
@@ -163,6 +164,7 @@ func newRoot(o Options) (*Root, error) {
 			return nil, fmt.Errorf("cluster: leases and per-user directories are required")
 		}
 		r.leases = newLeaseSet(r, o.Cluster)
+		r.sharedTTL = sharedTimeout(o.Cluster.SharedTimeout)
 	}
 	for ti, t := range o.Tiers {
 		if t.Kind == tiers.KindNFS {

@@ -180,10 +180,18 @@ func (d *mountd) joinCluster(ctx context.Context, cfg *config.Config, ts []*tier
 		return nil, fmt.Errorf("%s: %w", cfg.Source, err)
 	}
 	go leases.Run(ctx)
-	o.Cluster = &tfs.ClusterOptions{Leases: leases, UserDirs: cl.UserDirs, ReleaseAfter: cl.ReleaseAfter.Duration, Host: cl.Host,
-		Protocol: func() map[string]uint64 { return protocolCounts(leases.Stats()) }, Dead: leases.Dead}
+	o.Cluster = &tfs.ClusterOptions{
+		Leases:        leases,
+		UserDirs:      cl.UserDirs,
+		ReleaseAfter:  cl.ReleaseAfter.Duration,
+		Host:          cl.Host,
+		SharedTimeout: cl.SharedTimeout.Duration,
+		Protocol:      func() map[string]uint64 { return protocolCounts(leases.Stats()) },
+		Dead:          leases.Dead,
+	}
 	d.log.Info("joined the cluster", "host", cl.Host, "lease_tier", ts[cfg.LeaseTier()].Name,
-		"host_timeout", cl.HostTimeout.Duration, "release_after", cl.ReleaseAfter.Duration)
+		"host_timeout", cl.HostTimeout.Duration, "release_after", cl.ReleaseAfter.Duration,
+		"shared_timeout", cl.SharedTimeout.Duration)
 	return leases, nil
 }
 

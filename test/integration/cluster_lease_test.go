@@ -25,6 +25,8 @@ import (
 // clusterOpts are the [cluster] timings of a test.
 type clusterOpts struct {
 	releaseAfter, leaseWait string
+	sharedTimeout           string // [cluster] shared_timeout; the default if ""
+	rules                   string // more [[rule]] tables, before the catch-all
 	extra                   string // more TOML (e.g. a [mover] table)
 }
 
@@ -66,6 +68,7 @@ tier = "fast"
 demote_after = "1d"
 demote_to = "slow"
 
+` + o.rules + `
 [[rule]]
 match = "**"
 tier = "fast"
@@ -76,8 +79,11 @@ attr_timeout = "1h"
 negative_timeout = "1h"
 
 `)
-	fmt.Fprintf(&b, "[cluster]\nhost = %q\nhost_timeout = \"3s\"\nrelease_after = %q\nlease_wait = %q\n\n%s",
-		host, o.releaseAfter, o.leaseWait, o.extra)
+	fmt.Fprintf(&b, "[cluster]\nhost = %q\nhost_timeout = \"3s\"\nrelease_after = %q\nlease_wait = %q\n", host, o.releaseAfter, o.leaseWait)
+	if o.sharedTimeout != "" {
+		fmt.Fprintf(&b, "shared_timeout = %q\n", o.sharedTimeout)
+	}
+	fmt.Fprintf(&b, "\n%s", o.extra)
 	return b.String()
 }
 
