@@ -132,6 +132,7 @@ func (s *leaseSet) dropLost(u *userLease, lapsed bool, epoch uint64) bool {
 // directories: lookups (their keys carry u's epoch) and name indexes.
 func (r *Root) dropUserCaches(u *userLease) {
 	u.epoch.Store(r.leases.epochs.Add(1))
+	r.forgetUserDirs(u)
 	for _, d := range u.dirList() {
 		if dn := r.knownNode(d); dn != nil {
 			dropIndexes(dn)

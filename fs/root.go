@@ -165,6 +165,11 @@ func newRoot(o Options) (*Root, error) {
 		}
 		r.leases = newLeaseSet(r, o.Cluster)
 		r.sharedTTL = sharedTimeout(o.Cluster.SharedTimeout)
+		for _, t := range o.Tiers {
+			if t.Kind != tiers.KindTmpfs {
+				t.SetDirCacheFilter(r.leases.cacheableDir)
+			}
+		}
 	}
 	for ti, t := range o.Tiers {
 		if t.Kind == tiers.KindNFS {

@@ -2,11 +2,14 @@ package fs
 
 import (
 	"context"
+	"strings"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/tierfs/tierfs/tiers"
 )
 
 // In a cluster, a name outside every per-user directory (a public
@@ -46,6 +49,37 @@ func (n *node) lookupShared(ctx context.Context, name, p string, out *fuse.Entry
 		n.r.sharedEntry(out)
 	}
 	return ch, e
+}
+
+// cacheableDir reports whether the shared tiers may keep a cached
+// descriptor of dir (tiers.Tier.SetDirCacheFilter): one at or beneath
+// a per-user directory, or tierfs's own (leases, journals), which no
+// host renames. No lease tells this host when another renames or
+// removes a shared directory.
+func (s *leaseSet) cacheableDir(dir string) bool {
+	if strings.HasPrefix(dir, reservedPrefix) {
+		return true
+	}
+	_, _, ok := s.userKeyOf(dir)
+	return ok
+}
+
+// forgetUserDirs drops the shared tiers' cached descriptors of u's
+// directories and those beneath: once the lease is let go another host
+// may rename or remove them, and a descriptor follows a directory where
+// its name does not.
+func (r *Root) forgetUserDirs(u *userLease) {
+	dirs := u.dirList()
+	for _, g := range r.leases.dirs {
+		if d, ok := expandUserDir(g, u.key); ok {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, t := range r.tiers {
+		if t.Kind != tiers.KindTmpfs {
+			t.ForgetDirs(dirs...)
+		}
+	}
 }
 
 // learnShared learns the copies of n, if shared, that another host made.

@@ -24,6 +24,10 @@ import (
 // it may have resolved the directory just renamed away. What changes behind
 // tierfs's back (an operator on the tier itself) is seen within
 // dirCacheTTL, and a tier that goes down or comes back starts afresh.
+// In a cluster other hosts change a shared tier all the time: there
+// tierfs caches only what a lease it holds covers (SetDirCacheFilter)
+// and forgets a user's directories when it lets the lease go
+// (ForgetDirs).
 //
 // A hit also skips the backend's search-permission checks on the
 // ancestors for a caller-identity call; the kernel has made them on the
@@ -38,6 +42,9 @@ type dirCache struct {
 	// no count cannot make an entry wrong.
 	under map[string]int
 	ttl   time.Duration // 0: dirCacheTTL
+	// keep, if set, says which directories may be cached at all
+	// (Tier.SetDirCacheFilter); set before the tier is used.
+	keep func(dir string) bool
 
 	hits, misses atomic.Uint64
 }
@@ -84,6 +91,9 @@ func (c *dirCache) get(dir string, now time.Time) (*cachedDir, uint64) {
 func (c *dirCache) add(dir string, fd int, gen uint64, now time.Time) *cachedDir {
 	d := &cachedDir{fd: fd}
 	d.refs.Store(1)
+	if c.keep != nil && !c.keep(dir) {
+		return d
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -150,6 +160,18 @@ func (c *dirCache) dropLocked() {
 		c.remove(k, d)
 	}
 }
+
+// SetDirCacheFilter makes the tier cache the descriptors of only the
+// directories keep accepts. In a cluster another host may rename or
+// remove a directory outside every per-user directory at any time,
+// and a cached descriptor would follow it where its name does not.
+// Call it before the tier is used.
+func (t *Tier) SetDirCacheFilter(keep func(dir string) bool) { t.dirs.keep = keep }
+
+// ForgetDirs drops the cached descriptors of dirs and of the
+// directories beneath them (all of the cache, if any is cached): the
+// caller learnt that another host may have renamed or removed them.
+func (t *Tier) ForgetDirs(dirs ...string) { t.dirs.changed(dirs...) }
 
 // DirCacheStats reports how often an operation found its directory in
 // the tier's descriptor cache, and how often it had to walk the path.

@@ -314,3 +314,48 @@ func (t *Tier) cachedDirs() int {
 	defer t.dirs.mu.Unlock()
 	return len(t.dirs.entries)
 }
+
+// Another host renames a/b away and makes it again behind the tier's
+// back: a create in a/b must follow the path, with the descriptors
+// forgotten (a user's lease came back from another host) or never
+// cached (a directory outside every user's).
+func TestDirCacheBehindItsBack(t *testing.T) {
+	tests := []struct {
+		name       string
+		filter     func(dir string) bool
+		forget     []string
+		wantCached int  // after mkdir a/b and a create in it
+		stale      bool // the create lands in the old a/b (the control)
+	}{
+		{"forgotten", nil, []string{"a"}, 2, false},
+		{"not cached", func(dir string) bool { return dir != "a" && dir != "a/b" }, nil, 0, false},
+		{"another directory forgotten", nil, []string{"c"}, 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTestTier(t, "fast")
+			tr.SetDirCacheFilter(tt.filter)
+			makeDirs(t, tr, "a", "a/b", "c")
+			if err := create(t, tr, "a/b/f"); err != nil {
+				t.Fatal(err)
+			}
+			if n := tr.cachedDirs(); n != tt.wantCached {
+				t.Fatalf("%d directories cached, want %d", n, tt.wantCached)
+			}
+			if err := os.Rename(filepath.Join(tr.Path, "a/b"), filepath.Join(tr.Path, "moved")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(tr.Path, "a/b"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tr.ForgetDirs(tt.forget...)
+			if err := create(t, tr, "a/b/new"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := os.Lstat(filepath.Join(tr.Path, "a/b/new"))
+			if (err != nil) != tt.stale {
+				t.Fatalf("a/b/new in the new a/b: %v (a stale descriptor expected: %v)", err, tt.stale)
+			}
+		})
+	}
+}

@@ -175,6 +175,9 @@ type fuzzRoot struct {
 	fds   [fuzzSlots]int
 	last  map[string]fuzzEntry
 	mover *fuzzMover // tierfs in TestDifferentialMover: runs the mover's operations
+	// before, if set, runs before operation i (TestClusterDifferential:
+	// picks the host whose mount dir is).
+	before func(i int)
 }
 
 func (r *fuzzRoot) abs(rel string) string { return filepath.Join(r.dir, rel) }
@@ -210,6 +213,9 @@ func fuzzRun(t *testing.T, seed uint64, ops int, bases []string, tfs, nat *fuzzR
 			seed, i, fmt.Sprintf(format, args...), envFuzzSeeds, seed, envFuzzOps, ops, formatOps(last))
 	}
 	for i := range ops {
+		if tfs.before != nil {
+			tfs.before(i)
+		}
 		g.existing = fuzzPaths(nat, bases)
 		op := g.next()
 		done = append(done, op)
