@@ -26,7 +26,7 @@ import (
 type clusterOpts struct {
 	releaseAfter, leaseWait string
 	sharedTimeout           string // [cluster] shared_timeout; the default if ""
-	rules                   string // more [[rule]] tables, before the catch-all
+	rules                   string // more [[rule]] tables, before the preset's
 	extra                   string // more TOML (e.g. a [mover] table)
 }
 
@@ -50,7 +50,8 @@ func clusterConfig(f *fixture, host string, o clusterOpts) string {
 		}
 		fmt.Fprintf(&b, "[[tier]]\nname = %q\npath = %s\nkind = %q\n%s\n", name, strconv.Quote(f.tiers[name]), kind, shared)
 	}
-	b.WriteString(`[[rule]]
+	b.WriteString(o.rules + `
+[[rule]]
 match = "volatile/**"
 tier = "tmp"
 
@@ -68,7 +69,6 @@ tier = "fast"
 demote_after = "1d"
 demote_to = "slow"
 
-` + o.rules + `
 [[rule]]
 match = "**"
 tier = "fast"
