@@ -117,7 +117,7 @@ func requireSameTree(t *testing.T, tfs, nat *fuzzRoot, bases []string) {
 	}
 }
 
-// keptElsewhere counts, for a file of the tree seen through host
+// keptElsewhere counts, for a file or symlink of the tree seen through host
 // viewer(), the links the other host keeps of it in its
 // .tierfs-replaced.HOST on the file's tier (f's tiers; the persistent
 // ones are shared). A host hides its own kept links from st_nlink but

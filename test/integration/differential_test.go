@@ -185,8 +185,8 @@ type fuzzRoot struct {
 	// revals counts those.
 	reval  bool
 	revals int
-	// keptLinks, if set, counts the links other hosts keep to regular
-	// file rel (TestClusterDifferential; see README, Known limits): the
+	// keptLinks, if set, counts the links other hosts keep to
+	// non-directory rel (TestClusterDifferential; see README, Known limits): the
 	// comparison leaves them out, as each host leaves out its own.
 	keptLinks func(rel string) uint64
 }
@@ -882,11 +882,11 @@ func snapshotPath(r *fuzzRoot, rel string, out map[string]fuzzEntry) error {
 		}
 		e.xattrs += fmt.Sprintf("%s=%q;", n, buf[:sz])
 	}
+	if r.keptLinks != nil && e.typ != unix.S_IFDIR {
+		e.nlink -= r.keptLinks(rel)
+	}
 	switch e.typ {
 	case unix.S_IFREG:
-		if r.keptLinks != nil {
-			e.nlink -= r.keptLinks(rel)
-		}
 		e.tier = tierOf(p)
 		e.kept = r.keptIno(rel, e.tier, st.Ino)
 		data, err := os.ReadFile(p)
