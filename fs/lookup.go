@@ -205,12 +205,11 @@ func (n *node) entry(ctx context.Context, name string, ti int, st *unix.Stat_t, 
 
 // lookupCache returns the metadata cache for lookups in n, or nil where
 // they do not go through it. They do only where a miss is expensive,
-// that is where n is on a tier of kind nfs, and never where another host
-// may change n (shared.go) (every backend call a network
-// round trip). On local tiers a
-// miss costs a few system calls (an lstat, and an xattr read for the
-// inode number on tiers that receive moved files), less than a new entry
-// costs: ristretto hands every Set to its goroutine, a thread wake-up
+// that is where n is on a tier of kind nfs (every backend call a network
+// round trip), and never where another host may change n (shared.go).
+// On local tiers a miss costs a few system calls (an lstat, and an xattr
+// read for the inode number on tiers that receive moved files), less
+// than a new entry costs: ristretto hands every Set to its goroutine, a thread wake-up
 // inside the request (measured with benchmarks/cmd/fuselat on the
 // Dovecot workload: LOOKUP service time 63 µs with the cache on local
 // tiers, 39 µs without).
