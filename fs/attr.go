@@ -169,10 +169,11 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	e := n.setattr(ctx, f, in, out)
 	if e == 0 {
 		out.Ino = n.StableAttr().Ino
-		out.SetTimeout(n.r.attrTimeout)
+		ttl := n.r.attrTimeout
 		if n.shared() {
-			out.SetTimeout(n.r.sharedTTL)
+			ttl = n.r.sharedTTL
 		}
+		out.SetTimeout(ttl)
 	}
 	return e
 }

@@ -33,11 +33,7 @@ func (r *Root) hostchange(u *userLease, prev string) error {
 		if t.Kind != tiers.KindTmpfs {
 			continue
 		}
-		for _, g := range r.leases.dirs {
-			dir, ok := expandUserDir(g, u.key)
-			if !ok {
-				continue
-			}
+		for _, dir := range r.leases.namedDirs(u.key) {
 			if err := r.dropTmpfs(t, dir); err != nil {
 				r.leases.counts.dropErrors.Add(1)
 				return fmt.Errorf("tier %q: remove this host's state of user %s: %w", t.Name, u.key.user, err)
@@ -45,6 +41,18 @@ func (r *Root) hostchange(u *userLease, prev string) error {
 		}
 	}
 	return nil
+}
+
+// namedDirs are k's per-user directories that the globs name
+// (expandUserDir).
+func (s *leaseSet) namedDirs(k userKey) []string {
+	var dirs []string
+	for _, g := range s.dirs {
+		if dir, ok := expandUserDir(g, k); ok {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
 }
 
 // expandUserDir is the per-user directory g names for k; ok is false
@@ -158,11 +166,9 @@ func (r *Root) finishAcquiring(t *tiers.Tier) error {
 		if !ok {
 			continue
 		}
-		for _, g := range r.leases.dirs {
-			if dir, ok := expandUserDir(g, userKey{hash, user}); ok {
-				if _, err := r.setAside(t, dir); err != nil {
-					return fmt.Errorf("tier %q: %w", t.Name, err)
-				}
+		for _, dir := range r.leases.namedDirs(userKey{hash, user}) {
+			if _, err := r.setAside(t, dir); err != nil {
+				return fmt.Errorf("tier %q: %w", t.Name, err)
 			}
 		}
 		r.log.Info("cluster: dropped the state of a user whose lease a crash interrupted taking", "tier", t.Name, "user", user)

@@ -67,14 +67,10 @@ func (s *leaseSet) cacheableDir(dir string) bool {
 // forgetUserDirs drops the shared tiers' cached descriptors of u's
 // directories and those beneath: once the lease is let go another host
 // may rename or remove them, and a descriptor follows a directory where
-// its name does not.
+// its name does not. The globs name most of them; the nodes know those
+// found by a walk.
 func (r *Root) forgetUserDirs(u *userLease) {
-	dirs := u.dirList()
-	for _, g := range r.leases.dirs {
-		if d, ok := expandUserDir(g, u.key); ok {
-			dirs = append(dirs, d)
-		}
-	}
+	dirs := append(r.leases.namedDirs(u.key), u.dirList()...)
 	for _, t := range r.tiers {
 		if t.Kind != tiers.KindTmpfs {
 			t.ForgetDirs(dirs...)
