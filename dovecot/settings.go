@@ -78,11 +78,26 @@ func Settings(mountpoint, format, version string, cluster bool) (string, error) 
 	if cluster {
 		b.WriteString("# A cluster: keep the director (or proxy) in front of the hosts. tierfs's leases\n" +
 			"# refuse a user on a second host, and never let two hosts serve one user at once.\n")
+		writePublicNote(&b, mount, version)
 	}
 	for _, s := range fsSettings(cluster) {
 		fmt.Fprintf(&b, "# %s.\n%s = %s\n", s.why, s.key, s.value)
 	}
 	return b.String(), nil
+}
+
+// writePublicNote says where a cluster keeps a public namespace's index.
+// A public folder has no lease, so every host serves it at once, and
+// fcntl and flock locks are each host's own: no index file may be shared.
+func writePublicNote(b *strings.Builder, mount, version string) {
+	setting := "INDEX=" + path.Join(mount, "index") + "/" + userDir23 + "/public"
+	if version == "2.4" {
+		setting = "mail_index_path = " + path.Join(mount, "index") + "/" + userDir24 + "/public"
+	}
+	fmt.Fprintf(b, "# Public folders are served by every host at once, and fcntl and flock locks are\n"+
+		"# each host's own: give a public namespace an index per user (%s)\n"+
+		"# and, with one, mail_nfs_storage = yes and mail_nfs_index = yes instead of the\n"+
+		"# no below (README: Several hosts, Shared names).\n", setting)
 }
 
 // params calls fn for each setting that applies to format, with the

@@ -185,3 +185,33 @@ func TestSettingsCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsClusterPublic checks that a cluster's settings say where a
+// public namespace's index goes, in each version's syntax, and that a
+// single host's say nothing of it.
+func TestSettingsClusterPublic(t *testing.T) {
+	tests := []struct {
+		version string
+		cluster bool
+		want    string
+	}{
+		{"2.3", true, "# each host's own: give a public namespace an index per user (INDEX=/srv/mail/index/%2.256Nu/%u/public)\n"},
+		{"2.4", true, "(mail_index_path = /srv/mail/index/" + userDir24 + "/public)\n"},
+		{"2.3", false, ""},
+	}
+	for _, tt := range tests {
+		out, err := Settings("/srv/mail", "maildir", tt.version, tt.cluster)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.want == "" {
+			if strings.Contains(out, "ublic") {
+				t.Errorf("%s, single host: mentions public folders:\n%s", tt.version, out)
+			}
+			continue
+		}
+		if !strings.Contains(out, tt.want) {
+			t.Errorf("%s, cluster: no %q in\n%s", tt.version, tt.want, out)
+		}
+	}
+}

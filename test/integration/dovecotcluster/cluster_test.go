@@ -91,8 +91,15 @@ func runTwoHosts(t *testing.T, format string) {
 }
 
 // startHost mounts host name's tierfs (sharing the persistent tiers of
-// shared, if set) and starts Dovecot on it.
+// shared, if set) and starts Dovecot on it for alice.
 func startHost(t *testing.T, name string, shared *dovecottest.Storage, format string) *host {
+	t.Helper()
+	return startHostWith(t, name, shared, format, []dovecottest.User{alice}, nil)
+}
+
+// startHostWith is startHost for users, with extra(root) appended to
+// dovecot.conf when extra is set.
+func startHostWith(t *testing.T, name string, shared *dovecottest.Storage, format string, users []dovecottest.User, extra func(root string) string) *host {
 	t.Helper()
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
@@ -125,7 +132,11 @@ func startHost(t *testing.T, name string, shared *dovecottest.Storage, format st
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.srv, err = dovecottest.Start(ctx, dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: []dovecottest.User{alice}})
+	opts := dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users}
+	if extra != nil {
+		opts.Extra = extra(store.Root)
+	}
+	h.srv, err = dovecottest.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
