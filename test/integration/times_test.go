@@ -66,6 +66,43 @@ func TestCtimeAndWriteMtime(t *testing.T) {
 	})
 }
 
+// A chown to the file's own owner changes nothing but ctime, and it
+// reaches the tier: it is how Dovecot's mail_nfs_storage and
+// mail_nfs_index flush an NFS client's attribute cache, so through
+// tierfs it must become a chown on the tier's NFS client, not be
+// answered from what tierfs knows.
+func TestChownToOwnerReachesTier(t *testing.T) {
+	onTargets(t, func(t *testing.T, tg target) {
+		f := filepath.Join(tg.dir, "f")
+		mustWrite(t, f, "x")
+		past := pastTime()
+		setTimes(t, f, past, past)
+		before := lstat(t, f)
+		var tierBefore unix.Stat_t
+		if tg.fx != nil {
+			tierBefore = lstat(t, tg.fx.tierPath(tg.tier, tg.rel+"/f"))
+		}
+		time.Sleep(20 * time.Millisecond) // past the ctime clock's tick
+		if err := unix.Chown(f, int(before.Uid), -1); err != nil {
+			t.Fatal(err)
+		}
+		after := lstat(t, f)
+		if !tsLess(before.Ctim, after.Ctim) {
+			t.Errorf("ctime %v after the chown, was %v: want it moved", after.Ctim, before.Ctim)
+		}
+		if after.Uid != before.Uid || after.Gid != before.Gid || after.Mode != before.Mode || after.Mtim != past {
+			t.Errorf("chown to the owner changed more than ctime: %+v, was %+v", after, before)
+		}
+		if tg.fx == nil {
+			return
+		}
+		tierAfter := lstat(t, tg.fx.tierPath(tg.tier, tg.rel+"/f"))
+		if !tsLess(tierBefore.Ctim, tierAfter.Ctim) {
+			t.Errorf("ctime of the tier's copy %v after the chown, was %v: the chown did not reach tier %s", tierAfter.Ctim, tierBefore.Ctim, tg.tier)
+		}
+	})
+}
+
 // Guarantee 8: a directory's nanosecond mtime changes on every entry
 // added, removed or renamed, also when the directory exists on several
 // tiers and the entry is on any of them. Before each operation the
