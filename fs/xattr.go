@@ -43,27 +43,21 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 }
 
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	if e := n.leased(ctx); e != 0 {
-		return e
-	}
-	if ownXattr(attr) {
-		return syscall.EPERM
-	}
-	p, e := n.relPath()
-	if e != 0 {
-		return e
-	}
-	n.r.moves.interrupt(p)
-	defer n.forgetSelf()
-	for _, ti := range n.holders() {
-		if err := n.r.tiers[ti].Setxattr(p, attr, data, int(flags)); err != nil {
-			return errno(err)
-		}
-	}
-	return 0
+	return n.changeXattr(ctx, attr, func(t *tiers.Tier, p string) error {
+		return t.Setxattr(p, attr, data, int(flags))
+	})
 }
 
 func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.changeXattr(ctx, attr, func(t *tiers.Tier, p string) error {
+		return t.Removexattr(p, attr)
+	})
+}
+
+// changeXattr applies change to attr on every copy of n. A change on the
+// source while a move puts its copy in place would be lost with the
+// source, so it interrupts a move of n first.
+func (n *node) changeXattr(ctx context.Context, attr string, change func(t *tiers.Tier, p string) error) syscall.Errno {
 	if e := n.leased(ctx); e != 0 {
 		return e
 	}
@@ -74,12 +68,10 @@ func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
 	if e != 0 {
 		return e
 	}
-	// As Setxattr: a removal from the source while a move puts its
-	// copy in place would be lost with the source.
 	n.r.moves.interrupt(p)
 	defer n.forgetSelf()
 	for _, ti := range n.holders() {
-		if err := n.r.tiers[ti].Removexattr(p, attr); err != nil {
+		if err := change(n.r.tiers[ti], p); err != nil {
 			return errno(err)
 		}
 	}
