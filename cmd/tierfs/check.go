@@ -259,7 +259,19 @@ type checker struct {
 	rb         *checkRebalance // this host's pending rebalance
 	unreadable bool            // the walk could not read a directory
 
+	// linkedOnTmpfs are durable files found on tmpfs with several
+	// names, which a repair decides on after the walk (offTmpfsLinked);
+	// late says the walk is over.
+	linkedOnTmpfs []nameOn
+	late          bool
+
 	problems, repaired int
+}
+
+// nameOn is a name on tier ti.
+type nameOn struct {
+	p  string
+	ti int
 }
 
 // report prints one finding; fixed says whether a repair settled it.
@@ -297,6 +309,7 @@ func (c *checker) run(ctx context.Context) {
 	}
 	c.openRebalance()
 	c.walk(ctx, "", all)
+	c.offTmpfsLinked()
 	c.retireSummary()
 	c.checkRetiredTiers()
 	if ctx.Err() != nil {
@@ -559,6 +572,12 @@ func (c *checker) offTmpfs(p string, ti int) {
 	case dst < 0:
 		c.report("not durable", what, false, "no persistent tier to move it to")
 	case linkedNames(c.tiers[ti], p):
+		if c.repair && !c.late {
+			// A duplicate of another of its names, settled later in
+			// the walk, may leave it one name: decide after the walk.
+			c.linkedOnTmpfs = append(c.linkedOnTmpfs, nameOn{p, ti})
+			return
+		}
 		c.report("not durable", what, false, "it has several names, which a repair would split: move it by hand, with all its names")
 	case !c.repair:
 		c.report("not durable", what, false, "--repair moves it to "+c.tiers[dst].Name+"; fix the rules too")
@@ -568,6 +587,22 @@ func (c *checker) offTmpfs(p string, ti int) {
 			return
 		}
 		c.report("not durable", what, true, "moved to "+c.tiers[dst].Name+"; fix the rules too")
+	}
+}
+
+// offTmpfsLinked settles the durable files the walk found on tmpfs with
+// several names. The walk may have removed their other names since (an
+// identical duplicate on a persistent tier wins over its copy on
+// tmpfs), and a file left with one name is moved now, or the next
+// repair would find more to do.
+func (c *checker) offTmpfsLinked() {
+	c.late = true
+	for _, f := range c.linkedOnTmpfs {
+		var st unix.Stat_t
+		if c.tiers[f.ti].Lstat(f.p, &st) != nil {
+			continue // another repair of the walk took the name
+		}
+		c.offTmpfs(f.p, f.ti)
 	}
 }
 

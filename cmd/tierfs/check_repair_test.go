@@ -90,6 +90,40 @@ func TestCheckRepairMovesOffTmpfsBeforeFirstMount(t *testing.T) {
 	}
 }
 
+// A Dovecot file on tmpfs whose other name is a duplicate of an
+// identical copy on a persistent tier, later in the walk: the repair of
+// that duplicate removes the other name, so the same repair moves the
+// file, now with one name, off tmpfs, and a second repair finds nothing
+// more to do.
+func TestCheckRepairOffTmpfsAfterOtherNameSettled(t *testing.T) {
+	cfg, dirs := repairFixture(t)
+	const rel, other = "mail/u/dovecot-uidlist", "z/copy"
+	now := time.Now()
+	writeTier(t, dirs["tmp"], rel, "3 V1 N2\n", now)
+	if err := os.MkdirAll(filepath.Join(dirs["tmp"], "z"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dirs["tmp"], rel), filepath.Join(dirs["tmp"], other)); err != nil {
+		t.Fatal(err)
+	}
+	writeTier(t, dirs["slow"], other, "3 V1 N2\n", now)
+	rep, chk := runRepair(t, cfg)
+	if got := holders(dirs, rel); len(got) != 1 || got[0] != "fast" || strings.Contains(chk, "not durable") {
+		t.Errorf("after one repair %s is on %v, want fast\nrepair:\n%s\ncheck:\n%s", rel, got, rep, chk)
+	}
+	if got := holders(dirs, other); len(got) != 1 || got[0] != "slow" {
+		t.Errorf("after one repair %s is on %v, want slow (the persistent copy)\nrepair:\n%s", other, got, rep)
+	}
+	if n := strings.Count(rep, "not durable: "+rel); n != 1 {
+		t.Errorf("the repair reports %s %d times, want once:\n%s", rel, n, rep)
+	}
+	var again bytes.Buffer
+	runCheck(context.Background(), []string{"--config", cfg, "--repair"}, &again)
+	if strings.Contains(again.String(), "[repaired") {
+		t.Errorf("a second repair repaired more:\n%s", again.String())
+	}
+}
+
 // A file on one tier and a directory of the same name on another: the
 // mount shows one of them. The repair sets the file aside and the
 // directory keeps the name.
