@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -640,6 +641,7 @@ type crashResult struct {
 	steps         []string
 	unexpected    string // a step failed while the daemon was alive
 	reached       bool   // the daemon died at its crash point
+	log           string // the killed daemon's log
 }
 
 // crashRound runs operations until the daemon dies (at its crash point,
@@ -701,7 +703,8 @@ func crashRound(t *testing.T, f *fixture, g *crashGen, m *crashModel, point stri
 	f.d = nil
 	unmountPath(t, f.mnt)
 	checkDaemonLog(t, d)
-	r.reached = strings.Contains(d.log(), "crash point reached")
+	r.log = d.log()
+	r.reached = strings.Contains(r.log, "crash point reached")
 	return r
 }
 
@@ -750,7 +753,8 @@ func crashVerify(t *testing.T, f *fixture, r crashResult, where string) (*crashM
 	last := r.steps[max(0, len(r.steps)-25):]
 	fail := func(format string, args ...any) (*crashModel, bool) {
 		t.Helper()
-		t.Errorf("%s: %s\nin flight: %s\nlast steps:\n  %s\n%s", where, fmt.Sprintf(format, args...), r.inFlight, strings.Join(last, "\n  "), crashHolders(f, r.before, r.after))
+		t.Errorf("%s: %s\nin flight: %s\nlast steps:\n  %s\n%s\nthe tiers:\n%s\nthe killed daemon's log:\n%s",
+			where, fmt.Sprintf(format, args...), r.inFlight, strings.Join(last, "\n  "), crashHolders(f, r.before, r.after), crashTiers(f), r.log)
 		if f.d != nil {
 			f.unmount(t)
 		}
@@ -790,6 +794,35 @@ func crashHolders(f *fixture, ms ...*crashModel) string {
 				fmt.Fprintf(&b, "  %s on %v\n", p, f.tiersHolding(p))
 			}
 		}
+	}
+	return b.String()
+}
+
+// crashTiers lists every file on every tier, the fuzz's own files by the
+// inode their content names, for a failure's message: where a content
+// went, set-aside copies, temporaries and the journal included.
+func crashTiers(f *fixture) string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(f.tiers)) {
+		root := f.tiers[name]
+		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return nil
+			}
+			var st unix.Stat_t
+			if unix.Lstat(p, &st) != nil {
+				return nil
+			}
+			head := make([]byte, 16)
+			if fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+				n, _ := unix.Read(fd, head)
+				head = head[:max(n, 0)]
+				unix.Close(fd)
+			}
+			rel, _ := filepath.Rel(root, p)
+			fmt.Fprintf(&b, "  %s:%s size %d nlink %d ino %d %q\n", name, rel, st.Size, st.Nlink, st.Ino, head)
+			return nil
+		})
 	}
 	return b.String()
 }
