@@ -209,6 +209,7 @@ func (n *node) holders() []int {
 	if !n.IsDir() {
 		return []int{int(n.tier.Load())}
 	}
+	n.learnShared() // a copy another host made is changed too
 	var out []int
 	mask := n.dirs.Load()
 	for ti := range n.r.tiers {

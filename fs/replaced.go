@@ -3,8 +3,11 @@ package fs
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
@@ -54,6 +57,48 @@ func (r *Root) keepReplaced(ti int, p string, old *node) {
 	if prev := old.kept.Swap(&kp); prev != nil {
 		r.tiers[ti].Unlink(*prev)
 	}
+	r.kept.add(old)
+}
+
+// keptNodes indexes the nodes that hold a kept link by their identity.
+// A lookup of another name of such a file (a hard link, or a name
+// another host gave it) builds a new node, which go-fuse swaps for the
+// one it holds only after the lookup answered; the link count the
+// lookup answers must leave that node's kept link out all the same.
+type keptNodes struct {
+	count atomic.Int32 // entries: with none, as nearly always, no lock
+	mu    sync.Mutex
+	m     map[gofs.StableAttr]*node
+}
+
+func (k *keptNodes) add(n *node) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[gofs.StableAttr]*node{}
+	}
+	k.m[n.StableAttr()] = n
+	k.count.Store(int32(len(k.m)))
+}
+
+func (k *keptNodes) drop(n *node) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if id := n.StableAttr(); k.m[id] == n {
+		delete(k.m, id)
+		k.count.Store(int32(len(k.m)))
+	}
+}
+
+// holds reports whether a node with identity id holds a kept link.
+func (k *keptNodes) holds(id gofs.StableAttr) bool {
+	if k.count.Load() == 0 {
+		return false
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := k.m[id]
+	return n != nil && n.kept.Load() != nil
 }
 
 // OnForget uncounts the node go-fuse is about to free and drops the kept
@@ -66,6 +111,7 @@ func (n *node) OnForget() {
 	n.dropNameIndex()
 	if kp := n.kept.Swap(nil); kp != nil {
 		n.tierOf().Unlink(*kp)
+		n.r.kept.drop(n)
 	}
 }
 
@@ -88,7 +134,7 @@ func (n *node) dataPath() (string, syscall.Errno) {
 // knows to exist (a lookup found one), so a race with a rename never
 // makes the count drop below it.
 func (n *node) hideKept(a *fuse.Attr, floor uint32) {
-	if n.kept.Load() != nil && a.Nlink > floor {
+	if a.Nlink > floor && (n.kept.Load() != nil || n.r.kept.holds(n.StableAttr())) {
 		a.Nlink--
 	}
 }

@@ -67,7 +67,8 @@ type Root struct {
 	pauseD  time.Duration
 	journal *journal
 	root    *node
-	stale   staleOps // renames and links of files a rebalance has not moved
+	stale   staleOps  // renames and links of files a rebalance has not moved
+	kept    keptNodes // nodes holding a kept link, by identity (replaced.go)
 
 	cache    *lookupCache
 	nodes    *liveNodes

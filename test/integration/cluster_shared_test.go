@@ -108,6 +108,74 @@ tier = "slow"
 }
 
 // requireContent fails unless name reads want through f.
+// A shared directory that host b renamed and then gave a copy on
+// another tier: a's lookup of the new name finds both copies, but with a
+// new node that go-fuse swaps for the one a holds from the old name,
+// which knew one copy. a's utimes must still set the times of both, or
+// the directory shows the newer mtime of b's copy (a directory's mtime
+// is the newest of its copies').
+func TestClusterSharedDirSetattr(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{sharedTimeout: "0s", rules: `[[rule]]
+match = "public/**/*.slow"
+tier = "slow"
+`})
+	a.mkdirAll(t, "public/u/c/g")
+	a.mkdirAll(t, "public/u/h")
+	lstat(t, a.path("public/u/c/g"))
+	if err := unix.Rename(b.path("public/u/c/g"), b.path("public/u/h/f")); err != nil {
+		t.Fatal(err)
+	}
+	b.writeFile(t, "public/u/h/f/x.slow", "on slow")
+	b.requireOnTier(t, "public/u/h/f/x.slow", "slow")
+	time.Sleep(20 * time.Millisecond) // past a's entries, one kernel tick
+	past := pastTime()
+	setTimes(t, a.path("public/u/h/f"), past, past)
+	for _, tier := range []string{"fast", "slow"} {
+		if got := lstat(t, a.tierPath(tier, "public/u/h/f")).Mtim; got != past {
+			t.Errorf("mtime of the copy on %s after utimes on a: %v, want %v", tier, got, past)
+		}
+	}
+	if got := lstat(t, a.path("public/u/h/f")).Mtim; got != past {
+		t.Errorf("mtime on a after utimes on a: %v, want %v", got, past)
+	}
+}
+
+// A file host b gave a second name, whose first name host a replaced by
+// rename while it held the file open. a keeps a link of its own to the
+// replaced file (fs/replaced.go), which must not show in the link count
+// a answers for the other name: a's lookup finds that name, which a
+// never knew, with a new node that go-fuse swaps for the one holding
+// the kept link only after the lookup answered.
+func TestClusterKeptLinkOtherName(t *testing.T) {
+	a, b := twoHosts(t, clusterOpts{sharedTimeout: "0s"})
+	a.mkdirAll(t, "public/k")
+	a.writeFile(t, "public/k/a", "old")
+	fd, err := unix.Open(a.path("public/k/a"), unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Link(b.path("public/k/a"), b.path("public/k/c")); err != nil {
+		t.Fatal(err)
+	}
+	a.writeFile(t, "public/k/b", "new")
+	if err := unix.Rename(a.path("public/k/b"), a.path("public/k/a")); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := os.ReadDir(a.tierPath("fast", ".tierfs-replaced.a")); len(kept) != 1 {
+		t.Fatalf("premise: host a keeps %d links to replaced files, want 1", len(kept))
+	}
+	time.Sleep(20 * time.Millisecond) // past b's entries, one kernel tick
+	if got := lstat(t, a.path("public/k/c")).Nlink; got != 1 {
+		t.Errorf("st_nlink of c on a, looked up after a replaced the file's other name: %d, want 1", got)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Nlink != 1 {
+		t.Errorf("fstat of the replaced file on a: nlink %d (%v), want 1", st.Nlink, err)
+	}
+	requireContent(t, a, "public/k/c", "old")
+}
+
 func requireContent(t testing.TB, f *fixture, name, want string) {
 	t.Helper()
 	if got, err := os.ReadFile(f.path(name)); err != nil || string(got) != want {
