@@ -97,7 +97,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	n.r.noteSpilled(ti, spilled && (flags&unix.O_EXCL != 0 || st.Size == 0), &st, gen)
 	ch := n.newChild(ctx, name, ti, &st, sino, sgen, 0)
 	cn := ch.Operations().(*node)
-	cn.hideKept(&out.Attr, 1) // an existing file opened with O_CREAT
+	cn.hideKeptNew(&out.Attr, 1) // an existing file opened with O_CREAT
 	cn.addOpens(1)
 	h := newHandle(fd, cn, t)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {

@@ -198,7 +198,7 @@ func (n *node) entry(ctx context.Context, name string, ti int, st *unix.Stat_t, 
 	fillAttr(&out.Attr, st)
 	ch := n.newChild(ctx, name, ti, st, sino, gen, dirs)
 	if cn, ok := ch.Operations().(*node); ok {
-		cn.hideKept(&out.Attr, 1) // name itself is one
+		cn.hideKeptNew(&out.Attr, 1) // name itself is one
 	}
 	return ch
 }

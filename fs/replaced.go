@@ -66,8 +66,8 @@ func (r *Root) keepReplaced(ti int, p string, old *node) {
 // one it holds only after the lookup answered; the link count the
 // lookup answers must leave that node's kept link out all the same.
 type keptNodes struct {
-	count atomic.Int32 // entries: with none, as nearly always, no lock
-	mu    sync.Mutex
+	count atomic.Int32 // entries: with none, the usual case, no lock
+	mu    sync.RWMutex
 	m     map[gofs.StableAttr]*node
 }
 
@@ -95,8 +95,8 @@ func (k *keptNodes) holds(id gofs.StableAttr) bool {
 	if k.count.Load() == 0 {
 		return false
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	n := k.m[id]
 	return n != nil && n.kept.Load() != nil
 }
@@ -134,6 +134,15 @@ func (n *node) dataPath() (string, syscall.Errno) {
 // knows to exist (a lookup found one), so a race with a rename never
 // makes the count drop below it.
 func (n *node) hideKept(a *fuse.Attr, floor uint32) {
+	if n.kept.Load() != nil && a.Nlink > floor {
+		a.Nlink--
+	}
+}
+
+// hideKeptNew is hideKept for a node a lookup or create just built, which
+// go-fuse swaps for the node it already holds for the same file, if any,
+// once the handler answered: that node's kept link is left out too.
+func (n *node) hideKeptNew(a *fuse.Attr, floor uint32) {
 	if a.Nlink > floor && (n.kept.Load() != nil || n.r.kept.holds(n.StableAttr())) {
 		a.Nlink--
 	}
