@@ -165,14 +165,14 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen 
 		td.Unlink(tmp)
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := r.commitMove(p, src, dst, sino, tmp, before, state); err != nil {
+	if err := r.commitMove(p, src, dst, sino, tmp, before, state, id); err != nil {
 		td.Unlink(tmp) // gone already if it was renamed into place
 		if !errors.Is(err, errCopyLeft) {
 			r.endIntent(id, p)
 		} // else the intent stays: the next mount settles the two copies
 		return err
 	}
-	r.endIntent(id, p)
+	r.crashAt("move-committed", "path", p)
 	return nil
 }
 
@@ -183,8 +183,11 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen 
 // becomes visible only once nothing can change the source any more, so
 // a move that gives up never removes a file someone else put in its
 // place, and after a crash the source is either unchanged or removed by
-// this commit.
-func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState) error {
+// this commit. A commit that succeeds ends the journal intent id before
+// it lets go of the lock: a rename onto p that came after it and a crash
+// would otherwise leave the intent to settle two copies of p that are
+// no longer this move's, and it would keep the moved one.
+func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState, id string) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.tree.RLock()
 	defer r.tree.RUnlock()
@@ -220,12 +223,14 @@ func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, befor
 	if err := r.switchTier(p, src, dst); err != nil {
 		// The node already reads the new copy, which is identical.
 		r.log.Warn("move: source copy left behind; tierfs check will remove it", "path", p, "err", err)
+		r.endIntent(id, p)
 		return nil
 	}
 	if err := ts.FsyncDir(dir); err != nil {
 		r.log.Warn("move: fsync of the source directory failed", "path", p, "err", err)
 	}
 	r.crashAt("move-after-unlink", "path", p)
+	r.endIntent(id, p)
 	return nil
 }
 

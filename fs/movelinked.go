@@ -89,14 +89,14 @@ func (r *Root) moveLinkedData(ps []string, src, dst int, sino, sgen uint64, stat
 		td.Unlink(tmp)
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := r.commitLinked(ps, src, dst, sino, tmp, before, state); err != nil {
+	if err := r.commitLinked(ps, src, dst, sino, tmp, before, state, id); err != nil {
 		td.Unlink(tmp) // gone already if it was renamed into place
 		if !errors.Is(err, errCopyLeft) {
 			r.endIntent(id, ps[0])
 		}
 		return err
 	}
-	r.endIntent(id, ps[0])
+	r.crashAt("move-committed", "path", ps[0])
 	return nil
 }
 
@@ -104,8 +104,9 @@ func (r *Root) moveLinkedData(ps []string, src, dst int, sino, sgen uint64, stat
 // move's lock and with directory renames held off, check that no name
 // changed (a link or unlink of any name changes the shared ctime and
 // nlink), put the copy at every name, switch the node and unlink the
-// source names.
-func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState) error {
+// source names. As commitMove, a commit that succeeds ends the intent
+// id before it lets go of the lock.
+func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState, id string) error {
 	ts := r.tiers[src]
 	r.tree.RLock()
 	defer r.tree.RUnlock()
@@ -143,6 +144,7 @@ func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, 
 		// where tierfs check would settle each name by its own rule.
 		return fmt.Errorf("%w: %w", left, errCopyLeft)
 	}
+	r.endIntent(id, ps[0])
 	return nil
 }
 
