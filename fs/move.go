@@ -131,6 +131,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 	if st.Nlink > 1 {
 		return 0, ErrHardLinked
 	}
+	r.crashAt("move-located", "path", p)
 	sino, sgen := r.movedID(src, p, &st, gen)
 	if r.openFiles.open(sino) {
 		return 0, ErrOpen
@@ -143,7 +144,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end([]string{p})
-	if err := r.moveData(ctx, p, src, dst, sino, sgen, state); err != nil {
+	if err := r.moveData(ctx, p, src, dst, sino, sgen, state, tiers.StateOf(&st)); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
@@ -151,13 +152,17 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 
 // moveData runs the steps of Move once the file is registered as moving.
 // sino and sgen are the identity the mount shows for the file, which the
-// copy keeps (movedID).
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen uint64, state *moveState) error {
+// copy keeps (movedID); located is its state when it was found.
+func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen uint64, state *moveState, located tiers.SourceState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", p)
 	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: keptIDBytes(sino, sgen)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
+	}
+	if err := sameFile(before, located); err != nil {
+		td.Unlink(tmp)
+		return err
 	}
 	r.crashAt("move-after-copy", "path", p)
 	id, err := r.journal.begin(intent{Op: opMove, From: p, Tiers: []string{ts.Name, td.Name}})
@@ -173,6 +178,19 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen 
 		return err
 	}
 	r.crashAt("move-committed", "path", p)
+	return nil
+}
+
+// sameFile checks that the file a move copied is the one it found: the
+// commit compares the source with its state at the copy, so a file that
+// replaced it, or a link made to it, before the copy began would
+// otherwise be moved as if it were the one found, with that one's
+// identity and with one name of several (its other names left behind).
+// Operations on the file interrupt the move only once it is registered.
+func sameFile(copied, located tiers.SourceState) error {
+	if copied.Ino != located.Ino || copied.Nlink != located.Nlink {
+		return ErrChanged
+	}
 	return nil
 }
 

@@ -46,7 +46,7 @@ func (r *Root) MoveLinked(ctx context.Context, paths []string, dst int) (int64, 
 		return 0, ErrMoving
 	}
 	defer r.moves.end(ps)
-	if err := r.moveLinkedData(ps, src, dst, sino, sgen, state); err != nil {
+	if err := r.moveLinkedData(ps, src, dst, sino, sgen, state, tiers.StateOf(&st)); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
@@ -76,12 +76,16 @@ func (r *Root) locateLinked(ps []string) (int, unix.Stat_t, uint64, error) {
 }
 
 // moveLinkedData copies the file once, journals the intent and commits.
-func (r *Root) moveLinkedData(ps []string, src, dst int, sino, sgen uint64, state *moveState) error {
+func (r *Root) moveLinkedData(ps []string, src, dst int, sino, sgen uint64, state *moveState, located tiers.SourceState) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", ps[0])
 	tmp, before, err := tiers.CopyToTemp(ts, td, ps[0], map[string][]byte{inoXattr: keptIDBytes(sino, sgen)})
 	if err != nil {
 		return fmt.Errorf("copy %s to tier %s: %w", ps[0], td.Name, err)
+	}
+	if err := sameFile(before, located); err != nil {
+		td.Unlink(tmp)
+		return err
 	}
 	r.crashAt("move-after-copy", "path", ps[0])
 	id, err := r.journal.begin(intent{Op: opMoveLinked, From: ps[0], Paths: ps, Tiers: []string{ts.Name, td.Name}})
