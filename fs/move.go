@@ -144,16 +144,22 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end([]string{p})
-	if err := r.moveData(ctx, p, src, dst, sino, sgen, state, tiers.StateOf(&st)); err != nil {
+	commit := func(tmp string, before tiers.SourceState, id string) error {
+		return r.commitMove(p, src, dst, sino, tmp, before, state, id)
+	}
+	if err := r.moveData(intent{Op: opMove, From: p}, src, dst, sino, sgen, tiers.StateOf(&st), commit); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
 }
 
-// moveData runs the steps of Move once the file is registered as moving.
-// sino and sgen are the identity the mount shows for the file, which the
-// copy keeps (movedID); located is its state when it was found.
-func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen uint64, state *moveState, located tiers.SourceState) error {
+// moveData runs the steps every move shares once the file is registered
+// as moving: copy in.From from src to a temporary on dst, keeping sino
+// and sgen, the identity the mount shows (movedID); check the copy is of
+// the file located; journal in; and commit, which puts the copy in place
+// and, when it succeeds, ends the intent id itself (commitMove).
+func (r *Root) moveData(in intent, src, dst int, sino, sgen uint64, located tiers.SourceState, commit func(tmp string, before tiers.SourceState, id string) error) error {
+	p := in.From
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", p)
 	tmp, before, err := tiers.CopyToTemp(ts, td, p, map[string][]byte{inoXattr: keptIDBytes(sino, sgen)})
@@ -165,12 +171,13 @@ func (r *Root) moveData(ctx context.Context, p string, src, dst int, sino, sgen 
 		return err
 	}
 	r.crashAt("move-after-copy", "path", p)
-	id, err := r.journal.begin(intent{Op: opMove, From: p, Tiers: []string{ts.Name, td.Name}})
+	in.Tiers = []string{ts.Name, td.Name}
+	id, err := r.journal.begin(in)
 	if err != nil {
 		td.Unlink(tmp)
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := r.commitMove(p, src, dst, sino, tmp, before, state, id); err != nil {
+	if err := commit(tmp, before, id); err != nil {
 		td.Unlink(tmp) // gone already if it was renamed into place
 		if !errors.Is(err, errCopyLeft) {
 			r.endIntent(id, p)

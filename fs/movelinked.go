@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -46,7 +45,11 @@ func (r *Root) MoveLinked(ctx context.Context, paths []string, dst int) (int64, 
 		return 0, ErrMoving
 	}
 	defer r.moves.end(ps)
-	if err := r.moveLinkedData(ps, src, dst, sino, sgen, state, tiers.StateOf(&st)); err != nil {
+	commit := func(tmp string, before tiers.SourceState, id string) error {
+		return r.commitLinked(ps, src, dst, sino, tmp, before, state, id)
+	}
+	in := intent{Op: opMoveLinked, From: ps[0], Paths: ps}
+	if err := r.moveData(in, src, dst, sino, sgen, tiers.StateOf(&st), commit); err != nil {
 		return 0, err
 	}
 	return st.Size, nil
@@ -73,35 +76,6 @@ func (r *Root) locateLinked(ps []string) (int, unix.Stat_t, uint64, error) {
 		}
 	}
 	return src, st, gen, nil
-}
-
-// moveLinkedData copies the file once, journals the intent and commits.
-func (r *Root) moveLinkedData(ps []string, src, dst int, sino, sgen uint64, state *moveState, located tiers.SourceState) error {
-	ts, td := r.tiers[src], r.tiers[dst]
-	r.crashAt("move-before-copy", "path", ps[0])
-	tmp, before, err := tiers.CopyToTemp(ts, td, ps[0], map[string][]byte{inoXattr: keptIDBytes(sino, sgen)})
-	if err != nil {
-		return fmt.Errorf("copy %s to tier %s: %w", ps[0], td.Name, err)
-	}
-	if err := sameFile(before, located); err != nil {
-		td.Unlink(tmp)
-		return err
-	}
-	r.crashAt("move-after-copy", "path", ps[0])
-	id, err := r.journal.begin(intent{Op: opMoveLinked, From: ps[0], Paths: ps, Tiers: []string{ts.Name, td.Name}})
-	if err != nil {
-		td.Unlink(tmp)
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := r.commitLinked(ps, src, dst, sino, tmp, before, state, id); err != nil {
-		td.Unlink(tmp) // gone already if it was renamed into place
-		if !errors.Is(err, errCopyLeft) {
-			r.endIntent(id, ps[0])
-		}
-		return err
-	}
-	r.crashAt("move-committed", "path", ps[0])
-	return nil
 }
 
 // commitLinked is commitMove for every name of a linked file: under the
