@@ -66,8 +66,17 @@ func (r *Root) fileID(ti int, p string, st *unix.Stat_t, gen uint64) (uint64, ui
 // generation that is no birth time (the tier records none) becomes a
 // random one marked keptGen, so that the copy never shares its identity
 // with a file born on the tier it leaves.
-func (r *Root) movedID(src int, p string, st *unix.Stat_t, gen uint64) (sino, sgen uint64) {
+//
+// The node at p must hold the file found there: right after a rename
+// replaced p, until go-fuse moves the renamed node to p, it is the
+// replaced file's, and the copy would carry that file's identity (two
+// files with one identity after a remount, served from one node). Such
+// a move is given up (ErrChanged) and tried again by a later pass.
+func (r *Root) movedID(src int, p string, st *unix.Stat_t, gen uint64) (sino, sgen uint64, err error) {
 	if n := r.knownNode(p); n != nil {
+		if int(n.tier.Load()) != src || n.backing.Load() != st.Ino {
+			return 0, 0, ErrChanged
+		}
 		id := n.StableAttr()
 		sino, sgen = id.Ino, id.Gen
 	} else {
@@ -76,7 +85,7 @@ func (r *Root) movedID(src int, p string, st *unix.Stat_t, gen uint64) (sino, sg
 	if sgen == 0 {
 		sgen = rand.Uint64() | keptGen
 	}
-	return sino, sgen
+	return sino, sgen, nil
 }
 
 // keptIDBytes encodes a moved file's identity for inoXattr.

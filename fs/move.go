@@ -132,7 +132,10 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrHardLinked
 	}
 	r.crashAt("move-located", "path", p)
-	sino, sgen := r.movedID(src, p, &st, gen)
+	sino, sgen, err := r.movedID(src, p, &st, gen)
+	if err != nil {
+		return 0, err
+	}
 	if r.openFiles.open(sino) {
 		return 0, ErrOpen
 	}
@@ -144,7 +147,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 		return 0, ErrMoving
 	}
 	defer r.moves.end([]string{p})
-	commit := func(tmp string, before tiers.SourceState, id string) error {
+	commit := func(tmp tiers.Temp, before tiers.SourceState, id string) error {
 		return r.commitMove(p, src, dst, sino, tmp, before, state, id)
 	}
 	if err := r.moveData(intent{Op: opMove, From: p}, src, dst, sino, sgen, tiers.StateOf(&st), commit); err != nil {
@@ -158,7 +161,7 @@ func (r *Root) Move(ctx context.Context, p string, dst int) (int64, error) {
 // and sgen, the identity the mount shows (movedID); check the copy is of
 // the file located; journal in; and commit, which puts the copy in place
 // and, when it succeeds, ends the intent id itself (commitMove).
-func (r *Root) moveData(in intent, src, dst int, sino, sgen uint64, located tiers.SourceState, commit func(tmp string, before tiers.SourceState, id string) error) error {
+func (r *Root) moveData(in intent, src, dst int, sino, sgen uint64, located tiers.SourceState, commit func(tmp tiers.Temp, before tiers.SourceState, id string) error) error {
 	p := in.From
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.crashAt("move-before-copy", "path", p)
@@ -167,18 +170,18 @@ func (r *Root) moveData(in intent, src, dst int, sino, sgen uint64, located tier
 		return fmt.Errorf("copy %s to tier %s: %w", p, td.Name, err)
 	}
 	if err := sameFile(before, located); err != nil {
-		td.Unlink(tmp)
+		td.Unlink(tmp.Path)
 		return err
 	}
 	r.crashAt("move-after-copy", "path", p)
 	in.Tiers = []string{ts.Name, td.Name}
 	id, err := r.journal.begin(in)
 	if err != nil {
-		td.Unlink(tmp)
+		td.Unlink(tmp.Path)
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := commit(tmp, before, id); err != nil {
-		td.Unlink(tmp) // gone already if it was renamed into place
+		td.Unlink(tmp.Path) // gone already if it was renamed into place
 		if !errors.Is(err, errCopyLeft) {
 			r.endIntent(id, p)
 		} // else the intent stays: the next mount settles the two copies
@@ -212,7 +215,7 @@ func sameFile(copied, located tiers.SourceState) error {
 // it lets go of the lock: a rename onto p that came after it and a crash
 // would otherwise leave the intent to settle two copies of p that are
 // no longer this move's, and it would keep the moved one.
-func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState, id string) error {
+func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp tiers.Temp, before tiers.SourceState, state *moveState, id string) error {
 	ts, td := r.tiers[src], r.tiers[dst]
 	r.tree.RLock()
 	defer r.tree.RUnlock()
@@ -230,7 +233,7 @@ func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, befor
 		return fmt.Errorf("create %s on tier %s: %w", dir, td.Name, e)
 	}
 	r.markDir(dir, dst)
-	if err := td.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
+	if err := td.Rename(tmp.Path, p, unix.RENAME_NOREPLACE); err != nil {
 		if err == unix.EEXIST {
 			return ErrDuplicate
 		}
@@ -245,7 +248,7 @@ func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, befor
 		return fmt.Errorf("fsync %s on tier %s: %w", dir, td.Name, err)
 	}
 	r.crashAt("move-after-rename", "path", p)
-	if err := r.switchTier(p, src, dst); err != nil {
+	if err := r.switchTier(p, src, dst, tmp.Ino); err != nil {
 		// The node already reads the new copy, which is identical.
 		r.log.Warn("move: source copy left behind; tierfs check will remove it", "path", p, "err", err)
 		r.endIntent(id, p)
@@ -260,10 +263,11 @@ func (r *Root) commitMove(p string, src, dst int, sino uint64, tmp string, befor
 }
 
 // switchTier points the node of p, if the kernel has one, at its copy on
-// dst and unlinks the source. Both happen under the parent directory's
-// name lock, so that a lookup which found the source just before has
-// made its node by then, and one that comes after finds only the copy.
-func (r *Root) switchTier(p string, src, dst int) error {
+// dst, inode number ino there, and unlinks the source. Both happen under
+// the parent directory's name lock, so that a lookup which found the
+// source just before has made its node by then, and one that comes
+// after finds only the copy.
+func (r *Root) switchTier(p string, src, dst int, ino uint64) error {
 	dir, _ := splitPath(p)
 	if parent := r.knownNode(dir); parent != nil {
 		parent.names.Lock()
@@ -271,6 +275,7 @@ func (r *Root) switchTier(p string, src, dst int) error {
 	}
 	if n := r.knownNode(p); n != nil {
 		n.tier.Store(int32(dst))
+		n.backing.Store(ino)
 	}
 	r.forgetPath(p)
 	r.crashAt("move-after-switch", "path", p)

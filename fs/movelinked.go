@@ -33,7 +33,10 @@ func (r *Root) MoveLinked(ctx context.Context, paths []string, dst int) (int64, 
 	if err != nil || src == dst {
 		return 0, err
 	}
-	sino, sgen := r.movedID(src, ps[0], &st, gen)
+	sino, sgen, err := r.movedID(src, ps[0], &st, gen)
+	if err != nil {
+		return 0, err
+	}
 	if r.openFiles.open(sino) {
 		return 0, ErrOpen
 	}
@@ -45,7 +48,7 @@ func (r *Root) MoveLinked(ctx context.Context, paths []string, dst int) (int64, 
 		return 0, ErrMoving
 	}
 	defer r.moves.end(ps)
-	commit := func(tmp string, before tiers.SourceState, id string) error {
+	commit := func(tmp tiers.Temp, before tiers.SourceState, id string) error {
 		return r.commitLinked(ps, src, dst, sino, tmp, before, state, id)
 	}
 	in := intent{Op: opMoveLinked, From: ps[0], Paths: ps}
@@ -84,7 +87,7 @@ func (r *Root) locateLinked(ps []string) (int, unix.Stat_t, uint64, error) {
 // nlink), put the copy at every name, switch the node and unlink the
 // source names. As commitMove, a commit that succeeds ends the intent
 // id before it lets go of the lock.
-func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, before tiers.SourceState, state *moveState, id string) error {
+func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp tiers.Temp, before tiers.SourceState, state *moveState, id string) error {
 	ts := r.tiers[src]
 	r.tree.RLock()
 	defer r.tree.RUnlock()
@@ -99,13 +102,13 @@ func (r *Root) commitLinked(ps []string, src, dst int, sino uint64, tmp string, 
 			return ErrChanged
 		}
 	}
-	if err := r.placeLinked(ps, dst, tmp); err != nil {
+	if err := r.placeLinked(ps, dst, tmp.Path); err != nil {
 		return err
 	}
 	r.crashAt("move-after-rename", "path", ps[0])
 	var left error
 	for _, p := range ps {
-		if err := r.switchTier(p, src, dst); err != nil {
+		if err := r.switchTier(p, src, dst, tmp.Ino); err != nil {
 			// The node already reads the new copy, which is identical.
 			r.log.Warn("move: source name left behind; the next mount removes it", "path", p, "err", err)
 			left = fmt.Errorf("unlink %s on tier %s: %w", p, ts.Name, err)

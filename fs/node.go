@@ -33,6 +33,11 @@ type node struct {
 	dirs  atomic.Uint64          // directories: bitmask of tiers known to hold it
 	kept  atomic.Pointer[string] // files whose name was replaced: see KeptDir
 	opens atomic.Int32           // open handles (the mover skips open files)
+	// backing is the data's inode number on its tier. go-fuse moves a
+	// renamed name's node only after the rename's handler returned, so
+	// for a moment the node at a path can be the file the rename
+	// replaced: the mover checks it holds the file it found there.
+	backing atomic.Uint64
 	// writers counts the handles open for writing: their writes go to
 	// the tier beside tierfs (passthrough), so a cached stat of the file
 	// would go stale under them.
@@ -151,7 +156,7 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 		switch {
 		case !ok:
 		case in.StableAttr() == id:
-			return known.again(dirs)
+			return known.again(ti, st, dirs)
 		default:
 			known.abandonNames() // go-fuse gives the name to another node
 		}
@@ -159,21 +164,29 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 	ch := &node{r: n.r}
 	ch.setUser(n, name)
 	ch.tier.Store(int32(ti))
+	ch.backing.Store(st.Ino)
 	ch.dirs.Store(dirs)
 	in := n.NewInode(ctx, ch, id)
 	if known, ok := in.Operations().(*node); ok && known != ch {
 		ch.unpinUser()
-		return known.again(dirs)
+		return known.again(ti, st, dirs)
 	}
 	n.r.nodes.track(ch)
 	return in
 }
 
-// again is a known node found by another lookup. Tier masks only grow
-// while a directory lives, and this answer may include a copy made since.
-func (n *node) again(dirs uint64) *gofs.Inode {
+// again is a known node found by another lookup, on tier ti with stat
+// st. Tier masks only grow while a directory lives, and this answer may
+// include a copy made since. A file's data is where the lookup found
+// it: a move whose commit did not find the node at its path (go-fuse
+// attaches nodes only once a handler returned) could not point it at
+// the copy.
+func (n *node) again(ti int, st *unix.Stat_t, dirs uint64) *gofs.Inode {
 	if dirs != 0 {
 		n.dirs.Or(dirs)
+	} else if !n.IsDir() {
+		n.tier.Store(int32(ti))
+		n.backing.Store(st.Ino)
 	}
 	n.r.nodes.track(n)
 	return n.EmbeddedInode()

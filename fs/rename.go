@@ -54,6 +54,10 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if retry {
 		e, _ = n.rename(name, from, np, newName, to, flags, true)
 	}
+	if e == 0 {
+		// go-fuse moves the node to its new name once this returns.
+		n.r.crashAt("rename-done", "path", to)
+	}
 	return e
 }
 

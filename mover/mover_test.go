@@ -157,7 +157,7 @@ func (m *tierMove) Move(ctx context.Context, p string, dst int) (int64, error) {
 		if err := os.MkdirAll(filepath.Join(m.ts[dst].Path, dir), 0o755); err != nil {
 			return 0, err
 		}
-		if err := m.ts[dst].Rename(tmp, p, 0); err != nil {
+		if err := m.ts[dst].Rename(tmp.Path, p, 0); err != nil {
 			return 0, err
 		}
 		return st.Size, t.Unlink(p)

@@ -59,37 +59,49 @@ func (t *Tier) RemoveTemp(dir, name string) error {
 	return err
 }
 
+// Temp is a copy CopyToTemp made: its path on the destination tier and
+// its inode number there.
+type Temp struct {
+	Path string
+	Ino  uint64
+}
+
 // CopyToTemp copies regular file rel from src into a temporary on dst:
-// data, mode, owner, xattrs and times, fsynced. It returns the
-// temporary's path on dst and the source's state when the copy began.
-// Nothing visible changes; the caller renames the temporary into place.
-func CopyToTemp(src, dst *Tier, rel string, extra map[string][]byte) (string, SourceState, error) {
+// data, mode, owner, xattrs and times, fsynced. It returns the temporary
+// and the source's state when the copy began. Nothing visible changes;
+// the caller renames the temporary into place.
+func CopyToTemp(src, dst *Tier, rel string, extra map[string][]byte) (Temp, SourceState, error) {
 	var state SourceState
 	in, err := src.Open(rel, unix.O_RDONLY|unix.O_NONBLOCK, 0, nil)
 	if err != nil {
-		return "", state, err
+		return Temp{}, state, err
 	}
 	defer unix.Close(in)
 	var st unix.Stat_t
 	if err := unix.Fstat(in, &st); err != nil {
-		return "", state, err
+		return Temp{}, state, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return "", state, fmt.Errorf("%s: not a regular file", rel)
+		return Temp{}, state, fmt.Errorf("%s: not a regular file", rel)
 	}
 	state = StateOf(&st)
-	tmp := fmt.Sprintf("%s/%016x", dst.MovingName(), rand.Uint64())
-	out, err := dst.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
+	tmp := Temp{Path: fmt.Sprintf("%s/%016x", dst.MovingName(), rand.Uint64())}
+	out, err := dst.Open(tmp.Path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600, nil)
 	if err != nil {
-		return "", state, err
+		return Temp{}, state, err
 	}
 	err = fillCopy(in, out, src, rel, &st, extra)
+	var ost unix.Stat_t
+	if err == nil {
+		err = unix.Fstat(out, &ost)
+		tmp.Ino = ost.Ino
+	}
 	if cerr := unix.Close(out); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		dst.Unlink(tmp)
-		return "", state, err
+		dst.Unlink(tmp.Path)
+		return Temp{}, state, err
 	}
 	return tmp, state, nil
 }

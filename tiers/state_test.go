@@ -96,12 +96,17 @@ func TestCopyToTempPerHost(t *testing.T) {
 	if err := dst.Mkdir(dst.MovingName(), 0o700, nil); err != nil {
 		t.Fatal(err)
 	}
-	tmp, _, err := CopyToTemp(src, dst, "m", nil)
+	copied, _, err := CopyToTemp(src, dst, "m", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmp := copied.Path
 	if !strings.HasPrefix(tmp, ".tierfs-moving.b/") {
 		t.Errorf("temporary %s, want it under .tierfs-moving.b", tmp)
+	}
+	var st unix.Stat_t
+	if err := dst.Lstat(tmp, &st); err != nil || st.Ino != copied.Ino {
+		t.Errorf("temporary's inode number %d, want %d as on the tier (%v)", copied.Ino, st.Ino, err)
 	}
 	if err := dst.RemoveTemp(dst.MovingName(), strings.TrimPrefix(tmp, ".tierfs-moving.b/")); err != nil {
 		t.Errorf("RemoveTemp: %v", err)

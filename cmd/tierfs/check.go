@@ -625,8 +625,8 @@ func (c *checker) moveOffline(src, dst *tiers.Tier, p string) error {
 		return err
 	}
 	c.crashAt("check-move-after-copy")
-	if err := dst.Rename(tmp, p, unix.RENAME_NOREPLACE); err != nil {
-		dst.Unlink(tmp)
+	if err := dst.Rename(tmp.Path, p, unix.RENAME_NOREPLACE); err != nil {
+		dst.Unlink(tmp.Path)
 		return err
 	}
 	if err := dst.FsyncDir(filepath.Dir(p)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -141,13 +140,7 @@ func TestMoverLinkMadeBeforeCopy(t *testing.T) {
 	f.mount(t, "TIERFS_PAUSEPOINT=move-located:2s")
 	done := make(chan error, 1)
 	go func() { _, err := mvMigrateErr(f); done <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(f.d.log(), "pause point reached") {
-		if time.Now().After(deadline) {
-			t.Fatalf("premise: the move did not reach move-located\n%s", f.d.log())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLog(t, f, `msg="pause point reached" point=move-located`)
 	if err := os.Link(f.path(p), f.path(q)); err != nil {
 		t.Fatal(err)
 	}
