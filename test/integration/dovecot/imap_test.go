@@ -78,7 +78,7 @@ func checkBodies(t *testing.T, what string, got []fetched, want mailbox) {
 			continue
 		}
 		seen[id]++
-		if body := stripTrace(m.Body); !bytes.Equal(body, w.Bytes) {
+		if body := dovecottest.StripTrace(m.Body); !bytes.Equal(body, w.Bytes) {
 			t.Errorf("%s: UID %d (%s): body differs: got %d bytes, want %d (first difference at byte %d)",
 				what, m.UID, id, len(body), len(w.Bytes), firstDiff(body, w.Bytes))
 		}
@@ -99,27 +99,6 @@ func messageID(msg []byte) string {
 		}
 	}
 	return ""
-}
-
-// stripTrace removes the header fields an MTA prepends on delivery
-// (Return-Path, Received, Delivered-To) and nothing else.
-func stripTrace(msg []byte) []byte {
-	for {
-		line, rest, ok := bytes.Cut(msg, []byte("\r\n"))
-		if !ok {
-			return msg
-		}
-		name, _, _ := bytes.Cut(line, []byte(":"))
-		switch strings.ToLower(string(name)) {
-		case "return-path", "received", "delivered-to":
-		default:
-			return msg
-		}
-		msg = rest
-		for len(msg) > 0 && (msg[0] == ' ' || msg[0] == '\t') {
-			_, msg, _ = bytes.Cut(msg, []byte("\r\n"))
-		}
-	}
 }
 
 func firstDiff(a, b []byte) int {

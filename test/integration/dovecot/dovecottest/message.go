@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -83,4 +84,25 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 		binary.LittleEndian.PutUint64(out[i:], rng.Uint64())
 	}
 	return out[:n]
+}
+
+// StripTrace removes the header fields an MTA prepends on delivery
+// (Return-Path, Received, Delivered-To) and nothing else.
+func StripTrace(msg []byte) []byte {
+	for {
+		line, rest, ok := bytes.Cut(msg, []byte("\r\n"))
+		if !ok {
+			return msg
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		switch strings.ToLower(string(name)) {
+		case "return-path", "received", "delivered-to":
+		default:
+			return msg
+		}
+		msg = rest
+		for len(msg) > 0 && (msg[0] == ' ' || msg[0] == '\t') {
+			_, msg, _ = bytes.Cut(msg, []byte("\r\n"))
+		}
+	}
 }

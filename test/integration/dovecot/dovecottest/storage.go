@@ -363,6 +363,23 @@ func (s *Storage) Stop() error {
 	return err
 }
 
+// Kill ends the tierfs mount with SIGKILL, as a crash would, and
+// detaches what it leaves mounted. For plain storage it does nothing.
+// Dovecot must be stopped first.
+func (s *Storage) Kill() error {
+	if s.mount == nil {
+		return nil
+	}
+	// The mount runs in its own process group (mountTierfs): kill every
+	// process of it.
+	if err := syscall.Kill(-s.mount.Process.Pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill tierfs mount: %w", err)
+	}
+	<-s.exited
+	s.mount = nil
+	return unmount(s.Root)
+}
+
 // WipeTmpfs replaces the tmpfs with an empty one, as a reboot would. The
 // storage must be stopped.
 func (s *Storage) WipeTmpfs(ctx context.Context) error {

@@ -1,0 +1,259 @@
+package dovecotfuzz
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
+)
+
+// boxView is what IMAP shows of one mailbox.
+type boxView struct {
+	validity uint32
+	msgs     []msgView
+}
+
+type msgView struct {
+	uid   imap.UID
+	id    string // Message-ID
+	flags string // canonical, without \Recent
+	body  []byte
+}
+
+// view examines every selectable mailbox of user.
+func (s *side) view(user string) (map[string]boxView, error) {
+	out := map[string]boxView{}
+	err := s.imap(user, func(c *imapclient.Client) error {
+		list, err := c.List("", "*", nil).Collect()
+		if err != nil {
+			return err
+		}
+		for _, l := range list {
+			if !selectable(l) {
+				continue
+			}
+			bv, err := examine(c, l.Mailbox)
+			if err != nil {
+				return fmt.Errorf("%q: %w", l.Mailbox, err)
+			}
+			out[l.Mailbox] = bv
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return c.Unselect().Wait()
+	})
+	return out, err
+}
+
+// examine opens box read-only and fetches every message.
+func examine(c *imapclient.Client, box string) (boxView, error) {
+	sel, err := c.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return boxView{}, err
+	}
+	bv := boxView{validity: sel.UIDValidity}
+	if sel.NumMessages == 0 {
+		return bv, nil
+	}
+	section := &imap.FetchItemBodySection{Peek: true}
+	msgs, err := c.Fetch(allSeqs(), &imap.FetchOptions{
+		UID: true, Flags: true, Envelope: true, BodySection: []*imap.FetchItemBodySection{section},
+	}).Collect()
+	if err != nil {
+		return boxView{}, err
+	}
+	for _, m := range msgs {
+		mv := msgView{uid: m.UID, flags: flagString(m.Flags), body: m.FindBodySection(section)}
+		if m.Envelope != nil {
+			mv.id = m.Envelope.MessageID
+		}
+		bv.msgs = append(bv.msgs, mv)
+	}
+	return bv, nil
+}
+
+// flagString is a canonical form of a flag list, without \Recent (which
+// is per session).
+func flagString(flags []imap.Flag) string {
+	var s []string
+	for _, f := range flags {
+		if f != `\Recent` {
+			s = append(s, strings.ToLower(string(f)))
+		}
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+// check compares both sides' mailboxes, and on each side the bodies
+// with what was sent and the UIDs with what the last check saw; then it
+// fails on every new problem in the Dovecot logs.
+func (r *run) check(stage string) {
+	r.t.Helper()
+	for _, user := range userNames {
+		var views []map[string]boxView
+		for _, s := range r.sides() {
+			v, err := s.view(user)
+			if err != nil {
+				r.t.Errorf("%s: %s: %s's mailboxes: %v", stage, s.name, user, err)
+				return
+			}
+			r.verify(stage, s, user, v)
+			views = append(views, v)
+		}
+		r.compare(stage, user, views[0], views[1])
+	}
+	for _, s := range r.sides() {
+		problems := s.srv.LogProblems()
+		for _, line := range problems[min(s.logged, len(problems)):] {
+			r.t.Errorf("%s: %s: dovecot log: %s", stage, s.name, line)
+		}
+		s.logged = len(problems)
+	}
+}
+
+// compare fails unless both sides show the same mailboxes holding the
+// same messages (by Message-ID, as many times each) with the same flags.
+func (r *run) compare(stage, user string, plain, tfs map[string]boxView) {
+	r.t.Helper()
+	if a, b := slices.Sorted(maps.Keys(plain)), slices.Sorted(maps.Keys(tfs)); !slices.Equal(a, b) {
+		r.t.Errorf("%s: %s's mailboxes: plain %q, tierfs %q", stage, user, a, b)
+	}
+	for name, pv := range plain {
+		tv, ok := tfs[name]
+		if !ok {
+			continue
+		}
+		r.compared += len(tv.msgs)
+		onlyPlain, onlyTfs := diff(contents(pv), contents(tv))
+		if len(onlyPlain)+len(onlyTfs) > 0 {
+			r.t.Errorf("%s: %s %q: only on plain %q; only on tierfs %q", stage, user, name, onlyPlain, onlyTfs)
+		}
+	}
+}
+
+// contents lists a mailbox's messages as "Message-ID flags", sorted.
+func contents(bv boxView) []string {
+	var out []string
+	for _, m := range bv.msgs {
+		out = append(out, m.id+" ["+m.flags+"]")
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diff returns the elements of two sorted lists that the other lacks.
+func diff(a, b []string) (onlyA, onlyB []string) {
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			onlyA, a = append(onlyA, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			onlyB, b = append(onlyB, b[0]), b[1:]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+	return onlyA, onlyB
+}
+
+// verify fails for a body that is not the message sent under its
+// Message-ID, and for a UID or UIDVALIDITY that changed since the last
+// check while the mailbox was not renamed or deleted; then it records
+// what it saw.
+func (r *run) verify(stage string, s *side, user string, v map[string]boxView) {
+	r.t.Helper()
+	seen := map[string]uidRecord{}
+	for name, bv := range v {
+		rec := uidRecord{validity: bv.validity, ids: map[imap.UID]string{}}
+		for _, m := range bv.msgs {
+			rec.ids[m.uid] = m.id
+			want, ok := r.sent[m.id]
+			if body := dovecottest.StripTrace(m.body); !ok || !bytes.Equal(body, want) {
+				r.t.Errorf("%s: %s: %s %q UID %d: %d bytes of %q, not the %d sent", stage, s.name, user, name, m.uid, len(body), m.id, len(want))
+			}
+		}
+		seen[name] = rec
+		old, ok := s.seen[user][name]
+		if !ok {
+			continue
+		}
+		if old.validity != bv.validity {
+			r.t.Errorf("%s: %s: %s %q: UIDVALIDITY %d, was %d", stage, s.name, user, name, bv.validity, old.validity)
+			continue
+		}
+		for uid, id := range rec.ids {
+			if was, ok := old.ids[uid]; ok && was != id {
+				r.t.Errorf("%s: %s: %s %q: UID %d is %q, was %q", stage, s.name, user, name, uid, id, was)
+			}
+		}
+	}
+	s.seen[user] = seen
+}
+
+// stop ages every message file, runs one last pass, checks, and stops
+// Dovecot and tierfs.
+func (r *run) stop() {
+	r.t.Helper()
+	if _, err := r.tfs.age(r.format, func() bool { return true }); err != nil {
+		r.t.Errorf("age: %v", err)
+	}
+	r.tfs.startPass(r.t)
+	r.tfs.joinPassChecked(r.t)
+	r.check("after the last pass")
+	onSlow := len(r.messageFiles(dovecottest.TierSlow))
+	onFast := r.messageFiles(dovecottest.TierFast)
+	r.t.Logf("%d message files on slow, %d on fast after the last pass", onSlow, len(onFast))
+	if onSlow == 0 && len(onFast) > 0 {
+		r.t.Errorf("premise: the mover moved no message file to slow; on fast: %q", onFast)
+	}
+	for _, s := range r.sides() {
+		if err := s.stopDovecot(); err != nil {
+			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
+		}
+		if err := s.store.Stop(); err != nil {
+			r.t.Errorf("%s: unmount: %v", s.name, err)
+		}
+	}
+}
+
+// messageFiles lists the message files in tier's own directory of the
+// tierfs side.
+func (r *run) messageFiles(tier string) []string {
+	var out []string
+	root := r.tfs.store.Tiers.Dir(tier)
+	filepath.WalkDir(filepath.Join(root, "mail"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && mailFile[r.format].MatchString(p) {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+// checkTiers runs tierfs check on the unmounted tiers: it must find
+// nothing but files the mover has yet to move.
+func (r *run) checkTiers() {
+	r.t.Helper()
+	out, err := r.tfs.store.Tierfs(r.t.Context(), "check", "--config", r.tfs.store.ConfigPath)
+	var bad []string
+	for _, line := range strings.Split(string(out), "\n") {
+		kind, _, ok := strings.Cut(line, ": ")
+		if ok && kind != "misplaced" && !strings.HasPrefix(line, "tierfs") {
+			bad = append(bad, line)
+		}
+	}
+	if len(bad) > 0 || err != nil && !strings.Contains(string(out), "problems found") {
+		r.t.Errorf("tierfs check: %v\n%s", err, out)
+	}
+}

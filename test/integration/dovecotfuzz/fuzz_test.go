@@ -1,0 +1,178 @@
+package dovecotfuzz
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
+)
+
+const (
+	seedsEnv = "TIERFS_DOVECOT_SEEDS"
+	opsEnv   = "TIERFS_DOVECOT_OPS"
+	// CI runs one seed of each format.
+	defaultSeeds = 3
+	defaultOps   = 80
+)
+
+var formats = []string{"maildir", "sdbox", "mdbox"}
+
+// TestDovecotFuzz runs, for each seed, one random sequence of mail
+// operations on a Dovecot over tierfs and on one over plain directories,
+// in the mail format the seed picks, and compares them as it goes (see
+// the package documentation).
+func TestDovecotFuzz(t *testing.T) {
+	requireIntegration(t)
+	seeds, ops := seedsFromEnv(t), countFromEnv(t, opsEnv, defaultOps)
+	for _, seed := range seeds {
+		format := formats[seed%uint64(len(formats))]
+		t.Run(fmt.Sprintf("seed=%d/%s", seed, format), func(t *testing.T) {
+			r := newRun(t, seed, format)
+			defer func() {
+				if t.Failed() {
+					r.fail(fmt.Sprintf("(%s=%d,)", seedsEnv, seed))
+				}
+			}()
+			for i := range ops {
+				if r.step(i); t.Failed() {
+					return
+				}
+			}
+			r.check("at the end")
+			r.stop()
+			r.checkTiers()
+			t.Logf("%d operations %v, %d refused by both; the checks compared %d messages", ops, r.ops, r.refused, r.compared)
+		})
+	}
+}
+
+// run is one seed's sequence: the same commands on both sides.
+type run struct {
+	t      *testing.T
+	seed   uint64
+	format string
+	rng    *rand.Rand // chooses the operations: the same on every run of a seed
+	// local chooses what only tierfs does (which files to age, when to
+	// crash), from a separate stream, so that the operations stay the
+	// same whatever the storage holds.
+	local *rand.Rand
+	plain *side
+	tfs   *side
+	delim string
+	sent  map[string][]byte // Message-ID → the message as sent
+	msgs  int
+	trace []string
+	// What the run did, for its summary: operations by name, commands
+	// both sides refused, and messages the checks compared.
+	ops      map[string]int
+	refused  int
+	compared int
+}
+
+func newRun(t *testing.T, seed uint64, format string) *run {
+	r := &run{
+		t: t, seed: seed, format: format,
+		rng:   rand.New(rand.NewPCG(seed, 1)),
+		local: rand.New(rand.NewPCG(seed, 2)),
+		sent:  map[string][]byte{},
+		ops:   map[string]int{},
+	}
+	r.plain = newSide(t, dovecottest.KindPlain, format)
+	r.tfs = newSide(t, dovecottest.KindTierfs, format)
+	r.delim = r.delimiter()
+	return r
+}
+
+// sides returns both sides, the reference first.
+func (r *run) sides() []*side { return []*side{r.plain, r.tfs} }
+
+// note records what the run does next, for the report of a failure.
+func (r *run) note(format string, args ...any) {
+	r.trace = append(r.trace, fmt.Sprintf(format, args...))
+}
+
+// fail logs the operations so far.
+func (r *run) fail(where string) {
+	r.t.Logf("failed %s; operations:\n  %s", where, strings.Join(r.trace, "\n  "))
+}
+
+// both runs f on each side and fails the run unless it succeeded on both
+// or failed on both; it says whether it succeeded.
+func (r *run) both(what string, f func(s *side) error) bool {
+	r.t.Helper()
+	var errs []error
+	for _, s := range r.sides() {
+		errs = append(errs, f(s))
+	}
+	if (errs[0] == nil) != (errs[1] == nil) {
+		r.t.Errorf("%s: plain: %v; tierfs: %v", what, errs[0], errs[1])
+	}
+	if errs[0] != nil {
+		r.note("  plain: %v", errs[0])
+		r.refused++
+	}
+	return errs[0] == nil && errs[1] == nil
+}
+
+// delimiter asks the reference for the hierarchy delimiter.
+func (r *run) delimiter() string {
+	delim := "/"
+	err := r.plain.imap("alice", func(c *imapclient.Client) error {
+		list, err := c.List("", "", nil).Collect()
+		if err != nil {
+			return err
+		}
+		if len(list) > 0 && list[0].Delim != 0 {
+			delim = string(list[0].Delim)
+		}
+		return nil
+	})
+	if err != nil {
+		r.t.Fatalf("LIST delimiter: %v", err)
+	}
+	return delim
+}
+
+// seedsFromEnv reads the seeds: a count N (seeds 1 to N) or a list.
+func seedsFromEnv(t *testing.T) []uint64 {
+	spec := os.Getenv(seedsEnv)
+	if spec == "" {
+		spec = strconv.Itoa(defaultSeeds)
+	}
+	var seeds []uint64
+	if n, err := strconv.Atoi(spec); err == nil {
+		for i := 1; i <= n; i++ {
+			seeds = append(seeds, uint64(i))
+		}
+		return seeds
+	}
+	for _, f := range strings.Split(spec, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		s, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a count or a comma-separated list of seeds", seedsEnv, spec)
+		}
+		seeds = append(seeds, s)
+	}
+	return seeds
+}
+
+func countFromEnv(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive count", name, v)
+	}
+	return n
+}

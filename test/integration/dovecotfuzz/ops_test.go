@@ -1,0 +1,410 @@
+package dovecotfuzz
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
+)
+
+// operation is one kind of step, drawn with its weight.
+type operation struct {
+	name   string
+	weight int
+	do     func(r *run)
+}
+
+var operations = []operation{
+	{"deliver", 20, (*run).deliver},
+	{"append", 8, (*run).append},
+	{"store", 12, (*run).store},
+	{"copy", 7, func(r *run) { r.transfer(false) }},
+	{"move", 6, func(r *run) { r.transfer(true) }},
+	{"expunge", 5, (*run).expunge},
+	{"create", 5, (*run).create},
+	{"rename", 4, (*run).rename},
+	{"delete", 3, (*run).delete},
+	{"age and pass", 6, (*run).ageAndPass},
+	{"check", 5, func(r *run) { r.check("check") }},
+	{"purge", 2, (*run).purge},
+	{"restart dovecot", 2, (*run).restart},
+	{"remount", 2, (*run).remount},
+	{"wipe tmpfs", 1, (*run).wipe},
+	{"crash", 2, (*run).crash},
+}
+
+// step draws one operation and runs it.
+func (r *run) step(i int) {
+	total := 0
+	for _, op := range operations {
+		total += op.weight
+	}
+	n := r.rng.IntN(total)
+	for _, op := range operations {
+		if n -= op.weight; n < 0 {
+			r.note("%d %s", i, op.name)
+			r.ops[op.name]++
+			op.do(r)
+			return
+		}
+	}
+}
+
+var userNames = []string{"alice", "bob"}
+
+// flagPool are the flags STORE and APPEND set; \Recent is the server's.
+var flagPool = []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, imap.FlagDraft, imap.FlagDeleted, "$Label1", "$Work"}
+
+func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
+
+// boxPool are the mailbox names an operation may name besides the
+// existing ones, some of them children of others.
+func (r *run) boxPool() []string {
+	d := r.delim
+	return []string{"INBOX", "Archive", "Work", "Junk", "Work" + d + "2024", "Archive" + d + "Old", "Renamed", "Work" + d + "Moved"}
+}
+
+// existing lists user's selectable mailboxes on the reference.
+func (r *run) existing(user string) []string {
+	var names []string
+	err := r.plain.imap(user, func(c *imapclient.Client) error {
+		list, err := c.List("", "*", nil).Collect()
+		for _, l := range list {
+			if selectable(l) {
+				names = append(names, l.Mailbox)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		r.t.Fatalf("plain: LIST of %s: %v", user, err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func selectable(l *imap.ListData) bool {
+	return !slices.Contains(l.Attrs, imap.MailboxAttrNoSelect) && !slices.Contains(l.Attrs, imap.MailboxAttrNonExistent)
+}
+
+// pickBox picks an existing mailbox of user, or, sometimes when
+// anyName, any name of the pool.
+func (r *run) pickBox(user string, anyName bool) string {
+	names := r.existing(user)
+	if anyName && r.rng.IntN(6) == 0 {
+		return pick(r.rng, r.boxPool())
+	}
+	return pick(r.rng, names) // INBOX always exists
+}
+
+// pickOther is like pickBox, but not INBOX unless the pool gives it.
+func (r *run) pickOther(user string) string {
+	names := slices.DeleteFunc(r.existing(user), func(n string) bool { return n == "INBOX" })
+	if len(names) == 0 || r.rng.IntN(6) == 0 {
+		return pick(r.rng, r.boxPool())
+	}
+	return pick(r.rng, names)
+}
+
+func (r *run) flags() []imap.Flag {
+	var out []imap.Flag
+	for _, f := range flagPool {
+		if r.rng.IntN(4) == 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// newMessage makes the next message, of a size between a line and a few
+// hundred KiB, and remembers it.
+func (r *run) newMessage(to string) dovecottest.Message {
+	r.msgs++
+	spec := dovecottest.MessageSpec{
+		ID: fmt.Sprintf("%d.%d@fuzz.invalid", r.seed, r.msgs), From: "sender@example.net", To: to,
+		BodySize: 100 + r.rng.IntN(6000), Seed: r.seed<<20 + uint64(r.msgs),
+	}
+	if r.rng.IntN(10) == 0 {
+		spec.AttachSize = 20_000 + r.rng.IntN(200_000)
+	}
+	msg := dovecottest.NewMessage(spec)
+	r.sent[msg.ID] = msg.Bytes
+	return msg
+}
+
+// deliver sends a new message over LMTP to one user or both (Dovecot
+// then links one file into both maildirs).
+func (r *run) deliver() {
+	rcpts := []string{pick(r.rng, userNames)}
+	if r.rng.IntN(4) == 0 {
+		rcpts = userNames
+	}
+	msg := r.newMessage(rcpts[0])
+	r.note("  %s (%d bytes) to %v", msg.ID, len(msg.Bytes), rcpts)
+	r.both("LMTP delivery", func(s *side) error {
+		l, err := dovecottest.DialLMTP(r.t.Context(), s.srv.LMTPAddr)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		return l.Deliver("sender@example.net", rcpts, msg.Bytes)
+	})
+}
+
+func (r *run) append() {
+	user := pick(r.rng, userNames)
+	box := r.pickBox(user, true)
+	flags := r.flags()
+	msg := r.newMessage(user)
+	r.note("  %s: APPEND %q %v %s (%d bytes)", user, box, flags, msg.ID, len(msg.Bytes))
+	r.both("APPEND", func(s *side) error {
+		return s.imap(user, func(c *imapclient.Client) error {
+			cmd := c.Append(box, int64(len(msg.Bytes)), &imap.AppendOptions{Flags: flags})
+			if _, err := cmd.Write(msg.Bytes); err != nil {
+				cmd.Close()
+				return err
+			}
+			if err := cmd.Close(); err != nil {
+				return err
+			}
+			_, err := cmd.Wait()
+			return err
+		})
+	})
+}
+
+// chosen picks some of the messages in user's box on the reference, by
+// Message-ID.
+func (r *run) chosen(user, box string) []string {
+	var ids []string
+	err := r.plain.inBox(user, box, func(_ *imapclient.Client, uids map[string][]imap.UID) error {
+		ids = slices.Sorted(maps.Keys(uids))
+		return nil
+	})
+	if err != nil {
+		r.t.Fatalf("plain: messages of %s %q: %v", user, box, err)
+	}
+	keep := 1 + r.rng.IntN(4) // keep one in keep
+	return slices.DeleteFunc(ids, func(string) bool { return r.rng.IntN(keep) != 0 })
+}
+
+// uidSet returns the UIDs of the messages ids name.
+func uidSet(uids map[string][]imap.UID, ids []string) (imap.UIDSet, error) {
+	var set imap.UIDSet
+	for _, id := range ids {
+		if len(uids[id]) == 0 {
+			return nil, fmt.Errorf("message %s is not in the mailbox", id)
+		}
+		set.AddNum(uids[id]...)
+	}
+	return set, nil
+}
+
+// inChosen runs f on the chosen messages of user's box on each side.
+func (r *run) inChosen(what, user, box string, ids []string, f func(c *imapclient.Client, set imap.UIDSet) error) {
+	r.both(what, func(s *side) error {
+		return s.inBox(user, box, func(c *imapclient.Client, uids map[string][]imap.UID) error {
+			set, err := uidSet(uids, ids)
+			if err != nil {
+				return err
+			}
+			return f(c, set)
+		})
+	})
+}
+
+func (r *run) store() {
+	user := pick(r.rng, userNames)
+	box := r.pickBox(user, false)
+	ids := r.chosen(user, box)
+	flags := r.flags()
+	if len(flags) == 0 {
+		flags = []imap.Flag{imap.FlagSeen}
+	}
+	op := pick(r.rng, []imap.StoreFlagsOp{imap.StoreFlagsAdd, imap.StoreFlagsAdd, imap.StoreFlagsDel, imap.StoreFlagsSet})
+	r.note("  %s: STORE %v %v on %d in %q", user, op, flags, len(ids), box)
+	if len(ids) == 0 {
+		return
+	}
+	r.inChosen("STORE", user, box, ids, func(c *imapclient.Client, set imap.UIDSet) error {
+		return c.Store(set, &imap.StoreFlags{Op: op, Silent: true, Flags: flags}, nil).Close()
+	})
+}
+
+// transfer copies or moves some messages to another mailbox (maildir
+// links the copies).
+func (r *run) transfer(move bool) {
+	user := pick(r.rng, userNames)
+	src, dst := r.pickBox(user, false), r.pickBox(user, true)
+	ids := r.chosen(user, src)
+	what := map[bool]string{false: "COPY", true: "MOVE"}[move]
+	r.note("  %s: %s %d from %q to %q", user, what, len(ids), src, dst)
+	if len(ids) == 0 {
+		return
+	}
+	r.inChosen(what, user, src, ids, func(c *imapclient.Client, set imap.UIDSet) error {
+		if move {
+			_, err := c.Move(set, dst).Wait()
+			return err
+		}
+		_, err := c.Copy(set, dst).Wait()
+		return err
+	})
+}
+
+func (r *run) expunge() {
+	user := pick(r.rng, userNames)
+	box := r.pickBox(user, false)
+	r.note("  %s: EXPUNGE %q", user, box)
+	r.both("EXPUNGE", func(s *side) error {
+		return s.inBox(user, box, func(c *imapclient.Client, _ map[string][]imap.UID) error {
+			return c.Expunge().Close()
+		})
+	})
+}
+
+func (r *run) create() {
+	user := pick(r.rng, userNames)
+	box := pick(r.rng, r.boxPool())
+	r.note("  %s: CREATE %q", user, box)
+	r.both("CREATE", func(s *side) error {
+		return s.imap(user, func(c *imapclient.Client) error { return c.Create(box, nil).Wait() })
+	})
+}
+
+// rename renames a mailbox, with its children, on both sides.
+func (r *run) rename() {
+	user := pick(r.rng, userNames)
+	src, dst := r.pickOther(user), pick(r.rng, r.boxPool())
+	r.note("  %s: RENAME %q %q", user, src, dst)
+	r.both("RENAME", func(s *side) error {
+		return s.imap(user, func(c *imapclient.Client) error { return c.Rename(src, dst, nil).Wait() })
+	})
+	r.forget(user, src, dst)
+}
+
+func (r *run) delete() {
+	user := pick(r.rng, userNames)
+	box := r.pickOther(user)
+	r.note("  %s: DELETE %q", user, box)
+	r.both("DELETE", func(s *side) error {
+		return s.imap(user, func(c *imapclient.Client) error { return c.Delete(box).Wait() })
+	})
+	r.forget(user, box)
+}
+
+// forget drops what the checks saw of the named mailboxes and their
+// children: their UIDs may start anew.
+func (r *run) forget(user string, names ...string) {
+	for _, s := range r.sides() {
+		for box := range s.seen[user] {
+			for _, n := range names {
+				if box == n || strings.HasPrefix(box, n+r.delim) {
+					delete(s.seen[user], box)
+				}
+			}
+		}
+	}
+}
+
+// purge has Dovecot drop expunged mail from mdbox storage files (for
+// the other formats it does nothing).
+func (r *run) purge() {
+	user := pick(r.rng, userNames)
+	r.note("  %s", user)
+	r.both("doveadm purge", func(s *side) error {
+		_, err := s.srv.Doveadm(r.t.Context(), "purge", "-u", user)
+		return err
+	})
+}
+
+// ageAndPass ages some of tierfs's message files and starts a mover
+// pass, which runs on while the next operations do.
+func (r *run) ageAndPass() {
+	n, err := r.tfs.age(r.format, func() bool { return r.local.IntN(3) != 0 })
+	if err != nil {
+		r.t.Errorf("age: %v", err)
+	}
+	r.note("  aged %d files", n)
+	r.tfs.startPass(r.t)
+}
+
+func (r *run) restart() {
+	for _, s := range r.sides() {
+		if err := s.stopDovecot(); err != nil {
+			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
+		}
+		s.startDovecot(r.t)
+	}
+}
+
+// remount stops Dovecot, unmounts and mounts again, and checks.
+func (r *run) remount() {
+	r.offline(func(s *side) error {
+		if err := s.store.Stop(); err != nil {
+			return err
+		}
+		return s.store.Start(r.t.Context())
+	})
+	r.check("after remount")
+}
+
+// wipe empties the tmpfs tier, as a reboot does, and checks.
+func (r *run) wipe() {
+	r.offline(func(s *side) error {
+		if err := s.store.Stop(); err != nil {
+			return err
+		}
+		if err := s.store.WipeTmpfs(r.t.Context()); err != nil {
+			return err
+		}
+		return s.store.Start(r.t.Context())
+	})
+	r.check("after tmpfs wipe")
+}
+
+// crash stops Dovecot, kills tierfs with SIGKILL while a mover pass
+// runs, mounts again and checks.
+func (r *run) crash() {
+	r.offline(func(s *side) error {
+		if s != r.tfs {
+			return nil
+		}
+		n, err := s.age(r.format, func() bool { return r.local.IntN(2) == 0 })
+		if err != nil {
+			return err
+		}
+		s.startPass(r.t)
+		delay := time.Duration(r.local.IntN(300)) * time.Millisecond
+		r.note("  aged %d files, killed %v into a pass", n, delay)
+		time.Sleep(delay)
+		if err := s.store.Kill(); err != nil {
+			return err
+		}
+		s.joinPass() // it failed with the mount, or finished first
+		return s.store.Start(r.t.Context())
+	})
+	r.check("after crash")
+}
+
+// offline runs f on each side with Dovecot stopped and the side's
+// mover pass ended, and starts Dovecot again.
+func (r *run) offline(f func(s *side) error) {
+	for _, s := range r.sides() {
+		if err := s.stopDovecot(); err != nil {
+			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
+		}
+		s.joinPassChecked(r.t)
+		if err := f(s); err != nil {
+			r.t.Fatalf("%s: %v", s.name, err)
+		}
+		s.startDovecot(r.t)
+	}
+}
