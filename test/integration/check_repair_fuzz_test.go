@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // env names of the randomized check --repair test: which seeds run ("N":
@@ -42,7 +44,7 @@ var checkCrashPoints = []string{"check-move-after-copy", "check-move-after-renam
 // nothing, that a repair (also one killed on the way) loses no content,
 // is idempotent and leaves a tree the mount shows once per name.
 func TestCheckRepairFuzz(t *testing.T) {
-	seeds := envSeeds(t, envCheckSeeds, checkDefaultSeeds)
+	seeds := fusetest.EnvSeeds(t, envCheckSeeds, checkDefaultSeeds)
 	start := time.Now()
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { checkRepairSeed(t, seed) })

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // TestClusterDifferential runs the differential test's operations on two
@@ -33,7 +35,7 @@ tier = "slow"
 		t.Fatal(err)
 	}
 	a.mountTmpfs(t, nativeDir)
-	ops, seeds := envCount(t, envFuzzOps, fuzzDefaultOps), envSeeds(t, envFuzzSeeds, clusterFuzzSeeds)
+	ops, seeds := fusetest.EnvCount(t, envFuzzOps, fuzzDefaultOps), fusetest.EnvSeeds(t, envFuzzSeeds, clusterFuzzSeeds)
 	hosts, names, mounts := []*fixture{a, b}, []string{"a", "b"}, []string{a.mnt, b.mnt}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("shared/%d", seed), func(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // env names of the randomized crash test: which seeds run ("N": seeds
@@ -99,7 +101,7 @@ func TestCrashFuzz(t *testing.T) {
 
 // crashParams reads the seed list and the kills per seed.
 func crashParams(t *testing.T) ([]uint64, int) {
-	return envSeeds(t, envCrashSeeds, crashDefaultSeeds), envCount(t, envCrashRounds, crashDefaultRounds)
+	return fusetest.EnvSeeds(t, envCrashSeeds, crashDefaultSeeds), fusetest.EnvCount(t, envCrashRounds, crashDefaultRounds)
 }
 
 // crashSeed runs one seed's rounds on a fresh tierfs and returns the

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // The CI run of TestDifferentialMover: fewer operations than
@@ -86,7 +88,7 @@ func runMoverFuzz(t *testing.T, f *fixture, window bool, defaultOps int, env []s
 		t.Fatal(err)
 	}
 	f.mountTmpfs(t, nativeDir)
-	ops, seeds := envCount(t, envFuzzOps, defaultOps), envSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
+	ops, seeds := fusetest.EnvCount(t, envFuzzOps, defaultOps), fusetest.EnvSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
 	mv := &fuzzMover{f: f, window: window}
 	tfs := &fuzzRoot{name: "tierfs", dir: f.mnt, mover: mv}
 	nat := &fuzzRoot{name: "native", dir: nativeDir}

@@ -10,12 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // env names of the differential test: how many operations each seed runs
@@ -80,49 +81,7 @@ func fuzzSeeds(t *testing.T, seeds []uint64, ops int, tfs, nat *fuzzRoot) []stri
 
 // fuzzParams reads the operation count and the seed list.
 func fuzzParams(t *testing.T) (int, []uint64) {
-	return envCount(t, envFuzzOps, fuzzDefaultOps), envSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
-}
-
-// envCount reads a positive count from the environment variable name,
-// def where it is unset.
-func envCount(t *testing.T, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive number", name, s)
-	}
-	return n
-}
-
-// envSeeds reads a seed list from the environment variable name: "N"
-// for seeds 1..N (def where it is unset) or seeds separated by commas
-// ("7," is seed 7 alone).
-func envSeeds(t *testing.T, name string, def int) []uint64 {
-	spec := os.Getenv(name)
-	if spec == "" {
-		spec = strconv.Itoa(def)
-	}
-	var seeds []uint64
-	if n, err := strconv.Atoi(spec); err == nil {
-		for i := 1; i <= n; i++ {
-			seeds = append(seeds, uint64(i))
-		}
-		return seeds
-	}
-	for _, f := range strings.Split(spec, ",") {
-		if strings.TrimSpace(f) == "" {
-			continue
-		}
-		s, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: want a count or a list of seeds", name, spec)
-		}
-		seeds = append(seeds, s)
-	}
-	return seeds
+	return fusetest.EnvCount(t, envFuzzOps, fuzzDefaultOps), fusetest.EnvSeeds(t, envFuzzSeeds, fuzzDefaultSeeds)
 }
 
 // remountCompare remounts tierfs and requires the tree under bases to

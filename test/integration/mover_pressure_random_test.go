@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // envRoomSeeds sets how many seeds TestMoverMakesRoomRandom runs.
@@ -33,7 +35,7 @@ func (p prFile) pages() int64 { return int64(p.size+4095) / 4096 * 4096 }
 // The dry run (which cannot know open files) and the real pass match
 // the model's counts; every file keeps its content and inode number.
 func TestMoverMakesRoomRandom(t *testing.T) {
-	for _, seed := range envSeeds(t, envRoomSeeds, 2) {
+	for _, seed := range fusetest.EnvSeeds(t, envRoomSeeds, 2) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { roomRandom(t, seed) })
 	}
 }

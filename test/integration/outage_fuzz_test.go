@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tierfs/tierfs/internal/fusetest"
 )
 
 // env names of the randomized outage test: which seeds run (as for
@@ -62,7 +64,7 @@ var outageDirs = []string{
 // and says so; and once the tier is back, and after a remount, the tree
 // is the model's, every file once on its tier, and tierfs check is clean.
 func TestOutageFuzz(t *testing.T) {
-	seeds, ops := envSeeds(t, envOutageSeeds, outageDefaultSeeds), envCount(t, envOutageOps, outageDefaultOps)
+	seeds, ops := fusetest.EnvSeeds(t, envOutageSeeds, outageDefaultSeeds), fusetest.EnvCount(t, envOutageOps, outageDefaultOps)
 	start := time.Now()
 	var total outageStats
 	for _, seed := range seeds {
@@ -202,7 +204,7 @@ func outageMount(t *testing.T, args ...string) {
 func (o *outageRun) fatalf(format string, args ...any) {
 	o.t.Helper()
 	o.t.Fatalf("seed %d step %d (%s=%d, %s=%d; tier down: %q, %s): %s", o.seed, o.step, envOutageSeeds, o.seed,
-		envOutageOps, envCount(o.t, envOutageOps, outageDefaultOps), o.down, o.mode, fmt.Sprintf(format, args...))
+		envOutageOps, fusetest.EnvCount(o.t, envOutageOps, outageDefaultOps), o.down, o.mode, fmt.Sprintf(format, args...))
 }
 
 // randomOp runs one operation of the workload, or starts or ends an

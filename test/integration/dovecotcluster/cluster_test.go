@@ -31,7 +31,7 @@ type host struct {
 // UIDVALIDITY unchanged, and a message a delivers then is seen on b.
 // Neither Dovecot logs an error.
 func TestTwoHostsDovecot(t *testing.T) {
-	requireIntegration(t)
+	tierfs.Require(t)
 	for _, format := range []string{"maildir", "sdbox"} {
 		t.Run(format, func(t *testing.T) { runTwoHosts(t, format) })
 	}

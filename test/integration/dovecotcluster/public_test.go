@@ -74,7 +74,7 @@ mail_fsync = always
 // seconds (the shared names' attribute timeout is 1 s). Neither Dovecot
 // logs an error.
 func TestTwoHostsPublicFolder(t *testing.T) {
-	requireIntegration(t)
+	tierfs.Require(t)
 	for _, l := range publicLayouts {
 		t.Run(l.name, func(t *testing.T) { runPublicFolder(t, l) })
 	}

@@ -3,13 +3,12 @@ package dovecotfuzz
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/tierfs/tierfs/internal/fusetest"
 	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
 )
 
@@ -28,8 +27,8 @@ var formats = []string{"maildir", "sdbox", "mdbox"}
 // in the mail format the seed picks, and compares them as it goes (see
 // the package documentation).
 func TestDovecotFuzz(t *testing.T) {
-	requireIntegration(t)
-	seeds, ops := seedsFromEnv(t), countFromEnv(t, opsEnv, defaultOps)
+	tierfs.Require(t)
+	seeds, ops := fusetest.EnvSeeds(t, seedsEnv, defaultSeeds), fusetest.EnvCount(t, opsEnv, defaultOps)
 	for _, seed := range seeds {
 		format := formats[seed%uint64(len(formats))]
 		t.Run(fmt.Sprintf("seed=%d/%s", seed, format), func(t *testing.T) {
@@ -137,42 +136,4 @@ func (r *run) delimiter() string {
 		r.t.Fatalf("LIST delimiter: %v", err)
 	}
 	return delim
-}
-
-// seedsFromEnv reads the seeds: a count N (seeds 1 to N) or a list.
-func seedsFromEnv(t *testing.T) []uint64 {
-	spec := os.Getenv(seedsEnv)
-	if spec == "" {
-		spec = strconv.Itoa(defaultSeeds)
-	}
-	var seeds []uint64
-	if n, err := strconv.Atoi(spec); err == nil {
-		for i := 1; i <= n; i++ {
-			seeds = append(seeds, uint64(i))
-		}
-		return seeds
-	}
-	for _, f := range strings.Split(spec, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		s, err := strconv.ParseUint(f, 10, 64)
-		if err != nil {
-			t.Fatalf("%s=%q: want a count or a comma-separated list of seeds", seedsEnv, spec)
-		}
-		seeds = append(seeds, s)
-	}
-	return seeds
-}
-
-func countFromEnv(t *testing.T, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive count", name, v)
-	}
-	return n
 }

@@ -64,7 +64,7 @@ chown -R "$OWNER" "$FAST/index"
 // the next UID, old mail stays on slow while the mover brings young
 // mail to fast, and Dovecot logs no error.
 func TestAdoptNFSGuideInstall(t *testing.T) {
-	requireIntegration(t)
+	tierfs.Require(t)
 	for _, format := range []string{"maildir", "sdbox", "mdbox"} {
 		for _, where := range []string{"index-local", "index-with-mail"} {
 			t.Run(format+"/"+where, func(t *testing.T) { runAdopt(t, format, where == "index-local") })

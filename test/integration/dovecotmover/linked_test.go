@@ -15,7 +15,7 @@ import (
 // moves the file with both names to slow, and both users read the
 // message over IMAP from there.
 func TestMoverLinkedLMTPDelivery(t *testing.T) {
-	requireIntegration(t)
+	tierfs.Require(t)
 	e := setup(t, "maildir")
 	e.deliverTo([]string{"alice", "bob"}, 20000)
 	names := e.age("maildir")

@@ -17,13 +17,6 @@ var tierfs dovecottest.Binary
 
 func TestMain(m *testing.M) { dovecottest.RunMain(m, "tierfs-dcmover", &tierfs) }
 
-// requireIntegration skips (or, with TIERFS_REQUIRE_INTEGRATION=1, fails)
-// unless everything a real run needs is present.
-func requireIntegration(t *testing.T) {
-	t.Helper()
-	dovecottest.Require(t, tierfs.Err, dovecottest.DovecotBinary, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp", "/dev/fuse")
-}
-
 // openDir returns a new directory Dovecot's unprivileged processes can
 // traverse, short enough for socket paths.
 func openDir(t *testing.T) string { return dovecottest.OpenDir(t, "tierfs-dcm") }

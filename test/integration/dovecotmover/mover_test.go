@@ -36,7 +36,7 @@ var users = []dovecottest.User{{Name: "alice", Password: "pw-alice"}, {Name: "bo
 // byte over IMAP, the aged message files are on slow, the indexes stayed
 // on fast, and Dovecot logged no error.
 func TestMoverUnderDovecot(t *testing.T) {
-	requireIntegration(t)
+	tierfs.Require(t)
 	for _, format := range []string{"maildir", "sdbox", "mdbox"} {
 		t.Run(format, func(t *testing.T) { runFormat(t, format) })
 	}

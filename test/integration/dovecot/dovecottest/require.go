@@ -30,3 +30,11 @@ func Require(t testing.TB, err error, need ...string) {
 		missing("%v", err)
 	}
 }
+
+// Require skips t (or, with TIERFS_REQUIRE_INTEGRATION=1, fails it)
+// unless what a test of tierfs under Dovecot needs is present: root,
+// the built binary, /dev/fuse and Dovecot's master, imap and lmtp.
+func (b Binary) Require(t testing.TB) {
+	t.Helper()
+	Require(t, b.Err, DovecotBinary, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/lmtp", "/dev/fuse")
+}
