@@ -1,11 +1,13 @@
 package dovecotfuzz
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -22,7 +24,8 @@ type operation struct {
 }
 
 var operations = []operation{
-	{"deliver", 20, (*run).deliver},
+	{"deliver", 18, (*run).deliver},
+	{"burst", 3, (*run).burst},
 	{"append", 8, (*run).append},
 	{"store", 12, (*run).store},
 	{"copy", 7, func(r *run) { r.transfer(false) }},
@@ -142,20 +145,43 @@ func (r *run) newMessage(to string) dovecottest.Message {
 // deliver sends a new message over LMTP to one user or both (Dovecot
 // then links one file into both maildirs).
 func (r *run) deliver() {
+	rcpts, msg := r.delivery()
+	r.both("LMTP delivery", func(s *side) error { return s.deliver(r.t.Context(), rcpts, msg) })
+}
+
+// burst delivers several messages at once, each over its own LMTP
+// session, as a busy MX does: they land in one order or another, and
+// the checks compare mailboxes by Message-ID.
+func (r *run) burst() {
+	n := 2 + r.rng.IntN(6)
+	rcpts, msgs := make([][]string, n), make([]dovecottest.Message, n)
+	for i := range n {
+		rcpts[i], msgs[i] = r.delivery()
+	}
+	r.both("LMTP burst", func(s *side) error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.deliver(r.t.Context(), rcpts[i], msgs[i])
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
+}
+
+// delivery draws the recipients and the message of one delivery.
+func (r *run) delivery() ([]string, dovecottest.Message) {
 	rcpts := []string{pick(r.rng, userNames)}
 	if r.rng.IntN(4) == 0 {
 		rcpts = userNames
 	}
 	msg := r.newMessage(rcpts[0])
 	r.note("  %s (%d bytes) to %v", msg.ID, len(msg.Bytes), rcpts)
-	r.both("LMTP delivery", func(s *side) error {
-		l, err := dovecottest.DialLMTP(r.t.Context(), s.srv.LMTPAddr)
-		if err != nil {
-			return err
-		}
-		defer l.Close()
-		return l.Deliver("sender@example.net", rcpts, msg.Bytes)
-	})
+	return rcpts, msg
 }
 
 func (r *run) append() {

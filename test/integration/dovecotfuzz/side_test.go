@@ -1,6 +1,7 @@
 package dovecotfuzz
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,6 +181,16 @@ func (s *side) inBox(user, box string, f func(c *imapclient.Client, uids map[str
 		}
 		return c.Unselect().Wait()
 	})
+}
+
+// deliver sends msg to rcpts over a new LMTP session.
+func (s *side) deliver(ctx context.Context, rcpts []string, msg dovecottest.Message) error {
+	l, err := dovecottest.DialLMTP(ctx, s.srv.LMTPAddr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return l.Deliver("sender@example.net", rcpts, msg.Bytes)
 }
 
 // stopDovecot ends the IMAP sessions and stops Dovecot.
