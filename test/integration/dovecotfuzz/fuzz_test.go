@@ -15,7 +15,7 @@ import (
 const (
 	seedsEnv = "TIERFS_DOVECOT_SEEDS"
 	opsEnv   = "TIERFS_DOVECOT_OPS"
-	// CI runs one seed of each format.
+	// CI runs one seed of each format, one of them with mmap_disable.
 	defaultSeeds = 3
 	defaultOps   = 80
 )
@@ -24,15 +24,16 @@ var formats = []string{"maildir", "sdbox", "mdbox"}
 
 // TestDovecotFuzz runs, for each seed, one random sequence of mail
 // operations on a Dovecot over tierfs and on one over plain directories,
-// in the mail format the seed picks, and compares them as it goes (see
-// the package documentation).
+// in the mail format and with the mmap_disable the seed picks, and
+// compares them as it goes (see the package documentation).
 func TestDovecotFuzz(t *testing.T) {
 	tierfs.Require(t)
 	seeds, ops := fusetest.EnvSeeds(t, seedsEnv, defaultSeeds), fusetest.EnvCount(t, opsEnv, defaultOps)
 	for _, seed := range seeds {
-		format := formats[seed%uint64(len(formats))]
-		t.Run(fmt.Sprintf("seed=%d/%s", seed, format), func(t *testing.T) {
-			r := newRun(t, seed, format)
+		// Seeds 1 to 6 run each format with and without mmap.
+		format, mmapDisable := formats[seed%3], seed/3%2 == 1
+		t.Run(fmt.Sprintf("seed=%d/%s/mmap_disable=%v", seed, format, mmapDisable), func(t *testing.T) {
+			r := newRun(t, seed, format, mmapDisable)
 			defer func() {
 				if t.Failed() {
 					r.fail(fmt.Sprintf("(%s=%d,)", seedsEnv, seed))
@@ -74,7 +75,7 @@ type run struct {
 	compared int
 }
 
-func newRun(t *testing.T, seed uint64, format string) *run {
+func newRun(t *testing.T, seed uint64, format string, mmapDisable bool) *run {
 	r := &run{
 		t: t, seed: seed, format: format,
 		rng:   rand.New(rand.NewPCG(seed, 1)),
@@ -82,8 +83,8 @@ func newRun(t *testing.T, seed uint64, format string) *run {
 		sent:  map[string][]byte{},
 		ops:   map[string]int{},
 	}
-	r.plain = newSide(t, dovecottest.KindPlain, format)
-	r.tfs = newSide(t, dovecottest.KindTierfs, format)
+	r.plain = newSide(t, dovecottest.KindPlain, format, mmapDisable)
+	r.tfs = newSide(t, dovecottest.KindTierfs, format, mmapDisable)
 	r.delim = r.delimiter()
 	return r
 }

@@ -67,8 +67,9 @@ type passResult struct {
 }
 
 // newSide mounts a storage of kind with mail aging to the slow tier after
-// 30 days and no periodic mover passes, and starts Dovecot on it.
-func newSide(t *testing.T, kind dovecottest.Kind, format string) *side {
+// 30 days and no periodic mover passes, and starts Dovecot on it for
+// format with mmapDisable.
+func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable bool) *side {
 	t.Helper()
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
@@ -104,7 +105,7 @@ func newSide(t *testing.T, kind dovecottest.Kind, format string) *side {
 		// mail is not appended to.
 		settings += "\nmdbox_rotate_size = 4k\n"
 	}
-	s.opts = dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users}
+	s.opts = dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users, MmapDisable: mmapDisable}
 	if s.srv, err = dovecottest.Start(ctx, s.opts); err != nil {
 		t.Fatal(err)
 	}
