@@ -74,23 +74,30 @@ func (r *run) boxPool() []string {
 	return []string{"INBOX", "Archive", "Work", "Junk", "Work" + d + "2024", "Archive" + d + "Old", "Renamed", "Work" + d + "Moved"}
 }
 
-// existing lists user's selectable mailboxes on the reference.
+// existing lists user's selectable mailboxes, which must be the same on
+// both sides. Each side is asked alike, so that what asking does (such
+// as Dovecot creating INBOX when it is first opened) happens on both.
 func (r *run) existing(user string) []string {
-	var names []string
-	err := r.plain.imap(user, func(c *imapclient.Client) error {
-		list, err := c.List("", "*", nil).Collect()
-		for _, l := range list {
-			if selectable(l) {
-				names = append(names, l.Mailbox)
+	var names [2][]string
+	for i, s := range r.sides() {
+		err := s.imap(user, func(c *imapclient.Client) error {
+			list, err := c.List("", "*", nil).Collect()
+			for _, l := range list {
+				if selectable(l) {
+					names[i] = append(names[i], l.Mailbox)
+				}
 			}
+			return err
+		})
+		if err != nil {
+			r.t.Fatalf("%s: LIST of %s: %v", s.name, user, err)
 		}
-		return err
-	})
-	if err != nil {
-		r.t.Fatalf("plain: LIST of %s: %v", user, err)
+		slices.Sort(names[i])
 	}
-	slices.Sort(names)
-	return names
+	if !slices.Equal(names[0], names[1]) {
+		r.t.Errorf("%s's mailboxes: plain %q, tierfs %q", user, names[0], names[1])
+	}
+	return names[0]
 }
 
 func selectable(l *imap.ListData) bool {
@@ -206,19 +213,24 @@ func (r *run) append() {
 	})
 }
 
-// chosen picks some of the messages in user's box on the reference, by
-// Message-ID.
+// chosen picks some of the messages in user's box, by Message-ID. Both
+// sides must hold the same ones; each is asked alike (see existing).
 func (r *run) chosen(user, box string) []string {
-	var ids []string
-	err := r.plain.inBox(user, box, func(_ *imapclient.Client, uids map[string][]imap.UID) error {
-		ids = slices.Sorted(maps.Keys(uids))
-		return nil
-	})
-	if err != nil {
-		r.t.Fatalf("plain: messages of %s %q: %v", user, box, err)
+	var ids [2][]string
+	for i, s := range r.sides() {
+		err := s.inBox(user, box, func(_ *imapclient.Client, uids map[string][]imap.UID) error {
+			ids[i] = slices.Sorted(maps.Keys(uids))
+			return nil
+		})
+		if err != nil {
+			r.t.Fatalf("%s: messages of %s %q: %v", s.name, user, box, err)
+		}
+	}
+	if !slices.Equal(ids[0], ids[1]) {
+		r.t.Errorf("%s %q holds plain %q, tierfs %q", user, box, ids[0], ids[1])
 	}
 	keep := 1 + r.rng.IntN(4) // keep one in keep
-	return slices.DeleteFunc(ids, func(string) bool { return r.rng.IntN(keep) != 0 })
+	return slices.DeleteFunc(ids[0], func(string) bool { return r.rng.IntN(keep) != 0 })
 }
 
 // uidSet returns the UIDs of the messages ids name.
