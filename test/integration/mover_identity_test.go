@@ -108,6 +108,11 @@ func TestMoverRenamedOverBeforeTree(t *testing.T) {
 	go func() { done <- os.Rename(f.path(young), f.path(old)) }()
 	waitLog(t, f, `msg="pause point reached" point=rename-done`)
 	during := mvMigrate(t, f) // the tiers are renamed, the tree not yet
+	select {
+	case <-done:
+		t.Fatal("premise: the rename returned before the pass ended")
+	default:
+	}
 	if err := <-done; err != nil {
 		t.Fatalf("rename: %v", err)
 	}
