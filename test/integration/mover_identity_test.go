@@ -89,7 +89,7 @@ func backingIno(t *testing.T, p string) uint64 {
 // the replaced file's identity from the node still at the name. It gave
 // the copy that identity, which the replaced file, alive under another
 // name, still had: after a remount both names were one node, one of
-// them reading as the other (TestCrashFuzz seed 5127, 1 run in 20).
+// them reading as the other (TestCrashFuzz seed 5127, 5 of 128 runs).
 func TestMoverRenamedOverBeforeTree(t *testing.T) {
 	f := mountTierfs(t, mvConfig(""))
 	old, other, young := mvUserDir+"/cur/1.M1P1.h:2,S", mvUserDir+"/cur/keep", mvUserDir+"/tmp/2.M2P2.h"
