@@ -184,7 +184,9 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 func (n *node) again(ti int, st *unix.Stat_t, dirs uint64) *gofs.Inode {
 	if dirs != 0 {
 		n.dirs.Or(dirs)
-	} else if !n.IsDir() {
+	} else if !n.IsDir() && (n.tier.Load() != int32(ti) || n.backing.Load() != st.Ino) {
+		// Nearly always unchanged: no store (and no cache line taken
+		// from the other CPUs) on a lookup's path.
 		n.tier.Store(int32(ti))
 		n.backing.Store(st.Ino)
 	}
