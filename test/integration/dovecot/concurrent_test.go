@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
 )
 
 // concurrentSessions keeps two IMAP sessions busy on user's INBOX (one
@@ -39,14 +41,14 @@ func concurrentSessions(t *testing.T, f *fixture, user string, n int, want map[s
 			if err := a.Noop().Wait(); err != nil {
 				return fmt.Errorf("NOOP: %w", err)
 			}
-			return a.Store(allSeqs(), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
+			return a.Store(dovecottest.AllSeqs(), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
 				Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
 		})
 	}()
 	go func() {
 		defer wg.Done()
 		errB = busy(done, func() error {
-			_, err := b.Fetch(allSeqs(), &imap.FetchOptions{UID: true, Flags: true}).Collect()
+			_, err := b.Fetch(dovecottest.AllSeqs(), &imap.FetchOptions{UID: true, Flags: true}).Collect()
 			return err
 		})
 	}()
@@ -64,11 +66,11 @@ func concurrentSessions(t *testing.T, f *fixture, user string, n int, want map[s
 			t.Errorf("session %s sees %d messages after delivery, want %d", name, got, wantN)
 		}
 	}
-	store(t, a, allSeqs(), imap.StoreFlagsAdd, imap.FlagSeen)
+	store(t, a, dovecottest.AllSeqs(), imap.StoreFlagsAdd, imap.FlagSeen)
 	_, msgs := fetchAll(t, b, "INBOX")
 	checkBodies(t, user+" INBOX after concurrent delivery", msgs, want[user])
 	for _, m := range msgs {
-		if !strings.Contains(flagString(m.Flags), `\seen`) {
+		if !strings.Contains(dovecottest.FlagString(m.Flags), `\seen`) {
 			t.Errorf("UID %d: session B does not see \\Seen stored by session A", m.UID)
 		}
 	}

@@ -44,7 +44,7 @@ func fetchAll(t *testing.T, c *imapclient.Client, box string) (*imap.SelectData,
 		return sel, nil
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := c.Fetch(allSeqs(), &imap.FetchOptions{
+	msgs, err := c.Fetch(dovecottest.AllSeqs(), &imap.FetchOptions{
 		UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{section},
 	}).Collect()
 	if err != nil {
@@ -55,13 +55,6 @@ func fetchAll(t *testing.T, c *imapclient.Client, box string) (*imap.SelectData,
 		out = append(out, fetched{UID: m.UID, Flags: m.Flags, Body: m.FindBodySection(section)})
 	}
 	return sel, out
-}
-
-// allSeqs is the sequence set 1:*.
-func allSeqs() imap.SeqSet {
-	var s imap.SeqSet
-	s.AddRange(1, 0)
-	return s
 }
 
 // checkBodies fails unless box holds exactly the messages of want, each
@@ -163,7 +156,7 @@ func snapshot(t *testing.T, f *fixture, users []string) map[string]map[string]bo
 			sel, msgs := fetchAll(t, c, name)
 			bs := boxState{UIDValidity: sel.UIDValidity, UIDNext: sel.UIDNext, Msgs: map[imap.UID]msgState{}}
 			for _, m := range msgs {
-				bs.Msgs[m.UID] = msgState{Flags: flagString(m.Flags), Size: len(m.Body), Sum: sha256.Sum256(m.Body)}
+				bs.Msgs[m.UID] = msgState{Flags: dovecottest.FlagString(m.Flags), Size: len(m.Body), Sum: sha256.Sum256(m.Body)}
 			}
 			boxes[name] = bs
 		}
@@ -172,18 +165,6 @@ func snapshot(t *testing.T, f *fixture, users []string) map[string]map[string]bo
 		all[u] = boxes
 	}
 	return all
-}
-
-// flagString is a canonical form of a flag list, without \Recent.
-func flagString(flags []imap.Flag) string {
-	var s []string
-	for _, fl := range flags {
-		if fl != flagRecent {
-			s = append(s, strings.ToLower(string(fl)))
-		}
-	}
-	slices.Sort(s)
-	return strings.Join(s, " ")
 }
 
 // compareSnapshots reports every difference between two snapshots.
@@ -236,6 +217,3 @@ func boxSummary(s map[string]map[string]boxState) string {
 	}
 	return b.String()
 }
-
-// flagRecent is per-session state, not part of what must persist.
-const flagRecent imap.Flag = `\Recent`

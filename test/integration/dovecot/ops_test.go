@@ -43,9 +43,9 @@ func imapOperations(t *testing.T, f *fixture, user string, want map[string]mailb
 	store(t, c, imap.UIDSetNum(uid(12)), imap.StoreFlagsAdd, imap.FlagAnswered)
 	flags := fetchFlags(t, c, first10)
 	for i := range 10 {
-		wantFlags := flagString([]imap.Flag{imap.FlagSeen, imap.FlagFlagged, keyword})
+		wantFlags := dovecottest.FlagString([]imap.Flag{imap.FlagSeen, imap.FlagFlagged, keyword})
 		if i == 4 {
-			wantFlags = flagString([]imap.Flag{imap.FlagSeen, keyword})
+			wantFlags = dovecottest.FlagString([]imap.Flag{imap.FlagSeen, keyword})
 		}
 		if got := flags[uid(i)]; got != wantFlags {
 			t.Errorf("after STORE: UID %d flags %q, want %q", uid(i), got, wantFlags)
@@ -86,7 +86,7 @@ func imapOperations(t *testing.T, f *fixture, user string, want map[string]mailb
 	checkBodies(t, user+" "+archive, archived, want[user+"/"+archive])
 	for _, m := range archived {
 		src := inbox[slices.IndexFunc(inbox[:5], func(x fetched) bool { return messageID(x.Body) == messageID(m.Body) })]
-		if got, w := flagString(m.Flags), flags[src.UID]; got != w {
+		if got, w := dovecottest.FlagString(m.Flags), flags[src.UID]; got != w {
 			t.Errorf("%s: copied UID %d flags %q, want %q as in INBOX", archive, m.UID, got, w)
 		}
 	}
@@ -104,7 +104,7 @@ func imapOperations(t *testing.T, f *fixture, user string, want map[string]mailb
 	_, sentMsgs := fetchAll(t, c, sent)
 	checkBodies(t, user+" "+sent, sentMsgs, want[user+"/"+sent])
 	if len(sentMsgs) == 1 {
-		if got, w := flagString(sentMsgs[0].Flags), flagString([]imap.Flag{imap.FlagSeen, keyword}); got != w {
+		if got, w := dovecottest.FlagString(sentMsgs[0].Flags), dovecottest.FlagString([]imap.Flag{imap.FlagSeen, keyword}); got != w {
 			t.Errorf("APPENDed message flags %q, want %q", got, w)
 		}
 	}
@@ -154,7 +154,7 @@ func fetchFlags(t *testing.T, c *imapclient.Client, set imap.NumSet) map[imap.UI
 	}
 	out := map[imap.UID]string{}
 	for _, m := range msgs {
-		out[m.UID] = flagString(m.Flags)
+		out[m.UID] = dovecottest.FlagString(m.Flags)
 	}
 	return out
 }

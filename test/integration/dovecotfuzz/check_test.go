@@ -65,33 +65,20 @@ func examine(c *imapclient.Client, box string) (boxView, error) {
 		return bv, nil
 	}
 	section := &imap.FetchItemBodySection{Peek: true}
-	msgs, err := c.Fetch(allSeqs(), &imap.FetchOptions{
+	msgs, err := c.Fetch(dovecottest.AllSeqs(), &imap.FetchOptions{
 		UID: true, Flags: true, Envelope: true, BodySection: []*imap.FetchItemBodySection{section},
 	}).Collect()
 	if err != nil {
 		return boxView{}, err
 	}
 	for _, m := range msgs {
-		mv := msgView{uid: m.UID, flags: flagString(m.Flags), body: m.FindBodySection(section)}
+		mv := msgView{uid: m.UID, flags: dovecottest.FlagString(m.Flags), body: m.FindBodySection(section)}
 		if m.Envelope != nil {
 			mv.id = m.Envelope.MessageID
 		}
 		bv.msgs = append(bv.msgs, mv)
 	}
 	return bv, nil
-}
-
-// flagString is a canonical form of a flag list, without \Recent (which
-// is per session).
-func flagString(flags []imap.Flag) string {
-	var s []string
-	for _, f := range flags {
-		if f != `\Recent` {
-			s = append(s, strings.ToLower(string(f)))
-		}
-	}
-	slices.Sort(s)
-	return strings.Join(s, " ")
 }
 
 // check compares both sides' mailboxes, and on each side the bodies
@@ -232,7 +219,7 @@ func (r *run) messageFiles(tier string) []string {
 	var out []string
 	root := r.tfs.store.Tiers.Dir(tier)
 	filepath.WalkDir(filepath.Join(root, "mail"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && mailFile[r.format].MatchString(p) {
+		if err == nil && !d.IsDir() && dovecottest.IsMessageFile(r.format, p) {
 			rel, _ := filepath.Rel(root, p)
 			out = append(out, rel)
 		}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -29,13 +28,6 @@ func password(user string) string {
 		}
 	}
 	return ""
-}
-
-// mailFile matches the message files of each format.
-var mailFile = map[string]*regexp.Regexp{
-	"maildir": regexp.MustCompile(`/(cur|new)/[0-9]+\.[^/]+$`),
-	"sdbox":   regexp.MustCompile(`/dbox-Mails/u\.[0-9]+$`),
-	"mdbox":   regexp.MustCompile(`/storage/m\.[0-9]+$`),
 }
 
 // side is one Dovecot on one storage, and what its last check saw.
@@ -166,7 +158,7 @@ func (s *side) inBox(user, box string, f func(c *imapclient.Client, uids map[str
 		}
 		uids := map[string][]imap.UID{}
 		if sel.NumMessages > 0 {
-			msgs, err := c.Fetch(allSeqs(), &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+			msgs, err := c.Fetch(dovecottest.AllSeqs(), &imap.FetchOptions{UID: true, Envelope: true}).Collect()
 			if err != nil {
 				return err
 			}
@@ -264,7 +256,7 @@ func (s *side) age(format string, pick func() bool) (int, error) {
 			}
 			return err
 		}
-		if d.IsDir() || !mailFile[format].MatchString(p) || !pick() {
+		if d.IsDir() || !dovecottest.IsMessageFile(format, p) || !pick() {
 			return nil
 		}
 		if err := os.Chtimes(p, old, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -274,11 +266,4 @@ func (s *side) age(format string, pick func() bool) (int, error) {
 		return nil
 	})
 	return n, err
-}
-
-// allSeqs is the sequence set 1:*.
-func allSeqs() imap.SeqSet {
-	var s imap.SeqSet
-	s.AddRange(1, 0)
-	return s
 }

@@ -373,7 +373,7 @@ func ageMail(t *testing.T, dir, format string) {
 	old := time.Now().Add(-40 * 24 * time.Hour)
 	n := 0
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !mailFile[format].MatchString(p) {
+		if err != nil || d.IsDir() || !dovecottest.IsMessageFile(format, p) {
 			return err
 		}
 		n++
@@ -390,7 +390,7 @@ func youngMail(t *testing.T, dir, format string) []string {
 	var out []string
 	limit := time.Now().Add(-30 * 24 * time.Hour)
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !mailFile[format].MatchString(p) {
+		if err != nil || d.IsDir() || !dovecottest.IsMessageFile(format, p) {
 			return err
 		}
 		if fi, err := d.Info(); err == nil && fi.ModTime().After(limit) {

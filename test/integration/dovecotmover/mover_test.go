@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -21,13 +20,6 @@ import (
 
 	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
 )
-
-// mailFile matches the message files of each format.
-var mailFile = map[string]*regexp.Regexp{
-	"maildir": regexp.MustCompile(`/(cur|new)/[0-9]+\.[^/]+$`),
-	"sdbox":   regexp.MustCompile(`/dbox-Mails/u\.[0-9]+$`),
-	"mdbox":   regexp.MustCompile(`/storage/m\.[0-9]+$`),
-}
 
 var users = []dovecottest.User{{Name: "alice", Password: "pw-alice"}, {Name: "bob", Password: "pw-bob"}}
 
@@ -206,7 +198,7 @@ func (e *env) age(format string) []string {
 	old := time.Now().Add(-40 * 24 * time.Hour)
 	root := filepath.Join(e.store.Root, "mail")
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !mailFile[format].MatchString(p) {
+		if err != nil || d.IsDir() || !dovecottest.IsMessageFile(format, p) {
 			return err
 		}
 		rel, _ := filepath.Rel(e.store.Root, p)
@@ -244,7 +236,7 @@ func (e *env) oldMail(format, tier string) []string {
 	root := e.store.Tiers.Dir(tier)
 	limit := time.Now().Add(-30 * 24 * time.Hour)
 	filepath.WalkDir(filepath.Join(root, "mail"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !mailFile[format].MatchString(p) {
+		if err != nil || d.IsDir() || !dovecottest.IsMessageFile(format, p) {
 			return err
 		}
 		if fi, err := d.Info(); err == nil && fi.ModTime().Before(limit) {

@@ -3,6 +3,8 @@ package dovecottest
 import (
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,3 +58,26 @@ func StoreFlags(t testing.TB, c *imapclient.Client, set imap.NumSet, flags ...im
 		t.Fatalf("STORE %v: %v", flags, err)
 	}
 }
+
+// AllSeqs is the sequence set 1:*.
+func AllSeqs() imap.SeqSet {
+	var s imap.SeqSet
+	s.AddRange(1, 0)
+	return s
+}
+
+// FlagString is a canonical form of a flag list: lower case, sorted,
+// without \Recent (which is per session, not part of what persists).
+func FlagString(flags []imap.Flag) string {
+	var s []string
+	for _, f := range flags {
+		if f != flagRecent {
+			s = append(s, strings.ToLower(string(f)))
+		}
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+// flagRecent is the server's per-session flag (IMAP4rev1).
+const flagRecent imap.Flag = `\Recent`
