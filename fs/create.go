@@ -98,8 +98,12 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	ch := n.newChild(ctx, name, ti, &st, sino, sgen, 0)
 	cn := ch.Operations().(*node)
 	cn.hideKeptNew(&out.Attr, 1) // an existing file opened with O_CREAT
-	cn.addOpens(1)
-	h := newHandle(fd, cn, t)
+	u := n.user                  // the lease leasedChild took, unless the file is a user's directory
+	if u == nil {
+		u = cn.user
+	}
+	cn.addOpens(1, u)
+	h := newHandle(fd, cn, t, u)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
 		cn.writers.Add(1)
@@ -111,7 +115,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if e := n.leased(ctx); e != 0 {
+	u, e := n.leaseUser(ctx)
+	if e != 0 {
 		return nil, 0, e
 	}
 	p, e := n.dataPath()
@@ -120,7 +125,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	}
 	// Count the open before looking at the tier: a move either sees it
 	// and gives up, or has finished switching the node when we look.
-	n.addOpens(1)
+	n.addOpens(1, u)
 	n.touch()
 	n.r.moves.interrupt(p)
 	t := n.tierOf()
@@ -132,10 +137,10 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 		}
 	}
 	if err != nil {
-		n.addOpens(-1)
+		n.addOpens(-1, u)
 		return nil, 0, errno(err)
 	}
-	h := newHandle(fd, n, t)
+	h := newHandle(fd, n, t, u)
 	if flags&(unix.O_WRONLY|unix.O_RDWR|unix.O_TRUNC) != 0 {
 		h.writes = true
 		n.writers.Add(1) // before forgetting: see lookupCached
@@ -266,6 +271,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	id := src.StableAttr() // the same inode, so the same number
 	_, sgen := n.r.fileID(ti, p, &st, gen)
 	if id.Gen == sgen && id.Mode == st.Mode&unix.S_IFMT {
+		n.r.linked.add(id, n.user)
 		return src.again(ti, &st, 0), 0 // go-fuse links the node it holds
 	}
 	return n.newChild(ctx, name, ti, &st, id.Ino, sgen, 0), 0

@@ -19,11 +19,12 @@ type handle struct {
 	*gofs.LoopbackFile
 	n      *node
 	t      *tiers.Tier // the tier the descriptor is on
+	user   *userLease  // the lease the open counts for (node.addOpens)
 	writes bool        // opened for writing: cached stats of the file go stale
 }
 
-func newHandle(fd int, n *node, t *tiers.Tier) *handle {
-	return &handle{LoopbackFile: gofs.NewLoopbackFile(fd).(*gofs.LoopbackFile), n: n, t: t}
+func newHandle(fd int, n *node, t *tiers.Tier, user *userLease) *handle {
+	return &handle{LoopbackFile: gofs.NewLoopbackFile(fd).(*gofs.LoopbackFile), n: n, t: t, user: user}
 }
 
 // Fsync fails closed: the descriptor outlives its tier, and on a tier
@@ -52,7 +53,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {
-	h.n.addOpens(-1)
+	h.n.addOpens(-1, h.user)
 	err := h.LoopbackFile.Release(ctx)
 	if h.writes {
 		h.n.writers.Add(-1)

@@ -367,10 +367,21 @@ func (u *userLease) release(ctx context.Context) {
 // leased makes sure this host holds the lease of n's user, if n is at
 // or beneath a per-user directory. Outside a cluster n.user is nil.
 func (n *node) leased(ctx context.Context) syscall.Errno {
-	if u := n.user; u != nil {
-		return u.use(ctx)
+	_, e := n.leaseUser(ctx)
+	return e
+}
+
+// leaseUser is leased, returning the user whose lease served: a file
+// hard-linked into several users' trees has several (leaselinks.go).
+func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
+	u := n.user
+	if u == nil || u.s.now() < u.fresh.Load() {
+		return u, 0 // the hot path of use
 	}
-	return 0
+	if us := n.r.linked.users(n.StableAttr(), u); us != nil {
+		return anyLease(ctx, us)
+	}
+	return u, u.use(ctx)
 }
 
 // leasedChild is leased for a request naming child name of n: a child
@@ -442,16 +453,19 @@ func (n *node) setUser(parent *node, name string) {
 	}
 }
 
-// addUserOpens counts d open handles on n for its user's activity. A
+// addUserOpens counts d open handles on n for its user's activity.
+func (n *node) addUserOpens(d int64) {
+	if u := n.user; u != nil {
+		u.addOpens(d)
+	}
+}
+
+// addOpens counts d open handles beneath the user's directories. A
 // record freed under a revived node (gone) counts nothing: the count
 // goes to the user's live record, which it keeps from being freed. The
 // add before the check of gone pairs with free's order (gone, then
 // opens), so that one of them sees the other.
-func (n *node) addUserOpens(d int64) {
-	u := n.user
-	if u == nil {
-		return
-	}
+func (u *userLease) addOpens(d int64) {
 	u.opens.Add(d)
 	if u.gone.Load() {
 		u.opens.Add(-d)

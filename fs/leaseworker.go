@@ -129,23 +129,35 @@ func (s *leaseSet) dropLost(u *userLease, lapsed bool, epoch uint64) bool {
 }
 
 // dropUserCaches makes tierfs forget what it cached beneath u's
-// directories: lookups (their keys carry u's epoch) and name indexes.
+// directories: lookups (their keys carry u's epoch), name indexes, and
+// the names of files linked into other users' trees too (dropUserTree).
 func (r *Root) dropUserCaches(u *userLease) {
 	u.epoch.Store(r.leases.epochs.Add(1))
 	r.forgetUserDirs(u)
 	for _, d := range u.dirList() {
 		if dn := r.knownNode(d); dn != nil {
-			dropIndexes(dn)
+			r.dropUserTree(dn, u)
 		}
 	}
 }
 
-// dropIndexes drops the name indexes of dn and the directories below.
-func dropIndexes(dn *node) {
+// dropUserTree drops the name indexes of dn and the directories below,
+// and takes the files there that are linked into other users' trees too
+// out of go-fuse's tree. Such a node lives on under the other users'
+// names, and go-fuse makes a node's path from any one of its names:
+// once another host renamed or removed u's name, the node's requests
+// would go to a name that is gone (ENOENT where the file is). A later
+// lookup of the name attaches it again.
+func (r *Root) dropUserTree(dn *node, u *userLease) {
 	dn.dropNameIndex()
-	for _, ch := range dn.Children() {
-		if cn, ok := ch.Operations().(*node); ok && ch.IsDir() {
-			dropIndexes(cn)
+	for name, ch := range dn.Children() {
+		cn, ok := ch.Operations().(*node)
+		switch {
+		case !ok:
+		case ch.IsDir():
+			r.dropUserTree(cn, u)
+		case r.linked.sharedWith(ch.StableAttr(), cn.user, u):
+			dn.RmChild(name)
 		}
 	}
 }

@@ -161,6 +161,9 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 			known.abandonNames() // go-fuse gives the name to another node
 		}
 	}
+	if st.Nlink > 1 && id.Mode != unix.S_IFDIR {
+		n.r.linked.add(id, n.user)
+	}
 	ch := &node{r: n.r}
 	ch.setUser(n, name)
 	ch.tier.Store(int32(ti))

@@ -33,9 +33,13 @@ func (o *openFiles) open(ino uint64) bool {
 	return o.n[ino] > 0
 }
 
-// addOpens counts d handles opened (or, negative, released) on n.
-func (n *node) addOpens(d int32) {
+// addOpens counts d handles opened (or, negative, released) on n, for
+// user u (the one whose lease the open was served under; nil outside
+// the per-user directories): an open file keeps that lease.
+func (n *node) addOpens(d int32, u *userLease) {
 	n.opens.Add(d)
 	n.r.openFiles.add(n.StableAttr().Ino, int(d))
-	n.addUserOpens(int64(d)) // an open file keeps its user's lease
+	if u != nil {
+		u.addOpens(int64(d))
+	}
 }

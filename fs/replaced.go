@@ -108,6 +108,7 @@ func (n *node) OnForget() {
 		n.r.nodes.forget(n)
 	}
 	n.unpinUser()
+	n.r.linked.drop(n.StableAttr())
 	n.dropNameIndex()
 	if kp := n.kept.Swap(nil); kp != nil {
 		n.tierOf().Unlink(*kp)

@@ -67,8 +67,9 @@ type Root struct {
 	pauseD  time.Duration
 	journal *journal
 	root    *node
-	stale   staleOps  // renames and links of files a rebalance has not moved
-	kept    keptNodes // nodes holding a kept link, by identity (replaced.go)
+	stale   staleOps    // renames and links of files a rebalance has not moved
+	kept    keptNodes   // nodes holding a kept link, by identity (replaced.go)
+	linked  linkedUsers // users whose names reach a hard-linked file (leaselinks.go)
 
 	cache    *lookupCache
 	nodes    *liveNodes

@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A message linked into two users' trees, as Dovecot's delivery to
+// several recipients makes it, stays readable through each user's name
+// on the host serving that user. Host a delivers to alice and bob (one
+// file, two names) and keeps serving bob, while a director moves alice
+// to b. a then opens and reads bob's name under bob's lease; b, which
+// now serves alice, reads hers; and the file a holds open through bob's
+// name keeps bob's lease on a, not alice's: b is never kept waiting for
+// alice. Before, the node served every request under the lease of the
+// user it was made for (alice): a failed bob's read with EIO after
+// lease_wait, and a's open took alice's lease and held it from b.
+//
+// a's kernel learns bob's name either from the link itself, or, after a
+// remount, from a lookup that go-fuse answers with the node it made for
+// alice's name.
+func TestClusterLinkedAcrossUsers(t *testing.T) {
+	for _, learn := range []string{"link", "lookup"} {
+		t.Run(learn, func(t *testing.T) { runLinkedAcrossUsers(t, learn) })
+	}
+}
+
+func runLinkedAcrossUsers(t *testing.T, learn string) {
+	const alice, bob, body = "mail/ab/alice/cur/", "mail/cd/bob/cur/", "one message, two recipients"
+	a, b := twoHosts(t, clusterOpts{leaseWait: "2s"})
+	a.mkdirAll(t, alice)
+	a.mkdirAll(t, bob)
+	a.writeFile(t, alice+"1", body)
+	if err := os.Link(a.path(alice+"1"), a.path(bob+"1")); err != nil {
+		t.Fatal(err)
+	}
+	if learn == "lookup" {
+		a.unmount(t)
+		a.mount(t)
+		if _, err := os.Stat(a.path(alice + "1")); err != nil { // the node is alice's
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(a.path(bob + "1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bobsDir, err := os.Open(a.path(bob)) // a keeps serving bob
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobsDir.Close()
+
+	waitLease(t, a, "ab/alice", "a", "free")
+	readOn(t, b, alice+"1", body)
+	held, err := os.Open(b.path(alice + "1")) // b keeps serving alice
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	waitLease(t, a, "ab/alice", "b", "held")
+	readOn(t, a, bob+"1", body)
+	held.Close()
+
+	// Now a holds bob's name open while alice's lease is free: the open
+	// must count for bob.
+	waitLease(t, a, "ab/alice", "b", "free")
+	f, err := os.Open(a.path(bob + "1"))
+	if err != nil {
+		t.Fatalf("open on a of bob's name: %v", err)
+	}
+	defer f.Close()
+	time.Sleep(1500 * time.Millisecond) // past release_after
+	if data, _ := os.ReadFile(leaseFile(a, "ab/alice")); !strings.HasPrefix(string(data), "b free ") {
+		t.Fatalf("alice's lease is %q while a holds bob's name open: a took it", data)
+	}
+	waitLease(t, a, "cd/bob", "a", "held")
+	readOn(t, b, alice+"1", body)
+	for _, h := range []*fixture{a, b} {
+		if strings.Contains(h.d.log(), "cannot take the user's lease") {
+			t.Errorf("host %s was refused a lease:\n%s", h.mnt, h.d.log())
+		}
+	}
+}
+
+// readOn fails unless rel reads want through host f.
+func readOn(t *testing.T, f *fixture, rel, want string) {
+	t.Helper()
+	got, err := os.ReadFile(f.path(rel))
+	if err != nil || string(got) != want {
+		t.Fatalf("read %s on %s: %q, %v; want %q", rel, f.mnt, got, err, want)
+	}
+}
+
+// A file linked into two users' trees keeps being served through one
+// user's name on host a after host b renamed the other user's name, as
+// Dovecot's maildir does when it moves a message from new/ to cur/ or
+// changes its flags. a made the node for both names (the link last),
+// and go-fuse builds a node's path from its newest name; a's release of
+// bob takes bob's name out of that tree, so that a does not open bob's
+// old name, which b renamed (ENOENT, and Dovecot's "Filename keeps
+// changing"), when alice reads hers.
+func TestClusterLinkedNameRenamedElsewhere(t *testing.T) {
+	const alice, bob, body = "mail/ab/alice/cur/", "mail/cd/bob/cur/", "one message, two recipients"
+	a, b := twoHosts(t, clusterOpts{leaseWait: "2s"})
+	a.mkdirAll(t, alice)
+	a.mkdirAll(t, bob)
+	a.writeFile(t, alice+"1", body)
+	if err := os.Link(a.path(alice+"1"), a.path(bob+"1")); err != nil {
+		t.Fatal(err)
+	}
+	alicesDir, err := os.Open(a.path(alice)) // a keeps serving alice
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alicesDir.Close()
+	waitLease(t, a, "cd/bob", "a", "free")
+	if err := os.Rename(b.path(bob+"1"), b.path(bob+"1:2,S")); err != nil {
+		t.Fatalf("rename on b of bob's name: %v", err)
+	}
+	readOn(t, a, alice+"1", body)
+	waitLease(t, a, "cd/bob", "b", "free")
+	readOn(t, a, bob+"1:2,S", body)
+	if _, err := os.Stat(a.path(bob + "1")); !os.IsNotExist(err) {
+		t.Errorf("stat on a of bob's old name: %v, want ENOENT", err)
+	}
+}
