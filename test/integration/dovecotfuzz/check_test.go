@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -100,11 +101,13 @@ func (r *run) check(stage string) {
 		r.compare(stage, user, views[0], views[1])
 	}
 	for _, s := range r.sides() {
-		problems := s.srv.LogProblems()
-		for _, line := range problems[min(s.logged, len(problems)):] {
-			r.t.Errorf("%s: %s: dovecot log: %s", stage, s.name, line)
+		for _, h := range s.hosts {
+			problems := h.srv.LogProblems()
+			for _, line := range problems[min(h.logged, len(problems)):] {
+				r.t.Errorf("%s: %s: dovecot log: %s", stage, h.name, line)
+			}
+			h.logged = len(problems)
 		}
-		s.logged = len(problems)
 	}
 }
 
@@ -187,15 +190,18 @@ func (r *run) verify(stage string, s *side, user string, v map[string]boxView) {
 	s.seen[user] = seen
 }
 
-// stop ages every message file, runs one last pass, checks, and stops
-// Dovecot and tierfs.
+// stop ages every message file, runs one last pass on each host, checks,
+// and stops Dovecot and tierfs.
 func (r *run) stop() {
 	r.t.Helper()
 	if _, err := r.tfs.age(r.format, func() bool { return true }); err != nil {
 		r.t.Errorf("age: %v", err)
 	}
-	r.tfs.startPass(r.t)
-	r.tfs.joinPassChecked(r.t)
+	r.tfs.joinPasses(r.t)
+	for _, h := range r.tfs.hosts {
+		h.startPass(r.t)
+		h.joinPassChecked(r.t)
+	}
 	r.check("after the last pass")
 	onSlow := len(r.messageFiles(dovecottest.TierSlow))
 	onFast := r.messageFiles(dovecottest.TierFast)
@@ -207,8 +213,10 @@ func (r *run) stop() {
 		if err := s.stopDovecot(); err != nil {
 			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
 		}
-		if err := s.store.Stop(); err != nil {
-			r.t.Errorf("%s: unmount: %v", s.name, err)
+		for _, h := range s.hosts {
+			if err := h.store.Stop(); err != nil {
+				r.t.Errorf("%s: unmount: %v", h.name, err)
+			}
 		}
 	}
 }
@@ -217,7 +225,7 @@ func (r *run) stop() {
 // tierfs side.
 func (r *run) messageFiles(tier string) []string {
 	var out []string
-	root := r.tfs.store.Tiers.Dir(tier)
+	root := r.tfs.hosts[0].store.Tiers.Dir(tier) // shared in a cluster
 	filepath.WalkDir(filepath.Join(root, "mail"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && dovecottest.IsMessageFile(r.format, p) {
 			rel, _ := filepath.Rel(root, p)
@@ -228,11 +236,35 @@ func (r *run) messageFiles(tier string) []string {
 	return out
 }
 
-// checkTiers runs tierfs check on the unmounted tiers: it must find
+// tierListing lists the files under mail/ on the tierfs side's
+// persistent tiers, with their inode numbers and link counts.
+func (r *run) tierListing() []string {
+	var out []string
+	for _, tier := range []string{dovecottest.TierFast, dovecottest.TierSlow} {
+		root := r.tfs.hosts[0].store.Tiers.Dir(tier)
+		filepath.WalkDir(filepath.Join(root, "mail"), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			var st syscall.Stat_t
+			if syscall.Lstat(p, &st) != nil {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, fmt.Sprintf("%s %s %d %d", tier, rel, st.Ino, st.Nlink))
+			return nil
+		})
+	}
+	return out
+}
+
+// checkTiers runs tierfs check on the unmounted tiers (in a cluster,
+// as the first host, which reports every host's state): it must find
 // nothing but files the mover has yet to move.
 func (r *run) checkTiers() {
 	r.t.Helper()
-	out, err := r.tfs.store.Tierfs(r.t.Context(), "check", "--config", r.tfs.store.ConfigPath)
+	st := r.tfs.hosts[0].store
+	out, err := st.Tierfs(r.t.Context(), "check", "--config", st.ConfigPath)
 	var bad []string
 	for _, line := range strings.Split(string(out), "\n") {
 		kind, _, ok := strings.Cut(line, ": ")

@@ -17,7 +17,9 @@ const (
 	opsEnv   = "TIERFS_DOVECOT_OPS"
 	// CI runs one seed of each format, one of them with mmap_disable.
 	defaultSeeds = 3
-	defaultOps   = 80
+	// and one seed of the cluster.
+	defaultClusterSeeds = 1
+	defaultOps          = 80
 )
 
 var formats = []string{"maildir", "sdbox", "mdbox"}
@@ -26,14 +28,27 @@ var formats = []string{"maildir", "sdbox", "mdbox"}
 // operations on a Dovecot over tierfs and on one over plain directories,
 // in the mail format and with the mmap_disable the seed picks, and
 // compares them as it goes (see the package documentation).
-func TestDovecotFuzz(t *testing.T) {
+func TestDovecotFuzz(t *testing.T) { runSeeds(t, 1, defaultSeeds) }
+
+// TestDovecotClusterFuzz is TestDovecotFuzz with two tierfs hosts
+// sharing the persistent tiers, each with its own Dovecot and tmpfs
+// tier, as behind a director: each user is served by one host at a
+// time, and moves to the other between operations (its sessions closed
+// on the one it leaves), or after its host crashed, while the host is
+// still down. Crashes, remounts and tmpfs wipes hit one host at a time;
+// mover passes run on either. The plain side stays one Dovecot.
+func TestDovecotClusterFuzz(t *testing.T) { runSeeds(t, 2, defaultClusterSeeds) }
+
+// runSeeds runs the seeds of the environment (defaultSeeds by default)
+// with nhosts tierfs hosts.
+func runSeeds(t *testing.T, nhosts, defaultSeeds int) {
 	tierfs.Require(t)
 	seeds, ops := fusetest.EnvSeeds(t, seedsEnv, defaultSeeds), fusetest.EnvCount(t, opsEnv, defaultOps)
 	for _, seed := range seeds {
 		// Seeds 1 to 6 run each format with and without mmap.
 		format, mmapDisable := formats[seed%3], seed/3%2 == 1
 		t.Run(fmt.Sprintf("seed=%d/%s/mmap_disable=%v", seed, format, mmapDisable), func(t *testing.T) {
-			r := newRun(t, seed, format, mmapDisable)
+			r := newRun(t, seed, format, mmapDisable, nhosts)
 			defer func() {
 				if t.Failed() {
 					r.fail(fmt.Sprintf("(%s=%d,)", seedsEnv, seed))
@@ -75,7 +90,7 @@ type run struct {
 	compared int
 }
 
-func newRun(t *testing.T, seed uint64, format string, mmapDisable bool) *run {
+func newRun(t *testing.T, seed uint64, format string, mmapDisable bool, nhosts int) *run {
 	r := &run{
 		t: t, seed: seed, format: format,
 		rng:   rand.New(rand.NewPCG(seed, 1)),
@@ -83,8 +98,8 @@ func newRun(t *testing.T, seed uint64, format string, mmapDisable bool) *run {
 		sent:  map[string][]byte{},
 		ops:   map[string]int{},
 	}
-	r.plain = newSide(t, dovecottest.KindPlain, format, mmapDisable)
-	r.tfs = newSide(t, dovecottest.KindTierfs, format, mmapDisable)
+	r.plain = newSide(t, dovecottest.KindPlain, format, mmapDisable, 1)
+	r.tfs = newSide(t, dovecottest.KindTierfs, format, mmapDisable, nhosts)
 	r.delim = r.delimiter()
 	return r
 }
@@ -97,9 +112,11 @@ func (r *run) note(format string, args ...any) {
 	r.trace = append(r.trace, fmt.Sprintf(format, args...))
 }
 
-// fail logs the operations so far.
+// fail logs the operations so far, and what the persistent tiers hold
+// under mail/.
 func (r *run) fail(where string) {
 	r.t.Logf("failed %s; operations:\n  %s", where, strings.Join(r.trace, "\n  "))
+	r.t.Logf("message files on the tiers (tier, path, inode, links):\n  %s", strings.Join(r.tierListing(), "\n  "))
 }
 
 // both runs f on each side and fails the run unless it succeeded on both

@@ -1,7 +1,8 @@
 // Package dovecotfuzz drives two Dovecots with one random sequence of
 // LMTP deliveries and IMAP commands: one Dovecot on tierfs, whose mover,
 // remounts, crashes and tmpfs wipes run between the commands, and one on
-// plain directories. Every command must succeed or fail alike on both,
+// plain directories. TestDovecotClusterFuzz puts a Dovecot on each of
+// two tierfs hosts of a cluster instead, moving users between them. Every command must succeed or fail alike on both,
 // both must show the same mailboxes holding the same messages with the
 // same flags, and on tierfs every body must read back as sent and every
 // UID stay with its message.

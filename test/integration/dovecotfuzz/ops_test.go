@@ -43,14 +43,20 @@ var operations = []operation{
 	{"crash", 2, (*run).crash},
 }
 
+// clusterOperations are drawn too when tierfs runs on several hosts.
+var clusterOperations = []operation{
+	{"switch host", 8, (*run).switchHost},
+}
+
 // step draws one operation and runs it.
 func (r *run) step(i int) {
+	ops := r.operations()
 	total := 0
-	for _, op := range operations {
+	for _, op := range ops {
 		total += op.weight
 	}
 	n := r.rng.IntN(total)
-	for _, op := range operations {
+	for _, op := range ops {
 		if n -= op.weight; n < 0 {
 			r.note("%d %s", i, op.name)
 			r.ops[op.name]++
@@ -58,6 +64,14 @@ func (r *run) step(i int) {
 			return
 		}
 	}
+}
+
+// operations are those the run draws from.
+func (r *run) operations() []operation {
+	if len(r.tfs.hosts) > 1 {
+		return slices.Concat(operations, clusterOperations)
+	}
+	return operations
 }
 
 var userNames = []string{"alice", "bob"}
@@ -357,21 +371,19 @@ func (r *run) forget(user string, names ...string) {
 func (r *run) purge() {
 	user := pick(r.rng, userNames)
 	r.note("  %s", user)
-	r.both("doveadm purge", func(s *side) error {
-		_, err := s.srv.Doveadm(r.t.Context(), "purge", "-u", user)
-		return err
-	})
+	r.both("doveadm purge", func(s *side) error { return s.doveadm(r.t.Context(), user, "purge") })
 }
 
 // ageAndPass ages some of tierfs's message files and starts a mover
-// pass, which runs on while the next operations do.
+// pass on one host, which runs on while the next operations do.
 func (r *run) ageAndPass() {
 	n, err := r.tfs.age(r.format, func() bool { return r.local.IntN(3) != 0 })
 	if err != nil {
 		r.t.Errorf("age: %v", err)
 	}
-	r.note("  aged %d files", n)
-	r.tfs.startPass(r.t)
+	h := pick(r.local, r.tfs.hosts)
+	r.note("  aged %d files, pass on %s", n, h.name)
+	h.startPass(r.t)
 }
 
 func (r *run) restart() {
@@ -385,33 +397,36 @@ func (r *run) restart() {
 
 // remount stops Dovecot, unmounts and mounts again, and checks.
 func (r *run) remount() {
-	r.offline(func(s *side) error {
-		if err := s.store.Stop(); err != nil {
+	r.offline(func(_ *side, h *host) error {
+		if err := h.store.Stop(); err != nil {
 			return err
 		}
-		return s.store.Start(r.t.Context())
+		return h.store.Start(r.t.Context())
 	})
 	r.check("after remount")
 }
 
 // wipe empties the tmpfs tier, as a reboot does, and checks.
 func (r *run) wipe() {
-	r.offline(func(s *side) error {
-		if err := s.store.Stop(); err != nil {
+	r.offline(func(_ *side, h *host) error {
+		if err := h.store.Stop(); err != nil {
 			return err
 		}
-		if err := s.store.WipeTmpfs(r.t.Context()); err != nil {
+		if err := h.store.WipeTmpfs(r.t.Context()); err != nil {
 			return err
 		}
-		return s.store.Start(r.t.Context())
+		return h.store.Start(r.t.Context())
 	})
 	r.check("after tmpfs wipe")
 }
 
 // crash stops Dovecot, kills tierfs with SIGKILL while a mover pass
-// runs, mounts again and checks.
+// runs, mounts again and checks. In a cluster, the other host sometimes
+// takes the dead host's users before it is back, as a director fails
+// them over: their first requests wait until the dead host's heartbeat
+// is stale, and the check runs then too.
 func (r *run) crash() {
-	r.offline(func(s *side) error {
+	r.offline(func(s *side, h *host) error {
 		if s != r.tfs {
 			return nil
 		}
@@ -419,30 +434,67 @@ func (r *run) crash() {
 		if err != nil {
 			return err
 		}
-		s.startPass(r.t)
+		h.startPass(r.t)
 		delay := time.Duration(r.local.IntN(300)) * time.Millisecond
-		r.note("  aged %d files, killed %v into a pass", n, delay)
+		r.note("  aged %d files, killed %s %v into a pass", n, h.name, delay)
 		time.Sleep(delay)
-		if err := s.store.Kill(); err != nil {
+		if err := h.store.Kill(); err != nil {
 			return err
 		}
-		s.joinPass() // it failed with the mount, or finished first
-		return s.store.Start(r.t.Context())
+		h.joinPass() // it failed with the mount, or finished first
+		if len(s.hosts) > 1 && r.local.IntN(2) == 0 {
+			to := r.otherHost(h)
+			r.note("  %s takes over %q", to.name, s.move(h, to))
+			r.check("after crash, taken over")
+		}
+		return h.store.Start(r.t.Context())
 	})
 	r.check("after crash")
 }
 
-// offline runs f on each side with Dovecot stopped and the side's
-// mover pass ended, and starts Dovecot again.
-func (r *run) offline(f func(s *side) error) {
+// offline runs f on one host of each side (tierfs's drawn at random)
+// with that host's Dovecot stopped and its mover pass ended, and starts
+// its Dovecot again.
+func (r *run) offline(f func(s *side, h *host) error) {
 	for _, s := range r.sides() {
-		if err := s.stopDovecot(); err != nil {
-			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
+		h := s.hosts[0]
+		if s == r.tfs {
+			h = pick(r.local, s.hosts)
+			r.note("  on %s", h.name)
 		}
-		s.joinPassChecked(r.t)
-		if err := f(s); err != nil {
-			r.t.Fatalf("%s: %v", s.name, err)
+		if err := h.stopDovecot(); err != nil {
+			r.t.Errorf("%s: stop dovecot: %v", h.name, err)
 		}
-		s.startDovecot(r.t)
+		h.joinPassChecked(r.t)
+		if err := f(s, h); err != nil {
+			r.t.Fatalf("%s: %v", h.name, err)
+		}
+		h.startDovecot(r.t)
 	}
+}
+
+// switchHost moves one user, or every user of a host, to another tierfs
+// host, as a director does: the user's sessions on the host it leaves
+// end first.
+func (r *run) switchHost() {
+	from := pick(r.local, r.tfs.hosts)
+	to := r.otherHost(from)
+	var moved []string
+	if r.local.IntN(3) == 0 {
+		moved = r.tfs.move(from, to)
+	} else {
+		user := pick(r.local, userNames)
+		from = r.tfs.serving[user]
+		to = r.otherHost(from)
+		from.logout(user)
+		r.tfs.serving[user] = to
+		moved = []string{user}
+	}
+	r.note("  %q from %s to %s", moved, from.name, to.name)
+}
+
+// otherHost draws a tierfs host other than h.
+func (r *run) otherHost(h *host) *host {
+	others := slices.DeleteFunc(slices.Clone(r.tfs.hosts), func(o *host) bool { return o == h })
+	return pick(r.local, others)
 }

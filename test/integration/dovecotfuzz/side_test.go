@@ -2,15 +2,9 @@ package dovecotfuzz
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -30,19 +24,16 @@ func password(user string) string {
 	return ""
 }
 
-// side is one Dovecot on one storage, and what its last check saw.
+// side is one storage kind under test: its hosts, which one serves each
+// user, and what its last check saw.
 type side struct {
-	name    string
-	store   *dovecottest.Storage
-	srv     *dovecottest.Server
-	opts    dovecottest.Options
-	clients map[string]*imapclient.Client
+	name  string
+	hosts []*host
+	// serving maps each user to the host serving it, as a director
+	// would: always the only host but in a cluster.
+	serving map[string]*host
 	// seen maps user and mailbox to the UIDs the last check saw there.
 	seen map[string]map[string]uidRecord
-	// pass is the running mover pass, nil when none runs.
-	pass chan passResult
-	// logged is how many problems of the Dovecot log were reported.
-	logged int
 }
 
 // uidRecord is a mailbox's UIDVALIDITY and its messages' Message-IDs by
@@ -52,16 +43,37 @@ type uidRecord struct {
 	ids      map[imap.UID]string
 }
 
-// passResult is what a `tierfs migrate --json` said.
-type passResult struct {
-	out []byte
-	err error
+// newSide mounts a storage of kind on each of nhosts hosts (a cluster
+// sharing the persistent tiers when more than one) with mail aging to
+// the slow tier after 30 days and no periodic mover passes, and starts
+// Dovecot on each for format with mmapDisable. The first host serves
+// every user.
+func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable bool, nhosts int) *side {
+	t.Helper()
+	s := &side{name: string(kind), serving: map[string]*host{}, seen: map[string]map[string]uidRecord{}}
+	for i := range nhosts {
+		name := s.name
+		var cl *dovecottest.Cluster
+		if nhosts > 1 {
+			name = fmt.Sprintf("%s/%c", kind, 'a'+i)
+			// A host's crash is taken over within seconds; a request
+			// waits for another host's lease longer than that, so that a
+			// user moved off a dead host waits instead of failing.
+			cl = &dovecottest.Cluster{Host: string(rune('a' + i)), HostTimeout: "3s", ReleaseAfter: "1s", LeaseWait: "10s"}
+			if i > 0 {
+				cl.SharedWith = s.hosts[0].store
+			}
+		}
+		s.hosts = append(s.hosts, newHost(t, name, kind, format, mmapDisable, cl))
+	}
+	for _, u := range userNames {
+		s.serving[u] = s.hosts[0]
+	}
+	return s
 }
 
-// newSide mounts a storage of kind with mail aging to the slow tier after
-// 30 days and no periodic mover passes, and starts Dovecot on it for
-// format with mmapDisable.
-func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable bool) *side {
+// newHost mounts one storage and starts Dovecot on it.
+func newHost(t *testing.T, name string, kind dovecottest.Kind, format string, mmapDisable bool, cl *dovecottest.Cluster) *host {
 	t.Helper()
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
@@ -74,21 +86,21 @@ func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable boo
 			rules[i].DemoteAfter, rules[i].DemoteTo = "30d", dovecottest.TierSlow
 		}
 	}
-	s := &side{name: string(kind), clients: map[string]*imapclient.Client{}, seen: map[string]map[string]uidRecord{}}
-	s.store, err = dovecottest.NewStorage(ctx, dovecottest.StorageOptions{
+	h := &host{name: name, clients: map[string]*imapclient.Client{}}
+	h.store, err = dovecottest.NewStorage(ctx, dovecottest.StorageOptions{
 		Kind: kind, Dir: openDir(t), TierfsBin: tierfs.Path, Owner: acct,
-		Rules: rules, ExtraConfig: "[mover]\ninterval = \"0s\"\n",
+		Rules: rules, ExtraConfig: "[mover]\ninterval = \"0s\"\n", Cluster: cl,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		s.joinPass()
-		if err := s.store.Close(); err != nil {
-			t.Errorf("%s: close storage: %v", s.name, err)
+		h.joinPass()
+		if err := h.store.Close(); err != nil {
+			t.Errorf("%s: close storage: %v", name, err)
 		}
 	})
-	settings, err := s.store.DovecotSettings(ctx, format)
+	settings, err := h.store.DovecotSettings(ctx, format)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,55 +109,30 @@ func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable boo
 		// mail is not appended to.
 		settings += "\nmdbox_rotate_size = 4k\n"
 	}
-	s.opts = dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users, MmapDisable: mmapDisable}
-	if s.srv, err = dovecottest.Start(ctx, s.opts); err != nil {
+	h.opts = dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users, MmapDisable: mmapDisable}
+	if h.srv, err = dovecottest.Start(ctx, h.opts); err != nil {
 		t.Fatal(err)
 	}
 	// Registered after the storage's cleanup, so it runs first: Dovecot
 	// must be gone before tierfs is unmounted.
 	t.Cleanup(func() {
-		s.closeClients()
-		if err := s.srv.Close(); err != nil {
-			t.Errorf("%s: stop dovecot: %v", s.name, err)
+		h.closeClients()
+		if err := h.srv.Close(); err != nil {
+			t.Errorf("%s: stop dovecot: %v", name, err)
 		}
 		if t.Failed() {
-			t.Logf("%s: dovecot log:\n%s", s.name, s.srv.Log())
+			t.Logf("%s: dovecot log:\n%s", name, h.srv.Log())
 			if kind == dovecottest.KindTierfs {
-				t.Logf("tierfs log:\n%s", s.store.Log())
+				t.Logf("%s: tierfs log:\n%s", name, h.store.Log())
 			}
 		}
 	})
-	return s
+	return h
 }
 
-// imap runs f with user's IMAP session, logging in first if there is
-// none. A session that failed other than by the server's NO or BAD, or
-// that does not answer a NOOP after a failure (go-imap closes it when
-// the server refuses an APPEND's literal), is dropped, so that the next
-// command logs in again.
+// imap runs f with user's IMAP session on the host serving user.
 func (s *side) imap(user string, f func(c *imapclient.Client) error) error {
-	c := s.clients[user]
-	if c == nil {
-		var err error
-		if c, err = dovecottest.DialIMAP(s.srv.IMAPAddr, user, password(user), nil); err != nil {
-			return err
-		}
-		s.clients[user] = c
-	}
-	err := f(c)
-	var ie *imap.Error
-	if err != nil && (!errors.As(err, &ie) || c.Noop().Wait() != nil) {
-		c.Close()
-		delete(s.clients, user)
-	}
-	return err
-}
-
-func (s *side) closeClients() {
-	for user, c := range s.clients {
-		c.Close()
-		delete(s.clients, user)
-	}
+	return s.serving[user].imap(user, f)
 }
 
 // inBox selects box, runs f with its messages' UIDs by Message-ID and
@@ -176,94 +163,84 @@ func (s *side) inBox(user, box string, f func(c *imapclient.Client, uids map[str
 	})
 }
 
-// deliver sends msg to rcpts over a new LMTP session.
+// deliver sends msg to rcpts, over one LMTP session per host serving
+// some of them, as a director's LMTP proxy does.
 func (s *side) deliver(ctx context.Context, rcpts []string, msg dovecottest.Message) error {
-	l, err := dovecottest.DialLMTP(ctx, s.srv.LMTPAddr)
-	if err != nil {
-		return err
+	for _, h := range s.hosts {
+		var mine []string
+		for _, u := range rcpts {
+			if s.serving[u] == h {
+				mine = append(mine, u)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := h.deliver(ctx, mine, msg); err != nil {
+			return fmt.Errorf("%s: %w", h.name, err)
+		}
 	}
-	defer l.Close()
-	return l.Deliver("sender@example.net", rcpts, msg.Bytes)
+	return nil
 }
 
-// stopDovecot ends the IMAP sessions and stops Dovecot.
+// doveadm runs doveadm for user on the host serving user.
+func (s *side) doveadm(ctx context.Context, user string, args ...string) error {
+	_, err := s.serving[user].srv.Doveadm(ctx, append(args, "-u", user)...)
+	return err
+}
+
+// stopDovecot ends the IMAP sessions and stops Dovecot on every host.
 func (s *side) stopDovecot() error {
-	s.closeClients()
-	return s.srv.Close()
+	var err error
+	for _, h := range s.hosts {
+		if e := h.stopDovecot(); e != nil && err == nil {
+			err = fmt.Errorf("%s: %w", h.name, e)
+		}
+	}
+	return err
 }
 
-// startDovecot starts Dovecot again on the same directory.
+// startDovecot starts Dovecot again on every host.
 func (s *side) startDovecot(t *testing.T) {
 	t.Helper()
-	if err := s.srv.Restart(t.Context(), s.opts); err != nil {
-		t.Fatalf("%s: start dovecot: %v", s.name, err)
+	for _, h := range s.hosts {
+		h.startDovecot(t)
 	}
 }
 
-// startPass starts a mover pass in the background, after the one
-// running (if any) ended.
-func (s *side) startPass(t *testing.T) {
-	s.joinPassChecked(t)
-	ch := make(chan passResult, 1)
-	s.pass = ch
-	go func() {
-		out, err := s.store.Tierfs(t.Context(), "migrate", "--json", s.store.Root)
-		ch <- passResult{out, err}
-	}()
-}
-
-// joinPass waits for the running pass, if any, and returns its result.
-func (s *side) joinPass() passResult {
-	if s.pass == nil {
-		return passResult{}
-	}
-	r := <-s.pass
-	s.pass = nil
-	return r
-}
-
-// joinPassChecked waits for the running pass and fails t unless it ended
-// with every move done or skipped.
-func (s *side) joinPassChecked(t *testing.T) {
+// joinPasses waits for every host's running pass and fails t unless
+// each ended with every move done or skipped.
+func (s *side) joinPasses(t *testing.T) {
 	t.Helper()
-	r := s.joinPass()
-	if r.out == nil && r.err == nil {
-		return
-	}
-	var rep struct {
-		Files  int64 `json:"files"`
-		Failed int64 `json:"failed"`
-	}
-	if r.err != nil || json.Unmarshal(r.out, &rep) != nil {
-		t.Errorf("tierfs migrate: %v\n%s", r.err, r.out)
-		return
-	}
-	if rep.Failed != 0 {
-		t.Errorf("tierfs migrate: %d moves failed\n%s", rep.Failed, r.out)
+	for _, h := range s.hosts {
+		h.joinPassChecked(t)
 	}
 }
 
-// age sets the modification time of the message files under mail/
-// that pick chooses 40 days back, through the mount, so that the next
-// pass demotes them.
+// age ages the message files pick chooses, each user's through the host
+// serving it.
 func (s *side) age(format string, pick func() bool) (int, error) {
 	n := 0
-	old := time.Now().Add(-40 * 24 * time.Hour)
-	err := filepath.WalkDir(filepath.Join(s.store.Root, "mail"), func(p string, d fs.DirEntry, err error) error {
+	for _, u := range userNames {
+		m, err := s.serving[u].age(format, u, pick)
+		n += m
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // Dovecot removed it meanwhile
-			}
-			return err
+			return n, err
 		}
-		if d.IsDir() || !dovecottest.IsMessageFile(format, p) || !pick() {
-			return nil
+	}
+	return n, nil
+}
+
+// move has to serve every user from serves, ending their sessions
+// there, and returns them.
+func (s *side) move(from, to *host) []string {
+	var moved []string
+	for _, u := range userNames {
+		if s.serving[u] == from {
+			from.logout(u)
+			s.serving[u] = to
+			moved = append(moved, u)
 		}
-		if err := os.Chtimes(p, old, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("age %s: %w", p, err)
-		}
-		n++
-		return nil
-	})
-	return n, err
+	}
+	return moved
 }
