@@ -130,9 +130,12 @@ func anyLease(ctx context.Context, us []*userLease) (*userLease, syscall.Errno) 
 	return nil, e
 }
 
-// holds reports whether this host holds u's lease and may use it.
+// holds reports whether this host holds u's lease and may use it; not
+// while another request is acquiring it, which may wait for lease_wait.
 func (u *userLease) holds() bool {
-	u.mu.Lock()
+	if !u.mu.TryLock() {
+		return false
+	}
 	defer u.mu.Unlock()
 	return u.valid(u.s.now())
 }
