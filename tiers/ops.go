@@ -189,6 +189,24 @@ func (t *Tier) FsyncDir(rel string) (err error) {
 	return unix.Fsync(fd)
 }
 
+// FsyncDirFd flushes the directory open as fd (from OpenDir).
+func (t *Tier) FsyncDirFd(fd int) (err error) {
+	defer t.observe("fsyncdir", time.Now(), &err)
+	if err := t.check(); err != nil {
+		return err
+	}
+	return unix.Fsync(fd)
+}
+
+// Fstat stats the descriptor fd, opened on the tier.
+func (t *Tier) Fstat(fd int, st *unix.Stat_t) (err error) {
+	defer t.observe("fstat", time.Now(), &err)
+	if err := t.check(); err != nil {
+		return err
+	}
+	return unix.Fstat(fd, st)
+}
+
 // Statfs reports the filesystem of the tier.
 func (t *Tier) Statfs(st *unix.Statfs_t) (err error) {
 	defer t.observe("statfs", time.Now(), &err)

@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"encoding/binary"
+	"io"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,27 @@ func (t *Tier) ReadDirUpTo(rel string, max int) (_ []Dirent, complete bool, err 
 		return nil, false, err
 	}
 	defer unix.Close(fd)
+	return readDirents(fd, max)
+}
+
+// ReadDirFd lists the directory open as fd (from OpenDir) from its
+// start, without "." and "..": the directory itself, wherever it has
+// been renamed since it was opened.
+func (t *Tier) ReadDirFd(fd int) (_ []Dirent, err error) {
+	defer t.observe("readdir", time.Now(), &err)
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	ents, _, err := readDirents(fd, -1)
+	return ents, err
+}
+
+// readDirents reads directory fd from its offset to its end, or until
+// it has read more than max entries (no limit if max < 0).
+func readDirents(fd, max int) (_ []Dirent, complete bool, err error) {
 	var out []Dirent
 	buf := make([]byte, 32<<10)
 	for {

@@ -163,3 +163,29 @@ func TestParseDirents(t *testing.T) {
 		}
 	}
 }
+
+// ReadDirFd lists the directory it was opened on, renamed since, from
+// its start each time.
+func TestReadDirFd(t *testing.T) {
+	tr := newTestTier(t, "fast")
+	if err := os.MkdirAll(filepath.Join(tr.Path, "d/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := tr.OpenDir("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := os.Rename(filepath.Join(tr.Path, "d"), filepath.Join(tr.Path, "e")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(tr.Path, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		ents, err := tr.ReadDirFd(fd)
+		if err != nil || len(ents) != 1 || ents[0].Name != "sub" || ents[0].Type != unix.DT_DIR {
+			t.Fatalf("read %d: ReadDirFd = %v, %v; want the renamed directory's sub", i, ents, err)
+		}
+	}
+}
