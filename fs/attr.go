@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"syscall"
 
@@ -65,37 +66,46 @@ func mergeDirStat(st, other *unix.Stat_t) {
 // (default_permissions) instead of only the names on the lost tier.
 func (n *node) dirStat(p string, st *unix.Stat_t) syscall.Errno {
 	n.learnShared()
+	return n.statCopies(p, n.dirs.Load(), st, func(ti int, s *unix.Stat_t) error {
+		return n.r.tiers[ti].Lstat(p, s)
+	})
+}
+
+// statCopies merges the stats of a directory's copies on the tiers of
+// mask, taken by stat, in the rule order of the directory's path p, as
+// dirStat says. A copy rmdir removed (no links, seen through an open
+// descriptor) gives way to one that was not, so that a directory whose
+// copies are all removed shows no links, as natively.
+func (n *node) statCopies(p string, mask uint64, st *unix.Stat_t, stat func(ti int, st *unix.Stat_t) error) syscall.Errno {
 	found := false
 	var down syscall.Errno
-	mask := n.dirs.Load()
 	for _, ti := range n.r.placement().Order(p) {
 		if mask&bit(ti) == 0 {
 			continue
 		}
 		var s unix.Stat_t
-		t := n.r.tiers[ti]
-		err := t.Lstat(p, &s)
-		if err == unix.ENOENT || err == unix.ENOTDIR {
+		err := stat(ti, &s)
+		if missing(err) {
 			continue
 		}
-		if err != nil && !t.Up() {
+		if err != nil && !n.r.tiers[ti].Up() {
 			down = errno(err) // the other copies answer; see dirStat
 			continue
 		}
 		if err != nil {
 			return errno(err)
 		}
-		if !found {
+		switch {
+		case !found:
 			*st, found = s, true
-			continue
+		case st.Nlink == 0 && s.Nlink != 0:
+			*st = s
+		case s.Nlink != 0:
+			mergeDirStat(st, &s)
 		}
-		mergeDirStat(st, &s)
-	}
-	if !found && down != 0 {
-		return down
 	}
 	if !found {
-		return syscall.ENOENT
+		return cmp.Or(down, syscall.ENOENT)
 	}
 	return 0
 }

@@ -6,17 +6,21 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/tierfs/tierfs/tiers"
 )
 
 // dirHandle is an open directory. It lists the directory's copies when
 // the first entry is read and again after a rewind, so that rewinddir
-// sees the names added since opendir, as POSIX asks.
+// sees the names added since opendir, as POSIX asks: a shared
+// directory's through the descriptors it holds (dir_copies.go), any
+// other's by its path.
 type dirHandle struct {
-	n   *node
-	l   *listing
-	idx int // next entry; entry i has offset i+1
+	n      *node
+	l      *listing
+	idx    int        // next entry; entry i has offset i+1
+	copies *dirCopies // a shared directory's copies, held open; else nil
 }
 
 var (
@@ -25,18 +29,30 @@ var (
 	_ gofs.FileLookuper     = (*dirHandle)(nil)
 	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
 	_ gofs.FileReleasedirer = (*dirHandle)(nil)
+	_ gofs.FileGetattrer    = (*dirHandle)(nil)
 )
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if e := n.leased(ctx); e != 0 {
 		return nil, 0, e
 	}
+	h := &dirHandle{n: n}
+	if n.shared() {
+		c, e := n.openCopies()
+		if e != 0 {
+			return nil, 0, e
+		}
+		h.copies = c
+	}
 	n.addUserOpens(1) // an open directory keeps its user's lease
-	return &dirHandle{n: n}, 0, 0
+	return h, 0, 0
 }
 
 // Releasedir uncounts the open directory.
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	if h.copies != nil {
+		h.copies.close()
+	}
 	h.n.addUserOpens(-1)
 }
 
@@ -47,7 +63,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return nil, e
 	}
 	if h.l == nil {
-		l, e := h.n.list()
+		l, e := h.list()
 		if e != 0 {
 			return nil, e
 		}
@@ -60,6 +76,18 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	h.idx++
 	d.Off = uint64(h.idx)
 	return &d, 0
+}
+
+// list lists the directory: a shared one through its open copies.
+func (h *dirHandle) list() (*listing, syscall.Errno) {
+	if h.copies == nil {
+		return h.n.list()
+	}
+	s, e := h.copies.current(h.n)
+	if e != 0 {
+		return nil, e
+	}
+	return s.list(h.n)
 }
 
 // Seekdir moves to offset off; offset 0 lists the directory anew.
@@ -110,5 +138,30 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 
 // Fsyncdir flushes every copy of the directory.
 func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
-	return h.n.Fsync(ctx, nil, flags)
+	if h.copies == nil {
+		return h.n.Fsync(ctx, nil, flags)
+	}
+	s, e := h.copies.current(h.n)
+	if e != 0 {
+		return e
+	}
+	return s.fsync(h.n)
+}
+
+// Getattr answers fstat of the directory, and any other GETATTR of its
+// node while it is open: the kernel passes no handle with a directory's,
+// and go-fuse then passes the node's first open one (node.Getattr). A
+// shared directory answers from its open copies, leaving out one it
+// learned of but cannot open, as dirStat leaves out one on a down tier.
+func (h *dirHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
+	if h.copies == nil {
+		return h.n.statAttr(&out.Attr)
+	}
+	s, _ := h.copies.current(h.n)
+	var st unix.Stat_t
+	if e := s.stat(h.n, &st); e != 0 {
+		return e
+	}
+	fillAttr(&out.Attr, &st)
+	return 0
 }

@@ -68,15 +68,22 @@ func (n *node) list() (*listing, syscall.Errno) {
 	if index {
 		n.learnNames(start, mask, lists[:len(n.r.tiers)])
 	}
+	return n.listingOf(p, lists[:len(n.r.tiers)], copies), 0
+}
+
+// listingOf merges the entries of the directory's copies (one list per
+// tier, copies of them read), with "." and ".."; p is the directory's
+// path, for the rule order of a name on several tiers.
+func (n *node) listingOf(p string, lists [][]tiers.Dirent, copies int) *listing {
 	l := &listing{}
 	l.add(-1, fuse.DirEntry{Name: ".", Mode: fuse.S_IFDIR})
 	l.add(-1, fuse.DirEntry{Name: "..", Mode: fuse.S_IFDIR})
 	if copies == 1 {
-		n.single(lists[:len(n.r.tiers)], l)
+		n.single(lists, l)
 	} else {
-		n.merge(p, lists[:len(n.r.tiers)], l)
+		n.merge(p, lists, l)
 	}
-	return l, 0
+	return l
 }
 
 // single lists a directory that exists on one tier.
