@@ -145,24 +145,12 @@ func (s *copySet) at(n *node, p string) bool {
 func (s copySet) list(n *node) (*listing, syscall.Errno) {
 	n.names.RLock() // see node.list
 	defer n.names.RUnlock()
-	var lists [maxTiers][]tiers.Dirent
-	copies := 0
-	for ti, t := range n.r.tiers {
-		if s.mask&bit(ti) == 0 {
-			continue
-		}
-		ents, err := t.ReadDirFd(s.fds[ti])
-		if missing(err) || err != nil && n.r.downForeign(s.path, ti) {
-			continue // missing: that copy was removed
-		}
-		if err != nil {
-			return nil, errno(err)
-		}
-		lists[ti] = ents
-		copies++
-	}
-	if copies == 0 {
-		return nil, syscall.ENOENT
+	// A copy missing now was removed.
+	lists, copies, _, e := n.readCopies(s.path, s.mask, func(t *tiers.Tier, ti int) ([]tiers.Dirent, error) {
+		return t.ReadDirFd(s.fds[ti])
+	})
+	if e != 0 {
+		return nil, e
 	}
 	return n.listingOf(s.path, lists[:len(n.r.tiers)], copies), 0
 }

@@ -45,30 +45,45 @@ func (n *node) list() (*listing, syscall.Errno) {
 	if index {
 		n.r.crashAt("name-index-list")
 	}
-	var lists [maxTiers][]tiers.Dirent
-	copies := 0
-	for ti, t := range n.r.tiers {
-		if mask&bit(ti) == 0 {
-			continue
-		}
-		ents, err := t.ReadDir(p)
-		if missing(err) || err != nil && n.r.downForeign(p, ti) {
-			index = false // not every copy is at p
-			continue
-		}
-		if err != nil {
-			return nil, errno(err)
-		}
-		lists[ti] = ents
-		copies++
+	lists, copies, partial, e := n.readCopies(p, mask, func(t *tiers.Tier, _ int) ([]tiers.Dirent, error) {
+		return t.ReadDir(p)
+	})
+	if e != 0 {
+		return nil, e
 	}
-	if copies == 0 {
-		return nil, syscall.ENOENT
+	if partial {
+		index = false // not every copy is at p
 	}
 	if index {
 		n.learnNames(start, mask, lists[:len(n.r.tiers)])
 	}
 	return n.listingOf(p, lists[:len(n.r.tiers)], copies), 0
+}
+
+// readCopies reads the directory's copies on the tiers of mask with
+// read. A copy that is missing, or on a down tier that does not hold
+// p's bucket, is left out (partial says so); any other error fails, and
+// so does finding no copy (ENOENT).
+func (n *node) readCopies(p string, mask uint64, read func(t *tiers.Tier, ti int) ([]tiers.Dirent, error)) (lists [maxTiers][]tiers.Dirent, copies int, partial bool, e syscall.Errno) {
+	for ti, t := range n.r.tiers {
+		if mask&bit(ti) == 0 {
+			continue
+		}
+		ents, err := read(t, ti)
+		if missing(err) || err != nil && n.r.downForeign(p, ti) {
+			partial = true
+			continue
+		}
+		if err != nil {
+			return lists, 0, partial, errno(err)
+		}
+		lists[ti] = ents
+		copies++
+	}
+	if copies == 0 {
+		return lists, 0, partial, syscall.ENOENT
+	}
+	return lists, copies, partial, 0
 }
 
 // listingOf merges the entries of the directory's copies (one list per

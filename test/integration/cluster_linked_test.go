@@ -27,15 +27,26 @@ func TestClusterLinkedAcrossUsers(t *testing.T) {
 	}
 }
 
-func runLinkedAcrossUsers(t *testing.T, learn string) {
-	const alice, bob, body = "mail/ab/alice/cur/", "mail/cd/bob/cur/", "one message, two recipients"
-	a, b := twoHosts(t, clusterOpts{leaseWait: "2s"})
-	a.mkdirAll(t, alice)
-	a.mkdirAll(t, bob)
-	a.writeFile(t, alice+"1", body)
-	if err := os.Link(a.path(alice+"1"), a.path(bob+"1")); err != nil {
+// The users' directories and the message of the linked-file tests.
+const linkedAlice, linkedBob, linkedBody = "mail/ab/alice/cur/", "mail/cd/bob/cur/", "one message, two recipients"
+
+// linkedHosts mounts hosts a and b and, through a, delivers one message
+// to alice and bob: one file, named 1 in both users' cur/.
+func linkedHosts(t *testing.T) (a, b *fixture) {
+	t.Helper()
+	a, b = twoHosts(t, clusterOpts{leaseWait: "2s"})
+	a.mkdirAll(t, linkedAlice)
+	a.mkdirAll(t, linkedBob)
+	a.writeFile(t, linkedAlice+"1", linkedBody)
+	if err := os.Link(a.path(linkedAlice+"1"), a.path(linkedBob+"1")); err != nil {
 		t.Fatal(err)
 	}
+	return a, b
+}
+
+func runLinkedAcrossUsers(t *testing.T, learn string) {
+	const alice, bob, body = linkedAlice, linkedBob, linkedBody
+	a, b := linkedHosts(t)
 	if learn == "lookup" {
 		a.unmount(t)
 		a.mount(t)
@@ -102,14 +113,8 @@ func readOn(t *testing.T, f *fixture, rel, want string) {
 // old name, which b renamed (ENOENT, and Dovecot's "Filename keeps
 // changing"), when alice reads hers.
 func TestClusterLinkedNameRenamedElsewhere(t *testing.T) {
-	const alice, bob, body = "mail/ab/alice/cur/", "mail/cd/bob/cur/", "one message, two recipients"
-	a, b := twoHosts(t, clusterOpts{leaseWait: "2s"})
-	a.mkdirAll(t, alice)
-	a.mkdirAll(t, bob)
-	a.writeFile(t, alice+"1", body)
-	if err := os.Link(a.path(alice+"1"), a.path(bob+"1")); err != nil {
-		t.Fatal(err)
-	}
+	const alice, bob, body = linkedAlice, linkedBob, linkedBody
+	a, b := linkedHosts(t)
 	alicesDir, err := os.Open(a.path(alice)) // a keeps serving alice
 	if err != nil {
 		t.Fatal(err)
