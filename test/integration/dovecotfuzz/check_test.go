@@ -2,6 +2,7 @@ package dovecotfuzz
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -42,6 +43,9 @@ func (s *side) view(user string) (map[string]boxView, error) {
 				continue
 			}
 			bv, err := examine(c, l.Mailbox)
+			if refusal(err) {
+				continue // see existing
+			}
 			if err != nil {
 				return fmt.Errorf("%q: %w", l.Mailbox, err)
 			}
@@ -53,6 +57,12 @@ func (s *side) view(user string) (map[string]boxView, error) {
 		return c.Unselect().Wait()
 	})
 	return out, err
+}
+
+// refusal reports whether err is the server's NO.
+func refusal(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo
 }
 
 // examine opens box read-only and fetches every message.

@@ -91,6 +91,11 @@ func (r *run) boxPool() []string {
 // existing lists user's selectable mailboxes, which must be the same on
 // both sides. Each side is asked alike, so that what asking does (such
 // as Dovecot creating INBOX when it is first opened) happens on both.
+// A mailbox one side lists and the other does not counts only if the
+// side listing it opens it: Dovecot's mailbox list index, which a
+// cluster host drops when it takes a user another host served, can go
+// on listing a parent that DELETE left for its children, and refuse to
+// open it.
 func (r *run) existing(user string) []string {
 	var names [2][]string
 	for i, s := range r.sides() {
@@ -107,6 +112,13 @@ func (r *run) existing(user string) []string {
 			r.t.Fatalf("%s: LIST of %s: %v", s.name, user, err)
 		}
 		slices.Sort(names[i])
+	}
+	if !slices.Equal(names[0], names[1]) {
+		for i, s := range r.sides() {
+			names[i] = slices.DeleteFunc(names[i], func(box string) bool {
+				return !slices.Contains(names[1-i], box) && s.refuses(user, box)
+			})
+		}
 	}
 	if !slices.Equal(names[0], names[1]) {
 		r.t.Errorf("%s's mailboxes: plain %q, tierfs %q", user, names[0], names[1])

@@ -163,6 +163,17 @@ func (s *side) inBox(user, box string, f func(c *imapclient.Client, uids map[str
 	})
 }
 
+// refuses reports whether the server refuses to open user's box.
+func (s *side) refuses(user, box string) bool {
+	err := s.imap(user, func(c *imapclient.Client) error {
+		if _, err := c.Select(box, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			return err
+		}
+		return c.Unselect().Wait()
+	})
+	return refusal(err)
+}
+
 // deliver sends msg to rcpts, over one LMTP session per host serving
 // some of them, as a director's LMTP proxy does.
 func (s *side) deliver(ctx context.Context, rcpts []string, msg dovecottest.Message) error {
