@@ -48,7 +48,7 @@ func (n *node) openCopies() (*dirCopies, syscall.Errno) {
 	if e != 0 {
 		return nil, e
 	}
-	n.learnCopies()
+	n.learnCopiesAt(p)
 	c := &dirCopies{set: copySet{path: p}}
 	down, e := c.set.open(n, n.dirs.Load())
 	if e == 0 && c.set.mask == 0 {
@@ -114,7 +114,7 @@ func (c *dirCopies) current(n *node) (copySet, syscall.Errno) {
 	if e != 0 {
 		return c.set, 0 // removed: nothing more to learn
 	}
-	n.learnCopies()
+	n.learnCopiesAt(p)
 	want := n.dirs.Load() &^ c.set.mask
 	if want == 0 && p == c.set.path {
 		return c.set, 0

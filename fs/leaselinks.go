@@ -59,19 +59,24 @@ func (l *linkedUsers) add(id gofs.StableAttr, u *userLease) {
 
 // users returns the users that reach file id, first, a user of its
 // node, among them; nil when no other user does.
+// Every request whose user's lease is not fresh asks, so a mount with
+// no linked file known (every mount outside a cluster) takes no lock.
 func (l *linkedUsers) users(id gofs.StableAttr, first *userLease) []*userLease {
+	if l.n.Load() == 0 {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	us := []*userLease{first}
+	var us []*userLease
 	for _, v := range l.m[id] {
 		if v.key != first.key {
 			us = append(us, v)
 		}
 	}
-	if len(us) == 1 {
+	if us == nil {
 		return nil
 	}
-	return us
+	return append([]*userLease{first}, us...)
 }
 
 // drop forgets file id, whose node the kernel forgot.
@@ -96,6 +101,9 @@ func (l *linkedUsers) drop(id gofs.StableAttr) {
 func (l *linkedUsers) sharedWith(id gofs.StableAttr, first, u *userLease) bool {
 	if first != nil && first.key != u.key {
 		return true
+	}
+	if l.n.Load() == 0 {
+		return false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -303,10 +303,13 @@ func (n *node) lookupFresh(ctx context.Context, name, p string, out *fuse.EntryO
 // shared. Only where a per-user directory is looked up, which is rare
 // (a lease taken, an entry expired).
 func (n *node) learnCopies() {
-	p, e := n.relPath()
-	if e != 0 {
-		return
+	if p, e := n.relPath(); e == 0 {
+		n.learnCopiesAt(p)
 	}
+}
+
+// learnCopiesAt is learnCopies for n at path p.
+func (n *node) learnCopiesAt(p string) {
 	mask := n.dirs.Load()
 	for ti, t := range n.r.tiers {
 		var st unix.Stat_t

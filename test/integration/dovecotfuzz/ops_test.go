@@ -501,8 +501,7 @@ func (r *run) switchHost() {
 		user := pick(r.local, userNames)
 		from = r.tfs.serving[user]
 		to = r.otherHost(from)
-		from.logout(user)
-		r.tfs.serving[user] = to
+		r.tfs.hand(user, to)
 		moved = []string{user}
 	}
 	r.note("  %q from %s to %s", moved, from.name, to.name)

@@ -242,16 +242,21 @@ func (s *side) age(format string, pick func() bool) (int, error) {
 	return n, nil
 }
 
-// move has to serve every user from serves, ending their sessions
-// there, and returns them.
+// move hands every user from serves to host to, and returns them.
 func (s *side) move(from, to *host) []string {
 	var moved []string
 	for _, u := range userNames {
 		if s.serving[u] == from {
-			from.logout(u)
-			s.serving[u] = to
+			s.hand(u, to)
 			moved = append(moved, u)
 		}
 	}
 	return moved
+}
+
+// hand has host to serve user, as a director moving the user does: the
+// user's session on the host serving it now ends first.
+func (s *side) hand(user string, to *host) {
+	s.serving[user].logout(user)
+	s.serving[user] = to
 }
