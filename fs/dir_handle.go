@@ -115,7 +115,10 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // renamed through the mount, is answered as a GETATTR of its node would
 // be: one stat on the tier the node knows, not a lookup across the
 // tiers. Dovecot lists a maildir's new/ and cur/ after delivering into
-// them, and stats what it lists.
+// them, and stats what it lists. A node the kernel is forgetting at that
+// moment (drop_caches, memory pressure) may already be out of go-fuse's
+// tree, and its stat fails with ESTALE: the full lookup answers for it
+// instead, or the kernel would get no entry and ask again with a LOOKUP.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if h.n.shared() {
 		// Another host may change the entry (shared.go), or it is a
@@ -129,7 +132,10 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		if ch := h.n.GetChild(name); ch != nil {
 			if cn, ok := ch.Operations().(*node); ok {
 				cn.touch()
-				return ch, cn.statAttr(&out.Attr)
+				h.n.r.crashAt("readdirplus-known", "name", name)
+				if cn.statAttr(&out.Attr) == 0 {
+					return ch, 0
+				}
 			}
 		}
 	}

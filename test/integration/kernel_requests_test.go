@@ -1,12 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,6 +84,59 @@ func TestReaddirPlusOnlyWhereItPays(t *testing.T) {
 				t.Errorf("stat of %d listed names cost %d LOOKUPs, want %d", files, got, tc.wantLookups)
 			}
 		})
+	}
+}
+
+// A READDIRPLUS that answers an entry the kernel holds from its node
+// while the kernel forgets that node (drop_caches here, memory pressure
+// in life) still gives the kernel the entry: the stat that follows
+// costs no LOOKUP. The daemon pauses between finding the node and
+// stat'ing it, and the caches are dropped in that pause; before the
+// fix the node's stat failed with ESTALE, the entry went without
+// attributes and the stat cost a LOOKUP (CI, 1 run in about 50).
+func TestReaddirPlusEntryForgottenMeanwhile(t *testing.T) {
+	fx := newFixture(t, readdirConfig())
+	fx.mount(t, "TIERFS_PAUSEPOINT=readdirplus-known:3s")
+	fx.mkdirAll(t, "l")
+	fx.writeFile(t, "l/f", "l")
+	var st unix.Stat_t
+	if err := unix.Lstat(fx.path("l/f"), &st); err != nil {
+		t.Fatal(err)
+	}
+	ino := st.Ino
+	fd, err := unix.Open(fx.path("l"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	type result struct {
+		n   int
+		err error
+	}
+	listed := make(chan result, 1)
+	buf := make([]byte, 64<<10)
+	go func() {
+		n, err := unix.Getdents(fd, buf)
+		listed <- result{n, err}
+	}()
+	waitLog(t, fx, `msg="pause point reached" point=readdirplus-known for=3s name=f`)
+	forgotten := opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten
+	dropCaches(t)
+	for deadline := time.Now().Add(2 * time.Second); opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten == forgotten; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the kernel forgot no node while the listing paused; the test measures nothing")
+		}
+	}
+	r := <-listed
+	if r.err != nil || !bytes.Contains(buf[:r.n], []byte("f\x00")) {
+		t.Fatalf("getdents: %v, %d bytes %q; want the entry f", r.err, r.n, buf[:r.n])
+	}
+	before := fx.requests(t)["LOOKUP"]
+	if err := unix.Lstat(fx.path("l/f"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.requests(t)["LOOKUP"] - before; got != 0 || st.Ino != ino {
+		t.Errorf("stat after the listing: %d LOOKUPs, st_ino %d; want 0 and %d", got, st.Ino, ino)
 	}
 }
 
