@@ -414,6 +414,25 @@ func (n *node) childUser(name string) *userLease {
 	return u
 }
 
+// sameLease reports whether a rename of from to to keeps every name it
+// moves under the lease it had: both lie beneath one user's directory,
+// or both among the shared names and not above any per-user directory
+// (a directory there may hold users' directories, which the rename
+// would give to other users).
+func (s *leaseSet) sameLease(from, to string) bool {
+	kf, _, uf := s.userKeyOf(from)
+	kt, _, ut := s.userKeyOf(to)
+	if uf || ut {
+		return uf && ut && kf == kt
+	}
+	for _, g := range s.dirs {
+		if g.AboveUser(from) || g.AboveUser(to) {
+			return false
+		}
+	}
+	return true
+}
+
 // childIsUserDir reports whether child name of n, above the per-user
 // directories, is one.
 func (n *node) childIsUserDir(name string) bool {

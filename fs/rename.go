@@ -14,6 +14,9 @@ import (
 // the rename is one atomic renameat2 there and never EXDEV. A directory
 // present on several tiers is renamed on each under a journal intent.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if e := n.renamesLease(name, newParent, newName); e != 0 {
+		return e
+	}
 	if e := n.leasedChild(ctx, name); e != 0 {
 		return e
 	}
@@ -59,6 +62,31 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		n.r.crashAt("rename-done", "path", to)
 	}
 	return e
+}
+
+// renamesLease fails with EXDEV, in a cluster, a rename that would carry
+// a name to another user's lease (leaseSet.sameLease), as a rename
+// between two NFS mounts fails: the kernel and go-fuse would keep the
+// node, and every node made beneath it, under the lease it was made
+// with. mv(1) copies instead. It runs before the leases are taken, so
+// that such a rename does not wait for another host's user.
+func (n *node) renamesLease(name string, newParent gofs.InodeEmbedder, newName string) syscall.Errno {
+	np, ok := newParent.(*node)
+	if n.r.leases == nil || !ok {
+		return 0
+	}
+	from, e := n.childPath(name)
+	if e != 0 {
+		return e
+	}
+	to, e := np.childPath(newName)
+	if e != 0 {
+		return e
+	}
+	if !n.r.leases.sameLease(from, to) {
+		return syscall.EXDEV
+	}
+	return 0
 }
 
 // rename renames under the name locks of both directories, and under

@@ -48,6 +48,25 @@ func (g *Glob) UserDir(p string) (dir string, c Captures, ok bool) {
 	return p[:end], c, true
 }
 
+// AboveUser reports whether p (a path inside the mount) lies above g's
+// per-user directories, for a glob that EndsWithUser: p has fewer
+// segments than g and each matches g's. A directory there may hold
+// per-user directories; the root always may.
+func (g *Glob) AboveUser(p string) bool {
+	var c Captures
+	for i := 0; p != ""; i++ {
+		if i >= len(g.segs)-1 {
+			return false
+		}
+		head, rest := splitFirst(p)
+		if !g.segs[i].match(head, &c) {
+			return false
+		}
+		p = rest
+	}
+	return true
+}
+
 // Expandable reports whether UserPath can name g's directories: g
 // EndsWithUser and has no pattern segment.
 func (g *Glob) Expandable() bool {

@@ -71,3 +71,33 @@ func TestUserPath(t *testing.T) {
 		}
 	}
 }
+
+// AboveUser tells the directories that may hold per-user directories.
+func TestAboveUser(t *testing.T) {
+	for _, tc := range []struct {
+		pat, p string
+		want   bool
+	}{
+		{"mail/{hash}/{user}", "", true},
+		{"mail/{hash}/{user}", "mail", true},
+		{"mail/{hash}/{user}", "mail/ab", true},
+		{"mail/{hash}/{user}", "mail/ab/alice", false},
+		{"mail/{hash}/{user}", "mail/ab/alice/cur", false},
+		{"mail/{hash}/{user}", "mail/zz", false},
+		{"mail/{hash}/{user}", "mail/README", false},
+		{"mail/{hash}/{user}", "public", false},
+		{"mail/{hash}/{user}", "public/mail", false},
+		{"{user}", "", true},
+		{"{user}", "alice", false},
+		{"m*/{user}", "mail2", true},
+		{"m*/{user}", "x", false},
+	} {
+		g, err := CompileGlob(tc.pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.AboveUser(tc.p); got != tc.want {
+			t.Errorf("%q: AboveUser(%q) = %v, want %v", tc.pat, tc.p, got, tc.want)
+		}
+	}
+}
