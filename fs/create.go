@@ -271,7 +271,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	id := src.StableAttr() // the same inode, so the same number
 	_, sgen := n.r.fileID(ti, p, &st, gen)
 	if id.Gen == sgen && id.Mode == st.Mode&unix.S_IFMT {
-		n.r.linked.add(id, n.user)
+		n.reachLinked(id)
 		return src.again(ti, &st, 0), 0 // go-fuse links the node it holds
 	}
 	return n.newChild(ctx, name, ti, &st, id.Ino, sgen, 0), 0

@@ -378,7 +378,11 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 	if u == nil || u.s.now() < u.fresh.Load() {
 		return u, 0 // the hot path of use
 	}
-	if us := n.r.linked.users(n.StableAttr(), u); us != nil {
+	us, shared := n.r.linked.users(n.StableAttr(), u)
+	switch {
+	case shared:
+		return nil, 0 // as through its shared name
+	case us != nil:
 		return anyLease(ctx, us)
 	}
 	return u, u.use(ctx)

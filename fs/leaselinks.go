@@ -32,51 +32,77 @@ import (
 type linkedUsers struct {
 	n  atomic.Int64 // files in m: a forget outside a cluster checks this alone
 	mu sync.Mutex
-	m  map[gofs.StableAttr][]*userLease
+	m  map[gofs.StableAttr]*linkedFile
+}
+
+// linkedFile is what reaches one linked file.
+type linkedFile struct {
+	users []*userLease
+	// shared: a name outside every per-user directory reaches it (a
+	// message Dovecot copied between a public folder and a user's
+	// mailbox with a link). Such a name needs no lease, and neither
+	// does the file then.
+	shared bool
 }
 
 // add records that the kernel reaches file id through a name beneath
-// user u (nil outside the per-user directories).
+// user u, or through a shared name if u is nil.
 func (l *linkedUsers) add(id gofs.StableAttr, u *userLease) {
-	if u == nil {
-		return
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, v := range l.m[id] {
+	f := l.m[id]
+	if f == nil {
+		if l.m == nil {
+			l.m = map[gofs.StableAttr]*linkedFile{}
+		}
+		f = &linkedFile{}
+		l.m[id] = f
+		l.n.Add(1)
+	}
+	if u == nil {
+		f.shared = true
+		return
+	}
+	for _, v := range f.users {
 		if v.key == u.key {
 			return
 		}
 	}
-	if l.m == nil {
-		l.m = map[gofs.StableAttr][]*userLease{}
+	f.users = append(f.users, u.s.pinLive(u))
+}
+
+// reachLinked records, in a cluster, that the kernel reaches linked
+// file id through a child of n.
+func (n *node) reachLinked(id gofs.StableAttr) {
+	if n.r.leases != nil {
+		n.r.linked.add(id, n.user)
 	}
-	if l.m[id] == nil {
-		l.n.Add(1)
-	}
-	l.m[id] = append(l.m[id], u.s.pinLive(u))
 }
 
 // users returns the users that reach file id, first, a user of its
-// node, among them; nil when no other user does.
+// node, among them; nil when no other user does. shared reports that a
+// shared name reaches it.
 // Every request whose user's lease is not fresh asks, so a mount with
 // no linked file known (every mount outside a cluster) takes no lock.
-func (l *linkedUsers) users(id gofs.StableAttr, first *userLease) []*userLease {
+func (l *linkedUsers) users(id gofs.StableAttr, first *userLease) (us []*userLease, shared bool) {
 	if l.n.Load() == 0 {
-		return nil
+		return nil, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var us []*userLease
-	for _, v := range l.m[id] {
+	f := l.m[id]
+	if f == nil {
+		return nil, false
+	}
+	for _, v := range f.users {
 		if v.key != first.key {
 			us = append(us, v)
 		}
 	}
 	if us == nil {
-		return nil
+		return nil, f.shared
 	}
-	return append([]*userLease{first}, us...)
+	return append([]*userLease{first}, us...), f.shared
 }
 
 // drop forgets file id, whose node the kernel forgot.
@@ -85,21 +111,24 @@ func (l *linkedUsers) drop(id gofs.StableAttr) {
 		return
 	}
 	l.mu.Lock()
-	us, ok := l.m[id]
+	f, ok := l.m[id]
 	if ok {
 		delete(l.m, id)
 		l.n.Add(-1)
 	}
 	l.mu.Unlock()
-	for _, u := range us {
-		u.s.unpin(u)
+	if f != nil {
+		for _, u := range f.users {
+			u.s.unpin(u)
+		}
 	}
 }
 
 // sharedWith reports whether file id, whose node was made for a name of
-// user first, is reached through a name of a user other than u too.
+// user first (nil: a shared name), is reached through a name other than
+// u's too.
 func (l *linkedUsers) sharedWith(id gofs.StableAttr, first, u *userLease) bool {
-	if first != nil && first.key != u.key {
+	if first == nil || first.key != u.key {
 		return true
 	}
 	if l.n.Load() == 0 {
@@ -107,7 +136,14 @@ func (l *linkedUsers) sharedWith(id gofs.StableAttr, first, u *userLease) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, v := range l.m[id] {
+	f := l.m[id]
+	if f == nil {
+		return false
+	}
+	if f.shared {
+		return true
+	}
+	for _, v := range f.users {
 		if v.key != u.key {
 			return true
 		}

@@ -22,8 +22,8 @@ func TestLeaseLinkedUsers(t *testing.T) {
 	}
 	r.linked.add(id, bob.user)
 	r.linked.add(id, bob.user) // a second lookup of bob's name
-	if got := r.linked.users(id, file.user); len(got) != 2 || got[0] != alice.user || got[1] != bob.user {
-		t.Fatalf("users of the linked file: %v, want alice's and bob's", got)
+	if got, shared := r.linked.users(id, file.user); len(got) != 2 || got[0] != alice.user || got[1] != bob.user || shared {
+		t.Fatalf("users of the linked file: %v, shared %v; want alice's and bob's, not shared", got, shared)
 	}
 	if !r.linked.sharedWith(id, file.user, alice.user) || !r.linked.sharedWith(id, file.user, bob.user) {
 		t.Fatal("the linked file does not count as shared with the other user")
@@ -51,6 +51,38 @@ func TestLeaseLinkedUsers(t *testing.T) {
 	if got := bob.user.pins.Load(); got != pins-1 {
 		t.Fatalf("bob's pins after the file was forgotten: %d, want %d", got, pins-1)
 	}
+	if r.linked.n.Load() != 0 {
+		t.Fatalf("%d linked files left after the only one was forgotten", r.linked.n.Load())
+	}
+}
+
+// A file linked between alice's tree and a shared name (a public
+// folder) is served with no lease once the shared name reached it, as
+// through that name, even while another host holds alice's; and it
+// counts as shared with others when alice is let go.
+func TestLeaseLinkedShared(t *testing.T) {
+	f := newFakeLeases()
+	r := pinRoot(t, f, time.Millisecond)
+	ctx := context.Background()
+	alice := userNode(r.root, "mail/ab/alice")
+	file := userNode(alice, "1")
+	id := file.StableAttr()
+	r.linked.add(id, alice.user)
+	f.other("alice", "b", true)
+	if _, e := file.leaseUser(ctx); e == 0 {
+		t.Fatal("premise: a file reached through alice's names alone was served while b holds alice")
+	}
+	if r.linked.sharedWith(id, file.user, alice.user) {
+		t.Fatal("a file reached through alice's names alone counts as shared with others")
+	}
+	r.linked.add(id, nil) // a lookup of its public name
+	if u, e := file.leaseUser(ctx); e != 0 || u != nil {
+		t.Fatalf("request on the file once its public name reached it: %v, %v; want no lease", u, e)
+	}
+	if !r.linked.sharedWith(id, file.user, alice.user) {
+		t.Fatal("a file with a public name does not count as shared with others")
+	}
+	file.OnForget()
 	if r.linked.n.Load() != 0 {
 		t.Fatalf("%d linked files left after the only one was forgotten", r.linked.n.Load())
 	}

@@ -162,7 +162,7 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 		}
 	}
 	if st.Nlink > 1 && id.Mode != unix.S_IFDIR {
-		n.r.linked.add(id, n.user)
+		n.reachLinked(id)
 	}
 	ch := &node{r: n.r}
 	ch.setUser(n, name)

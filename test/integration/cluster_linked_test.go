@@ -131,3 +131,36 @@ func TestClusterLinkedNameRenamedElsewhere(t *testing.T) {
 		t.Errorf("stat on a of bob's old name: %v, want ENOENT", err)
 	}
 }
+
+// A message linked between a user's mailbox and a public folder, as
+// Dovecot's COPY with hard links makes it, is read through the public
+// name on a host that no longer serves the user: a shared name needs no
+// lease, on this file as on any other. Host a's kernel learns the
+// user's name first (so a's node is alice's) and then the public one;
+// once b serves alice, a reads the public name. Before, that read
+// needed alice's lease and failed with EIO after lease_wait.
+func TestClusterLinkedIntoPublic(t *testing.T) {
+	const alice, public, body = linkedAlice, "public/f/cur/", "one message, a user's and public"
+	a, b := twoHosts(t, clusterOpts{leaseWait: "2s"})
+	a.mkdirAll(t, alice)
+	a.mkdirAll(t, public)
+	a.writeFile(t, alice+"1", body)
+	if err := os.Link(a.path(alice+"1"), a.path(public+"1")); err != nil {
+		t.Fatal(err)
+	}
+	a.unmount(t)
+	a.mount(t)
+	readOn(t, a, alice+"1", body) // the node is alice's
+	readOn(t, a, public+"1", body)
+	waitLease(t, a, "ab/alice", "a", "free")
+	held, err := os.Open(b.path(alice + "1")) // b serves alice
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	waitLease(t, a, "ab/alice", "b", "held")
+	readOn(t, a, public+"1", body)
+	if _, err := os.Stat(a.path(public + "1")); err != nil {
+		t.Errorf("stat on a of the public name: %v", err)
+	}
+}
