@@ -13,27 +13,20 @@ import (
 // Rename never moves data: a file stays on the tier that holds it, so
 // the rename is one atomic renameat2 there and never EXDEV. A directory
 // present on several tiers is renamed on each under a journal intent.
+//
+// In a cluster a rename that would carry a name to another user's lease
+// (leaseSet.sameLease) fails with EXDEV, as a rename between two NFS
+// mounts does: the kernel and go-fuse would keep the node, and every
+// node made beneath it, under the lease it was made with. mv(1) copies
+// instead. That is decided before the leases are taken, so that such a
+// rename does not wait for another host's user.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if e := n.renamesLease(name, newParent, newName); e != 0 {
-		return e
-	}
-	if e := n.leasedChild(ctx, name); e != 0 {
-		return e
-	}
-	if np, ok := newParent.(*node); ok {
-		if e := np.leasedChild(ctx, newName); e != 0 {
-			return e
-		}
-	}
 	if flags&^uint32(unix.RENAME_NOREPLACE) != 0 {
 		return syscall.EINVAL // RENAME_EXCHANGE and RENAME_WHITEOUT are not offered
 	}
 	np, ok := newParent.(*node)
 	if !ok {
 		return syscall.EXDEV
-	}
-	if n.hidden(name) || np.hidden(newName) {
-		return syscall.EPERM
 	}
 	from, e := n.childPath(name)
 	if e != 0 {
@@ -42,6 +35,18 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	to, e := np.childPath(newName)
 	if e != 0 {
 		return e
+	}
+	if n.r.leases != nil && !n.r.leases.sameLease(from, to) {
+		return syscall.EXDEV
+	}
+	if e := n.leasedChild(ctx, name); e != 0 {
+		return e
+	}
+	if e := np.leasedChild(ctx, newName); e != 0 {
+		return e
+	}
+	if n.hidden(name) || np.hidden(newName) {
+		return syscall.EPERM
 	}
 	if e := n.tiersUp(); e != 0 {
 		return e
@@ -62,31 +67,6 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		n.r.crashAt("rename-done", "path", to)
 	}
 	return e
-}
-
-// renamesLease fails with EXDEV, in a cluster, a rename that would carry
-// a name to another user's lease (leaseSet.sameLease), as a rename
-// between two NFS mounts fails: the kernel and go-fuse would keep the
-// node, and every node made beneath it, under the lease it was made
-// with. mv(1) copies instead. It runs before the leases are taken, so
-// that such a rename does not wait for another host's user.
-func (n *node) renamesLease(name string, newParent gofs.InodeEmbedder, newName string) syscall.Errno {
-	np, ok := newParent.(*node)
-	if n.r.leases == nil || !ok {
-		return 0
-	}
-	from, e := n.childPath(name)
-	if e != 0 {
-		return e
-	}
-	to, e := np.childPath(newName)
-	if e != 0 {
-		return e
-	}
-	if !n.r.leases.sameLease(from, to) {
-		return syscall.EXDEV
-	}
-	return 0
 }
 
 // rename renames under the name locks of both directories, and under
