@@ -63,14 +63,8 @@ func runLinkedAcrossUsers(t *testing.T, learn string) {
 	}
 	defer bobsDir.Close()
 
-	waitLease(t, a, "ab/alice", "a", "free")
+	held := aliceToB(t, a, b, alice+"1")
 	readOn(t, b, alice+"1", body)
-	held, err := os.Open(b.path(alice + "1")) // b keeps serving alice
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	waitLease(t, a, "ab/alice", "b", "held")
 	readOn(t, a, bob+"1", body)
 	held.Close()
 
@@ -93,6 +87,22 @@ func runLinkedAcrossUsers(t *testing.T, learn string) {
 			t.Errorf("host %s was refused a lease:\n%s", h.mnt, h.d.log())
 		}
 	}
+}
+
+// aliceToB hands user alice from host a to host b, as a director does:
+// it waits until a lets her go, then opens rel, beneath her directory,
+// on b and holds it open (until the test ends, or the caller closes it)
+// so that b keeps her.
+func aliceToB(t *testing.T, a, b *fixture, rel string) *os.File {
+	t.Helper()
+	waitLease(t, a, "ab/alice", "a", "free")
+	held, err := os.Open(b.path(rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	waitLease(t, a, "ab/alice", "b", "held")
+	return held
 }
 
 // readOn fails unless rel reads want through host f.
@@ -152,13 +162,7 @@ func TestClusterLinkedIntoPublic(t *testing.T) {
 	a.mount(t)
 	readOn(t, a, alice+"1", body) // the node is alice's
 	readOn(t, a, public+"1", body)
-	waitLease(t, a, "ab/alice", "a", "free")
-	held, err := os.Open(b.path(alice + "1")) // b serves alice
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	waitLease(t, a, "ab/alice", "b", "held")
+	aliceToB(t, a, b, alice+"1")
 	readOn(t, a, public+"1", body)
 	if _, err := os.Stat(a.path(public + "1")); err != nil {
 		t.Errorf("stat on a of the public name: %v", err)

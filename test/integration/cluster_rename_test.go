@@ -73,13 +73,7 @@ func TestClusterRenameAcrossUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer bobsDir.Close()
-		waitLease(t, a, "ab/alice", "a", "free")
-		held, err := os.Open(b.path(alice + "Work")) // b serves alice
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer held.Close()
-		waitLease(t, a, "ab/alice", "b", "held")
+		aliceToB(t, a, b, alice+"Work")
 		readOn(t, a, bob+"cur/1", "alice's")
 	})
 }
