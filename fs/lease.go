@@ -379,13 +379,42 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 		return u, 0 // the hot path of use
 	}
 	us, shared := n.r.linked.users(n.StableAttr(), u)
-	switch {
-	case shared:
+	if shared {
 		return nil, 0 // as through its shared name
-	case us != nil:
+	}
+	if us == nil && !u.holds() {
+		if v := n.nameUser(u); v != nil {
+			defer v.s.unpin(v)
+			us = []*userLease{u, v}
+		}
+	}
+	if us != nil {
 		return anyLease(ctx, us)
 	}
 	return u, u.use(ctx)
+}
+
+// nameUser is the user of the name go-fuse now has for file n if that
+// is not n's user u (pinned: the caller unpins it), else nil. Only a
+// linked file has such a name (a rename never carries one to another
+// user), and the kernel reached it through that name under that user's
+// lease. The file's record of linked users says the same, but go-fuse
+// may revive a node the kernel was forgetting, whose forget dropped the
+// record; so a request whose user's lease is not held here asks.
+func (n *node) nameUser(u *userLease) *userLease {
+	if n.IsDir() {
+		return nil
+	}
+	p, e := n.relPath()
+	if e != 0 {
+		return nil
+	}
+	v, _ := n.r.leases.userOf(p)
+	if v != nil && v.key == u.key {
+		v.s.unpin(v)
+		return nil
+	}
+	return v
 }
 
 // leasedChild is leased for a request naming child name of n: a child

@@ -156,6 +156,7 @@ func (n *node) newChild(ctx context.Context, name string, ti int, st *unix.Stat_
 		switch {
 		case !ok:
 		case in.StableAttr() == id:
+			n.r.crashAt("lookup-known", "name", name)
 			return known.again(ti, st, dirs)
 		default:
 			known.abandonNames() // go-fuse gives the name to another node

@@ -168,3 +168,77 @@ func TestClusterLinkedIntoPublic(t *testing.T) {
 		t.Errorf("stat on a of the public name: %v", err)
 	}
 }
+
+// A linked file's node that go-fuse revives while the kernel forgets it
+// is still served under the lease of the user whose name the revival
+// came through. Host a's lookup of bob's name finds the node (made for
+// alice's name) and pauses; meanwhile the kernel forgets the node, which
+// drops its record of linked users; the lookup then revives it. Once b
+// serves alice, a reads bob's name. Before, that read needed alice's
+// lease and failed with EIO after lease_wait.
+func TestClusterLinkedNodeRevived(t *testing.T) {
+	const alice, bob, body = linkedAlice, linkedBob, linkedBody
+	a, b := linkedHosts(t)
+	a.unmount(t)
+	a.mount(t, "TIERFS_PAUSEPOINT=lookup-known:3s")
+	readOn(t, a, alice+"1", body) // the node is alice's
+	readOn(t, a, bob+"1", body)
+	bobsDir, err := os.Open(a.path(bob)) // a keeps serving bob
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobsDir.Close()
+	for try := range 5 {
+		if reviveWhileLookingUp(t, a, alice+"1", bob+"1", try+1) {
+			aliceToB(t, a, b, alice+"1")
+			readOn(t, a, bob+"1", body)
+			return
+		}
+		t.Logf("try %d: the kernel forgot the node only after the lookup", try)
+	}
+	t.Fatal("in 5 tries the kernel never forgot the node while the lookup paused; the test measures nothing")
+}
+
+// reviveWhileLookingUp holds keep open, drops the kernel's entry of
+// name (another name of the same file), and stats name: a's lookup
+// pauses (for the n-th time) at the file's known node. Meanwhile it
+// closes keep and drops the kernel's caches, so that the kernel forgets
+// the node while the lookup holds it. It reports whether that happened
+// within the pause.
+func reviveWhileLookingUp(t *testing.T, a *fixture, keep, name string, n int) bool {
+	t.Helper()
+	held, err := os.Open(a.path(keep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	dropCaches(t) // name's entry goes; the open file keeps the inode
+	statted := make(chan error, 1)
+	notYet := time.Now()
+	go func() {
+		_, err := os.Stat(a.path(name))
+		statted <- err
+	}()
+	const paused = `msg="pause point reached" point=lookup-known for=3s name=1`
+	for deadline := notYet.Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		now := time.Now()
+		if strings.Count(a.d.log(), paused) >= n {
+			break
+		}
+		if now.After(deadline) {
+			t.Fatalf("the lookup did not reach the pause point\n%s", a.d.log())
+		}
+		notYet = now
+	}
+	forgotten := opsStatusJSON(t, a.bin, a.mnt).Nodes.Forgotten
+	held.Close()
+	dropCaches(t)
+	for opsStatusJSON(t, a.bin, a.mnt).Nodes.Forgotten == forgotten && time.Now().Before(notYet.Add(3*time.Second)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	in := time.Now().Before(notYet.Add(3 * time.Second))
+	if err := <-statted; err != nil {
+		t.Fatalf("stat of %s: %v", name, err)
+	}
+	return in
+}
