@@ -214,29 +214,15 @@ func reviveWhileLookingUp(t *testing.T, a *fixture, keep, name string, n int) bo
 	defer held.Close()
 	dropCaches(t) // name's entry goes; the open file keeps the inode
 	statted := make(chan error, 1)
-	notYet := time.Now()
+	start := time.Now()
 	go func() {
 		_, err := os.Stat(a.path(name))
 		statted <- err
 	}()
-	const paused = `msg="pause point reached" point=lookup-known for=3s name=1`
-	for deadline := notYet.Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		now := time.Now()
-		if strings.Count(a.d.log(), paused) >= n {
-			break
-		}
-		if now.After(deadline) {
-			t.Fatalf("the lookup did not reach the pause point\n%s", a.d.log())
-		}
-		notYet = now
-	}
-	forgotten := opsStatusJSON(t, a.bin, a.mnt).Nodes.Forgotten
-	held.Close()
-	dropCaches(t)
-	for opsStatusJSON(t, a.bin, a.mnt).Nodes.Forgotten == forgotten && time.Now().Before(notYet.Add(3*time.Second)) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	in := time.Now().Before(notYet.Add(3 * time.Second))
+	in := forgetInPause(t, a, "lookup-known", "1", n, start, func() {
+		held.Close()
+		dropCaches(t)
+	})
 	if err := <-statted; err != nil {
 		t.Fatalf("stat of %s: %v", name, err)
 	}

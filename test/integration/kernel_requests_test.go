@@ -133,36 +133,17 @@ func forgetWhileListing(t *testing.T, fx *fixture, dir string, n int) bool {
 	}
 	listed := make(chan result, 1)
 	buf := make([]byte, 64<<10)
-	// The pause lasts 3 s from a moment after notYet: a forget seen
-	// before notYet+3s was made while the listing held f's node.
-	notYet := time.Now()
+	start := time.Now()
 	go func() {
 		n, err := unix.Getdents(fd, buf)
 		listed <- result{n, err}
 	}()
-	const paused = `msg="pause point reached" point=readdirplus-known for=3s name=f`
-	for deadline := notYet.Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		now := time.Now()
-		if strings.Count(fx.d.log(), paused) >= n {
-			break
+	dropped := forgetInPause(t, fx, "readdirplus-known", "f", n, start, func() {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
+			t.Fatalf("drop caches: %v", err)
 		}
-		if now.After(deadline) {
-			t.Fatalf("the listing did not reach the pause point\n%s", fx.d.log())
-		}
-		notYet = now
-	}
-	forgotten := opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("2"), 0); err != nil {
-		t.Fatalf("drop caches: %v", err)
-	}
-	for opsStatusJSON(t, fx.bin, fx.mnt).Nodes.Forgotten == forgotten {
-		if time.Now().After(notYet.Add(3 * time.Second)) {
-			<-listed
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if time.Now().After(notYet.Add(3 * time.Second)) {
+	})
+	if !dropped {
 		<-listed
 		return false
 	}
@@ -178,6 +159,36 @@ func forgetWhileListing(t *testing.T, fx *fixture, dir string, n int) bool {
 		t.Errorf("stat after the listing: %d LOOKUPs, st_ino %d; want 0 and %d", got, st.Ino, ino)
 	}
 	return true
+}
+
+// forgetInPause waits until f's daemon reached pause point (its pause
+// lasting 3 s) at name for the n-th time, in a request made after start,
+// then runs drop and waits until the daemon forgets a node. It reports
+// whether that happened while the request surely still paused.
+func forgetInPause(t *testing.T, f *fixture, point, name string, n int, start time.Time, drop func()) bool {
+	t.Helper()
+	line := fmt.Sprintf(`msg="pause point reached" point=%s for=3s name=%s`, point, name)
+	notYet := start
+	for deadline := start.Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		now := time.Now()
+		if strings.Count(f.d.log(), line) >= n {
+			break
+		}
+		if now.After(deadline) {
+			t.Fatalf("the daemon did not reach the pause point\n%s", f.d.log())
+		}
+		notYet = now
+	}
+	end := notYet.Add(3 * time.Second) // the pause began after notYet
+	forgotten := opsStatusJSON(t, f.bin, f.mnt).Nodes.Forgotten
+	drop()
+	for opsStatusJSON(t, f.bin, f.mnt).Nodes.Forgotten == forgotten {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Now().Before(end)
 }
 
 // READDIRPLUS answers an entry the kernel already holds (every file
