@@ -383,7 +383,11 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 		return nil, 0 // as through its shared name
 	}
 	if us == nil && !u.holds() {
-		if v := n.nameUser(u); v != nil {
+		v, shared := n.nameUser(u)
+		if shared {
+			return nil, 0
+		}
+		if v != nil {
 			defer v.s.unpin(v)
 			us = []*userLease{u, v}
 		}
@@ -395,26 +399,30 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 }
 
 // nameUser is the user of the name go-fuse now has for file n if that
-// is not n's user u (pinned: the caller unpins it), else nil. Only a
-// linked file has such a name (a rename never carries one to another
-// user), and the kernel reached it through that name under that user's
-// lease. The file's record of linked users says the same, but go-fuse
-// may revive a node the kernel was forgetting, whose forget dropped the
-// record; so a request whose user's lease is not held here asks.
-func (n *node) nameUser(u *userLease) *userLease {
+// is not n's user u (pinned: the caller unpins it), else nil; shared
+// reports a shared name. Only a linked file has such a name (a rename
+// never carries one to another user), and the kernel reached it through
+// that name under that user's lease, or none. The file's record of
+// linked users says the same, but go-fuse may revive a node the kernel
+// was forgetting, whose forget dropped the record; so a request whose
+// user's lease is not held here asks.
+func (n *node) nameUser(u *userLease) (v *userLease, shared bool) {
 	if n.IsDir() {
-		return nil
+		return nil, false
 	}
 	p, e := n.relPath()
 	if e != 0 {
-		return nil
+		return nil, false
 	}
-	v, _ := n.r.leases.userOf(p)
-	if v != nil && v.key == u.key {
+	v, _ = n.r.leases.userOf(p)
+	switch {
+	case v == nil:
+		return nil, true
+	case v.key == u.key:
 		v.s.unpin(v)
-		return nil
+		return nil, false
 	}
-	return v
+	return v, false
 }
 
 // leasedChild is leased for a request naming child name of n: a child

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -170,28 +171,41 @@ func TestClusterLinkedIntoPublic(t *testing.T) {
 }
 
 // A linked file's node that go-fuse revives while the kernel forgets it
-// is still served under the lease of the user whose name the revival
-// came through. Host a's lookup of bob's name finds the node (made for
-// alice's name) and pauses; meanwhile the kernel forgets the node, which
-// drops its record of linked users; the lookup then revives it. Once b
-// serves alice, a reads bob's name. Before, that read needed alice's
-// lease and failed with EIO after lease_wait.
+// is still served as through the name the revival came through: under
+// bob's lease for bob's name, with none for a public folder's. Host a's
+// lookup of that name finds the node (made for alice's name) and
+// pauses; meanwhile the kernel forgets the node, which drops its record
+// of linked users; the lookup then revives it. Once b serves alice, a
+// reads the name. Before, that read needed alice's lease and failed
+// with EIO after lease_wait.
 func TestClusterLinkedNodeRevived(t *testing.T) {
-	const alice, bob, body = linkedAlice, linkedBob, linkedBody
+	for _, other := range []string{linkedBob, "public/f/cur/"} {
+		t.Run(other, func(t *testing.T) { runLinkedNodeRevived(t, other+"1") })
+	}
+}
+
+func runLinkedNodeRevived(t *testing.T, other string) {
+	const alice, body = linkedAlice, linkedBody
 	a, b := linkedHosts(t)
+	a.mkdirAll(t, path.Dir(other))
+	if _, err := os.Lstat(a.path(other)); err != nil {
+		if err := os.Link(a.path(alice+"1"), a.path(other)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	a.unmount(t)
 	a.mount(t, "TIERFS_PAUSEPOINT=lookup-known:3s")
 	readOn(t, a, alice+"1", body) // the node is alice's
-	readOn(t, a, bob+"1", body)
-	bobsDir, err := os.Open(a.path(bob)) // a keeps serving bob
+	readOn(t, a, other, body)
+	othersDir, err := os.Open(a.path(path.Dir(other))) // for bob's name, a keeps serving bob
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bobsDir.Close()
+	defer othersDir.Close()
 	for try := range 5 {
-		if reviveWhileLookingUp(t, a, alice+"1", bob+"1", try+1) {
+		if reviveWhileLookingUp(t, a, alice+"1", other, try+1) {
 			aliceToB(t, a, b, alice+"1")
-			readOn(t, a, bob+"1", body)
+			readOn(t, a, other, body)
 			return
 		}
 		t.Logf("try %d: the kernel forgot the node only after the lookup", try)
