@@ -379,20 +379,17 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 		return u, 0 // the hot path of use
 	}
 	us, shared := n.r.linked.users(n.StableAttr(), u)
-	if shared {
-		return nil, 0 // as through its shared name
-	}
-	if us == nil && !u.holds() {
-		v, shared := n.nameUser(u)
-		if shared {
-			return nil, 0
-		}
-		if v != nil {
+	if !shared && us == nil && !n.IsDir() && !u.holds() {
+		var v *userLease
+		if v, shared = n.nameUser(u); v != nil {
 			defer v.s.unpin(v)
 			us = []*userLease{u, v}
 		}
 	}
-	if us != nil {
+	switch {
+	case shared:
+		return nil, 0 // as through its shared name
+	case us != nil:
 		return anyLease(ctx, us)
 	}
 	return u, u.use(ctx)
@@ -404,12 +401,9 @@ func (n *node) leaseUser(ctx context.Context) (*userLease, syscall.Errno) {
 // never carries one to another user), and the kernel reached it through
 // that name under that user's lease, or none. The file's record of
 // linked users says the same, but go-fuse may revive a node the kernel
-// was forgetting, whose forget dropped the record; so a request whose
-// user's lease is not held here asks.
+// was forgetting, whose forget dropped the record; so a request on a
+// file whose user's lease is not held here asks.
 func (n *node) nameUser(u *userLease) (v *userLease, shared bool) {
-	if n.IsDir() {
-		return nil, false
-	}
 	p, e := n.relPath()
 	if e != 0 {
 		return nil, false

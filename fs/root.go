@@ -315,10 +315,16 @@ const (
 // crashAt kills the process at a named step when a test asked for it,
 // or holds it there for a while. attrs (key, value pairs such as the
 // path being moved) go into the log line, so that a test can tell which
-// file is held.
-func (r *Root) crashAt(point string, attrs ...any) {
+// file is held. They are strings, made into log values only at a
+// reached point: some steps are on a handler's path (a lookup of a
+// known node), where boxing them would allocate on every request.
+func (r *Root) crashAt(point string, attrs ...string) {
 	if r.pause != "" && r.pause == point {
-		r.log.Warn("pause point reached", append([]any{"point", point, "for", r.pauseD}, attrs...)...)
+		args := []any{"point", point, "for", r.pauseD}
+		for _, a := range attrs {
+			args = append(args, a)
+		}
+		r.log.Warn("pause point reached", args...)
 		time.Sleep(r.pauseD)
 	}
 	if r.crash != "" && r.crash == point {
