@@ -42,6 +42,9 @@ func (s *side) view(user string) (map[string]boxView, error) {
 			if !selectable(l) {
 				continue
 			}
+			if isPublic(l.Mailbox) {
+				s.writing = true // Dovecot may sync the folder
+			}
 			bv, err := examine(c, l.Mailbox)
 			if refusal(err) {
 				continue // see existing
@@ -134,6 +137,9 @@ func (r *run) compare(stage, user string, plain, tfs map[string]boxView) {
 			continue
 		}
 		r.compared += len(tv.msgs)
+		if isPublic(name) {
+			r.comparedPublic += len(tv.msgs)
+		}
 		onlyPlain, onlyTfs := diff(contents(pv), contents(tv))
 		if len(onlyPlain)+len(onlyTfs) > 0 {
 			r.t.Errorf("%s: %s %q: only on plain %q; only on tierfs %q", stage, user, name, onlyPlain, onlyTfs)

@@ -17,8 +17,8 @@ const (
 	opsEnv   = "TIERFS_DOVECOT_OPS"
 	// CI runs one seed of each format, one of them with mmap_disable.
 	defaultSeeds = 3
-	// and one seed of the cluster.
-	defaultClusterSeeds = 1
+	// and two of the cluster, one with each public namespace layout.
+	defaultClusterSeeds = 2
 	defaultOps          = 80
 )
 
@@ -36,7 +36,10 @@ func TestDovecotFuzz(t *testing.T) { runSeeds(t, 1, defaultSeeds) }
 // time, and moves to the other between operations (its sessions closed
 // on the one it leaves), or after its host crashed, while the host is
 // still down. Crashes, remounts and tmpfs wipes hit one host at a time;
-// mover passes run on either. The plain side stays one Dovecot.
+// mover passes run on either. The plain side stays one Dovecot. Both
+// sides have a public namespace (see publicNS), whose folders both
+// users change from their hosts: a host's command waits a shared name's
+// attribute timeout after another host changed them, as NFS asks.
 func TestDovecotClusterFuzz(t *testing.T) { runSeeds(t, 2, defaultClusterSeeds) }
 
 // runSeeds runs the seeds of the environment (defaultSeeds by default)
@@ -47,8 +50,15 @@ func runSeeds(t *testing.T, nhosts, defaultSeeds int) {
 	for _, seed := range seeds {
 		// Seeds 1 to 6 run each format with and without mmap.
 		format, mmapDisable := formats[seed%3], seed/3%2 == 1
-		t.Run(fmt.Sprintf("seed=%d/%s/mmap_disable=%v", seed, format, mmapDisable), func(t *testing.T) {
-			r := newRun(t, seed, format, mmapDisable, nhosts)
+		name := fmt.Sprintf("seed=%d/%s", seed, format)
+		var pub *publicNS
+		if nhosts > 1 {
+			pub, mmapDisable = newPublic(seed, mmapDisable)
+			name += "/" + pub.String()
+		}
+		name += fmt.Sprintf("/mmap_disable=%v", mmapDisable)
+		t.Run(name, func(t *testing.T) {
+			r := newRun(t, seed, format, mmapDisable, nhosts, pub)
 			defer func() {
 				if t.Failed() {
 					r.fail(fmt.Sprintf("(%s=%d,)", seedsEnv, seed))
@@ -62,7 +72,7 @@ func runSeeds(t *testing.T, nhosts, defaultSeeds int) {
 			r.check("at the end")
 			r.stop()
 			r.checkTiers()
-			t.Logf("%d operations %v, %d refused by both; the checks compared %d messages", ops, r.ops, r.refused, r.compared)
+			t.Logf("%d operations %v, %d refused by both; the checks compared %d messages (%d in public folders)", ops, r.ops, r.refused, r.compared, r.comparedPublic)
 		})
 	}
 }
@@ -80,17 +90,19 @@ type run struct {
 	plain *side
 	tfs   *side
 	delim string
+	pub   *publicNS         // the sides' public namespace (a cluster run), or nil
 	sent  map[string][]byte // Message-ID → the message as sent
 	msgs  int
 	trace []string
 	// What the run did, for its summary: operations by name, commands
-	// both sides refused, and messages the checks compared.
-	ops      map[string]int
-	refused  int
-	compared int
+	// both sides refused, and messages the checks compared (as each
+	// user sees them, in all folders and in public ones).
+	ops                      map[string]int
+	refused                  int
+	compared, comparedPublic int
 }
 
-func newRun(t *testing.T, seed uint64, format string, mmapDisable bool, nhosts int) *run {
+func newRun(t *testing.T, seed uint64, format string, mmapDisable bool, nhosts int, pub *publicNS) *run {
 	r := &run{
 		t: t, seed: seed, format: format,
 		rng:   rand.New(rand.NewPCG(seed, 1)),
@@ -98,8 +110,9 @@ func newRun(t *testing.T, seed uint64, format string, mmapDisable bool, nhosts i
 		sent:  map[string][]byte{},
 		ops:   map[string]int{},
 	}
-	r.plain = newSide(t, dovecottest.KindPlain, format, mmapDisable, 1)
-	r.tfs = newSide(t, dovecottest.KindTierfs, format, mmapDisable, nhosts)
+	r.plain = newSide(t, dovecottest.KindPlain, format, mmapDisable, 1, pub)
+	r.tfs = newSide(t, dovecottest.KindTierfs, format, mmapDisable, nhosts, pub)
+	r.pub = pub
 	r.delim = r.delimiter()
 	return r
 }

@@ -44,20 +44,36 @@ type passResult struct {
 // the server refuses an APPEND's literal), is dropped, so that the next
 // command logs in again.
 func (h *host) imap(user string, f func(c *imapclient.Client) error) error {
-	c := h.clients[user]
-	if c == nil {
-		var err error
-		if c, err = dovecottest.DialIMAP(h.srv.IMAPAddr, user, password(user), nil); err != nil {
-			return err
-		}
-		h.clients[user] = c
+	c, err := h.session(user)
+	if err != nil {
+		return err
 	}
-	err := f(c)
+	err = f(c)
+	h.after(user, c, err)
+	return err
+}
+
+// session returns user's IMAP session, logging in first if there is
+// none.
+func (h *host) session(user string) (*imapclient.Client, error) {
+	if c := h.clients[user]; c != nil {
+		return c, nil
+	}
+	c, err := dovecottest.DialIMAP(h.srv.IMAPAddr, user, password(user), nil)
+	if err != nil {
+		return nil, err
+	}
+	h.clients[user] = c
+	return c, nil
+}
+
+// after drops user's session c if the command's err says it is broken
+// (see imap).
+func (h *host) after(user string, c *imapclient.Client, err error) {
 	var ie *imap.Error
 	if err != nil && (!errors.As(err, &ie) || c.Noop().Wait() != nil) {
 		h.logout(user)
 	}
-	return err
 }
 
 // logout ends user's IMAP session, if there is one.

@@ -46,6 +46,7 @@ var operations = []operation{
 // clusterOperations are drawn too when tierfs runs on several hosts.
 var clusterOperations = []operation{
 	{"switch host", 8, (*run).switchHost},
+	{"public appends", 4, (*run).publicAppends},
 }
 
 // step draws one operation and runs it.
@@ -56,6 +57,9 @@ func (r *run) step(i int) {
 		total += op.weight
 	}
 	n := r.rng.IntN(total)
+	// A shared index is written by whatever a user does: listing
+	// refreshes the public namespace's list index.
+	r.tfs.writing = r.pub != nil && r.pub.sharedIndex
 	for _, op := range ops {
 		if n -= op.weight; n < 0 {
 			r.note("%d %s", i, op.name)
@@ -85,7 +89,21 @@ func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
 // existing ones, some of them children of others.
 func (r *run) boxPool() []string {
 	d := r.delim
-	return []string{"INBOX", "Archive", "Work", "Junk", "Work" + d + "2024", "Archive" + d + "Old", "Renamed", "Work" + d + "Moved"}
+	pool := []string{"INBOX", "Archive", "Work", "Junk", "Work" + d + "2024", "Archive" + d + "Old", "Renamed", "Work" + d + "Moved"}
+	if r.pub != nil {
+		pool = append(pool, publicPrefix+d+"Shared", publicPrefix+d+"Lists", publicPrefix+d+"Shared"+d+"Team")
+	}
+	return pool
+}
+
+// touch notes that the step's next commands may change the boxes, which
+// matters for public ones (see side.wrote).
+func (r *run) touch(boxes ...string) {
+	for _, b := range boxes {
+		if isPublic(b) {
+			r.tfs.writing = true
+		}
+	}
 }
 
 // existing lists user's selectable mailboxes, which must be the same on
@@ -220,23 +238,65 @@ func (r *run) delivery() ([]string, dovecottest.Message) {
 func (r *run) append() {
 	user := pick(r.rng, userNames)
 	box := r.pickBox(user, true)
+	r.touch(box)
 	flags := r.flags()
 	msg := r.newMessage(user)
 	r.note("  %s: APPEND %q %v %s (%d bytes)", user, box, flags, msg.ID, len(msg.Bytes))
 	r.both("APPEND", func(s *side) error {
-		return s.imap(user, func(c *imapclient.Client) error {
-			cmd := c.Append(box, int64(len(msg.Bytes)), &imap.AppendOptions{Flags: flags})
-			if _, err := cmd.Write(msg.Bytes); err != nil {
-				cmd.Close()
-				return err
+		return s.imap(user, func(c *imapclient.Client) error { return appendMessage(c, box, flags, msg) })
+	})
+}
+
+func appendMessage(c *imapclient.Client, box string, flags []imap.Flag, msg dovecottest.Message) error {
+	cmd := c.Append(box, int64(len(msg.Bytes)), &imap.AppendOptions{Flags: flags})
+	if _, err := cmd.Write(msg.Bytes); err != nil {
+		cmd.Close()
+		return err
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	_, err := cmd.Wait()
+	return err
+}
+
+// publicAppends has every user append to one public folder at once,
+// each from the host serving it, as users of two hosts file mail into a
+// shared folder: Dovecot's dotlocks, exclusive creates on the shared
+// tier, must keep the folder's UIDs apart. The messages land in one
+// order or another; the checks compare them by Message-ID.
+func (r *run) publicAppends() {
+	box := r.pickPublic()
+	r.touch(box)
+	n := 1 + r.rng.IntN(4)
+	msgs, flags := map[string][]dovecottest.Message{}, map[string][][]imap.Flag{}
+	for _, u := range userNames {
+		for range n {
+			msgs[u] = append(msgs[u], r.newMessage(u))
+			flags[u] = append(flags[u], r.flags())
+		}
+	}
+	r.note("  %q: %d APPENDs by each of %q at once", box, n, userNames)
+	r.both("APPENDs at once", func(s *side) error {
+		return s.atOnce(userNames, func(user string, c *imapclient.Client) error {
+			for i, m := range msgs[user] {
+				if err := appendMessage(c, box, flags[user][i], m); err != nil {
+					return err
+				}
 			}
-			if err := cmd.Close(); err != nil {
-				return err
-			}
-			_, err := cmd.Wait()
-			return err
+			return nil
 		})
 	})
+}
+
+// pickPublic picks an existing public folder or, sometimes or when
+// there is none, a public name of the pool.
+func (r *run) pickPublic() string {
+	names := slices.DeleteFunc(r.existing(pick(r.rng, userNames)), func(n string) bool { return !isPublic(n) })
+	if len(names) == 0 || r.rng.IntN(6) == 0 {
+		return pick(r.rng, slices.DeleteFunc(r.boxPool(), func(n string) bool { return !isPublic(n) }))
+	}
+	return pick(r.rng, names)
 }
 
 // chosen picks some of the messages in user's box, by Message-ID. Both
@@ -290,6 +350,7 @@ func (r *run) inChosen(what, user, box string, ids []string, f func(c *imapclien
 func (r *run) store() {
 	user := pick(r.rng, userNames)
 	box := r.pickBox(user, false)
+	r.touch(box)
 	ids := r.chosen(user, box)
 	flags := r.flags()
 	if len(flags) == 0 {
@@ -310,6 +371,7 @@ func (r *run) store() {
 func (r *run) transfer(move bool) {
 	user := pick(r.rng, userNames)
 	src, dst := r.pickBox(user, false), r.pickBox(user, true)
+	r.touch(src, dst)
 	ids := r.chosen(user, src)
 	what := map[bool]string{false: "COPY", true: "MOVE"}[move]
 	r.note("  %s: %s %d from %q to %q", user, what, len(ids), src, dst)
@@ -329,6 +391,7 @@ func (r *run) transfer(move bool) {
 func (r *run) expunge() {
 	user := pick(r.rng, userNames)
 	box := r.pickBox(user, false)
+	r.touch(box)
 	r.note("  %s: EXPUNGE %q", user, box)
 	r.both("EXPUNGE", func(s *side) error {
 		return s.inBox(user, box, func(c *imapclient.Client, _ map[string][]imap.UID) error {
@@ -340,6 +403,7 @@ func (r *run) expunge() {
 func (r *run) create() {
 	user := pick(r.rng, userNames)
 	box := pick(r.rng, r.boxPool())
+	r.touch(box)
 	r.note("  %s: CREATE %q", user, box)
 	r.both("CREATE", func(s *side) error {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Create(box, nil).Wait() })
@@ -350,6 +414,7 @@ func (r *run) create() {
 func (r *run) rename() {
 	user := pick(r.rng, userNames)
 	src, dst := r.pickOther(user), pick(r.rng, r.boxPool())
+	r.touch(src, dst)
 	r.note("  %s: RENAME %q %q", user, src, dst)
 	r.both("RENAME", func(s *side) error {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Rename(src, dst, nil).Wait() })
@@ -360,6 +425,7 @@ func (r *run) rename() {
 func (r *run) delete() {
 	user := pick(r.rng, userNames)
 	box := r.pickOther(user)
+	r.touch(box)
 	r.note("  %s: DELETE %q", user, box)
 	r.both("DELETE", func(s *side) error {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Delete(box).Wait() })
@@ -368,13 +434,15 @@ func (r *run) delete() {
 }
 
 // forget drops what the checks saw of the named mailboxes and their
-// children: their UIDs may start anew.
+// children: their UIDs may start anew. A public folder is every user's.
 func (r *run) forget(user string, names ...string) {
 	for _, s := range r.sides() {
-		for box := range s.seen[user] {
-			for _, n := range names {
-				if box == n || strings.HasPrefix(box, n+r.delim) {
-					delete(s.seen[user], box)
+		for u, boxes := range s.seen {
+			for box := range boxes {
+				for _, n := range names {
+					if (u == user || isPublic(n)) && (box == n || strings.HasPrefix(box, n+r.delim)) {
+						delete(boxes, box)
+					}
 				}
 			}
 		}

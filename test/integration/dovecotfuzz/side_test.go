@@ -2,9 +2,12 @@ package dovecotfuzz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -34,6 +37,14 @@ type side struct {
 	serving map[string]*host
 	// seen maps user and mailbox to the UIDs the last check saw there.
 	seen map[string]map[string]uidRecord
+	// wrote is when each host's last command that may have changed a
+	// public folder ended, and writing says the commands of the current
+	// step may. A host's command waits until hostSettle after the other
+	// hosts' last such command, so that it sees their changes.
+	// A burst's deliveries run at once.
+	mu      sync.Mutex
+	wrote   map[*host]time.Time
+	writing bool
 }
 
 // uidRecord is a mailbox's UIDVALIDITY and its messages' Message-IDs by
@@ -47,10 +58,11 @@ type uidRecord struct {
 // sharing the persistent tiers when more than one) with mail aging to
 // the slow tier after 30 days and no periodic mover passes, and starts
 // Dovecot on each for format with mmapDisable. The first host serves
-// every user.
-func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable bool, nhosts int) *side {
+// every user. A non-nil pub is a public namespace of every host's
+// Dovecot.
+func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable bool, nhosts int, pub *publicNS) *side {
 	t.Helper()
-	s := &side{name: string(kind), serving: map[string]*host{}, seen: map[string]map[string]uidRecord{}}
+	s := &side{name: string(kind), serving: map[string]*host{}, seen: map[string]map[string]uidRecord{}, wrote: map[*host]time.Time{}}
 	for i := range nhosts {
 		name := s.name
 		var cl *dovecottest.Cluster
@@ -64,7 +76,12 @@ func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable boo
 				cl.SharedWith = s.hosts[0].store
 			}
 		}
-		s.hosts = append(s.hosts, newHost(t, name, kind, format, mmapDisable, cl))
+		s.hosts = append(s.hosts, newHost(t, name, kind, format, mmapDisable, cl, pub))
+	}
+	if pub != nil {
+		if err := pub.prepare(s.hosts[0]); err != nil {
+			t.Fatalf("%s: public namespace: %v", s.name, err)
+		}
 	}
 	for _, u := range userNames {
 		s.serving[u] = s.hosts[0]
@@ -73,7 +90,7 @@ func newSide(t *testing.T, kind dovecottest.Kind, format string, mmapDisable boo
 }
 
 // newHost mounts one storage and starts Dovecot on it.
-func newHost(t *testing.T, name string, kind dovecottest.Kind, format string, mmapDisable bool, cl *dovecottest.Cluster) *host {
+func newHost(t *testing.T, name string, kind dovecottest.Kind, format string, mmapDisable bool, cl *dovecottest.Cluster, pub *publicNS) *host {
 	t.Helper()
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
@@ -110,6 +127,9 @@ func newHost(t *testing.T, name string, kind dovecottest.Kind, format string, mm
 		settings += "\nmdbox_rotate_size = 4k\n"
 	}
 	h.opts = dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users, MmapDisable: mmapDisable}
+	if pub != nil {
+		h.opts.MailSettings, h.opts.Extra = pub.mailSettings(settings), pub.config(h.store.Root)
+	}
 	if h.srv, err = dovecottest.Start(ctx, h.opts); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +152,69 @@ func newHost(t *testing.T, name string, kind dovecottest.Kind, format string, mm
 
 // imap runs f with user's IMAP session on the host serving user.
 func (s *side) imap(user string, f func(c *imapclient.Client) error) error {
-	return s.serving[user].imap(user, f)
+	h := s.serving[user]
+	return s.on(h, func() error { return h.imap(user, f) })
+}
+
+// on runs f, a command on h, once the other hosts' changes of public
+// folders settled (see wrote).
+func (s *side) on(h *host, f func() error) error {
+	s.settle(h)
+	defer s.done(h)
+	return f()
+}
+
+// settle waits until hostSettle after the last command that may have
+// changed a public folder on a host other than h (any host if h is
+// nil).
+func (s *side) settle(h *host) {
+	s.mu.Lock()
+	var last time.Time
+	for o, end := range s.wrote {
+		if o != h && end.After(last) {
+			last = end
+		}
+	}
+	s.mu.Unlock()
+	time.Sleep(time.Until(last.Add(hostSettle)))
+}
+
+// done records the end of a command on h.
+func (s *side) done(h *host) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing {
+		s.wrote[h] = time.Now()
+	}
+}
+
+// atOnce runs f for every user at the same time, each with its session
+// on the host serving it, once the hosts' changes settled.
+func (s *side) atOnce(users []string, f func(user string, c *imapclient.Client) error) error {
+	s.settle(nil)
+	clients := make([]*imapclient.Client, len(users))
+	for i, u := range users {
+		var err error
+		if clients[i], err = s.serving[u].session(u); err != nil {
+			return err
+		}
+	}
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	for i, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(u, clients[i])
+		}()
+	}
+	wg.Wait()
+	for i, u := range users {
+		h := s.serving[u]
+		h.after(u, clients[i], errs[i])
+		s.done(h)
+	}
+	return errors.Join(errs...)
 }
 
 // inBox selects box, runs f with its messages' UIDs by Message-ID and
@@ -187,7 +269,7 @@ func (s *side) deliver(ctx context.Context, rcpts []string, msg dovecottest.Mess
 		if len(mine) == 0 {
 			continue
 		}
-		if err := h.deliver(ctx, mine, msg); err != nil {
+		if err := s.on(h, func() error { return h.deliver(ctx, mine, msg) }); err != nil {
 			return fmt.Errorf("%s: %w", h.name, err)
 		}
 	}
@@ -196,8 +278,11 @@ func (s *side) deliver(ctx context.Context, rcpts []string, msg dovecottest.Mess
 
 // doveadm runs doveadm for user on the host serving user.
 func (s *side) doveadm(ctx context.Context, user string, args ...string) error {
-	_, err := s.serving[user].srv.Doveadm(ctx, append(args, "-u", user)...)
-	return err
+	h := s.serving[user]
+	return s.on(h, func() error {
+		_, err := h.srv.Doveadm(ctx, append(args, "-u", user)...)
+		return err
+	})
 }
 
 // stopDovecot ends the IMAP sessions and stops Dovecot on every host.
