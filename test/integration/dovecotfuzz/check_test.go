@@ -97,7 +97,7 @@ func examine(c *imapclient.Client, box string) (boxView, error) {
 
 // check compares both sides' mailboxes, and on each side the bodies
 // with what was sent and the UIDs with what the last check saw; then it
-// fails on every new problem in the Dovecot logs.
+// reads the Dovecot logs (see readLogs).
 func (r *run) check(stage string) {
 	r.t.Helper()
 	for _, user := range userNames {
@@ -113,15 +113,7 @@ func (r *run) check(stage string) {
 		}
 		r.compare(stage, user, views[0], views[1])
 	}
-	for _, s := range r.sides() {
-		for _, h := range s.hosts {
-			problems := h.srv.LogProblems()
-			for _, line := range problems[min(h.logged, len(problems)):] {
-				r.t.Errorf("%s: %s: dovecot log: %s", stage, h.name, line)
-			}
-			h.logged = len(problems)
-		}
-	}
+	r.readLogs(stage, false)
 }
 
 // compare fails unless both sides show the same mailboxes holding the
@@ -229,6 +221,9 @@ func (r *run) stop() {
 		if err := s.stopDovecot(); err != nil {
 			r.t.Errorf("%s: stop dovecot: %v", s.name, err)
 		}
+	}
+	r.readLogs("at the end", true)
+	for _, s := range r.sides() {
 		for _, h := range s.hosts {
 			if err := h.store.Stop(); err != nil {
 				r.t.Errorf("%s: unmount: %v", h.name, err)

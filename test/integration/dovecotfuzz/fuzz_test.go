@@ -72,7 +72,8 @@ func runSeeds(t *testing.T, nhosts, defaultSeeds int) {
 			r.check("at the end")
 			r.stop()
 			r.checkTiers()
-			t.Logf("%d operations %v, %d refused by both; the checks compared %d messages (%d in public folders)", ops, r.ops, r.refused, r.compared, r.comparedPublic)
+			t.Logf("%d operations %v, %d refused by both; the checks compared %d messages (%d in public folders); %d problems both Dovecots logged",
+				ops, r.ops, r.refused, r.compared, r.comparedPublic, r.bothLogged)
 		})
 	}
 }
@@ -98,8 +99,11 @@ type run struct {
 	// both sides refused, and messages the checks compared (as each
 	// user sees them, in all folders and in public ones).
 	ops                      map[string]int
-	refused                  int
+	refused, bothLogged      int
 	compared, comparedPublic int
+	// logs are the Dovecot log problems of each side (plain first) not
+	// yet matched, by problemKey.
+	logs [2]map[string]*logProblem
 }
 
 func newRun(t *testing.T, seed uint64, format string, mmapDisable bool, nhosts int, pub *publicNS) *run {
