@@ -48,23 +48,11 @@ var publicLayouts = []publicLayout{{
 }}
 
 func (l publicLayout) config(root string) string {
-	return fmt.Sprintf(`namespace inbox {
-  inbox = yes
-  separator = /
-}
-namespace public {
-  type = public
-  separator = /
-  prefix = Public/
-  location = `+l.location+`
-  subscriptions = no
-  list = yes
-}
-mail_nfs_storage = yes
+	return dovecottest.PublicNamespace(fmt.Sprintf(l.location, root)) + `mail_nfs_storage = yes
 mail_nfs_index = yes
 mmap_disable = yes
 mail_fsync = always
-`, root) + l.extra
+` + l.extra
 }
 
 // Two hosts serve alice (on a) and bob (on b) at the same time, and both

@@ -7,10 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/tierfs/tierfs/test/integration/dovecot/dovecottest"
 )
 
-// publicPrefix is the public namespace's prefix: its folders are
-// "Public/<name>", the same for every user.
+// publicPrefix is dovecottest.PublicNamespace's prefix: its folders
+// are "Public/<name>", the same for every user.
 const publicPrefix = "Public"
 
 // publicNS is the public maildir namespace a cluster run adds to both
@@ -60,27 +62,14 @@ func (p *publicNS) config(root string) string {
 	if p.nfsIndex {
 		extra += "mail_nfs_index = yes\n"
 	}
-	return fmt.Sprintf(`namespace inbox {
-  inbox = yes
-  separator = /
-}
-namespace public {
-  type = public
-  separator = /
-  prefix = %s/
-  location = %s
-  subscriptions = no
-  list = yes
-}
-mail_nfs_storage = yes
-mail_fsync = always
-`, publicPrefix, location) + extra
+	return dovecottest.PublicNamespace(location) + "mail_nfs_storage = yes\nmail_fsync = always\n" + extra
 }
 
 // mailSettings adapts the mount's mail settings to the namespace: with
 // dotlocks, Dovecot does not make a missing VOLATILEDIR for the
-// mailbox list's lock (a tmpfs after boot has none), so every new
-// session fails; without one, the lock goes beside the index.
+// mailbox list's lock (a tmpfs after boot has none), so a session fails
+// as soon as it locks the list; without one, the lock goes into the
+// index directory, which Dovecot makes.
 func (p *publicNS) mailSettings(settings string) string {
 	if !p.sharedIndex {
 		return settings

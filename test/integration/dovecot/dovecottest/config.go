@@ -116,3 +116,23 @@ func writePasswd(path string, users []User, acct Account) error {
 	}
 	return nil
 }
+
+// PublicNamespace is the configuration of a public namespace whose
+// folders are "Public/<name>", stored at location, beside the inbox
+// namespace, both with the separator "/", as an operator adds one to a
+// cluster (README: Several hosts, Shared names).
+func PublicNamespace(location string) string {
+	return `namespace inbox {
+  inbox = yes
+  separator = /
+}
+namespace public {
+  type = public
+  separator = /
+  prefix = Public/
+  location = ` + location + `
+  subscriptions = no
+  list = yes
+}
+`
+}
