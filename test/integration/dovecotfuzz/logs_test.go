@@ -18,8 +18,8 @@ type logProblem struct {
 // readLogs collects the problems the Dovecot logs gained since the last
 // check and fails on those one side logged and the other did not by the
 // next check. Problems both sides log alike are Dovecot's own, as the
-// plain side shows (a user's list index of the public namespace can go
-// on listing a folder another user renamed, and fail to open it): they
+// plain side shows (a RENAME of a public folder to its parent's name
+// fails to move the user's index of it: "Directory not empty"): they
 // are noted, not failed. A problem gets until the next check to appear
 // on the other side, because the log process writes it after the
 // command's answer; final, once Dovecot stopped, fails on every one

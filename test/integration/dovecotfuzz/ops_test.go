@@ -408,6 +408,7 @@ func (r *run) create() {
 	r.both("CREATE", func(s *side) error {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Create(box, nil).Wait() })
 	})
+	r.refreshOthers(user, box)
 }
 
 // rename renames a mailbox, with its children, on both sides.
@@ -420,6 +421,7 @@ func (r *run) rename() {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Rename(src, dst, nil).Wait() })
 	})
 	r.forget(user, src, dst)
+	r.refreshOthers(user, src, dst)
 }
 
 func (r *run) delete() {
@@ -431,6 +433,27 @@ func (r *run) delete() {
 		return s.imap(user, func(c *imapclient.Client) error { return c.Delete(box).Wait() })
 	})
 	r.forget(user, box)
+	r.refreshOthers(user, box)
+}
+
+// refreshOthers ends the other users' sessions on both sides after user
+// created, renamed or deleted boxes, if one is public. A session's
+// mailbox list index of the public namespace (per user) reads the
+// folders from the disk only once, and afterwards learns only of its
+// own user's changes: another user's session would go on listing what
+// it first saw, for as long as it lasts, which differs between the
+// sides (a cluster host ends sessions the plain side keeps).
+func (r *run) refreshOthers(user string, boxes ...string) {
+	if !slices.ContainsFunc(boxes, isPublic) {
+		return
+	}
+	for _, s := range r.sides() {
+		for _, u := range userNames {
+			if u != user {
+				s.serving[u].logout(u)
+			}
+		}
+	}
 }
 
 // forget drops what the checks saw of the named mailboxes and their
