@@ -247,6 +247,7 @@ func (r *run) append() {
 	})
 }
 
+// appendMessage appends msg to box with flags over c.
 func appendMessage(c *imapclient.Client, box string, flags []imap.Flag, msg dovecottest.Message) error {
 	cmd := c.Append(box, int64(len(msg.Bytes)), &imap.AppendOptions{Flags: flags})
 	if _, err := cmd.Write(msg.Bytes); err != nil {

@@ -40,8 +40,8 @@ type side struct {
 	// wrote is when each host's last command that may have changed a
 	// public folder ended, and writing says the commands of the current
 	// step may. A host's command waits until hostSettle after the other
-	// hosts' last such command, so that it sees their changes.
-	// A burst's deliveries run at once.
+	// hosts' last such command, so that it sees their changes. mu guards
+	// wrote: a burst's deliveries run at once.
 	mu      sync.Mutex
 	wrote   map[*host]time.Time
 	writing bool
