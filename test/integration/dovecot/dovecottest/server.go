@@ -95,7 +95,27 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// errPortTaken is a start that failed because a port freePorts picked
+// was taken before Dovecot bound it.
+var errPortTaken = errors.New("a listening port was taken meanwhile")
+
+// start starts Dovecot on new ports, and on others again, up to twice,
+// if another process took one of them first: freePorts releases them
+// before Dovecot binds them, and a busy machine's outgoing connections
+// draw their local ports from the same range.
 func (s *Server) start(ctx context.Context, opts Options) error {
+	for attempt := 1; ; attempt++ {
+		err := s.startOnce(ctx, opts)
+		if !errors.Is(err, errPortTaken) || attempt == 3 {
+			return err
+		}
+		s.exited = make(chan struct{})
+		s.waitErr = nil
+		s.output.Reset()
+	}
+}
+
+func (s *Server) startOnce(ctx context.Context, opts Options) error {
 	// Dovecot's auth and login processes run unprivileged and must reach
 	// the passwd-file and their sockets.
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -164,7 +184,11 @@ func (s *Server) waitListening(ctx context.Context, timeout time.Duration) error
 			}
 			select {
 			case <-s.exited:
-				return fmt.Errorf("dovecot exited at start (%v): %s\nlog:\n%s", s.waitErr, s.output.String(), s.Log())
+				err := fmt.Errorf("dovecot exited at start (%v): %s\nlog:\n%s", s.waitErr, s.output.String(), s.Log())
+				if strings.Contains(s.output.String(), "Address already in use") {
+					err = fmt.Errorf("%w: %w", errPortTaken, err)
+				}
+				return err
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-time.After(50 * time.Millisecond):
