@@ -97,9 +97,10 @@ func startHost(t *testing.T, name string, shared *dovecottest.Storage, format st
 	return startHostWith(t, name, shared, format, []dovecottest.User{alice}, nil)
 }
 
-// startHostWith is startHost for users, with extra(root) appended to
-// dovecot.conf when extra is set.
-func startHostWith(t *testing.T, name string, shared *dovecottest.Storage, format string, users []dovecottest.User, extra func(root string) string) *host {
+// startHostWith is startHost for users; configure, when set, is given
+// the mount's root and mail settings and returns the mail settings to
+// use and what to append to dovecot.conf.
+func startHostWith(t *testing.T, name string, shared *dovecottest.Storage, format string, users []dovecottest.User, configure func(root, settings string) (mail, extra string)) *host {
 	t.Helper()
 	ctx := t.Context()
 	acct, err := dovecottest.EnsureMailUser(ctx, dovecottest.DefaultMailUser)
@@ -133,8 +134,8 @@ func startHostWith(t *testing.T, name string, shared *dovecottest.Storage, forma
 		t.Fatal(err)
 	}
 	opts := dovecottest.Options{Dir: openDir(t), MailSettings: settings, Users: users}
-	if extra != nil {
-		opts.Extra = extra(store.Root)
+	if configure != nil {
+		opts.MailSettings, opts.Extra = configure(store.Root, settings)
 	}
 	h.srv, err = dovecottest.Start(ctx, opts)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ const publicBox = "Public/Shared"
 type publicLayout struct {
 	name     string
 	location string // %[1]s is the mount's root
-	extra    string
+	dotlock  bool
 }
 
 var publicLayouts = []publicLayout{{
@@ -44,15 +45,22 @@ var publicLayouts = []publicLayout{{
 	// dotlocks, because fcntl and flock locks are the host's own.
 	name:     "shared index",
 	location: "maildir:%[1]s/public",
-	extra:    "lock_method = dotlock\n",
+	dotlock:  true,
 }}
 
-func (l publicLayout) config(root string) string {
-	return dovecottest.PublicNamespace(fmt.Sprintf(l.location, root)) + `mail_nfs_storage = yes
+// dovecot adapts a host's mail settings to the layout and returns them
+// with the namespace's configuration. Dotlocks need a mail_location
+// without VOLATILEDIR (README: Shared names).
+func (l publicLayout) dovecot(root, settings string) (mail, extra string) {
+	extra = dovecottest.PublicNamespace(fmt.Sprintf(l.location, root)) + `mail_nfs_storage = yes
 mail_nfs_index = yes
 mmap_disable = yes
 mail_fsync = always
-` + l.extra
+`
+	if l.dotlock {
+		return dovecottest.WithoutVolatileDir(settings), extra + "lock_method = dotlock\n"
+	}
+	return settings, extra
 }
 
 // Two hosts serve alice (on a) and bob (on b) at the same time, and both
@@ -70,8 +78,8 @@ func TestTwoHostsPublicFolder(t *testing.T) {
 
 func runPublicFolder(t *testing.T, l publicLayout) {
 	users := []dovecottest.User{alice, bob}
-	a := startHostWith(t, "a", nil, "maildir", users, l.config)
-	b := startHostWith(t, "b", a.store, "maildir", users, l.config)
+	a := startHostWith(t, "a", nil, "maildir", users, l.dovecot)
+	b := startHostWith(t, "b", a.store, "maildir", users, l.dovecot)
 	public := filepath.Join(a.store.Root, "public")
 	if err := os.MkdirAll(public, 0o750); err != nil {
 		t.Fatal(err)
@@ -172,6 +180,14 @@ func runPublicFolder(t *testing.T, l publicLayout) {
 	waitView(t, "a sees b's expunge", ca, func(v map[imap.UID]publicMsg) bool {
 		return maps.EqualFunc(v, kept, func(x, y publicMsg) bool { return x.id == y.id })
 	})
+
+	// A delivery creates alice's INBOX, which locks her mailbox list:
+	// under dotlocks that fails with a VOLATILEDIR the tmpfs tier does
+	// not have yet.
+	body := deliver(t, a, 1)
+	if _, msgs := fetchAll(t, ca); len(msgs) != 1 || !strings.HasSuffix(string(msgs[0].Body), string(body)) {
+		t.Fatalf("alice's INBOX on a: %d messages, want the one delivered", len(msgs))
+	}
 
 	ca.Logout().Wait()
 	cb.Logout().Wait()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -65,19 +64,14 @@ func (p *publicNS) config(root string) string {
 	return dovecottest.PublicNamespace(location) + "mail_nfs_storage = yes\nmail_fsync = always\n" + extra
 }
 
-// mailSettings adapts the mount's mail settings to the namespace: with
-// dotlocks, Dovecot does not make a missing VOLATILEDIR for the
-// mailbox list's lock (a tmpfs after boot has none), so a session fails
-// as soon as it locks the list; without one, the lock goes into the
-// index directory, which Dovecot makes.
+// mailSettings adapts the mount's mail settings to the namespace:
+// dotlocks need a mail_location without VOLATILEDIR.
 func (p *publicNS) mailSettings(settings string) string {
 	if !p.sharedIndex {
 		return settings
 	}
-	return volatileDir.ReplaceAllString(settings, "")
+	return dovecottest.WithoutVolatileDir(settings)
 }
-
-var volatileDir = regexp.MustCompile(`:VOLATILEDIR=[^:\s]*`)
 
 // prepare makes the namespace's root directory, owned by the mail user,
 // as an operator does once (in a cluster, through one host's mount).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/template"
 )
@@ -136,3 +137,15 @@ namespace public {
 }
 `
 }
+
+// WithoutVolatileDir drops VOLATILEDIR from the mail_location in mail
+// settings, as the README's Shared names asks with lock_method = dotlock:
+// Dovecot makes a missing directory for the mailbox list's lock only
+// when it locks with fcntl (a tmpfs after boot has no VOLATILEDIR);
+// without one, the lock goes into the index directory, which Dovecot
+// makes.
+func WithoutVolatileDir(settings string) string {
+	return volatileDir.ReplaceAllString(settings, "")
+}
+
+var volatileDir = regexp.MustCompile(`:VOLATILEDIR=[^:\s]*`)
