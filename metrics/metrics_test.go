@@ -123,6 +123,15 @@ func TestTierObserver(t *testing.T) {
 	if f, b := testutil.ToFloat64(m.Mover.roomFiles.WithLabelValues("fast")), testutil.ToFloat64(m.Mover.roomBytes.WithLabelValues("fast")); f != 1 || b != 8192 {
 		t.Errorf("made room on fast = %v files, %v bytes; want 1, 8192", f, b)
 	}
+	until := time.Date(2026, 12, 7, 20, 0, 0, 500_000_000, time.UTC)
+	m.Mover.Held(until)
+	if got, want := testutil.ToFloat64(m.Mover.held), float64(until.UnixNano())/1e9; got != want {
+		t.Errorf("held until = %v, want %v", got, want)
+	}
+	m.Mover.Held(time.Time{})
+	if got := testutil.ToFloat64(m.Mover.held); got != 0 {
+		t.Errorf("held until after a release = %v, want 0", got)
+	}
 }
 
 func TestStartUnix(t *testing.T) {

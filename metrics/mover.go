@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Mover counts the work of the mover, by source and destination tier.
 // The mover calls Moved and Failed; the series exist (at zero) from the
@@ -13,6 +17,7 @@ type Mover struct {
 	// and bytes) by the tier they made room on.
 	roomFiles *prometheus.CounterVec
 	roomBytes *prometheus.CounterVec
+	held      prometheus.Gauge
 }
 
 func newMover() *Mover {
@@ -33,11 +38,14 @@ func newMover() *Mover {
 		roomBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tierfs_mover_made_room_bytes_total", Help: "Bytes demoted early because their tier was below its target_free.",
 		}, []string{"tier"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tierfs_mover_held_until_seconds", Help: "End of the mover's hold (tierfs hold), in Unix time; 0 once released. The mover is held while this is after time().",
+		}),
 	}
 }
 
 func (m *Mover) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.files, m.bytes, m.failures, m.roomFiles, m.roomBytes)
+	reg.MustRegister(m.files, m.bytes, m.failures, m.roomFiles, m.roomBytes, m.held)
 }
 
 // Moved records one file of size bytes moved from one tier to another.
@@ -56,4 +64,13 @@ func (m *Mover) Failed(from, to string) {
 func (m *Mover) MadeRoom(tier string, bytes int64) {
 	m.roomFiles.WithLabelValues(tier).Inc()
 	m.roomBytes.WithLabelValues(tier).Add(float64(bytes))
+}
+
+// Held records the end of a hold of the mover; the zero time, a release.
+func (m *Mover) Held(until time.Time) {
+	if until.IsZero() {
+		m.held.Set(0)
+		return
+	}
+	m.held.Set(float64(until.UnixNano()) / 1e9)
 }

@@ -85,6 +85,10 @@ type Mover struct {
 	host       string
 	leader     func() (string, error)
 	lastLeader string // under mu: the leader the last pass found
+	// heldUntil is the end of a hold (Hold); cancelPass cancels the
+	// running pass. Both under mu.
+	heldUntil  time.Time
+	cancelPass context.CancelFunc
 }
 
 // New returns a mover; call Run to start its schedule.
@@ -171,7 +175,13 @@ func (m *Mover) Run(ctx context.Context) {
 		default:
 			continue
 		}
-		r := m.pass(ctx, Options{Scheduled: true})
+		pctx, end, err := m.begin(ctx)
+		if err != nil { // held: the pass is skipped
+			<-m.sem
+			continue
+		}
+		r := m.pass(pctx, Options{Scheduled: true})
+		end()
 		<-m.sem
 		if pressured {
 			pr.ran(time.Now(), len(r.MadeRoom) > 0, m.limits().Interval)
@@ -251,7 +261,7 @@ func (m *Mover) schedule(t *time.Ticker) {
 }
 
 // RunOnce runs one pass now, after waiting for a pass in progress, and
-// returns its report.
+// returns its report. It fails with ErrHeld while the mover is held.
 func (m *Mover) RunOnce(ctx context.Context, o Options) (*Report, error) {
 	select {
 	case m.sem <- struct{}{}:
@@ -259,6 +269,11 @@ func (m *Mover) RunOnce(ctx context.Context, o Options) (*Report, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-m.sem }()
+	ctx, end, err := m.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
 	return m.pass(ctx, o), nil
 }
 
@@ -304,6 +319,9 @@ func (m *Mover) pass(ctx context.Context, o Options) *Report {
 	}
 	if ctx.Err() != nil && r.Stopped == "" {
 		r.Stopped = "canceled"
+		if !m.HeldUntil().IsZero() {
+			r.Stopped = "held (tierfs hold)"
+		}
 	}
 	m.settleRebalance(pol, o, r, staleBefore)
 	r.Notes = append(r.Notes, shortNotes(s.room, sp)...)

@@ -84,6 +84,8 @@ type Stats struct {
 	Failed   int64            `json:"failed"`
 	MadeRoom map[string]Count `json:"made_room,omitempty"` // by tier, of Files
 	Interval time.Duration    `json:"interval_ns"`
+	// HeldUntil is the end of a hold in force (tierfs hold).
+	HeldUntil *time.Time `json:"held_until,omitempty"`
 
 	BytesPerSecond int64   `json:"bytes_per_second"` // 0: unlimited
 	FilesPerSecond float64 `json:"files_per_second"` // 0: unlimited
@@ -144,6 +146,10 @@ func (m *Mover) Stats() Stats {
 		s.Running = &p
 	}
 	s.Runs, s.Last = m.runs, m.last
+	if m.heldLocked() {
+		t := m.heldUntil
+		s.HeldUntil = &t
+	}
 	return s
 }
 

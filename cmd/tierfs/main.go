@@ -7,6 +7,9 @@
 //	tierfs init [--config FILE]
 //	tierfs status [--json] [MOUNTPOINT...]
 //	tierfs reload MOUNTPOINT...
+//	tierfs migrate [--dry-run] [--user U] [--max-bytes N] [--json] MOUNTPOINT
+//	tierfs hold [--for DURATION | --release] MOUNTPOINT
+//	tierfs check [--config FILE] [--repair] [MOUNTPOINT]
 //	tierfs where PATH...
 //	tierfs install [--prefix DIR] [--dest DIR] [--remove]
 //	tierfs hash [--dovecot24] USER...
@@ -40,6 +43,7 @@ func commands() []command {
 		{"reload", "reload MOUNTPOINT...", runReload},
 		{"where", "where PATH...", runWhere},
 		{"migrate", "migrate [--config FILE] [--dry-run] [--user U] [--scheduled] [--max-bytes N] [--json] MOUNTPOINT", runMigrate},
+		{"hold", "hold [--for DURATION | --release] MOUNTPOINT", runHold},
 		{"check", "check [--config FILE] [--repair] [MOUNTPOINT]", runCheck},
 		{"install", "install [--prefix DIR] [--dest DIR] [--remove]", runInstall},
 		{"hash", "hash [--dovecot24] USER...", runHash},

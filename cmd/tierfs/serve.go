@@ -114,7 +114,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	defer d.root.Close()
 	defer d.leaveCluster(leases)
-	var moved mover.Observer
+	var moved mover.Observer // *metrics.Mover, a mover.HoldObserver too
 	if d.metrics != nil {
 		moved = d.metrics.Mover
 	}

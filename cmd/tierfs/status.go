@@ -314,6 +314,9 @@ func moverSummary(raw json.RawMessage) []string {
 	}
 	lines := []string{fmt.Sprintf("mover: %s; %d %s moved %d files, %s; %d failed%s",
 		pace, s.Runs, passes, s.Files, iecBytes(uint64(s.Bytes)), s.Failed, roomAndSkips(s.MadeRoom, s.Skipped))}
+	if s.HeldUntil != nil {
+		lines = append(lines, "mover held until "+s.HeldUntil.Local().Format(time.DateTime)+" (tierfs hold): no pass runs")
+	}
 	if p := s.Running; p != nil {
 		lines = append(lines, "mover pass running: "+progressLine(p))
 	}
