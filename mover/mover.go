@@ -164,7 +164,7 @@ func (m *Mover) Run(ctx context.Context) {
 		case <-tick.C:
 		case <-poll.C:
 			tier := m.pressured()
-			if tier == "" || !pr.due(time.Now()) {
+			if tier == "" || !pr.due(time.Now()) || !m.HeldUntil().IsZero() {
 				continue
 			}
 			pressured = true
