@@ -54,6 +54,10 @@ func (m *Mover) serveHold(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	until := m.HeldUntil()
+	if until.IsZero() {
+		control.WriteError(w, http.StatusConflict, errors.New("hold: released before the running pass ended"))
+		return
+	}
 	control.WriteJSON(w, http.StatusOK, HoldState{HeldUntil: &until})
 }
 

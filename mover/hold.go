@@ -20,14 +20,18 @@ var ErrHeld = errors.New("the mover is held")
 // and Hold returns once it ended, so that from then on every file stays
 // on the tier it is on: the persistent tiers can be copied or
 // snapshotted one after the other without a file moving from one not
-// yet copied to one already copied. A later Hold replaces the time.
-// The hold is set even when ctx ends before the running pass did.
+// yet copied to one already copied. A hold never shortens one in force
+// (two backups may overlap); Release ends both. The hold is set even
+// when ctx ends before the running pass did.
 func (m *Mover) Hold(ctx context.Context, until time.Time) error {
 	if !until.After(m.cfg.Now()) {
 		return fmt.Errorf("mover: hold until %s: not in the future", until.Format(time.RFC3339))
 	}
 	m.mu.Lock()
-	m.heldUntil = until
+	if until.After(m.heldUntil) {
+		m.heldUntil = until
+	}
+	until = m.heldUntil
 	if m.cancelPass != nil {
 		m.cancelPass()
 	}

@@ -85,13 +85,13 @@ func TestHold(t *testing.T) {
 	if err := <-held; err != nil {
 		t.Fatalf("Hold: %v", err)
 	}
-	select {
-	case rep := <-reps:
-		if rep.Files != 1 || rep.Stopped != "held (tierfs hold)" || rep.Failed != 0 {
-			t.Errorf("the held pass: %d files, stopped %q, %d failed; want 1, held, 0", rep.Files, rep.Stopped, rep.Failed)
-		}
-	default:
-		t.Fatal("Hold returned before the running pass ended")
+	returned := time.Now()
+	rep := <-reps
+	if rep.Files != 1 || rep.Stopped != "held (tierfs hold)" || rep.Failed != 0 {
+		t.Errorf("the held pass: %d files, stopped %q, %d failed; want 1, held, 0", rep.Files, rep.Stopped, rep.Failed)
+	}
+	if rep.Finished.After(returned) {
+		t.Fatalf("Hold returned at %v, before the running pass ended (%v)", returned, rep.Finished)
 	}
 	onFast := func() int {
 		n := 0
@@ -163,6 +163,13 @@ func TestHoldExpires(t *testing.T) {
 	}
 	if err := m.Hold(t.Context(), clock().Add(time.Hour)); err != nil {
 		t.Fatal(err)
+	}
+	// A shorter hold beside it (another backup) does not shorten it.
+	if err := m.Hold(t.Context(), clock().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.HeldUntil(), clock().Add(time.Hour); !got.Equal(want) {
+		t.Errorf("after a shorter second hold, HeldUntil = %v, want %v", got, want)
 	}
 	if _, err := m.RunOnce(t.Context(), Options{DryRun: true}); !errors.Is(err, ErrHeld) {
 		t.Fatalf("a dry run under the hold: %v, want ErrHeld", err)
