@@ -198,6 +198,11 @@ func TestMoverSummary(t *testing.T) {
 				"mover: every 1m; 3 passes moved 0 files, 0 B; 0 failed",
 				"mover pass running: [#######.......................] 1/4 files, 1.0 KiB/4.0 KiB",
 			}},
+		{"held", `{"runs":2,"files":1,"bytes":10,"failed":0,"interval_ns":3600000000000,"held_until":"` + started.Add(6*time.Hour).Format(time.RFC3339) + `"}`,
+			[]string{
+				"mover: every 1h; 2 passes moved 1 files, 10 B; 0 failed",
+				"mover held until 2026-12-06 14:39:01 (tierfs hold): no pass runs",
+			}},
 		{"unknown shape", `{"runs":"many"}`, []string{`mover: {"runs":"many"}`}},
 	}
 	for _, tt := range tests {
