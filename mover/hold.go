@@ -35,8 +35,8 @@ func (m *Mover) Hold(ctx context.Context, until time.Time) error {
 	if m.cancelPass != nil {
 		m.cancelPass()
 	}
+	m.noteHold(until) // under mu: in the order of the holds and releases
 	m.mu.Unlock()
-	m.noteHold(until)
 	m.cfg.Logger.Info("mover held", "until", until.Format(time.RFC3339))
 	// A pass holds sem to its end; one that takes it after this sees the
 	// hold in begin.
@@ -54,8 +54,8 @@ func (m *Mover) Release() bool {
 	m.mu.Lock()
 	held := m.heldLocked()
 	m.heldUntil = time.Time{}
-	m.mu.Unlock()
 	m.noteHold(time.Time{})
+	m.mu.Unlock()
 	if held {
 		m.cfg.Logger.Info("mover released")
 	}

@@ -24,6 +24,9 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
+// The daemon's mover observer is told of holds too (tierfs hold).
+var _ mover.HoldObserver = (*metrics.Mover)(nil)
+
 // defaultStopTimeout is how long SIGTERM waits for busy files.
 const defaultStopTimeout = 10 * time.Second
 
@@ -114,7 +117,7 @@ func (d *mountd) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 	defer d.root.Close()
 	defer d.leaveCluster(leases)
-	var moved mover.Observer // *metrics.Mover, a mover.HoldObserver too
+	var moved mover.Observer
 	if d.metrics != nil {
 		moved = d.metrics.Mover
 	}
