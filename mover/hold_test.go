@@ -3,6 +3,7 @@ package mover
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tierfs/tierfs/control"
 )
 
 // gatedMove is tierMove whose first move waits for gate, after saying
@@ -183,5 +186,56 @@ func TestHoldExpires(t *testing.T) {
 	}
 	if m.Release() {
 		t.Error("Release after the hold's end said there was a hold")
+	}
+}
+
+// The control endpoints: a hold out of range is refused naming the
+// field; a hold answers its end and shows in GET /mover; a pass asked
+// for meanwhile is refused; DELETE releases it once.
+func TestHoldEndpoints(t *testing.T) {
+	ts := localTiers(t, "fast", "slow")
+	m, err := New(Config{Tiers: ts, Policy: localPolicy(t, localRules), Move: &tierMove{ts: ts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "c.sock")
+	srv, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Register(srv)
+	go srv.Serve()
+	defer srv.Close()
+	c, ctx := control.NewClient(sock), t.Context()
+
+	for _, d := range []time.Duration{0, -time.Second, MaxHold + time.Second} {
+		if err := c.Do(ctx, http.MethodPost, "/hold", HoldRequest{For: d}, nil); err == nil || !strings.Contains(err.Error(), "for_ns") {
+			t.Errorf("POST /hold for %v: %v, want a refusal naming for_ns", d, err)
+		}
+	}
+	var st HoldState
+	before := time.Now()
+	if err := c.Do(ctx, http.MethodPost, "/hold", HoldRequest{For: time.Hour}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.HeldUntil == nil || st.HeldUntil.Before(before.Add(time.Hour)) || st.HeldUntil.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("POST /hold for 1h answered %+v", st)
+	}
+	err = c.Do(ctx, http.MethodPost, "/migrate", Options{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "migrate: the mover is held until") {
+		t.Errorf("POST /migrate under the hold: %v", err)
+	}
+	var s Stats
+	if err := c.Do(ctx, http.MethodGet, "/mover", nil, &s); err != nil || s.HeldUntil == nil || !s.HeldUntil.Equal(*st.HeldUntil) {
+		t.Errorf("GET /mover under the hold: %v, held until %v, want %v", err, s.HeldUntil, st.HeldUntil)
+	}
+	for i, want := range []bool{true, false} {
+		var rel HoldState
+		if err := c.Do(ctx, http.MethodDelete, "/hold", nil, &rel); err != nil || rel.Released != want {
+			t.Errorf("DELETE /hold #%d: %v, released %v, want %v", i+1, err, rel.Released, want)
+		}
+	}
+	if err := c.Do(ctx, http.MethodPost, "/migrate", Options{DryRun: true}, nil); err != nil {
+		t.Errorf("POST /migrate after the release: %v", err)
 	}
 }
