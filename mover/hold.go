@@ -62,15 +62,9 @@ func (m *Mover) Release() bool {
 	return held
 }
 
-// HoldObserver is an Observer that is also told of holds: the end of
-// one, or the zero time for a release.
-type HoldObserver interface {
-	Held(until time.Time)
-}
-
 func (m *Mover) noteHold(until time.Time) {
-	if h, ok := m.cfg.Observer.(HoldObserver); ok {
-		h.Held(until)
+	if m.cfg.Observer != nil {
+		m.cfg.Observer.Held(until)
 	}
 }
 

@@ -33,13 +33,17 @@ type Primitive interface {
 	Spills
 }
 
-// Observer is told about every move; metrics.Mover implements it.
+// Observer is told about every move and hold; metrics.Mover implements
+// it.
 type Observer interface {
 	Moved(from, to string, bytes int64)
 	Failed(from, to string)
 	// MadeRoom is told, besides Moved, about a file demoted early to
 	// make room on tier (below its target_free).
 	MadeRoom(tier string, bytes int64)
+	// Held is told the end of a hold (tierfs hold); the zero time, of
+	// a release.
+	Held(until time.Time)
 }
 
 // Config is what a Mover works with.

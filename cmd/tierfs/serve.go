@@ -24,9 +24,6 @@ import (
 	"github.com/tierfs/tierfs/tiers"
 )
 
-// The daemon's mover observer is told of holds too (tierfs hold).
-var _ mover.HoldObserver = (*metrics.Mover)(nil)
-
 // defaultStopTimeout is how long SIGTERM waits for busy files.
 const defaultStopTimeout = 10 * time.Second
 
